@@ -1,0 +1,83 @@
+package backend
+
+// Need returns a shape error when any of the given buffers is nil or holds
+// fewer than the paired number of elements. Pairs are (name, buffer, n).
+// Backends call it at the top of each op so every backend rejects the same
+// inputs with the same words.
+func Need(backend, op string, checks ...Req) error {
+	for _, c := range checks {
+		if c.N < 0 {
+			return ShapeError(backend, op, "%s: negative size %d", c.Name, c.N)
+		}
+		if c.Buf == nil {
+			return ShapeError(backend, op, "%s: nil buffer", c.Name)
+		}
+		if c.Buf.Len() < c.N {
+			return ShapeError(backend, op, "%s: buffer holds %d elements, op needs %d", c.Name, c.Buf.Len(), c.N)
+		}
+	}
+	return nil
+}
+
+// Req is one requirement checked by Need.
+type Req struct {
+	Name string
+	Buf  Buffer
+	N    int
+}
+
+// Positive returns a shape error unless every named size is > 0.
+func Positive(backend, op string, sizes map[string]int) error {
+	for name, v := range sizes {
+		if v <= 0 {
+			return ShapeError(backend, op, "%s must be positive, got %d", name, v)
+		}
+	}
+	return nil
+}
+
+// Validate checks that the convolution parameters are consistent.
+func (p ConvParams) Validate(backend, op string) error {
+	if p.N <= 0 || p.H <= 0 || p.W <= 0 || p.C <= 0 || p.KH <= 0 || p.KW <= 0 || p.F <= 0 ||
+		p.StrideH <= 0 || p.StrideW <= 0 || p.OutH <= 0 || p.OutW <= 0 {
+		return ShapeError(backend, op, "every size and stride must be positive: %+v", p)
+	}
+	if p.PadTop < 0 || p.PadLeft < 0 {
+		return ShapeError(backend, op, "padding must not be negative: %+v", p)
+	}
+	// The last output row/column must start inside the padded input.
+	if (p.OutH-1)*p.StrideH-p.PadTop >= p.H || (p.OutW-1)*p.StrideW-p.PadLeft >= p.W {
+		return ShapeError(backend, op, "output %dx%d does not fit input %dx%d with stride %dx%d and padding %d,%d",
+			p.OutH, p.OutW, p.H, p.W, p.StrideH, p.StrideW, p.PadTop, p.PadLeft)
+	}
+	return nil
+}
+
+// InLen, FilterLen and OutLen are the element counts of x, w and y.
+func (p ConvParams) InLen() int { return p.N * p.H * p.W * p.C }
+
+// FilterLen is KH·KW·C·F.
+func (p ConvParams) FilterLen() int { return p.KH * p.KW * p.C * p.F }
+
+// OutLen is N·OutH·OutW·F.
+func (p ConvParams) OutLen() int { return p.N * p.OutH * p.OutW * p.F }
+
+// Validate checks that the pooling parameters are consistent: every window
+// lies inside the input (pooling has no padding).
+func (p PoolParams) Validate(backend, op string) error {
+	if p.N <= 0 || p.H <= 0 || p.W <= 0 || p.C <= 0 || p.KH <= 0 || p.KW <= 0 ||
+		p.StrideH <= 0 || p.StrideW <= 0 || p.OutH <= 0 || p.OutW <= 0 {
+		return ShapeError(backend, op, "every size and stride must be positive: %+v", p)
+	}
+	if (p.OutH-1)*p.StrideH+p.KH > p.H || (p.OutW-1)*p.StrideW+p.KW > p.W {
+		return ShapeError(backend, op, "pool windows of %dx%d over %dx%d output do not fit input %dx%d",
+			p.KH, p.KW, p.OutH, p.OutW, p.H, p.W)
+	}
+	return nil
+}
+
+// InLen is N·H·W·C.
+func (p PoolParams) InLen() int { return p.N * p.H * p.W * p.C }
+
+// OutLen is N·OutH·OutW·C.
+func (p PoolParams) OutLen() int { return p.N * p.OutH * p.OutW * p.C }
