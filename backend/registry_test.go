@@ -1,0 +1,74 @@
+package backend
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestConvOutSize(t *testing.T) {
+	tests := []struct {
+		in, k, s  int
+		pad       string
+		out, padB int
+		wantErr   bool
+	}{
+		{28, 3, 1, "valid", 26, 0, false},
+		{28, 3, 1, "same", 28, 1, false},
+		{28, 2, 2, "valid", 14, 0, false},
+		{5, 3, 2, "same", 3, 1, false},
+		{6, 3, 2, "same", 3, 0, false},
+		{2, 3, 1, "valid", 0, 0, true},
+		{5, 3, 1, "full", 0, 0, true},
+		{0, 3, 1, "valid", 0, 0, true},
+	}
+	for _, tc := range tests {
+		out, pb, err := ConvOutSize(tc.in, tc.k, tc.s, tc.pad)
+		if tc.wantErr {
+			assert.Error(t, err, "%+v", tc)
+			assert.True(t, errors.Is(err, ErrShape))
+			continue
+		}
+		require.NoError(t, err)
+		assert.Equal(t, tc.out, out, "%+v", tc)
+		assert.Equal(t, tc.padB, pb, "%+v", tc)
+	}
+}
+
+func TestOpenUnknownAndNotCompiled(t *testing.T) {
+	_, rep, err := Open("tpu", Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `unknown backend "tpu"`)
+	assert.Len(t, rep.Attempts, 1)
+	if _, ok := lookup("cuda"); !ok {
+		_, _, err = Open("cuda", Options{})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "-tags cuda")
+		assert.True(t, errors.Is(err, ErrUnavailable))
+	}
+}
+
+func TestErrorNamesBackendAndOp(t *testing.T) {
+	err := NotImplemented("opencl", OpAdam)
+	assert.Equal(t, "opencl: Adam: op not implemented by this backend", err.Error())
+	assert.True(t, errors.Is(err, ErrNotImplemented))
+	err = ShapeError("cpu", OpGemm, "m=%d", -1)
+	assert.True(t, errors.Is(err, ErrShape))
+	assert.Contains(t, err.Error(), "cpu: Gemm: m=-1")
+}
+
+func TestDropoutKeepRate(t *testing.T) {
+	kept := 0
+	const n = 100000
+	for i := 0; i < n; i++ {
+		if DropoutKeep(7, i, 0.3) {
+			kept++
+		}
+	}
+	frac := float64(kept) / n
+	assert.InDelta(t, 0.7, frac, 0.01)
+	assert.True(t, DropoutKeep(1, 5, 0))
+	assert.False(t, DropoutKeep(1, 5, 1))
+}
