@@ -1,0 +1,64 @@
+# kiln — the two commands a user needs: `make run` and `make test`.
+SHELL   := /bin/bash
+GO      ?= go
+BACKEND ?= auto
+OUT     ?= out
+BIN     := bin/kiln
+FUZZTIME ?= 5s
+
+# Fuzz targets run briefly by `make test`: package:target.
+FUZZ_TARGETS := \
+	./engine/data:FuzzReadIDX \
+	./engine/data:FuzzReadCIFAR10 \
+	./engine/data:FuzzDecodeImage \
+	./engine/modelfile:FuzzDecode
+
+.PHONY: all build run test deps vet unit fuzz nocgo clean
+
+# Backends and suites add their own targets to `make test` from mk/*.mk
+# (TEST_EXTRA += ...), so each lives beside the code it builds.
+TEST_EXTRA :=
+include $(sort $(wildcard mk/*.mk))
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/kiln
+
+# The main job: train the reference CNN on MNIST for one epoch, evaluate it
+# on the 10k test images, save it, and check that eval reproduces it.
+run: build
+	@mkdir -p $(OUT)
+	./$(BIN) train --data mnist --model reference --epochs 1 --batch 32 --seed 1 \
+		--backend $(BACKEND) --out $(OUT)/mnist.kiln --report $(OUT)/mnist-train.json
+	./$(BIN) eval --model $(OUT)/mnist.kiln --data mnist --backend $(BACKEND) \
+		--report $(OUT)/mnist-eval.json
+
+# Everything CI runs: formatting, vet, unit tests, short fuzzing, pure-Go build.
+test: deps vet unit fuzz nocgo $(TEST_EXTRA)
+
+deps:
+	$(GO) mod download
+	@bash scripts/install-fashion-mnist.sh || echo "note: Fashion-MNIST not installed; its loader test will say it is skipped"
+
+vet:
+	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$bad" ]; then echo "gofmt needed on:"; echo "$$bad"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 ./...
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+nocgo:
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/kiln
+	GOARCH=arm64 $(GO) vet ./kernels/cpu ./backend/cpu
+
+clean:
+	rm -rf bin $(OUT)

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/kiln-ml/kiln/engine"
+)
+
+type evalReport struct {
+	Command      string  `json:"command"`
+	Backend      string  `json:"backend"`
+	Model        string  `json:"model"`
+	ModelFile    string  `json:"model_file"`
+	Data         string  `json:"data"`
+	TestSamples  int     `json:"test_samples"`
+	TestAccuracy float64 `json:"test_accuracy"`
+	TestLoss     float64 `json:"test_loss"`
+}
+
+func runEval(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("eval", "--model FILE [flags]", stdout, stderr)
+	var bf backendFlags
+	var df dataFlags
+	bf.register(fs)
+	df.register(fs)
+	modelFile := fs.String("model", "", "model file written by kiln train (required)")
+	batch := fs.Int("batch", 64, "batch size")
+	report := fs.String("report", "", "write a JSON report to this file")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	if *modelFile == "" {
+		return fmt.Errorf("--model is required")
+	}
+	if *batch <= 0 {
+		return fmt.Errorf("--batch must be positive, got %d", *batch)
+	}
+	test, err := df.load(false)
+	if err != nil {
+		return err
+	}
+	b, err := bf.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	m, _, err := engine.Load(b, *modelFile)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	loss, acc, err := engine.Evaluate(m, test, *batch)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "test accuracy %.4f  test loss %.4f  (%d images)\n", acc, loss, test.N)
+	if *report != "" {
+		return writeJSON(*report, evalReport{Command: "eval", Backend: b.Name(), Model: m.Spec.Name,
+			ModelFile: *modelFile, Data: test.Name, TestSamples: test.N, TestAccuracy: acc, TestLoss: loss})
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+// Command kiln trains, evaluates, serves and benchmarks convolutional
+// networks on the CPU, OpenCL and CUDA backends.
+//
+// Usage:
+//
+//	kiln train    [flags]          train a model and save it
+//	kiln eval     --model FILE     evaluate a saved model on a test set
+//	kiln predict  --model FILE IMAGE...
+//	kiln devices                   list backends and devices
+//
+// Run `kiln COMMAND --help` for each command's flags.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"train", "train a model on a dataset and save it", runTrain},
+		{"eval", "evaluate a saved model on a dataset's test split", runEval},
+		{"predict", "classify PNG/JPEG images with a saved model", runPredict},
+		{"devices", "list compiled-in backends, their devices, and why any is unusable", runDevices},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "kiln: train, evaluate and serve convolutional networks on CPU, OpenCL and CUDA backends.")
+	fmt.Fprintln(w, "\nUsage: kiln COMMAND [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'kiln COMMAND --help' for the flags of a command.")
+	fmt.Fprintln(w, "Environment: KILN_BACKEND overrides --backend auto; KILN_DATA_DIR is searched for datasets.")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, for tests.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			err := c.run(args[1:], stdout, stderr)
+			switch {
+			case err == nil:
+				return 0
+			case errors.Is(err, flag.ErrHelp):
+				return 0
+			case errors.Is(err, errUsage):
+				return 2
+			default:
+				fmt.Fprintf(stderr, "kiln %s: %v\n", c.name, err)
+				return 1
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "kiln: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+// errUsage marks a flag error that the flag package already printed.
+var errUsage = errors.New("usage error")
+
+// newFlags returns a flag set that prints its usage to stderr (stdout for
+// --help) and returns errors instead of exiting.
+func newFlags(name, synopsis string, stdout, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("kiln "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: kiln %s %s\n\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args, sending --help to stdout.
+func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return flag.ErrHelp
+		}
+		if a == "--" {
+			break
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	return nil
+}

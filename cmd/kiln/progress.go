@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/kiln-ml/kiln/engine"
+)
+
+// progress shows training progress: a live bar (step, loss, accuracy,
+// images/s, ETA) on a terminal, and a plain line every tenth of an epoch
+// otherwise (logs, CI).
+type progress struct {
+	w        io.Writer
+	tty      bool
+	bar      *progressbar.ProgressBar
+	epoch    int
+	epochs   int
+	samples  int
+	batch    int
+	start    time.Time
+	nextLine int
+}
+
+func newProgress(w io.Writer, batch int) *progress {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	return &progress{w: w, tty: tty, batch: batch}
+}
+
+func (p *progress) EpochStart(epoch, epochs, samples int) {
+	p.epoch, p.epochs, p.samples = epoch, epochs, samples
+	p.start = time.Now()
+	p.nextLine = samples / 10
+	if p.tty {
+		p.bar = progressbar.NewOptions(samples,
+			progressbar.OptionSetWriter(p.w),
+			progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch, epochs)),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("img"),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionSetWidth(24),
+		)
+	} else {
+		fmt.Fprintf(p.w, "epoch %d/%d: %d images, batch %d\n", epoch, epochs, samples, p.batch)
+	}
+}
+
+func (p *progress) Step(seen int, loss, acc float64) {
+	step := (seen + p.batch - 1) / p.batch
+	steps := (p.samples + p.batch - 1) / p.batch
+	if p.bar != nil {
+		p.bar.Describe(fmt.Sprintf("epoch %d/%d step %d/%d loss %.4f acc %.4f", p.epoch, p.epochs, step, steps, loss, acc))
+		_ = p.bar.Set(seen)
+		return
+	}
+	if seen >= p.nextLine && seen < p.samples {
+		el := time.Since(p.start).Seconds()
+		rate := float64(seen) / el
+		eta := time.Duration(float64(p.samples-seen)/rate) * time.Second
+		fmt.Fprintf(p.w, "  step %d/%d  loss %.4f  acc %.4f  %.0f img/s  ETA %s\n",
+			step, steps, loss, acc, rate, eta.Round(time.Second))
+		p.nextLine += p.samples / 10
+	}
+}
+
+func (p *progress) EpochEnd(s engine.EpochStats) {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		fmt.Fprintln(p.w)
+	}
+	line := fmt.Sprintf("epoch %d/%d done in %.1fs: loss %.4f  acc %.4f  %.0f img/s",
+		s.Epoch, p.epochs, s.Seconds, s.TrainLoss, s.TrainAccuracy, s.ImagesPerSecond)
+	if s.ValAccuracy != nil {
+		line += fmt.Sprintf("  val_loss %.4f  val_acc %.4f", *s.ValLoss, *s.ValAccuracy)
+	}
+	fmt.Fprintln(p.w, line)
+}

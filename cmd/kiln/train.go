@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/kiln-ml/kiln/backend"
+	"github.com/kiln-ml/kiln/engine"
+	"github.com/kiln-ml/kiln/engine/data"
+)
+
+// trainReport is the --report JSON of kiln train. Field names are stable.
+type trainReport struct {
+	Command      string              `json:"command"`
+	Backend      string              `json:"backend"`
+	Device       backend.DeviceInfo  `json:"device"`
+	Model        string              `json:"model"`
+	Params       int                 `json:"params"`
+	Data         string              `json:"data"`
+	TrainSamples int                 `json:"train_samples"`
+	ValSamples   int                 `json:"val_samples"`
+	TestSamples  int                 `json:"test_samples"`
+	Batch        int                 `json:"batch"`
+	Optimizer    string              `json:"optimizer"`
+	LR           float64             `json:"lr"`
+	Seed         uint64              `json:"seed"`
+	TestAccuracy float64             `json:"test_accuracy"`
+	TestLoss     float64             `json:"test_loss"`
+	Epochs       []engine.EpochStats `json:"epochs"`
+	ModelFile    string              `json:"model_file"`
+}
+
+func runTrain(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("train", "[flags]", stdout, stderr)
+	var bf backendFlags
+	var df dataFlags
+	bf.register(fs)
+	df.register(fs)
+	modelFlag := fs.String("model", "reference", "model: reference (the Keras CIFAR-10 CNN) or a JSON spec file")
+	epochs := fs.Int("epochs", 1, "training epochs")
+	batch := fs.Int("batch", 32, "batch size")
+	lr := fs.Float64("lr", 0, "learning rate (default 1e-3 for adam, 1e-2 for sgd)")
+	optName := fs.String("optimizer", "adam", "optimizer: adam or sgd")
+	momentum := fs.Float64("momentum", 0.9, "SGD momentum")
+	seed := fs.Uint64("seed", 1, "random seed (weights, shuffling, dropout, augmentation)")
+	valSplit := fs.Float64("val-split", 0, "fraction of the training set held out for validation, in [0, 1)")
+	augment := fs.Bool("augment", false, "random flips and padded crops of training images (for cifar10)")
+	out := fs.String("out", "model.kiln", "where to save the trained model")
+	ckDir := fs.String("checkpoint-dir", "", "write a checkpoint here after every epoch")
+	resume := fs.Bool("resume", false, "continue from the checkpoint in --checkpoint-dir")
+	report := fs.String("report", "", "write a JSON report of the run to this file")
+	limit := fs.Int("limit", 0, "use only the first N training images (0: all); for quick runs")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	switch {
+	case *batch <= 0:
+		return fmt.Errorf("--batch must be positive, got %d", *batch)
+	case *epochs <= 0:
+		return fmt.Errorf("--epochs must be positive, got %d", *epochs)
+	case *valSplit < 0 || *valSplit >= 1:
+		return fmt.Errorf("--val-split must be in [0, 1), got %g", *valSplit)
+	case *resume && *ckDir == "":
+		return fmt.Errorf("--resume needs --checkpoint-dir")
+	case *limit < 0:
+		return fmt.Errorf("--limit must not be negative, got %d", *limit)
+	}
+
+	train, err := df.load(true)
+	if err != nil {
+		return err
+	}
+	test, err := df.load(false)
+	if err != nil {
+		return err
+	}
+	if *limit > 0 && *limit < train.N {
+		train = train.Subset(*limit)
+	}
+	var val *data.Dataset
+	if *valSplit > 0 {
+		if train, val, err = train.Split(*valSplit, *seed); err != nil {
+			return err
+		}
+	}
+	spec, err := loadModelSpec(*modelFlag, train)
+	if err != nil {
+		return err
+	}
+
+	b, err := bf.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	m, err := engine.New(b, spec, *seed)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	fmt.Fprintf(stderr, "model %s: %s, %d parameters\n", spec.Name, spec, m.NumParams())
+	nVal := 0
+	if val != nil {
+		nVal = val.N
+	}
+	fmt.Fprintf(stderr, "data %s: %d training, %d validation, %d test images of %dx%dx%d\n",
+		train.Name, train.N, nVal, test.N, train.H, train.W, train.C)
+
+	meta := engine.ModelMeta{ClassNames: train.ClassNames, Dataset: train.Name, Scale: 1.0 / 255}
+	cfg := engine.TrainConfig{Epochs: *epochs, Batch: *batch, Seed: *seed,
+		Optimizer: engine.OptimizerConfig{Name: *optName, LR: *lr, Momentum: *momentum},
+		Augment:   *augment, CheckpointDir: *ckDir, Resume: *resume, Meta: meta}
+	hist, err := engine.Train(m, train, val, cfg, newProgress(stderr, *batch))
+	if err != nil {
+		return err
+	}
+	testLoss, testAcc, err := engine.Evaluate(m, test, max(*batch, 64))
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	fmt.Fprintf(stdout, "test accuracy %.4f  test loss %.4f  (%d images)\n", testAcc, testLoss, test.N)
+	meta.Epochs = len(hist)
+	meta.TestAccuracy = &testAcc
+	if err := m.Save(*out, meta); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "saved model to %s\n", *out)
+	if *report != "" {
+		r := trainReport{Command: "train", Backend: b.Name(), Device: b.Device(), Model: spec.Name,
+			Params: m.NumParams(), Data: train.Name, TrainSamples: train.N, ValSamples: nVal,
+			TestSamples: test.N, Batch: *batch, Optimizer: *optName, LR: *lr, Seed: *seed,
+			TestAccuracy: testAcc, TestLoss: testLoss, Epochs: hist, ModelFile: *out}
+		if err := writeJSON(*report, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadModelSpec returns the reference CNN shaped for ds, or the spec file.
+func loadModelSpec(name string, ds *data.Dataset) (engine.Spec, error) {
+	if name == "reference" {
+		return engine.ReferenceSpec(ds.H, ds.W, ds.C, ds.Classes), nil
+	}
+	spec, err := engine.LoadSpec(name)
+	if err != nil {
+		return spec, err
+	}
+	in := spec.Input
+	if in[0] != ds.H || in[1] != ds.W || in[2] != ds.C {
+		return spec, fmt.Errorf("model spec %s takes %v inputs, dataset %s has %dx%dx%d images", name, in, ds.Name, ds.H, ds.W, ds.C)
+	}
+	if c := spec.Classes(); c < ds.Classes {
+		return spec, fmt.Errorf("model spec %s has %d outputs, dataset %s has %d classes", name, c, ds.Name, ds.Classes)
+	}
+	return spec, nil
+}

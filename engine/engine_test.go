@@ -1,0 +1,293 @@
+package engine
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kiln-ml/kiln/backend"
+	"github.com/kiln-ml/kiln/backend/cpu"
+	"github.com/kiln-ml/kiln/engine/data"
+)
+
+func newCPU(t *testing.T) backend.Backend {
+	t.Helper()
+	b := cpu.New()
+	t.Cleanup(func() {
+		assert.Equal(t, 0, b.Stats().LiveBuffers, "device buffers leaked")
+		assert.NoError(t, b.Close())
+	})
+	return b
+}
+
+func TestReferenceSpecShapesAndParams(t *testing.T) {
+	s := ReferenceSpec(28, 28, 1, 10)
+	shapes, err := s.Shapes()
+	require.NoError(t, err)
+	want := [][]int{{26, 26, 64}, {13, 13, 64}, {11, 11, 64}, {5, 5, 64}, {1600}, {64}, {10}}
+	assert.Equal(t, want, shapes)
+	b := newCPU(t)
+	m, err := New(b, s, 1)
+	require.NoError(t, err)
+	defer m.Close()
+	// Keras' model.summary() of the same model on 28x28x1 input.
+	assert.Equal(t, 640+36928+102464+650, m.NumParams())
+
+	c := ReferenceSpec(32, 32, 3, 10)
+	shapes, err = c.Shapes()
+	require.NoError(t, err)
+	assert.Equal(t, []int{2304}, shapes[4])
+}
+
+func TestSpecErrors(t *testing.T) {
+	tests := []struct {
+		name, json, want string
+	}{
+		{"no input", `{"layers":[{"type":"dense","units":10,"activation":"softmax"}]}`, "input must be [height, width, channels]"},
+		{"dense before flatten", `{"input":[8,8,1],"layers":[{"type":"dense","units":10,"activation":"softmax"}]}`, "needs a flat input, got [8 8 1]"},
+		{"kernel too big", `{"input":[4,4,1],"layers":[{"type":"conv2d","filters":2,"kernel":[5,5]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "kernel 5 is larger than input 4"},
+		{"conv after flatten", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"conv2d","filters":2,"kernel":[3,3]},{"type":"dense","units":2,"activation":"softmax"}]}`, "needs a 3-D input"},
+		{"unknown type", `{"input":[4,4,1],"layers":[{"type":"lstm"}]}`, "unknown layer type"},
+		{"unknown field", `{"input":[4,4,1],"layers":[{"type":"flatten","unitz":3}]}`, "unknown field"},
+		{"softmax not last", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dense","units":3,"activation":"softmax"},{"type":"dense","units":2,"activation":"softmax"}]}`, "only allowed on the last layer"},
+		{"no classifier", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dense","units":3}]}`, "last layer must be dense with softmax"},
+		{"bad dropout", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dropout","rate":1.5},{"type":"dense","units":2,"activation":"softmax"}]}`, "rate must be in [0, 1)"},
+		{"pool too big", `{"input":[2,2,1],"layers":[{"type":"maxpool2d","pool":[3,3]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "larger than its input"},
+		{"not json", `layers: []`, "model spec"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseSpec([]byte(tc.json))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+// gradSpec exercises every layer kind with odd sizes, same padding and
+// strides.
+func gradSpec() Spec {
+	return Spec{Name: "grad", Input: []int{7, 6, 2}, Layers: []LayerSpec{
+		{Type: "conv2d", Name: "c1", Filters: 3, Kernel: []int{3, 3}, Padding: "same", Activation: "relu"},
+		{Type: "maxpool2d", Name: "p1", Pool: []int{2, 2}},
+		{Type: "conv2d", Name: "c2", Filters: 4, Kernel: []int{2, 2}, Strides: []int{1, 1}},
+		{Type: "relu", Name: "r"},
+		{Type: "flatten", Name: "f"},
+		{Type: "dense", Name: "d1", Units: 5, Activation: "relu"},
+		{Type: "dropout", Name: "drop", Rate: 0.25},
+		{Type: "dense", Name: "d2", Units: 3, Activation: "softmax"},
+	}}
+}
+
+// TestGradientCheck compares every parameter gradient of a whole model with
+// a central finite difference of the training loss.
+func TestGradientCheck(t *testing.T) { gradCheck(t, gradSpec()) }
+
+func gradCheck(t *testing.T, spec Spec) {
+	b := newCPU(t)
+	m, err := New(b, spec, 3)
+	require.NoError(t, err)
+	defer m.Close()
+	const n = 4
+	require.NoError(t, m.Setup(n))
+	rng := rand.New(rand.NewPCG(9, 9))
+	images := make([]float32, n*m.InputLen())
+	for i := range images {
+		images[i] = rng.Float32()
+	}
+	labels := []float32{0, 2, 1, 2}
+	const seed = 77
+	loss := func() float64 {
+		require.NoError(t, m.upload(images, labels, n))
+		logits, err := m.forward(n, true, seed)
+		require.NoError(t, err)
+		l, _, err := m.lossStats(logits, n)
+		require.NoError(t, err)
+		return l / n
+	}
+	base := loss()
+	require.NoError(t, m.backward(m.grad, n))
+	const eps = 1e-3
+	checked := 0
+	for _, p := range m.Params() {
+		w := make([]float32, p.Len())
+		g := make([]float32, p.Len())
+		require.NoError(t, b.Download(w, p.W))
+		require.NoError(t, b.Download(g, p.G))
+		for i := 0; i < p.Len(); i += 1 + p.Len()/12 {
+			orig := w[i]
+			w[i] = orig + eps
+			require.NoError(t, b.Upload(p.W, w))
+			up := loss()
+			w[i] = orig - eps
+			require.NoError(t, b.Upload(p.W, w))
+			down := loss()
+			w[i] = orig
+			require.NoError(t, b.Upload(p.W, w))
+			// Max pooling and ReLU have kinks: when one lies inside
+			// [-eps, eps] the central difference mixes two slopes, so the
+			// analytic gradient must match the central or one of the
+			// one-sided differences (a wrong gradient matches none).
+			ana := float64(g[i])
+			near := func(num float64) bool { return math.Abs(num-ana) <= 2e-3+0.05*math.Abs(num) }
+			central, fwd, bwd := (up-down)/(2*eps), (up-base)/eps, (base-down)/eps
+			assert.True(t, near(central) || near(fwd) || near(bwd),
+				"%s[%d]: analytic %g, numeric central %g forward %g backward %g", p.Name, i, ana, central, fwd, bwd)
+			checked++
+		}
+	}
+	assert.Greater(t, checked, 20)
+}
+
+func synthetic(t *testing.T) (*data.Dataset, *data.Dataset) {
+	train := data.Synthetic(600, 8, 8, 1, 4, 1)
+	test := data.Synthetic(200, 8, 8, 1, 4, 1)
+	// Same prototypes, different noise: the test set comes from the same
+	// generator with another slice.
+	return train, test
+}
+
+func smallSpec() Spec {
+	return Spec{Name: "small", Input: []int{8, 8, 1}, Layers: []LayerSpec{
+		{Type: "conv2d", Name: "c1", Filters: 8, Kernel: []int{3, 3}, Activation: "relu"},
+		{Type: "maxpool2d", Name: "p1", Pool: []int{2, 2}},
+		{Type: "flatten", Name: "f"},
+		{Type: "dense", Name: "d1", Units: 16, Activation: "relu"},
+		{Type: "dense", Name: "d2", Units: 4, Activation: "softmax"},
+	}}
+}
+
+func TestTrainLearnsSynthetic(t *testing.T) {
+	for _, opt := range []string{"adam", "sgd"} {
+		t.Run(opt, func(t *testing.T) {
+			b := newCPU(t)
+			train, test := synthetic(t)
+			m, err := New(b, smallSpec(), 1)
+			require.NoError(t, err)
+			defer m.Close()
+			hist, err := Train(m, train, nil, TrainConfig{Epochs: 3, Batch: 16, Seed: 1,
+				Optimizer: OptimizerConfig{Name: opt, Momentum: 0.9}}, nil)
+			require.NoError(t, err)
+			require.Len(t, hist, 3)
+			assert.Less(t, hist[2].TrainLoss, hist[0].TrainLoss)
+			_, acc, err := Evaluate(m, test, 50)
+			require.NoError(t, err)
+			assert.Greater(t, acc, 0.9)
+		})
+	}
+}
+
+func downloadAll(t *testing.T, m *Model) [][]float32 {
+	var out [][]float32
+	for _, p := range m.Params() {
+		w := make([]float32, p.Len())
+		require.NoError(t, m.B.Download(w, p.W))
+		out = append(out, w)
+	}
+	return out
+}
+
+// TestResumeIsExact: 1 epoch + resume for 1 more equals 2 epochs straight,
+// bit for bit, on the CPU backend with the same seed.
+func TestResumeIsExact(t *testing.T) {
+	b := newCPU(t)
+	train, _ := synthetic(t)
+	spec := smallSpec()
+	spec.Layers = append(spec.Layers[:4:4], LayerSpec{Type: "dropout", Name: "drop", Rate: 0.2}, spec.Layers[4])
+	cfg := TrainConfig{Epochs: 2, Batch: 32, Seed: 5}
+
+	straight, err := New(b, spec, 5)
+	require.NoError(t, err)
+	defer straight.Close()
+	_, err = Train(straight, train, nil, cfg, nil)
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	first, err := New(b, spec, 5)
+	require.NoError(t, err)
+	c1 := cfg
+	c1.Epochs, c1.CheckpointDir = 1, dir
+	_, err = Train(first, train, nil, c1, nil)
+	require.NoError(t, err)
+	require.NoError(t, first.Close())
+	_, err = os.Stat(filepath.Join(dir, CheckpointName))
+	require.NoError(t, err)
+
+	resumed, err := New(b, spec, 99) // different init: everything must come from the checkpoint
+	require.NoError(t, err)
+	defer resumed.Close()
+	c2 := cfg
+	c2.CheckpointDir, c2.Resume = dir, true
+	hist, err := Train(resumed, train, nil, c2, nil)
+	require.NoError(t, err)
+	assert.Len(t, hist, 2, "history includes the restored epoch")
+	assert.Equal(t, downloadAll(t, straight), downloadAll(t, resumed))
+
+	// A resume with another batch size is refused with a clear error.
+	c3 := c2
+	c3.Batch = 16
+	_, err = Train(resumed, train, nil, c3, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "batch 32")
+}
+
+func TestSaveLoadPredict(t *testing.T) {
+	b := newCPU(t)
+	train, test := synthetic(t)
+	m, err := New(b, smallSpec(), 2)
+	require.NoError(t, err)
+	defer m.Close()
+	_, err = Train(m, train, nil, TrainConfig{Epochs: 1, Batch: 32, Seed: 2}, nil)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "m.kiln")
+	require.NoError(t, m.Save(path, ModelMeta{ClassNames: []string{"a", "b", "c", "d"}, Scale: 1.0 / 255}))
+
+	l2, meta, err := Load(b, path)
+	require.NoError(t, err)
+	defer l2.Close()
+	assert.Equal(t, []string{"a", "b", "c", "d"}, meta.ClassNames)
+	p1 := make([]float32, 5*4)
+	p2 := make([]float32, 5*4)
+	require.NoError(t, m.Predict(test.Images, 5, p1))
+	require.NoError(t, l2.Predict(test.Images, 5, p2))
+	assert.Equal(t, p1, p2)
+	var sum float32
+	for _, v := range p1[:4] {
+		sum += v
+	}
+	assert.InDelta(t, 1, sum, 1e-5)
+
+	_, acc1, err := Evaluate(m, test, 64)
+	require.NoError(t, err)
+	_, acc2, err := Evaluate(l2, test, 64)
+	require.NoError(t, err)
+	assert.Equal(t, acc1, acc2)
+
+	// Corrupt the file: loading must fail and say so.
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	raw[len(raw)/2] ^= 0xff
+	bad := filepath.Join(t.TempDir(), "bad.kiln")
+	require.NoError(t, os.WriteFile(bad, raw, 0o644))
+	_, _, err = Load(b, bad)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "bad.kiln")
+}
+
+func TestTrainRejectsBadInput(t *testing.T) {
+	b := newCPU(t)
+	train, _ := synthetic(t)
+	m, err := New(b, smallSpec(), 1)
+	require.NoError(t, err)
+	defer m.Close()
+	_, err = Train(m, train, nil, TrainConfig{Epochs: 1, Batch: 0}, nil)
+	assert.ErrorContains(t, err, "batch size must be positive")
+	wrong := data.Synthetic(10, 9, 9, 1, 4, 1)
+	_, err = Train(m, wrong, nil, TrainConfig{Epochs: 1, Batch: 4}, nil)
+	assert.ErrorContains(t, err, "has images of 9x9x1, the model expects 8x8x1")
+}

@@ -1,0 +1,247 @@
+// Package engine holds kiln's models: tensors on a backend, layers, the
+// Sequential model and its JSON spec, losses, optimizers, the trainer and
+// model files. It talks to devices only through backend.Backend.
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/kiln-ml/kiln/backend"
+)
+
+// Spec describes a Sequential model. It is stored as JSON inside model files
+// and can be written by hand (kiln train --model spec.json).
+type Spec struct {
+	// Name is a free-form model name.
+	Name string `json:"name,omitempty"`
+	// Input is the per-sample input shape [H, W, C] (NHWC without N).
+	Input []int `json:"input"`
+	// Layers run in order.
+	Layers []LayerSpec `json:"layers"`
+}
+
+// LayerSpec describes one layer. Type is one of conv2d, maxpool2d, flatten,
+// dense, relu, dropout. Fields that do not apply to a type must be zero.
+type LayerSpec struct {
+	Type       string  `json:"type"`
+	Name       string  `json:"name,omitempty"`
+	Filters    int     `json:"filters,omitempty"`    // conv2d
+	Kernel     []int   `json:"kernel,omitempty"`     // conv2d [KH, KW]
+	Strides    []int   `json:"strides,omitempty"`    // conv2d, maxpool2d [SH, SW]
+	Padding    string  `json:"padding,omitempty"`    // conv2d: valid (default) or same
+	Pool       []int   `json:"pool,omitempty"`       // maxpool2d [PH, PW]
+	Units      int     `json:"units,omitempty"`      // dense
+	Activation string  `json:"activation,omitempty"` // conv2d, dense: "", relu, softmax (last layer only)
+	Rate       float64 `json:"rate,omitempty"`       // dropout
+}
+
+// ReferenceSpec is the classic small Keras CNN every kiln figure is measured
+// on: Conv2D(64,3x3,relu) → MaxPool(2x2) → Conv2D(64,3x3,relu) →
+// MaxPool(2x2) → Flatten → Dense(64,relu) → Dense(classes,softmax).
+func ReferenceSpec(h, w, c, classes int) Spec {
+	return Spec{
+		Name:  "reference-cnn",
+		Input: []int{h, w, c},
+		Layers: []LayerSpec{
+			{Type: "conv2d", Name: "conv1", Filters: 64, Kernel: []int{3, 3}, Activation: "relu"},
+			{Type: "maxpool2d", Name: "pool1", Pool: []int{2, 2}},
+			{Type: "conv2d", Name: "conv2", Filters: 64, Kernel: []int{3, 3}, Activation: "relu"},
+			{Type: "maxpool2d", Name: "pool2", Pool: []int{2, 2}},
+			{Type: "flatten", Name: "flatten"},
+			{Type: "dense", Name: "dense1", Units: 64, Activation: "relu"},
+			{Type: "dense", Name: "dense2", Units: classes, Activation: "softmax"},
+		},
+	}
+}
+
+// ParseSpec decodes a JSON spec strictly (unknown fields are errors) and
+// validates it.
+func ParseSpec(b []byte) (Spec, error) {
+	var s Spec
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return Spec{}, fmt.Errorf("model spec: %w", err)
+	}
+	if _, err := s.Shapes(); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
+}
+
+// LoadSpec reads and validates a JSON spec file.
+func LoadSpec(path string) (Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Spec{}, fmt.Errorf("read model spec: %w", err)
+	}
+	s, err := ParseSpec(b)
+	if err != nil {
+		return Spec{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Classes is the width of the last layer's output.
+func (s Spec) Classes() int {
+	shapes, err := s.Shapes()
+	if err != nil || len(shapes) == 0 {
+		return 0
+	}
+	last := shapes[len(shapes)-1]
+	return last[len(last)-1]
+}
+
+// layerName returns the layer's name or a positional one.
+func (s Spec) layerName(i int) string {
+	if s.Layers[i].Name != "" {
+		return s.Layers[i].Name
+	}
+	return fmt.Sprintf("%s_%d", s.Layers[i].Type, i)
+}
+
+func pair(v []int, def int, field string) (int, int, error) {
+	switch len(v) {
+	case 0:
+		return def, def, nil
+	case 1:
+		return v[0], v[0], nil
+	case 2:
+		return v[0], v[1], nil
+	}
+	return 0, 0, fmt.Errorf("%s must have 1 or 2 values, got %v", field, v)
+}
+
+// Shapes validates the spec and returns the per-sample output shape of every
+// layer. Errors name the layer and the mismatch.
+func (s Spec) Shapes() ([][]int, error) {
+	if len(s.Input) != 3 {
+		return nil, fmt.Errorf("model spec: input must be [height, width, channels], got %v", s.Input)
+	}
+	for _, d := range s.Input {
+		if d <= 0 {
+			return nil, fmt.Errorf("model spec: input dimensions must be positive, got %v", s.Input)
+		}
+	}
+	if len(s.Layers) == 0 {
+		return nil, fmt.Errorf("model spec: no layers")
+	}
+	cur := append([]int(nil), s.Input...)
+	var out [][]int
+	seen := map[string]bool{}
+	for i, l := range s.Layers {
+		name := s.layerName(i)
+		if seen[name] {
+			return nil, fmt.Errorf("model spec: layer %d: duplicate layer name %q", i, name)
+		}
+		seen[name] = true
+		fail := func(format string, args ...any) ([][]int, error) {
+			return nil, fmt.Errorf("model spec: layer %d (%s %q): %s", i, l.Type, name, fmt.Sprintf(format, args...))
+		}
+		switch l.Activation {
+		case "", "linear", "relu":
+		case "softmax":
+			if i != len(s.Layers)-1 {
+				return fail("softmax activation is only allowed on the last layer")
+			}
+			if l.Type != "dense" {
+				return fail("softmax activation needs a dense layer")
+			}
+		default:
+			return fail("unknown activation %q (want relu, softmax or none)", l.Activation)
+		}
+		switch l.Type {
+		case "conv2d":
+			if len(cur) != 3 {
+				return fail("needs a 3-D input [H W C], got %v (is there a flatten before it?)", cur)
+			}
+			if l.Filters <= 0 {
+				return fail("filters must be positive, got %d", l.Filters)
+			}
+			kh, kw, err := pair(l.Kernel, 0, "kernel")
+			if err != nil || kh <= 0 || kw <= 0 {
+				return fail("kernel must be [KH, KW] with positive sizes, got %v", l.Kernel)
+			}
+			sh, sw, err := pair(l.Strides, 1, "strides")
+			if err != nil || sh <= 0 || sw <= 0 {
+				return fail("strides must be positive, got %v", l.Strides)
+			}
+			oh, _, err := backend.ConvOutSize(cur[0], kh, sh, l.Padding)
+			if err != nil {
+				return fail("height %d: %v", cur[0], err)
+			}
+			ow, _, err := backend.ConvOutSize(cur[1], kw, sw, l.Padding)
+			if err != nil {
+				return fail("width %d: %v", cur[1], err)
+			}
+			cur = []int{oh, ow, l.Filters}
+		case "maxpool2d":
+			if len(cur) != 3 {
+				return fail("needs a 3-D input [H W C], got %v", cur)
+			}
+			ph, pw, err := pair(l.Pool, 2, "pool")
+			if err != nil || ph <= 0 || pw <= 0 {
+				return fail("pool must be positive, got %v", l.Pool)
+			}
+			sh, sw, err := pair(l.Strides, 0, "strides")
+			if err != nil || sh < 0 || sw < 0 {
+				return fail("strides must be positive, got %v", l.Strides)
+			}
+			if sh == 0 {
+				sh, sw = ph, pw
+			}
+			if ph > cur[0] || pw > cur[1] {
+				return fail("pool %dx%d is larger than its input %dx%d", ph, pw, cur[0], cur[1])
+			}
+			cur = []int{(cur[0]-ph)/sh + 1, (cur[1]-pw)/sw + 1, cur[2]}
+		case "flatten":
+			n := 1
+			for _, d := range cur {
+				n *= d
+			}
+			cur = []int{n}
+		case "dense":
+			if len(cur) != 1 {
+				return fail("needs a flat input, got %v (add a flatten layer before it)", cur)
+			}
+			if l.Units <= 0 {
+				return fail("units must be positive, got %d", l.Units)
+			}
+			cur = []int{l.Units}
+		case "relu":
+		case "dropout":
+			if l.Rate < 0 || l.Rate >= 1 {
+				return fail("rate must be in [0, 1), got %g", l.Rate)
+			}
+		default:
+			return fail("unknown layer type (want conv2d, maxpool2d, flatten, dense, relu or dropout)")
+		}
+		out = append(out, append([]int(nil), cur...))
+	}
+	last := s.Layers[len(s.Layers)-1]
+	if last.Type != "dense" || last.Activation != "softmax" {
+		return nil, fmt.Errorf("model spec: the last layer must be dense with softmax activation (a classifier), got %s with activation %q", last.Type, last.Activation)
+	}
+	return out, nil
+}
+
+// String renders the spec as a compact layer list.
+func (s Spec) String() string {
+	shapes, _ := s.Shapes()
+	var b strings.Builder
+	fmt.Fprintf(&b, "input %v", s.Input)
+	for i, l := range s.Layers {
+		fmt.Fprintf(&b, " → %s", l.Type)
+		if l.Activation != "" {
+			fmt.Fprintf(&b, "(%s)", l.Activation)
+		}
+		if i < len(shapes) {
+			fmt.Fprintf(&b, "%v", shapes[i])
+		}
+	}
+	return b.String()
+}

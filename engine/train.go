@@ -1,0 +1,311 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/kiln-ml/kiln/backend"
+	"github.com/kiln-ml/kiln/engine/data"
+	"github.com/kiln-ml/kiln/engine/modelfile"
+)
+
+// TrainConfig configures Train.
+type TrainConfig struct {
+	Epochs    int
+	Batch     int
+	Seed      uint64
+	Optimizer OptimizerConfig
+	// Augment applies random flips and padded crops to training batches
+	// (meant for CIFAR-10).
+	Augment bool
+	// CheckpointDir, when set, receives checkpoint.kiln after every epoch.
+	CheckpointDir string
+	// Resume continues from CheckpointDir's checkpoint when one exists.
+	Resume bool
+	// Meta is stored in checkpoints (class names, dataset).
+	Meta ModelMeta
+}
+
+// EpochStats is one epoch of training history. Field names are stable: the
+// --report JSON and benchmarks read them.
+type EpochStats struct {
+	Epoch           int      `json:"epoch"`
+	Seconds         float64  `json:"seconds"`
+	TrainLoss       float64  `json:"train_loss"`
+	TrainAccuracy   float64  `json:"train_accuracy"`
+	ValLoss         *float64 `json:"val_loss,omitempty"`
+	ValAccuracy     *float64 `json:"val_accuracy,omitempty"`
+	ImagesPerSecond float64  `json:"images_per_second"`
+}
+
+// Progress receives training progress. Any method may be a no-op.
+type Progress interface {
+	// EpochStart is called before the first step of an epoch.
+	EpochStart(epoch, epochs, samples int)
+	// Step is called after every step with the running mean loss and
+	// accuracy of the epoch so far and the samples seen.
+	Step(seen int, loss, acc float64)
+	// EpochEnd is called with the finished epoch's stats.
+	EpochEnd(s EpochStats)
+}
+
+// CheckpointName is the file written into TrainConfig.CheckpointDir.
+const CheckpointName = "checkpoint.kiln"
+
+type checkpointMeta struct {
+	Epoch     int          `json:"epoch"` // completed epochs
+	Seed      uint64       `json:"seed"`
+	Batch     int          `json:"batch"`
+	Optimizer string       `json:"optimizer"`
+	OptStep   int          `json:"optimizer_step"`
+	History   []EpochStats `json:"history"`
+	Model     ModelMeta    `json:"model"`
+}
+
+// epochRNG is the random stream of one epoch: a pure function of the seed
+// and the epoch number, so a resumed run draws exactly what an
+// uninterrupted one would.
+func epochRNG(seed uint64, epoch int) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, 0x65706f6368^uint64(epoch)))
+}
+
+// Train fits m on train for cfg.Epochs epochs, evaluating on val (may be
+// nil) after each. It returns the full history (including epochs restored
+// from a checkpoint).
+func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) ([]EpochStats, error) {
+	if cfg.Batch <= 0 {
+		return nil, fmt.Errorf("batch size must be positive, got %d", cfg.Batch)
+	}
+	if cfg.Epochs <= 0 {
+		return nil, fmt.Errorf("epochs must be positive, got %d", cfg.Epochs)
+	}
+	if err := checkData(m, train); err != nil {
+		return nil, err
+	}
+	if val != nil {
+		if err := checkData(m, val); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.Setup(cfg.Batch); err != nil {
+		return nil, err
+	}
+	opt, err := NewOptimizer(m.B, cfg.Optimizer, m.Params())
+	if err != nil {
+		return nil, err
+	}
+	defer opt.Close()
+
+	var history []EpochStats
+	start := 0
+	if cfg.Resume && cfg.CheckpointDir != "" {
+		cm, ok, err := loadCheckpoint(m, opt, filepath.Join(cfg.CheckpointDir, CheckpointName))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if cm.Seed != cfg.Seed || cm.Batch != cfg.Batch || cm.Optimizer != opt.Name() {
+				return nil, fmt.Errorf("checkpoint was written with seed %d, batch %d, optimizer %s; this run has seed %d, batch %d, optimizer %s",
+					cm.Seed, cm.Batch, cm.Optimizer, cfg.Seed, cfg.Batch, opt.Name())
+			}
+			start, history = cm.Epoch, cm.History
+		}
+	}
+
+	n := train.N
+	per := m.inLen
+	images := make([]float32, cfg.Batch*per)
+	labels := make([]float32, cfg.Batch)
+	for epoch := start; epoch < cfg.Epochs; epoch++ {
+		rng := epochRNG(cfg.Seed, epoch)
+		perm := rng.Perm(n)
+		var aug *data.Augmenter
+		if cfg.Augment {
+			aug = data.NewAugmenter(train.H, train.W, train.C, rng.Uint64())
+		}
+		if prog != nil {
+			prog.EpochStart(epoch+1, cfg.Epochs, n)
+		}
+		t0 := time.Now()
+		var lossSum float64
+		var correct, seen int
+		for s := 0; s < n; s += cfg.Batch {
+			bn := min(cfg.Batch, n-s)
+			idx := perm[s : s+bn]
+			if err := data.Batch(train, idx, images, labels); err != nil {
+				return history, err
+			}
+			if aug != nil {
+				if err := aug.ApplyBatch(images[:bn*per], bn); err != nil {
+					return history, err
+				}
+			}
+			stepSeed := cfg.Seed ^ (uint64(epoch)<<32 | uint64(s/cfg.Batch))
+			l, c, err := m.TrainStep(images, labels, bn, opt, stepSeed)
+			if err != nil {
+				return history, fmt.Errorf("epoch %d, step %d: %w", epoch+1, s/cfg.Batch+1, err)
+			}
+			lossSum += l
+			correct += c
+			seen += bn
+			if prog != nil {
+				prog.Step(seen, lossSum/float64(seen), float64(correct)/float64(seen))
+			}
+		}
+		secs := time.Since(t0).Seconds()
+		st := EpochStats{Epoch: epoch + 1, Seconds: secs, TrainLoss: lossSum / float64(n),
+			TrainAccuracy: float64(correct) / float64(n), ImagesPerSecond: float64(n) / secs}
+		if val != nil && val.N > 0 {
+			vl, va, err := Evaluate(m, val, cfg.Batch)
+			if err != nil {
+				return history, fmt.Errorf("epoch %d validation: %w", epoch+1, err)
+			}
+			st.ValLoss, st.ValAccuracy = &vl, &va
+		}
+		history = append(history, st)
+		if prog != nil {
+			prog.EpochEnd(st)
+		}
+		if cfg.CheckpointDir != "" {
+			cm := checkpointMeta{Epoch: epoch + 1, Seed: cfg.Seed, Batch: cfg.Batch, Optimizer: opt.Name(),
+				History: history, Model: cfg.Meta}
+			if err := saveCheckpoint(m, opt, cm, cfg.CheckpointDir); err != nil {
+				return history, err
+			}
+		}
+	}
+	return history, nil
+}
+
+func checkData(m *Model, ds *data.Dataset) error {
+	in := m.Spec.Input
+	if ds.H != in[0] || ds.W != in[1] || ds.C != in[2] {
+		return fmt.Errorf("dataset %s has images of %dx%dx%d, the model expects %dx%dx%d",
+			ds.Name, ds.H, ds.W, ds.C, in[0], in[1], in[2])
+	}
+	if ds.Classes > m.classes {
+		return fmt.Errorf("dataset %s has %d classes, the model outputs only %d", ds.Name, ds.Classes, m.classes)
+	}
+	if ds.N == 0 {
+		return fmt.Errorf("dataset %s is empty", ds.Name)
+	}
+	return nil
+}
+
+// Evaluate returns the mean loss and the accuracy of m on ds.
+func Evaluate(m *Model, ds *data.Dataset, batch int) (loss, acc float64, err error) {
+	if batch <= 0 {
+		return 0, 0, fmt.Errorf("batch size must be positive, got %d", batch)
+	}
+	if err := checkData(m, ds); err != nil {
+		return 0, 0, err
+	}
+	if err := m.Setup(batch); err != nil {
+		return 0, 0, err
+	}
+	per := m.inLen
+	labels := make([]float32, batch)
+	idx := make([]int, batch)
+	images := make([]float32, batch*per)
+	var lossSum float64
+	var correct int
+	for s := 0; s < ds.N; s += batch {
+		bn := min(batch, ds.N-s)
+		for i := range bn {
+			idx[i] = s + i
+		}
+		if err := data.Batch(ds, idx[:bn], images, labels); err != nil {
+			return 0, 0, err
+		}
+		l, c, err := m.EvalStep(images, labels, bn)
+		if err != nil {
+			return 0, 0, err
+		}
+		lossSum += l
+		correct += c
+	}
+	return lossSum / float64(ds.N), float64(correct) / float64(ds.N), nil
+}
+
+func saveCheckpoint(m *Model, opt Optimizer, cm checkpointMeta, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	slots, step := opt.State()
+	cm.OptStep = step
+	f, err := m.file("checkpoint", cm)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	params := m.Params()
+	for _, slot := range sortedKeys(slots) {
+		for i, buf := range slots[slot] {
+			d := make([]float32, params[i].Len())
+			if err := m.B.Download(d, buf); err != nil {
+				return fmt.Errorf("checkpoint: download optimizer state: %w", err)
+			}
+			f.Tensors = append(f.Tensors, modelfile.Tensor{Name: "optimizer/" + slot + "/" + params[i].Name,
+				Shape: append([]int(nil), params[i].Shape...), Data: d})
+		}
+	}
+	if err := modelfile.WriteFile(filepath.Join(dir, CheckpointName), f); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return nil
+}
+
+// loadCheckpoint restores weights and optimizer state; ok is false when no
+// checkpoint exists yet.
+func loadCheckpoint(m *Model, opt Optimizer, path string) (checkpointMeta, bool, error) {
+	var cm checkpointMeta
+	f, err := modelfile.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return cm, false, nil
+	}
+	if err != nil {
+		return cm, false, fmt.Errorf("resume: %w", err)
+	}
+	if f.Kind != "checkpoint" {
+		return cm, false, fmt.Errorf("resume: %s is a %q file, not a checkpoint", path, f.Kind)
+	}
+	if err := json.Unmarshal(f.Meta, &cm); err != nil {
+		return cm, false, fmt.Errorf("resume: %s: checkpoint metadata: %w", path, err)
+	}
+	spec, err := ParseSpec(f.Spec)
+	if err != nil {
+		return cm, false, fmt.Errorf("resume: %s: %w", path, err)
+	}
+	want, _ := json.Marshal(m.Spec)
+	got, _ := json.Marshal(spec)
+	if string(want) != string(got) {
+		return cm, false, fmt.Errorf("resume: %s holds a different model (%s), this run trains %s", path, spec, m.Spec)
+	}
+	params := m.Params()
+	for _, p := range params {
+		if err := uploadTensor(m.B, f, p.Name, p.Shape, p.W); err != nil {
+			return cm, false, fmt.Errorf("resume: %s: %w", path, err)
+		}
+	}
+	slots, _ := opt.State()
+	for _, slot := range sortedKeys(slots) {
+		for i, buf := range slots[slot] {
+			name := "optimizer/" + slot + "/" + params[i].Name
+			if err := uploadTensor(m.B, f, name, params[i].Shape, buf); err != nil {
+				return cm, false, fmt.Errorf("resume: %s: %w", path, err)
+			}
+		}
+	}
+	opt.SetStep(cm.OptStep)
+	return cm, true, nil
+}
+
+func sortedKeys(m map[string][]backend.Buffer) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,155 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = r.Float32()*2 - 1
+	}
+	return s
+}
+
+// naiveGemm is the float64 reference for Sgemm.
+func naiveGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int) []float64 {
+	out := make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				var av, bv float32
+				if transA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if transB {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				s += float64(av) * float64(bv)
+			}
+			v := float64(alpha) * s
+			if beta != 0 {
+				v += float64(beta) * float64(c[i*ldc+j])
+			}
+			out[i*n+j] = v
+		}
+	}
+	return out
+}
+
+func checkGemm(t *testing.T, p *Pool, ws *GemmWorkspace, transA, transB bool, m, n, k, pad int, alpha, beta float32, seed uint64) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 1))
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	lda, ldb, ldc := ac+pad, bc+pad, n+pad
+	a := randSlice(r, ar*lda)
+	b := randSlice(r, br*ldb)
+	c := randSlice(r, m*ldc)
+	if beta == 0 {
+		for i := range c {
+			c[i] = float32(math.NaN())
+		}
+	}
+	want := naiveGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	orig := append([]float32(nil), c...)
+	Sgemm(p, ws, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	tol := 1e-5 * float64(k+1) * 4
+	for i := 0; i < m; i++ {
+		for j := 0; j < ldc; j++ {
+			got := c[i*ldc+j]
+			if j >= n {
+				if !(math.IsNaN(float64(orig[i*ldc+j])) && math.IsNaN(float64(got))) {
+					require.Equal(t, orig[i*ldc+j], got, "padding column touched at %d,%d", i, j)
+				}
+				continue
+			}
+			w := want[i*n+j]
+			if math.Abs(float64(got)-w) > tol*(1+math.Abs(w)) {
+				require.InDeltaf(t, w, got, tol, "C[%d][%d] tA=%v tB=%v m=%d n=%d k=%d", i, j, transA, transB, m, n, k)
+			}
+		}
+	}
+}
+
+func TestSgemm(t *testing.T) {
+	sizes := []struct{ m, n, k int }{
+		{1, 1, 1}, {1, 7, 3}, {3, 1, 5}, {3, 3, 3}, {17, 17, 17}, {5, 13, 1},
+		{63, 65, 17}, {65, 63, 127}, {127, 129, 65}, {257, 17, 300}, {2, 257, 3},
+		{300, 70, 9}, {129, 3100, 5},
+	}
+	pools := map[string]*Pool{"serial": nil, "pool": NewPool(4)}
+	defer pools["pool"].Close()
+	for name, p := range pools {
+		var ws GemmWorkspace
+		for si, s := range sizes {
+			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+				for pi, pad := range []int{0, 3} {
+					alpha, beta := float32(1), float32(0)
+					if pi == 1 {
+						alpha, beta = 0.5, -1.5
+					}
+					t.Run(fmt.Sprintf("%s/%dx%dx%d/tA=%v,tB=%v/pad=%d", name, s.m, s.n, s.k, tr[0], tr[1], pad), func(t *testing.T) {
+						checkGemm(t, p, &ws, tr[0], tr[1], s.m, s.n, s.k, pad, alpha, beta, uint64(si*10+pi))
+					})
+				}
+			}
+		}
+	}
+}
+
+func TestSgemmBetaOne(t *testing.T) {
+	var ws GemmWorkspace
+	p := NewPool(2)
+	defer p.Close()
+	checkGemm(t, p, &ws, false, true, 100, 40, 600, 1, 1, 1, 9)
+	checkGemm(t, p, &ws, true, false, 33, 20, 0, 0, 1, 0, 9)
+	checkGemm(t, p, &ws, true, false, 33, 20, 5, 0, 0, 2, 9)
+}
+
+func TestSgemmNoAllocs(t *testing.T) {
+	var ws GemmWorkspace
+	p := NewPool(0)
+	defer p.Close()
+	n := 200
+	a, b, c := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
+	Sgemm(p, &ws, false, false, n, n, n, 1, a, n, b, n, 0, c, n)
+	allocs := testing.AllocsPerRun(5, func() {
+		Sgemm(p, &ws, true, false, n, n, n, 1, a, n, b, n, 0, c, n)
+	})
+	require.Zero(t, allocs)
+}
+
+func BenchmarkSgemm(b *testing.B) {
+	for _, n := range []int{128, 256, 512, 1024} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			p := NewPool(0)
+			defer p.Close()
+			var ws GemmWorkspace
+			r := rand.New(rand.NewPCG(1, 2))
+			x, y, z := randSlice(r, n*n), randSlice(r, n*n), make([]float32, n*n)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				Sgemm(p, &ws, false, false, n, n, n, 1, x, n, y, n, 0, z, n)
+			}
+			b.ReportMetric(2*float64(n)*float64(n)*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
