@@ -6,6 +6,8 @@
 //	kiln train    [flags]          train a model and save it
 //	kiln eval     --model FILE     evaluate a saved model on a test set
 //	kiln predict  --model FILE IMAGE...
+//	kiln serve    --model FILE     serve models over HTTP
+//	kiln bench                     compare backends on the same work
 //	kiln devices                   list backends and devices
 //
 // Run `kiln COMMAND --help` for each command's flags.
@@ -31,6 +33,8 @@ func commands() []command {
 		{"train", "train a model on a dataset and save it", runTrain},
 		{"eval", "evaluate a saved model on a dataset's test split", runEval},
 		{"predict", "classify PNG/JPEG images with a saved model", runPredict},
+		{"serve", "serve models over HTTP (Open Inference Protocol v2)", runServe},
+		{"bench", "benchmark kernels, training and inference on every usable backend", runBench},
 		{"devices", "list compiled-in backends, their devices, and why any is unusable", runDevices},
 	}
 }
