@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kiln-ml/kiln/engine/data"
+)
+
+// kiln runs the CLI in-process and returns exit code, stdout and stderr.
+func kiln(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// writeIDXDataset writes a small, learnable MNIST-shaped dataset in the
+// four standard IDX files: each class is a bright square at its own place.
+func writeIDXDataset(t *testing.T, dir string, nTrain, nTest int) {
+	t.Helper()
+	write := func(name string, dims []int, payload []byte) {
+		f, err := os.Create(filepath.Join(dir, name))
+		require.NoError(t, err)
+		require.NoError(t, data.WriteIDX(f, dims, payload))
+		require.NoError(t, f.Close())
+	}
+	gen := func(n int, seed int) ([]byte, []byte) {
+		img := make([]byte, n*28*28)
+		lab := make([]byte, n)
+		for i := 0; i < n; i++ {
+			c := (i*7 + seed) % 4
+			lab[i] = byte(c)
+			y0, x0 := 4+(c/2)*12, 4+(c%2)*12
+			for y := y0; y < y0+8; y++ {
+				for x := x0; x < x0+8; x++ {
+					img[i*784+y*28+x] = byte(200 + (i+y+x)%50)
+				}
+			}
+		}
+		return img, lab
+	}
+	img, lab := gen(nTrain, 0)
+	write("train-images-idx3-ubyte", []int{nTrain, 28, 28}, img)
+	write("train-labels-idx1-ubyte", []int{nTrain}, lab)
+	img, lab = gen(nTest, 3)
+	write("t10k-images-idx3-ubyte", []int{nTest, 28, 28}, img)
+	write("t10k-labels-idx1-ubyte", []int{nTest}, lab)
+}
+
+const smallSpecJSON = `{"name":"tiny","input":[28,28,1],"layers":[
+ {"type":"conv2d","filters":4,"kernel":[3,3],"strides":[2,2],"activation":"relu"},
+ {"type":"maxpool2d","pool":[2,2]},
+ {"type":"flatten"},
+ {"type":"dense","units":10,"activation":"softmax"}]}`
+
+func TestHelpOnEverySubcommand(t *testing.T) {
+	for _, c := range commands() {
+		code, out, _ := kiln(t, c.name, "--help")
+		assert.Equal(t, 0, code, c.name)
+		assert.Contains(t, out, "Usage: kiln "+c.name, c.name)
+	}
+	code, out, _ := kiln(t, "--help")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "train")
+	code, _, errOut := kiln(t, "frobnicate")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `unknown command "frobnicate"`)
+}
+
+var accRe = regexp.MustCompile(`test accuracy ([0-9.]+)`)
+
+// TestTrainEvalPredictEndToEnd trains a tiny spec on an IDX directory,
+// checks the report, that eval reproduces the accuracy train printed, and
+// that predict classifies a PNG.
+func TestTrainEvalPredictEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	writeIDXDataset(t, dir, 400, 100)
+	spec := filepath.Join(dir, "spec.json")
+	require.NoError(t, os.WriteFile(spec, []byte(smallSpecJSON), 0o644))
+	model := filepath.Join(dir, "m.kiln")
+	report := filepath.Join(dir, "r.json")
+	ck := filepath.Join(dir, "ck")
+	code, out, errOut := kiln(t, "train", "--data", dir, "--model", spec, "--epochs", "2", "--batch", "16",
+		"--backend", "cpu", "--out", model, "--report", report, "--checkpoint-dir", ck, "--val-split", "0.1")
+	require.Equal(t, 0, code, errOut)
+	m := accRe.FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	assert.Contains(t, errOut, "epoch 2/2 done")
+
+	var r map[string]any
+	raw, err := os.ReadFile(report)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &r))
+	for _, k := range []string{"backend", "model", "data", "test_accuracy", "test_loss", "epochs"} {
+		assert.Contains(t, r, k)
+	}
+	epochs := r["epochs"].([]any)
+	require.Len(t, epochs, 2)
+	for _, k := range []string{"seconds", "train_loss", "train_accuracy", "images_per_second", "val_accuracy"} {
+		assert.Contains(t, epochs[0], k)
+	}
+	assert.Greater(t, r["test_accuracy"].(float64), 0.9, "the tiny dataset is easy")
+
+	code, evalOut, errOut := kiln(t, "eval", "--model", model, "--data", dir, "--backend", "cpu")
+	require.Equal(t, 0, code, errOut)
+	m2 := accRe.FindStringSubmatch(evalOut)
+	require.NotNil(t, m2)
+	assert.Equal(t, m[1], m2[1], "eval reproduces the accuracy train printed")
+
+	// A PNG of class 3 (square at the bottom right).
+	img := image.NewGray(image.Rect(0, 0, 28, 28))
+	for y := 16; y < 24; y++ {
+		for x := 16; x < 24; x++ {
+			img.SetGray(x, y, color.Gray{Y: 230})
+		}
+	}
+	pngPath := filepath.Join(dir, "three.png")
+	f, err := os.Create(pngPath)
+	require.NoError(t, err)
+	require.NoError(t, png.Encode(f, img))
+	require.NoError(t, f.Close())
+	code, pout, errOut := kiln(t, "predict", "--model", model, "--top", "2", "--backend", "cpu", pngPath)
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `three.png:\s+3 `, pout)
+
+	// Resume from the checkpoint with more epochs continues, not restarts.
+	code, _, errOut = kiln(t, "train", "--data", dir, "--model", spec, "--epochs", "3", "--batch", "16",
+		"--backend", "cpu", "--out", model, "--checkpoint-dir", ck, "--resume", "--val-split", "0.1")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "epoch 3/3")
+	assert.NotContains(t, errOut, "epoch 1/3")
+}
+
+func TestBadInputsGiveClearErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeIDXDataset(t, dir, 64, 32)
+	spec := filepath.Join(dir, "spec.json")
+	require.NoError(t, os.WriteFile(spec, []byte(smallSpecJSON), 0o644))
+	model := filepath.Join(dir, "m.kiln")
+	code, _, errOut := kiln(t, "train", "--data", dir, "--model", spec, "--batch", "16", "--backend", "cpu", "--out", model)
+	require.Equal(t, 0, code, errOut)
+
+	missing := t.TempDir()
+	truncated := t.TempDir()
+	writeIDXDataset(t, truncated, 64, 32)
+	p := filepath.Join(truncated, "train-images-idx3-ubyte")
+	raw, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(p, raw[:len(raw)/2], 0o644))
+	notIDX := t.TempDir()
+	writeIDXDataset(t, notIDX, 64, 32)
+	require.NoError(t, os.WriteFile(filepath.Join(notIDX, "train-images-idx3-ubyte"), []byte("hello, this is not an IDX file at all"), 0o644))
+
+	corrupt := filepath.Join(dir, "corrupt.kiln")
+	mraw, err := os.ReadFile(model)
+	require.NoError(t, err)
+	mraw[len(mraw)-10] ^= 0x55
+	require.NoError(t, os.WriteFile(corrupt, mraw, 0o644))
+	truncModel := filepath.Join(dir, "trunc.kiln")
+	require.NoError(t, os.WriteFile(truncModel, mraw[:len(mraw)/3], 0o644))
+
+	badSpec := filepath.Join(dir, "bad.json")
+	require.NoError(t, os.WriteFile(badSpec, []byte(`{"input":[28,28,1],"layers":[{"type":"conv2d","filters":4,"kernel":[3,3]},{"type":"dense","units":10,"activation":"softmax"}]}`), 0o644))
+	otherInput := filepath.Join(dir, "other.json")
+	require.NoError(t, os.WriteFile(otherInput, []byte(strings.Replace(smallSpecJSON, "[28,28,1]", "[32,32,3]", 1)), 0o644))
+	textImage := filepath.Join(dir, "photo.png")
+	require.NoError(t, os.WriteFile(textImage, []byte("not a picture"), 0o644))
+
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"batch 0", []string{"train", "--data", dir, "--batch", "0"}, "--batch must be positive"},
+		{"missing dataset", []string{"train", "--data", missing, "--backend", "cpu"}, "train-images-idx3-ubyte"},
+		{"truncated dataset", []string{"train", "--data", truncated, "--backend", "cpu"}, "truncated"},
+		{"not IDX", []string{"train", "--data", notIDX, "--backend", "cpu"}, "not an IDX file"},
+		{"cifar without dir", []string{"train", "--data", "cifar10", "--backend", "cpu"}, "--data-dir"},
+		{"spec shape mismatch", []string{"train", "--data", dir, "--model", badSpec, "--backend", "cpu"}, "needs a flat input"},
+		{"spec input mismatch", []string{"train", "--data", dir, "--model", otherInput, "--backend", "cpu"}, "takes [32 32 3] inputs"},
+		{"corrupt model", []string{"eval", "--model", corrupt, "--data", dir, "--backend", "cpu"}, "corrupt"},
+		{"truncated model", []string{"eval", "--model", truncModel, "--data", dir, "--backend", "cpu"}, "truncated"},
+		{"model is a dataset file", []string{"eval", "--model", filepath.Join(dir, "t10k-labels-idx1-ubyte"), "--data", dir, "--backend", "cpu"}, "not a kiln model file"},
+		{"image of the wrong kind", []string{"predict", "--model", model, "--backend", "cpu", textImage}, "photo.png"},
+		{"unknown backend", []string{"train", "--data", dir, "--backend", "tpu"}, `unknown backend "tpu"`},
+		{"resume without dir", []string{"train", "--data", dir, "--resume"}, "--resume needs --checkpoint-dir"},
+		{"eval without model", []string{"eval", "--data", dir}, "--model is required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := kiln(t, tc.args...)
+			assert.Equal(t, 1, code, errOut)
+			assert.Contains(t, errOut, tc.want)
+			assert.NotContains(t, errOut, "panic")
+			assert.NotContains(t, errOut, "goroutine ")
+		})
+	}
+}
+
+func TestDevicesListsEveryBackend(t *testing.T) {
+	code, out, _ := kiln(t, "devices")
+	require.Equal(t, 0, code)
+	for _, name := range []string{"cpu", "opencl", "cuda"} {
+		assert.Contains(t, out, name)
+	}
+	assert.Contains(t, out, "--backend auto would choose")
+}
