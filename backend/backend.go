@@ -71,7 +71,10 @@ type SGDParams struct {
 
 // Backend is the contract a compute backend implements. Methods that queue
 // work may return errors early (bad sizes) or report device errors on a later
-// Sync or Download. Every error names the backend and the op.
+// Sync or Download. Every error names the backend and the op. Every size
+// argument (n, rows, cols, m, n, k and every ConvParams/PoolParams field but
+// padding) must be positive: zero or negative sizes return an error matching
+// ErrShape, as do buffers smaller than an op needs.
 type Backend interface {
 	// Name is the registry name ("cpu", "opencl", "cuda").
 	Name() string

@@ -1,13 +1,13 @@
 package backend
 
-// Need returns a shape error when any of the given buffers is nil or holds
-// fewer than the paired number of elements. Pairs are (name, buffer, n).
+// Need returns a shape error when any size is not positive, or any of the
+// given buffers is nil or holds fewer than the paired number of elements.
 // Backends call it at the top of each op so every backend rejects the same
 // inputs with the same words.
 func Need(backend, op string, checks ...Req) error {
 	for _, c := range checks {
-		if c.N < 0 {
-			return ShapeError(backend, op, "%s: negative size %d", c.Name, c.N)
+		if c.N <= 0 {
+			return ShapeError(backend, op, "%s: size must be positive, got %d", c.Name, c.N)
 		}
 		if c.Buf == nil {
 			return ShapeError(backend, op, "%s: nil buffer", c.Name)
