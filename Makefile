@@ -11,7 +11,9 @@ FUZZ_TARGETS := \
 	./engine/data:FuzzReadIDX \
 	./engine/data:FuzzReadCIFAR10 \
 	./engine/data:FuzzDecodeImage \
-	./engine/modelfile:FuzzDecode
+	./engine/modelfile:FuzzDecode \
+	./server:FuzzDecodeInferRequest \
+	./server:FuzzDecodeBinaryRequest
 
 .PHONY: all build run test deps vet unit fuzz nocgo clean
 
@@ -26,13 +28,19 @@ build:
 	$(GO) build -o $(BIN) ./cmd/kiln
 
 # The main job: train the reference CNN on MNIST for one epoch, evaluate it
-# on the 10k test images, save it, and check that eval reproduces it.
+# on the 10k test images, save it, check that eval reproduces it, then serve
+# it (Ctrl-C stops the server; SERVE=0 skips serving).
+SERVE ?= 1
 run: build
 	@mkdir -p $(OUT)
 	./$(BIN) train --data mnist --model reference --epochs 1 --batch 32 --seed 1 \
 		--backend $(BACKEND) --out $(OUT)/mnist.kiln --report $(OUT)/mnist-train.json
 	./$(BIN) eval --model $(OUT)/mnist.kiln --data mnist --backend $(BACKEND) \
 		--report $(OUT)/mnist-eval.json
+	@if [ "$(SERVE)" = 1 ]; then \
+		echo "serving $(OUT)/mnist.kiln on http://127.0.0.1:8000 (Ctrl-C stops it)"; \
+		./$(BIN) serve --model $(OUT)/mnist.kiln --name mnist --backend $(BACKEND) --addr 127.0.0.1:8000; \
+	fi
 
 # Everything CI runs: formatting, vet, unit tests, short fuzzing, pure-Go build.
 test: deps vet unit fuzz nocgo $(TEST_EXTRA)

@@ -1,10 +1,151 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kiln-ml/kiln/server"
 )
 
 func runServe(args []string, stdout, stderr io.Writer) error {
-	return errors.New("serve is not built yet")
+	fs := newFlags("serve", "--model FILE | --model-repo DIR [flags]", stdout, stderr)
+	var bf backendFlags
+	bf.register(fs)
+	d := server.DefaultConfig()
+	modelFile := fs.String("model", "", "model file written by kiln train, served as version 1")
+	name := fs.String("name", "", "model name for --model (default: the file name without extension)")
+	repo := fs.String("model-repo", "", "model repository: DIR/<name>/<version>/model.kiln; the highest good version of each model serves")
+	poll := fs.Duration("poll", 5*time.Second, "how often --model-repo is rescanned for new versions (0 disables)")
+	addr := fs.String("addr", "127.0.0.1:8000", "listen address (use :8000 to listen on every interface)")
+	maxBatch := fs.Int("max-batch", d.MaxBatch, "largest number of samples one backend call runs")
+	delay := fs.Int("max-queue-delay", int(d.MaxQueueDelay/time.Microsecond), "microseconds the batcher waits after the first queued request for more to join")
+	queue := fs.Int("queue", d.QueueSize, "requests that may wait per model; beyond that the server answers 503 at once")
+	timeout := fs.Duration("timeout", d.Timeout, "per-request deadline for queueing (504 beyond)")
+	maxBody := fs.Int("max-body-bytes", d.MaxBodyBytes, "largest request body accepted (413 beyond)")
+	readTO := fs.Duration("read-timeout", d.ReadTimeout, "time allowed to read a request")
+	writeTO := fs.Duration("write-timeout", d.WriteTimeout, "time allowed to write a response")
+	idleTO := fs.Duration("idle-timeout", d.IdleTimeout, "how long an idle keep-alive connection stays open")
+	maxConns := fs.Int("max-conns", d.MaxConns, "largest number of connections served at once")
+	tokenFile := fs.String("auth-token-file", "", "file holding a bearer token every endpoint but /v2/health/* requires")
+	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM/SIGINT, how long in-flight requests may take to finish")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	if (*modelFile == "") == (*repo == "") {
+		return errors.New("give exactly one of --model FILE or --model-repo DIR")
+	}
+	if *name != "" && *modelFile == "" {
+		return errors.New("--name only applies to --model")
+	}
+	if *delay < 0 {
+		return fmt.Errorf("--max-queue-delay must not be negative, got %d", *delay)
+	}
+	cfg := server.Config{
+		MaxBatch: *maxBatch, MaxQueueDelay: time.Duration(*delay) * time.Microsecond, QueueSize: *queue,
+		Timeout: *timeout, MaxBodyBytes: *maxBody, ReadTimeout: *readTO, WriteTimeout: *writeTO,
+		IdleTimeout: *idleTO, MaxConns: *maxConns, PollInterval: *poll, Log: stderr, Limits: server.DefaultLimits(),
+	}
+	if *maxBatch <= 0 || *queue <= 0 || *maxBody <= 0 || *maxConns <= 0 {
+		return errors.New("--max-batch, --queue, --max-body-bytes and --max-conns must be positive")
+	}
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return fmt.Errorf("read --auth-token-file: %w", err)
+		}
+		cfg.AuthToken = strings.TrimSpace(string(b))
+		if cfg.AuthToken == "" {
+			return fmt.Errorf("--auth-token-file %s is empty", *tokenFile)
+		}
+	}
+	if *modelFile != "" {
+		if *name == "" {
+			base := filepath.Base(*modelFile)
+			*name = strings.TrimSuffix(base, filepath.Ext(base))
+		}
+	}
+
+	// Listen first, so liveness answers while the models load and warm up.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	b, err := bf.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	srv, err := server.New(b, cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	shutdown := func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), *grace)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
+	if *modelFile != "" {
+		err = srv.AddModel(*name, *modelFile)
+	} else if err = srv.LoadRepo(*repo); err != nil && len(srv.Models()) > 0 {
+		fmt.Fprintf(stderr, "warning: %v\n", err) // some models loaded; serve them
+		err = nil
+	}
+	if err == nil {
+		err = srv.SetReady()
+	}
+	if err != nil {
+		_ = shutdown()
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	auth := ""
+	if cfg.AuthToken != "" {
+		auth = fmt.Sprintf(` -H "Authorization: Bearer $(cat %s)"`, *tokenFile)
+	}
+	for _, m := range srv.Models() {
+		fmt.Fprintf(stdout, "serving model %s version %s (%s) on %s with backend %s\n", m.Name, m.Version, m.Path, base, b.Name())
+	}
+	fmt.Fprintf(stdout, "ready: %s/v2/health/ready\n", base)
+	if ms := srv.Models(); len(ms) > 0 {
+		fmt.Fprintln(stdout, "try (bash):")
+		fmt.Fprintln(stdout, "  "+curlExample(base, auth, ms[0]))
+	}
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stderr, "shutting down: finishing in-flight requests")
+	case err := <-served:
+		if err != nil {
+			_ = shutdown()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	if err := shutdown(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "stopped")
+	return nil
+}
+
+// curlExample is a ready-to-paste bash command that classifies an all-black
+// image with m.
+func curlExample(base, auth string, m server.ModelInfo) string {
+	n := m.Input[0] * m.Input[1] * m.Input[2]
+	return fmt.Sprintf(`curl -s%s %s/v2/models/%s/infer -H 'Content-Type: application/json' -d "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,%d,%d,%d],\"datatype\":\"UINT8\",\"data\":[$(printf '0,%%.0s' {1..%d})0]}],\"outputs\":[{\"name\":\"class\"},{\"name\":\"probabilities\"}]}"`,
+		auth, base, m.Name, m.Input[0], m.Input[1], m.Input[2], n-1)
 }

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Load test of `kiln serve` with wrk, beside the engine's own speed measured
+# in the same run on the same model.
+#
+#   bench/load/run.sh [MODEL.kiln]
+#
+# MODEL defaults to out/mnist.kiln (from `make run`); when it is missing, a
+# reference CNN (MNIST shape) with random weights is written instead (speed
+# does not depend on the weights). Environment (defaults): DURATION=30
+# CONNS=64 THREADS=2 LOW_DURATION=10 PORT=18080 BACKEND=cpu MAX_BATCH=64
+# DELAY_US=500 QUEUE=1024 OUTDIR=out/load.
+#
+# Phases: (1) engine batch-64 throughput and batch-1 latency (loadtool);
+# (2) wrk, CONNS connections for DURATION s against a server batching with
+# DELAY_US; (3) wrk, 1 connection for LOW_DURATION s against a server with
+# no batching delay, for the per-request overhead at low load. Only
+# loopback traffic. wrk is installed from Debian when missing (as root).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-30} CONNS=${CONNS:-64} THREADS=${THREADS:-2} LOW_DURATION=${LOW_DURATION:-10}
+PORT=${PORT:-18080} BACKEND=${BACKEND:-cpu} MAX_BATCH=${MAX_BATCH:-64} DELAY_US=${DELAY_US:-500}
+QUEUE=${QUEUE:-1024} OUTDIR=${OUTDIR:-out/load}
+MODEL=${1:-out/mnist.kiln}
+GO=${GO:-go}
+
+if ! command -v wrk >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ]; then
+		echo "installing wrk (Debian package)"
+		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
+	else
+		echo "wrk is missing: run this script as root, or: sudo apt-get install wrk" >&2
+		exit 1
+	fi
+fi
+command -v curl >/dev/null 2>&1 || { echo "curl is missing (apt-get install curl)" >&2; exit 1; }
+
+mkdir -p "$OUTDIR"
+$GO build -o bin/kiln ./cmd/kiln
+$GO build -o "$OUTDIR/loadtool" ./bench/load/loadtool
+if [ ! -f "$MODEL" ]; then
+	MODEL=$OUTDIR/reference.kiln
+	echo "no trained model given; writing a reference CNN with random weights to $MODEL"
+	"$OUTDIR/loadtool" model "$MODEL"
+fi
+
+SRV=
+stop_server() {
+	if [ -n "$SRV" ]; then
+		kill -TERM "$SRV" 2>/dev/null || true
+		wait "$SRV" 2>/dev/null || true
+		SRV=
+	fi
+}
+trap stop_server EXIT
+start_server() { # DELAY_US LOG
+	bin/kiln serve --model "$MODEL" --name mnist --backend "$BACKEND" --addr "127.0.0.1:$PORT" \
+		--max-batch "$MAX_BATCH" --max-queue-delay "$1" --queue "$QUEUE" >"$2" 2>&1 &
+	SRV=$!
+	for _ in $(seq 300); do
+		if curl -sf "http://127.0.0.1:$PORT/v2/health/ready" >/dev/null; then return 0; fi
+		kill -0 "$SRV" 2>/dev/null || { cat "$2"; echo "kiln serve exited" >&2; exit 1; }
+		sleep 0.2
+	done
+	echo "kiln serve did not become ready" >&2
+	exit 1
+}
+metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v n="$1" '$1 ~ "^"n {print $2}'; }
+
+echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), model $MODEL, backend $BACKEND"
+echo "== phase 1: engine alone"
+"$OUTDIR/loadtool" engine "$MODEL" 10 | tee "$OUTDIR/engine.txt"
+ENGINE_IPS=$(awk '/batch-64/ {for (i=1;i<=NF;i++) if ($i=="images/s") print $(i-1)}' "$OUTDIR/engine.txt")
+ENGINE_B1=$(awk '/batch-1:/ {for (i=1;i<=NF;i++) if ($i=="us") print $(i-1)}' "$OUTDIR/engine.txt")
+
+echo "== phase 2: wrk -t$THREADS -c$CONNS -d${DURATION}s, max batch $MAX_BATCH, max queue delay ${DELAY_US}us"
+start_server "$DELAY_US" "$OUTDIR/serve-load.log"
+wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s bench/load/infer.lua "http://127.0.0.1:$PORT" | tee "$OUTDIR/wrk-load.txt"
+BATCHES=$(metric 'kiln_batch_size_count')
+SAMPLES=$(metric 'kiln_batch_size_sum')
+stop_server
+
+echo "== phase 3: wrk -t1 -c1 -d${LOW_DURATION}s, max queue delay 0"
+start_server 0 "$OUTDIR/serve-low.log"
+wrk -t1 -c1 -d"${LOW_DURATION}s" --latency -s bench/load/infer.lua "http://127.0.0.1:$PORT" | tee "$OUTDIR/wrk-low.txt"
+stop_server
+
+kv() { grep '^KILN ' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1==k {print $2}'; }
+RPS=$(kv "$OUTDIR/wrk-load.txt" rps)
+echo "== summary"
+echo "served: $(kv "$OUTDIR/wrk-load.txt" requests) requests, $RPS req/s, p50 $(kv "$OUTDIR/wrk-load.txt" p50_us) us, p99 $(kv "$OUTDIR/wrk-load.txt" p99_us) us, non-2xx $(kv "$OUTDIR/wrk-load.txt" non2xx), socket errors $(kv "$OUTDIR/wrk-load.txt" socket_errors)"
+echo "mean batch: $(awk -v s="$SAMPLES" -v b="$BATCHES" 'BEGIN {if (b>0) printf "%.1f", s/b; else print "n/a"}') samples over $BATCHES batches"
+echo "engine batch-64: $ENGINE_IPS images/s; served/engine = $(awk -v a="$RPS" -v b="$ENGINE_IPS" 'BEGIN {printf "%.2f", a/b}')"
+P50_LOW=$(kv "$OUTDIR/wrk-low.txt" p50_us)
+echo "low load (1 connection): p50 $P50_LOW us vs engine batch-1 $ENGINE_B1 us: overhead $(awk -v a="$P50_LOW" -v b="$ENGINE_B1" 'BEGIN {printf "%.0f", a-b}') us (includes wrk and loopback)"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

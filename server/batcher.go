@@ -1,0 +1,255 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kiln-ml/kiln/engine"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Task states: queued, claimed by the batcher, abandoned by its handler.
+const (
+	taskQueued int32 = iota
+	taskClaimed
+	taskAbandoned
+)
+
+var (
+	errQueueFull = errors.New("queue full")
+	errDeadline  = errors.New("deadline exceeded while queued")
+)
+
+// task is one request's samples on their way through a batcher.
+type task struct {
+	n        int
+	in       []float32 // n × inLen, already scaled
+	out      []float32 // n × classes
+	enq      time.Time
+	deadline time.Time
+	state    atomic.Int32
+	done     chan error // buffered 1
+	queueDur time.Duration
+	compDur  time.Duration
+}
+
+// modelVersion is one loaded version of a model with its batcher. The
+// batcher's worker goroutine is the only user of model, and it takes the
+// server's backend lock around every backend call.
+type modelVersion struct {
+	name, version string
+	num           int64
+	path          string
+	stamp         fileStamp
+	model         *engine.Model
+	meta          engine.ModelMeta
+	h, w, c       int
+	inLen         int
+	classes       int
+	maxBatch      int
+	delay         time.Duration
+	loadedAt      time.Time
+
+	queue   chan *task
+	pending atomic.Int64 // accepted and not yet answered
+
+	mu       sync.Mutex
+	refs     int
+	retiring bool
+	idle     chan struct{} // closed once retiring with no references left
+
+	stop, done chan struct{}
+
+	qObs, cObs, bObs prometheus.Observer
+}
+
+// acquire takes a reference that keeps the version serving; it fails once
+// the version is being retired.
+func (v *modelVersion) acquire() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.retiring {
+		return false
+	}
+	v.refs++
+	return true
+}
+
+// release drops a reference taken by acquire.
+func (v *modelVersion) release() {
+	v.mu.Lock()
+	v.refs--
+	if v.retiring && v.refs == 0 {
+		close(v.idle)
+	}
+	v.mu.Unlock()
+}
+
+// retire waits until no request holds the version, stops its worker and
+// frees the model under the backend lock.
+func (v *modelVersion) retire(bmu *sync.Mutex) {
+	v.mu.Lock()
+	v.retiring = true
+	if v.refs == 0 {
+		close(v.idle)
+	}
+	v.mu.Unlock()
+	<-v.idle
+	close(v.stop)
+	<-v.done
+	bmu.Lock()
+	v.model.Close()
+	bmu.Unlock()
+}
+
+// submit queues t without blocking; a full queue is errQueueFull.
+func (v *modelVersion) submit(t *task) error {
+	select {
+	case v.queue <- t:
+		v.pending.Add(1)
+		return nil
+	default:
+		return errQueueFull
+	}
+}
+
+// wait blocks until t is answered or its deadline passes while it is still
+// queued. It reports whether t may be reused (false when abandoned).
+func (v *modelVersion) wait(t *task) (error, bool) {
+	defer v.pending.Add(-1)
+	d := time.Until(t.deadline)
+	if d <= 0 {
+		d = time.Nanosecond
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case err := <-t.done:
+		return err, true
+	case <-timer.C:
+		if t.state.CompareAndSwap(taskQueued, taskAbandoned) {
+			return errDeadline, false
+		}
+		return <-t.done, true // already in a batch: it finishes shortly
+	}
+}
+
+// run is the batcher's worker: it gathers queued tasks into batches of up
+// to maxBatch samples, waiting at most delay after the first, runs one
+// backend call per batch and scatters the results.
+func (v *modelVersion) run(bmu *sync.Mutex) {
+	defer close(v.done)
+	images := make([]float32, v.maxBatch*v.inLen)
+	probs := make([]float32, v.maxBatch*v.classes)
+	batch := make([]*task, 0, v.maxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var carry *task
+	for {
+		var first *task
+		if carry != nil {
+			first, carry = carry, nil
+		} else {
+			select {
+			case first = <-v.queue:
+			case <-v.stop:
+				return
+			}
+		}
+		batch = batch[:0]
+		total := 0
+		now := time.Now()
+		// claim adds t to the batch unless its handler gave up on it or
+		// its deadline has passed.
+		claim := func(t *task) {
+			if !t.state.CompareAndSwap(taskQueued, taskClaimed) {
+				return
+			}
+			if now.After(t.deadline) {
+				t.done <- errDeadline
+				return
+			}
+			batch = append(batch, t)
+			total += t.n
+		}
+		claim(first)
+		until := first.enq.Add(v.delay)
+	gather:
+		for total < v.maxBatch {
+			var t *task
+			select {
+			case t = <-v.queue:
+			default:
+				rem := time.Until(until)
+				if v.delay == 0 || rem <= 0 {
+					break gather
+				}
+				timer.Reset(rem)
+				select {
+				case t = <-v.queue:
+					timer.Stop()
+				case <-timer.C:
+					break gather
+				case <-v.stop:
+					timer.Stop()
+					break gather
+				}
+			}
+			if total+t.n > v.maxBatch {
+				carry = t
+				break
+			}
+			claim(t)
+		}
+		if total == 0 {
+			continue
+		}
+		off := 0
+		for _, t := range batch {
+			copy(images[off*v.inLen:], t.in[:t.n*v.inLen])
+			off += t.n
+		}
+		start := time.Now()
+		bmu.Lock()
+		err := v.model.Predict(images, total, probs)
+		bmu.Unlock()
+		comp := time.Since(start)
+		if err != nil {
+			err = fmt.Errorf("inference failed: %w", err)
+		}
+		v.bObs.Observe(float64(total))
+		off = 0
+		for _, t := range batch {
+			copy(t.out[:t.n*v.classes], probs[off*v.classes:])
+			off += t.n
+			t.queueDur = start.Sub(t.enq)
+			t.compDur = comp
+			v.qObs.Observe(t.queueDur.Seconds())
+			v.cObs.Observe(comp.Seconds())
+			t.done <- err
+		}
+	}
+}
+
+// warmUp sizes the model for maxBatch and runs one full batch of zeros,
+// checking that the outputs are finite probabilities.
+func warmUp(m *engine.Model, maxBatch int) error {
+	if err := m.Setup(maxBatch); err != nil {
+		return err
+	}
+	images := make([]float32, maxBatch*m.InputLen())
+	probs := make([]float32, maxBatch*m.Classes())
+	if err := m.Predict(images, maxBatch, probs); err != nil {
+		return fmt.Errorf("warm-up inference: %w", err)
+	}
+	for _, p := range probs {
+		if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
+			return errors.New("warm-up inference produced non-finite outputs (broken weights?)")
+		}
+	}
+	return nil
+}

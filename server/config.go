@@ -1,0 +1,106 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// Config holds the server's settings. Zero fields take the defaults of
+// DefaultConfig when passed through New.
+type Config struct {
+	// MaxBatch is the largest number of samples one backend call runs.
+	MaxBatch int
+	// MaxQueueDelay is how long the batcher waits after the first queued
+	// request for more to join the batch. Zero batches only what is
+	// already queued.
+	MaxQueueDelay time.Duration
+	// QueueSize bounds the requests waiting per model version; a request
+	// arriving at a full queue is answered 503 at once.
+	QueueSize int
+	// Timeout is the per-request deadline for queueing and inference;
+	// a request still queued when it passes is answered 504.
+	Timeout time.Duration
+	// MaxBodyBytes bounds request bodies (413 beyond).
+	MaxBodyBytes int
+	// ReadTimeout, WriteTimeout and IdleTimeout bound connections.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConns bounds concurrent connections (fasthttp Concurrency).
+	MaxConns int
+	// AuthToken, when not empty, is the bearer token every endpoint but
+	// the health checks requires.
+	AuthToken string
+	// PollInterval is how often a model repository is rescanned for new
+	// versions; zero disables polling (Poll can still be called).
+	PollInterval time.Duration
+	// Log receives load, reload and error reports (nil discards them).
+	Log io.Writer
+	// Limits bound the request decoders.
+	Limits Limits
+}
+
+// DefaultConfig returns the defaults used by kiln serve.
+func DefaultConfig() Config {
+	return Config{
+		MaxBatch:      64,
+		MaxQueueDelay: 500 * time.Microsecond,
+		QueueSize:     256,
+		Timeout:       10 * time.Second,
+		MaxBodyBytes:  8 << 20,
+		ReadTimeout:   30 * time.Second,
+		WriteTimeout:  30 * time.Second,
+		IdleTimeout:   120 * time.Second,
+		MaxConns:      4096,
+		Limits:        DefaultLimits(),
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig and validates.
+func (c Config) withDefaults() (Config, error) {
+	d := DefaultConfig()
+	if c.MaxBatch == 0 {
+		c.MaxBatch = d.MaxBatch
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = d.QueueSize
+	}
+	if c.Timeout == 0 {
+		c.Timeout = d.Timeout
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = d.ReadTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = d.WriteTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = d.IdleTimeout
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = d.MaxConns
+	}
+	if c.Limits == (Limits{}) {
+		c.Limits = d.Limits
+	}
+	switch {
+	case c.MaxBatch < 0:
+		return c, fmt.Errorf("max batch must be positive, got %d", c.MaxBatch)
+	case c.QueueSize < 0:
+		return c, fmt.Errorf("queue size must be positive, got %d", c.QueueSize)
+	case c.MaxQueueDelay < 0:
+		return c, fmt.Errorf("max queue delay must not be negative, got %v", c.MaxQueueDelay)
+	case c.Timeout < 0 || c.ReadTimeout < 0 || c.WriteTimeout < 0 || c.IdleTimeout < 0:
+		return c, fmt.Errorf("timeouts must not be negative")
+	case c.MaxBodyBytes < 0 || c.MaxConns < 0:
+		return c, fmt.Errorf("max body size and max connections must be positive")
+	case c.PollInterval < 0:
+		return c, fmt.Errorf("poll interval must not be negative, got %v", c.PollInterval)
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	return c, nil
+}

@@ -1,0 +1,771 @@
+package server
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Datatypes accepted for inputs and produced for outputs.
+const (
+	// DatatypeFP32 is 32-bit IEEE float.
+	DatatypeFP32 = "FP32"
+	// DatatypeUINT8 is an unsigned byte (raw pixel value).
+	DatatypeUINT8 = "UINT8"
+	// DatatypeINT64 is a signed 64-bit integer (used for the class output).
+	DatatypeINT64 = "INT64"
+)
+
+// Limits bound what the request decoders accept from outside bytes.
+type Limits struct {
+	// MaxElements is the largest number of values one input tensor may hold.
+	MaxElements int
+	// MaxTensors bounds the number of inputs and of requested outputs.
+	MaxTensors int
+	// MaxDims bounds the rank of a shape.
+	MaxDims int
+	// MaxDepth bounds JSON nesting.
+	MaxDepth int
+}
+
+// DefaultLimits are generous for image models and still keep a hostile body
+// from costing more than a few times its own size.
+func DefaultLimits() Limits {
+	return Limits{MaxElements: 1 << 24, MaxTensors: 16, MaxDims: 8, MaxDepth: 32}
+}
+
+// InferRequest is a decoded Open Inference Protocol v2 infer request.
+// Decoders reuse its slices, so one value can serve many requests.
+type InferRequest struct {
+	// ID is echoed in the response when HasID is set.
+	ID    string
+	HasID bool
+	// Inputs in request order.
+	Inputs []InputTensor
+	// Outputs lists the requested outputs; empty means all of them.
+	Outputs []RequestedOutput
+	// BinaryOutput is the request-level "binary_data_output" parameter.
+	BinaryOutput bool
+	// TimeoutMicros is the optional "timeout" parameter (µs); 0 if absent.
+	TimeoutMicros int64
+}
+
+// InputTensor is one input of an infer request. Data holds the values as
+// sent (UINT8 values unscaled, 0..255).
+type InputTensor struct {
+	Name     string
+	Datatype string
+	Shape    []int64
+	Data     []float32
+	// HasData reports that a JSON "data" member was present.
+	HasData bool
+	// BinarySize is the "binary_data_size" parameter, or -1 if absent.
+	BinarySize int64
+}
+
+// RequestedOutput is one entry of the request's "outputs".
+type RequestedOutput struct {
+	Name string
+	// Binary is the output's "binary_data" parameter.
+	Binary    bool
+	HasBinary bool
+}
+
+// reset empties r for reuse, keeping allocated slices.
+func (r *InferRequest) reset() {
+	r.ID, r.HasID, r.BinaryOutput, r.TimeoutMicros = "", false, false, 0
+	r.Inputs = r.Inputs[:0]
+	r.Outputs = r.Outputs[:0]
+}
+
+// newInput appends an empty input, reusing the slices of an earlier request.
+func (r *InferRequest) newInput() *InputTensor {
+	if len(r.Inputs) < cap(r.Inputs) {
+		r.Inputs = r.Inputs[:len(r.Inputs)+1]
+	} else {
+		r.Inputs = append(r.Inputs, InputTensor{})
+	}
+	in := &r.Inputs[len(r.Inputs)-1]
+	*in = InputTensor{Shape: in.Shape[:0], Data: in.Data[:0], BinarySize: -1}
+	return in
+}
+
+// DecodeInferRequest decodes a JSON infer request body into r. Errors name
+// the offending member and are meant for the client.
+func DecodeInferRequest(body []byte, r *InferRequest, lim Limits) error {
+	r.reset()
+	if len(body) == 0 {
+		return errors.New("empty request body (want a JSON infer request)")
+	}
+	p := parser{b: body, lim: lim}
+	if err := p.request(r); err != nil {
+		return err
+	}
+	for i := range r.Inputs {
+		in := &r.Inputs[i]
+		if in.BinarySize >= 0 {
+			if in.HasData {
+				return fmt.Errorf("input %q has both \"data\" and \"binary_data_size\"", in.Name)
+			}
+			return fmt.Errorf("input %q has \"binary_data_size\" but the request carries no binary data (missing Inference-Header-Content-Length header?)", in.Name)
+		}
+		if !in.HasData {
+			return fmt.Errorf("input %q has no \"data\"", in.Name)
+		}
+	}
+	return nil
+}
+
+// DecodeBinaryRequest decodes a request that uses the binary tensor data
+// extension: a JSON header of headerLen bytes followed by the raw tensors
+// of every input that has a "binary_data_size" parameter, in input order,
+// little-endian.
+func DecodeBinaryRequest(body []byte, headerLen int, r *InferRequest, lim Limits) error {
+	r.reset()
+	if headerLen <= 0 || headerLen > len(body) {
+		return fmt.Errorf("Inference-Header-Content-Length is %d but the body has %d bytes", headerLen, len(body))
+	}
+	p := parser{b: body[:headerLen], lim: lim}
+	if err := p.request(r); err != nil {
+		return err
+	}
+	rest := body[headerLen:]
+	for i := range r.Inputs {
+		in := &r.Inputs[i]
+		if in.BinarySize < 0 {
+			if !in.HasData {
+				return fmt.Errorf("input %q has neither \"data\" nor \"binary_data_size\"", in.Name)
+			}
+			continue
+		}
+		if in.HasData {
+			return fmt.Errorf("input %q has both \"data\" and \"binary_data_size\"", in.Name)
+		}
+		if in.BinarySize > int64(len(rest)) {
+			return fmt.Errorf("input %q: binary_data_size is %d but only %d bytes of binary data remain", in.Name, in.BinarySize, len(rest))
+		}
+		raw := rest[:in.BinarySize]
+		rest = rest[in.BinarySize:]
+		switch in.Datatype {
+		case DatatypeFP32:
+			if len(raw)%4 != 0 {
+				return fmt.Errorf("input %q: binary_data_size %d is not a multiple of 4 (FP32)", in.Name, len(raw))
+			}
+			n := len(raw) / 4
+			if n > lim.MaxElements {
+				return fmt.Errorf("input %q: too many elements (%d, at most %d)", in.Name, n, lim.MaxElements)
+			}
+			in.Data = grow(in.Data, n)
+			for j := range n {
+				in.Data[j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
+			}
+		case DatatypeUINT8:
+			if len(raw) > lim.MaxElements {
+				return fmt.Errorf("input %q: too many elements (%d, at most %d)", in.Name, len(raw), lim.MaxElements)
+			}
+			in.Data = grow(in.Data, len(raw))
+			for j, c := range raw {
+				in.Data[j] = float32(c)
+			}
+		default:
+			return fmt.Errorf("input %q: datatype %q is not supported (use FP32 or UINT8)", in.Name, in.Datatype)
+		}
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%d bytes of binary data left over after the last binary input", len(rest))
+	}
+	return nil
+}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]float32, n)
+}
+
+// parser is a small JSON reader tailored to infer requests: it reads the
+// tensor data straight into float32 slices and skips unknown members.
+type parser struct {
+	b   []byte
+	i   int
+	lim Limits
+	tmp []byte // unescape scratch
+}
+
+func (p *parser) errorf(format string, args ...any) error {
+	return fmt.Errorf("malformed JSON at byte %d: %s", p.i, fmt.Sprintf(format, args...))
+}
+
+func (p *parser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte, or 0 at the end.
+func (p *parser) peek() byte {
+	p.ws()
+	if p.i >= len(p.b) {
+		return 0
+	}
+	return p.b[p.i]
+}
+
+func (p *parser) expect(c byte) error {
+	if p.peek() != c {
+		if p.i >= len(p.b) {
+			return p.errorf("unexpected end of input, want %q", c)
+		}
+		return p.errorf("found %q, want %q", p.b[p.i], c)
+	}
+	p.i++
+	return nil
+}
+
+// request parses the top-level object.
+func (p *parser) request(r *InferRequest) error {
+	if p.peek() != '{' {
+		return p.errorf("the body must be a JSON object")
+	}
+	sawInputs := false
+	err := p.object(0, func(key []byte, depth int) error {
+		switch string(key) {
+		case "id":
+			s, err := p.str()
+			if err != nil {
+				return fmt.Errorf("\"id\": %w", err)
+			}
+			r.ID, r.HasID = string(s), true
+		case "inputs":
+			sawInputs = true
+			return p.array(depth, func(depth int) error {
+				if len(r.Inputs) >= p.lim.MaxTensors {
+					return fmt.Errorf("too many inputs (at most %d)", p.lim.MaxTensors)
+				}
+				return p.input(r.newInput(), depth)
+			})
+		case "outputs":
+			return p.array(depth, func(depth int) error {
+				if len(r.Outputs) >= p.lim.MaxTensors {
+					return fmt.Errorf("too many outputs requested (at most %d)", p.lim.MaxTensors)
+				}
+				r.Outputs = append(r.Outputs, RequestedOutput{})
+				return p.output(&r.Outputs[len(r.Outputs)-1], depth)
+			})
+		case "parameters":
+			return p.object(depth, func(key []byte, depth int) error {
+				switch string(key) {
+				case "binary_data_output":
+					b, err := p.boolean()
+					if err != nil {
+						return fmt.Errorf("parameter binary_data_output: %w", err)
+					}
+					r.BinaryOutput = b
+				case "timeout":
+					v, err := p.integer()
+					if err != nil || v < 0 {
+						return fmt.Errorf("parameter timeout must be a non-negative integer (microseconds)")
+					}
+					r.TimeoutMicros = v
+				default:
+					return p.skip(depth)
+				}
+				return nil
+			})
+		default:
+			return p.skip(depth)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if p.peek() != 0 {
+		return p.errorf("unexpected data after the request object")
+	}
+	if !sawInputs || len(r.Inputs) == 0 {
+		return errors.New("the request has no \"inputs\"")
+	}
+	return nil
+}
+
+func (p *parser) input(in *InputTensor, depth int) error {
+	var sawName, sawType, sawShape bool
+	err := p.object(depth, func(key []byte, depth int) error {
+		switch string(key) {
+		case "name":
+			s, err := p.str()
+			if err != nil {
+				return fmt.Errorf("input \"name\": %w", err)
+			}
+			in.Name, sawName = string(s), true
+		case "datatype":
+			s, err := p.str()
+			if err != nil {
+				return fmt.Errorf("input \"datatype\": %w", err)
+			}
+			in.Datatype, sawType = string(s), true
+		case "shape":
+			sawShape = true
+			in.Shape = in.Shape[:0]
+			return p.array(depth, func(int) error {
+				if len(in.Shape) >= p.lim.MaxDims {
+					return fmt.Errorf("input shape has more than %d dimensions", p.lim.MaxDims)
+				}
+				v, err := p.integer()
+				if err != nil || v < 0 {
+					return fmt.Errorf("input shape must hold non-negative integers")
+				}
+				in.Shape = append(in.Shape, v)
+				return nil
+			})
+		case "data":
+			in.HasData = true
+			in.Data = in.Data[:0]
+			return p.data(in, depth)
+		case "parameters":
+			return p.object(depth, func(key []byte, depth int) error {
+				if string(key) != "binary_data_size" {
+					return p.skip(depth)
+				}
+				v, err := p.integer()
+				if err != nil || v < 0 {
+					return fmt.Errorf("parameter binary_data_size must be a non-negative integer")
+				}
+				in.BinarySize = v
+				return nil
+			})
+		default:
+			return p.skip(depth)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case !sawName:
+		return errors.New("an input has no \"name\"")
+	case !sawType:
+		return fmt.Errorf("input %q has no \"datatype\"", in.Name)
+	case !sawShape:
+		return fmt.Errorf("input %q has no \"shape\"", in.Name)
+	}
+	if in.Datatype != DatatypeFP32 && in.Datatype != DatatypeUINT8 {
+		return fmt.Errorf("input %q: datatype %q is not supported (use FP32 or UINT8)", in.Name, in.Datatype)
+	}
+	if in.HasData && in.Datatype == DatatypeUINT8 {
+		for _, v := range in.Data {
+			if v < 0 || v > 255 || v != float32(int(v)) {
+				return fmt.Errorf("input %q: UINT8 value %g is not an integer in 0..255", in.Name, v)
+			}
+		}
+	}
+	return nil
+}
+
+func (p *parser) output(o *RequestedOutput, depth int) error {
+	sawName := false
+	err := p.object(depth, func(key []byte, depth int) error {
+		switch string(key) {
+		case "name":
+			s, err := p.str()
+			if err != nil {
+				return fmt.Errorf("output \"name\": %w", err)
+			}
+			o.Name, sawName = string(s), true
+		case "parameters":
+			return p.object(depth, func(key []byte, depth int) error {
+				if string(key) != "binary_data" {
+					return p.skip(depth)
+				}
+				b, err := p.boolean()
+				if err != nil {
+					return fmt.Errorf("output parameter binary_data: %w", err)
+				}
+				o.Binary, o.HasBinary = b, true
+				return nil
+			})
+		default:
+			return p.skip(depth)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !sawName {
+		return errors.New("a requested output has no \"name\"")
+	}
+	return nil
+}
+
+// data reads a flat or nested array of numbers into in.Data.
+func (p *parser) data(in *InputTensor, depth int) error {
+	if depth >= p.lim.MaxDepth {
+		return p.errorf("nesting deeper than %d", p.lim.MaxDepth)
+	}
+	if err := p.expect('['); err != nil {
+		return fmt.Errorf("input \"data\" must be an array: %w", err)
+	}
+	if p.peek() == ']' {
+		p.i++
+		return nil
+	}
+	for {
+		c := p.peek()
+		switch {
+		case c == '[':
+			if err := p.data(in, depth+1); err != nil {
+				return err
+			}
+		case c == '-' || (c >= '0' && c <= '9'):
+			if len(in.Data) >= p.lim.MaxElements {
+				return fmt.Errorf("input %q: too many elements (more than %d)", in.Name, p.lim.MaxElements)
+			}
+			v, err := p.number()
+			if err != nil {
+				return err
+			}
+			f := float32(v)
+			if math.IsInf(float64(f), 0) {
+				return fmt.Errorf("input data value %g is out of FP32 range", v)
+			}
+			in.Data = append(in.Data, f)
+		case c == 'N' || c == 'I':
+			return p.errorf("NaN and Infinity are not valid input values")
+		case c == '"':
+			return p.errorf("input \"data\" must hold numbers, found a string")
+		case c == 0:
+			return p.errorf("unexpected end of input inside \"data\"")
+		default:
+			return p.errorf("input \"data\" must hold numbers, found %q", c)
+		}
+		switch p.peek() {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			return nil
+		default:
+			return p.errorf("want ',' or ']' in \"data\"")
+		}
+	}
+}
+
+// object calls fn for each member with the parser positioned at its value.
+// key is only valid until fn reads another string, so fn must inspect it
+// first.
+func (p *parser) object(depth int, fn func(key []byte, depth int) error) error {
+	if depth >= p.lim.MaxDepth {
+		return p.errorf("nesting deeper than %d", p.lim.MaxDepth)
+	}
+	if err := p.expect('{'); err != nil {
+		return err
+	}
+	if p.peek() == '}' {
+		p.i++
+		return nil
+	}
+	for {
+		if p.peek() != '"' {
+			return p.errorf("want a member name")
+		}
+		key, err := p.str()
+		if err != nil {
+			return err
+		}
+		if err := p.expect(':'); err != nil {
+			return err
+		}
+		if err := fn(key, depth+1); err != nil {
+			return err
+		}
+		switch p.peek() {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return nil
+		default:
+			return p.errorf("want ',' or '}' after a member")
+		}
+	}
+}
+
+// array calls fn for each element with the parser positioned at it.
+func (p *parser) array(depth int, fn func(depth int) error) error {
+	if depth >= p.lim.MaxDepth {
+		return p.errorf("nesting deeper than %d", p.lim.MaxDepth)
+	}
+	if err := p.expect('['); err != nil {
+		return err
+	}
+	if p.peek() == ']' {
+		p.i++
+		return nil
+	}
+	for {
+		p.ws()
+		if err := fn(depth + 1); err != nil {
+			return err
+		}
+		switch p.peek() {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			return nil
+		default:
+			return p.errorf("want ',' or ']' in an array")
+		}
+	}
+}
+
+// skip consumes any JSON value.
+func (p *parser) skip(depth int) error {
+	switch c := p.peek(); {
+	case c == '{':
+		return p.object(depth, func(_ []byte, d int) error { return p.skip(d) })
+	case c == '[':
+		return p.array(depth, p.skip)
+	case c == '"':
+		_, err := p.str()
+		return err
+	case c == '-' || (c >= '0' && c <= '9'):
+		_, err := p.number()
+		return err
+	case c == 't' || c == 'f':
+		_, err := p.boolean()
+		return err
+	case c == 'n':
+		return p.literal("null")
+	case c == 0:
+		return p.errorf("unexpected end of input, want a value")
+	default:
+		return p.errorf("unexpected %q, want a value", c)
+	}
+}
+
+func (p *parser) literal(s string) error {
+	if len(p.b)-p.i < len(s) || string(p.b[p.i:p.i+len(s)]) != s {
+		return p.errorf("invalid literal, want %s", s)
+	}
+	p.i += len(s)
+	return nil
+}
+
+func (p *parser) boolean() (bool, error) {
+	switch p.peek() {
+	case 't':
+		return true, p.literal("true")
+	case 'f':
+		return false, p.literal("false")
+	}
+	return false, p.errorf("want true or false")
+}
+
+// integer reads a JSON number that must be an integer.
+func (p *parser) integer() (int64, error) {
+	c := p.peek()
+	if c != '-' && (c < '0' || c > '9') {
+		return 0, p.errorf("want an integer")
+	}
+	v, err := p.number()
+	if err != nil {
+		return 0, err
+	}
+	if v != math.Trunc(v) || math.Abs(v) > 1<<53 {
+		return 0, p.errorf("%g is not an integer", v)
+	}
+	return int64(v), nil
+}
+
+// number reads a JSON number with the strict JSON grammar.
+func (p *parser) number() (float64, error) {
+	p.ws()
+	start := p.i
+	b := p.b
+	i := p.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	if i >= len(b) || b[i] < '0' || b[i] > '9' {
+		p.i = i
+		return 0, p.errorf("invalid number")
+	}
+	var acc uint64
+	digits := 0
+	if b[i] == '0' {
+		i++
+	} else {
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			acc = acc*10 + uint64(b[i]-'0')
+			digits++
+			i++
+		}
+	}
+	simple := digits <= 15
+	if i < len(b) && b[i] == '.' {
+		simple = false
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			p.i = i
+			return 0, p.errorf("invalid number: digits must follow '.'")
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		simple = false
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			p.i = i
+			return 0, p.errorf("invalid number: digits must follow the exponent")
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	p.i = i
+	if simple {
+		v := float64(acc)
+		if b[start] == '-' {
+			v = -v
+		}
+		return v, nil
+	}
+	s := b[start:i]
+	v, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(s), len(s)), 64)
+	if err != nil {
+		// Only ErrRange is possible for text matching the grammar.
+		return 0, fmt.Errorf("number %s is out of range", s)
+	}
+	return v, nil
+}
+
+// str reads a JSON string and returns its unescaped bytes. The result
+// aliases the input or the parser's scratch and is valid until the next call.
+func (p *parser) str() ([]byte, error) {
+	if p.peek() != '"' {
+		return nil, p.errorf("want a string")
+	}
+	p.i++
+	start := p.i
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			s := p.b[start:p.i]
+			p.i++
+			if !utf8.Valid(s) {
+				return nil, p.errorf("string is not valid UTF-8")
+			}
+			return s, nil
+		case c == '\\':
+			return p.strSlow(start)
+		case c < 0x20:
+			return nil, p.errorf("control character in string")
+		}
+		p.i++
+	}
+	return nil, p.errorf("unterminated string")
+}
+
+// strSlow unescapes a string that contains backslashes.
+func (p *parser) strSlow(start int) ([]byte, error) {
+	out := append(p.tmp[:0], p.b[start:p.i]...)
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			p.tmp = out
+			if !utf8.Valid(out) {
+				return nil, p.errorf("string is not valid UTF-8")
+			}
+			return out, nil
+		case c < 0x20:
+			return nil, p.errorf("control character in string")
+		case c != '\\':
+			out = append(out, c)
+			p.i++
+			continue
+		}
+		p.i++
+		if p.i >= len(p.b) {
+			break
+		}
+		e := p.b[p.i]
+		p.i++
+		switch e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := p.hex4()
+			if !ok {
+				return nil, p.errorf("invalid \\u escape")
+			}
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if p.i+1 < len(p.b) && p.b[p.i] == '\\' && p.b[p.i+1] == 'u' {
+					p.i += 2
+					if r2, ok = p.hex4(); !ok {
+						return nil, p.errorf("invalid \\u escape")
+					}
+				}
+				r = utf16.DecodeRune(r, r2)
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return nil, p.errorf("invalid escape \\%c", e)
+		}
+	}
+	return nil, p.errorf("unterminated string")
+}
+
+func (p *parser) hex4() (rune, bool) {
+	if len(p.b)-p.i < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.b[p.i : p.i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	p.i += 4
+	return r, true
+}

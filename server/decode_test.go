@@ -1,0 +1,224 @@
+package server
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDecodeInferRequest(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  string
+		check func(t *testing.T, r *InferRequest)
+	}{
+		{"flat FP32 with id", `{"id":"a\"b\u00e9\ud83d\ude00","inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1.5,-2e-3]}]}`,
+			func(t *testing.T, r *InferRequest) {
+				assert.True(t, r.HasID)
+				assert.Equal(t, "a\"bé😀", r.ID)
+				require.Len(t, r.Inputs, 1)
+				assert.Equal(t, []int64{1, 2}, r.Inputs[0].Shape)
+				assert.Equal(t, []float32{1.5, -2e-3}, r.Inputs[0].Data)
+			}},
+		{"nested UINT8", ` { "inputs" : [ { "name":"input","datatype":"UINT8","shape":[1,2,2,1],"data":[[[[0],[255]],[[7],[8]]]] } ] } `,
+			func(t *testing.T, r *InferRequest) {
+				assert.Equal(t, []float32{0, 255, 7, 8}, r.Inputs[0].Data)
+				assert.False(t, r.HasID)
+			}},
+		{"outputs and parameters", `{"parameters":{"binary_data_output":true,"timeout":500,"x":[1,{"y":null}]},"unknown":{"a":[true,false]},"inputs":[{"name":"i","shape":[1],"datatype":"FP32","data":[0],"parameters":{"z":"q"}}],"outputs":[{"name":"class","parameters":{"binary_data":false}},{"name":"probabilities"}]}`,
+			func(t *testing.T, r *InferRequest) {
+				assert.True(t, r.BinaryOutput)
+				assert.Equal(t, int64(500), r.TimeoutMicros)
+				require.Len(t, r.Outputs, 2)
+				assert.Equal(t, RequestedOutput{Name: "class", Binary: false, HasBinary: true}, r.Outputs[0])
+				assert.Equal(t, RequestedOutput{Name: "probabilities"}, r.Outputs[1])
+			}},
+	}
+	var r InferRequest
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, DecodeInferRequest([]byte(tc.body), &r, DefaultLimits()))
+			tc.check(t, &r)
+		})
+	}
+}
+
+func TestDecodeInferRequestErrors(t *testing.T) {
+	in := func(extra string) string {
+		return `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32"` + extra + `}]}`
+	}
+	tests := []struct{ name, body, want string }{
+		{"empty", ``, "empty request body"},
+		{"not an object", `[1]`, "must be a JSON object"},
+		{"truncated", `{"inputs":[{"name":"input"`, "malformed JSON"},
+		{"trailing", in(`,"data":[1,2]`) + `x`, "unexpected data after"},
+		{"no inputs", `{"id":"x"}`, `no "inputs"`},
+		{"no data", in(``), `has no "data"`},
+		{"NaN", in(`,"data":[NaN,1]`), "NaN"},
+		{"Infinity", in(`,"data":[Infinity,1]`), "NaN and Infinity"},
+		{"string data", in(`,"data":["1",2]`), "found a string"},
+		{"overflow", in(`,"data":[1e39,2]`), "out of FP32 range"},
+		{"huge exponent", in(`,"data":[1e999,2]`), "out of range"},
+		{"leading zero", in(`,"data":[01,2]`), "want ',' or ']'"},
+		{"bad datatype", `{"inputs":[{"name":"input","shape":[1],"datatype":"INT32","data":[1]}]}`, `datatype "INT32" is not supported`},
+		{"uint8 range", `{"inputs":[{"name":"input","shape":[1],"datatype":"UINT8","data":[256]}]}`, "not an integer in 0..255"},
+		{"uint8 fraction", `{"inputs":[{"name":"input","shape":[1],"datatype":"UINT8","data":[1.5]}]}`, "not an integer in 0..255"},
+		{"negative shape", `{"inputs":[{"name":"input","shape":[-1],"datatype":"FP32","data":[1]}]}`, "non-negative integers"},
+		{"no name", `{"inputs":[{"shape":[1],"datatype":"FP32","data":[1]}]}`, `no "name"`},
+		{"binary without header", in(`,"parameters":{"binary_data_size":8}`), "no binary data"},
+		{"bad escape", `{"id":"\q","inputs":[]}`, "invalid escape"},
+		{"deep nesting", in(`,"data":` + repeat("[", 40) + `1` + repeat("]", 40)), "nesting deeper"},
+		{"too many elements", in(`,"data":[1,2,3,4,5]`), "too many elements"},
+	}
+	lim := DefaultLimits()
+	lim.MaxElements = 4
+	var r InferRequest
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := DecodeInferRequest([]byte(tc.body), &r, lim)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func repeat(s string, n int) string {
+	out := ""
+	for range n {
+		out += s
+	}
+	return out
+}
+
+func binaryBody(header string, tensors ...[]byte) ([]byte, int) {
+	b := []byte(header)
+	for _, t := range tensors {
+		b = append(b, t...)
+	}
+	return b, len(header)
+}
+
+func fp32Bytes(v ...float32) []byte {
+	var b []byte
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	}
+	return b
+}
+
+func TestDecodeBinaryRequest(t *testing.T) {
+	var r InferRequest
+	body, hl := binaryBody(`{"inputs":[{"name":"a","shape":[2],"datatype":"FP32","parameters":{"binary_data_size":8}},{"name":"b","shape":[3],"datatype":"UINT8","parameters":{"binary_data_size":3}},{"name":"c","shape":[1],"datatype":"FP32","data":[9]}]}`,
+		fp32Bytes(1.5, -2), []byte{0, 7, 255})
+	require.NoError(t, DecodeBinaryRequest(body, hl, &r, DefaultLimits()))
+	require.Len(t, r.Inputs, 3)
+	assert.Equal(t, []float32{1.5, -2}, r.Inputs[0].Data)
+	assert.Equal(t, []float32{0, 7, 255}, r.Inputs[1].Data)
+	assert.Equal(t, []float32{9}, r.Inputs[2].Data)
+
+	errs := []struct {
+		name string
+		body []byte
+		hl   int
+		want string
+	}{
+		{"header length too big", []byte(`{}`), 10, "Inference-Header-Content-Length is 10"},
+		{"header length zero", []byte(`{}`), 0, "Inference-Header-Content-Length is 0"},
+		{"short binary", body[:len(body)-1], hl, "only 2 bytes"},
+		{"left over", append(append([]byte(nil), body...), 1), hl, "left over"},
+		{"not multiple of 4", func() []byte {
+			b, _ := binaryBody(`{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":3}}]}`, []byte{1, 2, 3})
+			return b
+		}(), len(`{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":3}}]}`), "not a multiple of 4"},
+	}
+	for _, tc := range errs {
+		t.Run(tc.name, func(t *testing.T) {
+			err := DecodeBinaryRequest(tc.body, tc.hl, &r, DefaultLimits())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"", "plain", "q\"b\\s\n\r\t\x01<>&", "é😀\u2028", "\xff\xfe bad"} {
+		var back string
+		require.NoError(t, json.Unmarshal(appendString(nil, s), &back), s)
+		if utf8.ValidString(s) {
+			assert.Equal(t, s, back)
+		}
+	}
+}
+
+// checkDecoded asserts invariants every successful decode must hold.
+func checkDecoded(t *testing.T, r *InferRequest, lim Limits) {
+	require.NotEmpty(t, r.Inputs)
+	require.LessOrEqual(t, len(r.Inputs), lim.MaxTensors)
+	for _, in := range r.Inputs {
+		require.LessOrEqual(t, len(in.Data), lim.MaxElements)
+		require.LessOrEqual(t, len(in.Shape), lim.MaxDims)
+		require.Contains(t, []string{DatatypeFP32, DatatypeUINT8}, in.Datatype)
+	}
+	if r.HasID && utf8.ValidString(r.ID) {
+		var back string
+		require.NoError(t, json.Unmarshal(appendString(nil, r.ID), &back))
+		require.Equal(t, r.ID, back)
+	}
+}
+
+func fuzzLimits() Limits {
+	return Limits{MaxElements: 1 << 12, MaxTensors: 4, MaxDims: 8, MaxDepth: 16}
+}
+
+// FuzzDecodeInferRequest feeds arbitrary bodies to the JSON decoder: it
+// must never panic, and what it accepts must respect the limits and agree
+// with encoding/json on validity.
+func FuzzDecodeInferRequest(f *testing.F) {
+	f.Add([]byte(`{"id":"x","inputs":[{"name":"input","shape":[1,2,2,1],"datatype":"UINT8","data":[[[[1],[2]],[[3],[4]]]]}],"outputs":[{"name":"class"}]}`))
+	f.Add([]byte(`{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1.5e-3,-0.0]}],"parameters":{"binary_data_output":true}}`))
+	f.Add([]byte(`{"id":"\ud83d\ude00\n","inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1],"parameters":{"k":[{}]}}]}`))
+	f.Add([]byte(`{"inputs":[{"name":"input","shape":[1],"datatype":"FP32","data":[NaN]}]}`))
+	f.Add([]byte(`{"inputs":[`))
+	lim := fuzzLimits()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var r InferRequest
+		if err := DecodeInferRequest(body, &r, lim); err != nil {
+			return
+		}
+		checkDecoded(t, &r, lim)
+		require.True(t, json.Valid(body), "accepted invalid JSON %q", body)
+	})
+}
+
+// FuzzDecodeBinaryRequest feeds arbitrary bodies and header lengths to the
+// binary-extension decoder: it must never panic and must account for every
+// byte of binary data.
+func FuzzDecodeBinaryRequest(f *testing.F) {
+	h := `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","parameters":{"binary_data_size":8}}]}`
+	b, hl := binaryBody(h, fp32Bytes(1, 2))
+	f.Add(b, hl)
+	h2 := `{"inputs":[{"name":"input","shape":[3],"datatype":"UINT8","parameters":{"binary_data_size":3}}],"outputs":[{"name":"class","parameters":{"binary_data":true}}]}`
+	b2, hl2 := binaryBody(h2, []byte{1, 2, 3})
+	f.Add(b2, hl2)
+	f.Add([]byte(`{}`), 5)
+	lim := fuzzLimits()
+	f.Fuzz(func(t *testing.T, body []byte, headerLen int) {
+		var r InferRequest
+		if err := DecodeBinaryRequest(body, headerLen, &r, lim); err != nil {
+			return
+		}
+		checkDecoded(t, &r, lim)
+		var bin int64
+		for _, in := range r.Inputs {
+			if in.BinarySize >= 0 {
+				bin += in.BinarySize
+			}
+		}
+		require.Equal(t, int64(len(body)-headerLen), bin)
+	})
+}

@@ -1,0 +1,34 @@
+// Package server is kiln's inference server: fasthttp speaking the Open
+// Inference Protocol v2 (KServe/Triton REST), with the binary tensor data
+// extension, a convenience image endpoint, Prometheus metrics, a dynamic
+// batcher per model and hot reload of model versions from a repository.
+//
+// Endpoints:
+//
+//	GET  /v2/health/live, /v2/health/ready      (never need the token)
+//	GET  /v2                                    server metadata
+//	GET  /v2/models/{name}[/versions/{v}]       model metadata
+//	GET  /v2/models/{name}[/versions/{v}]/ready
+//	POST /v2/models/{name}[/versions/{v}]/infer JSON or binary tensors
+//	POST /v1/models/{name}:classify[?top=K&invert=true]  PNG/JPEG body
+//	GET  /metrics                               Prometheus
+//
+// Every model has one input "input", [N, H, W, C], FP32 (already scaled)
+// or UINT8 (raw pixels, multiplied by the model's scale), and two outputs:
+// "probabilities" (FP32 [N, classes]) and "class" (INT64 [N], arg-max).
+//
+// Concurrency: each loaded model version has one worker goroutine that owns
+// its engine.Model and gathers queued requests into batches (up to
+// Config.MaxBatch samples, waiting at most Config.MaxQueueDelay after the
+// first). Backends are single-goroutine and one backend serves every model
+// of the process, so the server holds one mutex per backend (Server.bmu)
+// around every backend use: each batch, each load and warm-up, each free.
+// Workers of different models therefore never run on the backend at the
+// same time. Queues are bounded: a request finding its model's queue full
+// is answered 503 at once; one still queued at its deadline gets 504.
+//
+// Versions: the newest version directory whose model file loads and warms
+// up serves; a new one is loaded beside it and swapped in, and the old one
+// is freed after its last request is answered. A broken file is reported
+// and not retried until it changes, while the old version keeps serving.
+package server

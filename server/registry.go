@@ -1,0 +1,285 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/kiln-ml/kiln/engine"
+)
+
+// ModelFileName is the file each version directory of a repository holds.
+const ModelFileName = "model.kiln"
+
+// validName restricts model names to what is safe in URLs, paths and logs.
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// fileStamp identifies one state of a model file.
+type fileStamp struct {
+	size    int64
+	modTime time.Time
+}
+
+func stampOf(path string) (fileStamp, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return fileStamp{}, fmt.Errorf("%s is not a regular file", path)
+	}
+	return fileStamp{fi.Size(), fi.ModTime()}, nil
+}
+
+// loadVersion loads, sizes and warms up one model version and starts its
+// batcher. Loading holds the backend lock, so serving pauses meanwhile.
+func (s *Server) loadVersion(name string, num int64, path string) (*modelVersion, error) {
+	stamp, err := stampOf(path)
+	if err != nil {
+		return nil, err
+	}
+	s.bmu.Lock()
+	m, meta, err := engine.Load(s.b, path)
+	if err == nil {
+		if err = warmUp(m, s.cfg.MaxBatch); err != nil {
+			m.Close()
+		}
+	}
+	s.bmu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	in := m.Spec.Input
+	if len(in) != 3 {
+		s.bmu.Lock()
+		m.Close()
+		s.bmu.Unlock()
+		return nil, fmt.Errorf("%s: input shape %v is not [H, W, C]", path, in)
+	}
+	v := &modelVersion{
+		name: name, version: strconv.FormatInt(num, 10), num: num, path: path, stamp: stamp,
+		model: m, meta: meta, h: in[0], w: in[1], c: in[2], inLen: m.InputLen(), classes: m.Classes(),
+		maxBatch: s.cfg.MaxBatch, delay: s.cfg.MaxQueueDelay, loadedAt: time.Now(),
+		queue: make(chan *task, s.cfg.QueueSize),
+		idle:  make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
+		qObs: s.met.queue.WithLabelValues(name), cObs: s.met.compute.WithLabelValues(name),
+		bObs: s.met.batch.WithLabelValues(name),
+	}
+	go v.run(&s.bmu)
+	return v, nil
+}
+
+// install makes v the serving version of its model and retires the one it
+// replaces once that one's last request is answered.
+func (s *Server) install(v *modelVersion) {
+	s.mu.Lock()
+	old := s.models[v.name]
+	s.models[v.name] = v
+	s.mu.Unlock()
+	s.met.reloads.WithLabelValues(v.name).Inc()
+	if old != nil {
+		fmt.Fprintf(s.cfg.Log, "model %s: version %s (%s) now serving, replacing version %s\n", v.name, v.version, v.path, old.version)
+		go old.retire(&s.bmu)
+		return
+	}
+	fmt.Fprintf(s.cfg.Log, "model %s: version %s (%s) loaded and serving (input %dx%dx%d, %d classes)\n", v.name, v.version, v.path, v.h, v.w, v.c, v.classes)
+}
+
+// remove stops serving a model.
+func (s *Server) remove(name string) {
+	s.mu.Lock()
+	old := s.models[name]
+	delete(s.models, name)
+	s.mu.Unlock()
+	if old != nil {
+		fmt.Fprintf(s.cfg.Log, "model %s: removed from the repository, unloading version %s\n", name, old.version)
+		go old.retire(&s.bmu)
+	}
+}
+
+// acquire finds the serving version of name (and checks ver when given)
+// and takes a reference on it.
+func (s *Server) acquire(name, ver string) (*modelVersion, error) {
+	for range 1000 {
+		s.mu.RLock()
+		v := s.models[name]
+		s.mu.RUnlock()
+		if v == nil {
+			return nil, fmt.Errorf("unknown model %q", name)
+		}
+		if ver != "" && ver != v.version {
+			return nil, fmt.Errorf("model %q has no version %q loaded (serving version %s)", name, ver, v.version)
+		}
+		if v.acquire() {
+			return v, nil
+		}
+		// v is being replaced; its successor is already installed.
+		runtime.Gosched()
+	}
+	return nil, fmt.Errorf("model %q is being reloaded; retry", name)
+}
+
+// serving lists the serving versions sorted by name.
+func (s *Server) serving() []*modelVersion {
+	s.mu.RLock()
+	vs := make([]*modelVersion, 0, len(s.models))
+	for _, v := range s.models {
+		vs = append(vs, v)
+	}
+	s.mu.RUnlock()
+	sort.Slice(vs, func(i, j int) bool { return vs[i].name < vs[j].name })
+	return vs
+}
+
+// AddModel loads the model file at path as version 1 of model name and
+// serves it.
+func (s *Server) AddModel(name, path string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("invalid model name %q (letters, digits, '_', '.', '-')", name)
+	}
+	v, err := s.loadVersion(name, 1, path)
+	if err != nil {
+		s.met.loadFailures.WithLabelValues(name).Inc()
+		return fmt.Errorf("model %s: %w", name, err)
+	}
+	s.install(v)
+	return nil
+}
+
+// Poll rescans the model repository: for every model directory it serves
+// the highest-numbered version whose model file loads and warms up. A new
+// or changed version is loaded beside the serving one and swapped in
+// without dropping requests; a version that fails is reported (and not
+// retried until its file changes) while the old one keeps serving. Models
+// whose directory disappeared are unloaded. The returned error joins every
+// failure of this scan.
+func (s *Server) Poll() error {
+	if s.repo == "" {
+		return nil
+	}
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
+	entries, err := os.ReadDir(s.repo)
+	if err != nil {
+		return fmt.Errorf("model repository: %w", err)
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if !e.IsDir() || !validName.MatchString(e.Name()) {
+			continue
+		}
+		name := e.Name()
+		cands, err := versionsIn(filepath.Join(s.repo, name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("model %s: %w", name, err))
+			continue
+		}
+		if len(cands) == 0 {
+			continue
+		}
+		seen[name] = true
+		s.mu.RLock()
+		cur := s.models[name]
+		s.mu.RUnlock()
+		for _, num := range cands {
+			path := filepath.Join(s.repo, name, strconv.FormatInt(num, 10), ModelFileName)
+			stamp, err := stampOf(path)
+			if err != nil {
+				continue // vanished meanwhile
+			}
+			if cur != nil && cur.num == num && cur.stamp == stamp {
+				break // the serving version is the newest good one
+			}
+			if bad, ok := s.failed[path]; ok && bad == stamp {
+				continue
+			}
+			v, err := s.loadVersion(name, num, path)
+			if err != nil {
+				s.failed[path] = stamp
+				s.met.loadFailures.WithLabelValues(name).Inc()
+				err = fmt.Errorf("model %s version %d: %w", name, num, err)
+				if cur != nil {
+					fmt.Fprintf(s.cfg.Log, "%v; version %s keeps serving\n", err, cur.version)
+				} else {
+					fmt.Fprintf(s.cfg.Log, "%v\n", err)
+				}
+				errs = append(errs, err)
+				continue
+			}
+			delete(s.failed, path)
+			s.install(v)
+			break
+		}
+	}
+	for _, v := range s.serving() {
+		if !seen[v.name] {
+			s.remove(v.name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// versionsIn lists the numeric version directories of a model that hold a
+// model file, highest first.
+func versionsIn(dir string) ([]int64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var nums []int64
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		n, err := strconv.ParseInt(e.Name(), 10, 64)
+		if err != nil || n <= 0 || strconv.FormatInt(n, 10) != e.Name() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), ModelFileName)); err != nil {
+			continue // not (yet) complete
+		}
+		nums = append(nums, n)
+	}
+	sort.Slice(nums, func(i, j int) bool { return nums[i] > nums[j] })
+	return nums, nil
+}
+
+// pollLoop rescans the repository every interval until stop closes.
+func (s *Server) pollLoop(interval time.Duration) {
+	defer close(s.pollDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopPoll:
+			return
+		case <-t.C:
+			_ = s.Poll() // failures are logged by Poll
+		}
+	}
+}
+
+// ModelInfo describes a serving model version.
+type ModelInfo struct {
+	Name, Version string
+	// Input is the per-sample shape [H, W, C].
+	Input   []int
+	Classes int
+	Path    string
+}
+
+// Models lists the serving model versions sorted by name.
+func (s *Server) Models() []ModelInfo {
+	var out []ModelInfo
+	for _, v := range s.serving() {
+		out = append(out, ModelInfo{Name: v.name, Version: v.version, Input: []int{v.h, v.w, v.c}, Classes: v.classes, Path: v.path})
+	}
+	return out
+}

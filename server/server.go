@@ -1,0 +1,596 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kiln-ml/kiln/backend"
+	"github.com/kiln-ml/kiln/engine/data"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// Version is reported by GET /v2.
+const Version = "0.1.0"
+
+// Server serves kiln models over HTTP. Create it with New, add models with
+// AddModel or LoadRepo, then Serve; Shutdown stops it gracefully.
+type Server struct {
+	cfg Config
+	b   backend.Backend
+	// bmu serialises every use of the backend: model loads, warm-ups,
+	// batches and frees. Backends are single-goroutine, and all models of
+	// a process share one.
+	bmu sync.Mutex
+
+	mu     sync.RWMutex
+	models map[string]*modelVersion
+
+	repo     string
+	pollMu   sync.Mutex
+	failed   map[string]fileStamp
+	stopPoll chan struct{}
+	pollDone chan struct{}
+
+	ready    atomic.Bool
+	http     *fasthttp.Server
+	met      *metrics
+	metricsH fasthttp.RequestHandler
+	token    [sha256.Size]byte
+	hasToken bool
+
+	statePool sync.Pool
+	taskPool  sync.Pool
+}
+
+// reqState is the per-request scratch reused across requests.
+type reqState struct {
+	req  InferRequest
+	outs []outputSel
+	js   []byte
+	bin  []byte
+}
+
+// New creates a server computing on b. The server never closes b.
+func New(b backend.Backend, cfg Config) (*Server, error) {
+	if b == nil {
+		return nil, errors.New("server: no backend")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{cfg: cfg, b: b, models: map[string]*modelVersion{}, failed: map[string]fileStamp{}}
+	if cfg.AuthToken != "" {
+		s.token, s.hasToken = sha256.Sum256([]byte(cfg.AuthToken)), true
+	}
+	s.met = newMetrics(s)
+	s.metricsH = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}))
+	s.statePool.New = func() any { return &reqState{} }
+	s.taskPool.New = func() any { return &task{done: make(chan error, 1)} }
+	s.http = &fasthttp.Server{
+		Handler:                       s.handle,
+		ErrorHandler:                  s.handleError,
+		Name:                          "kiln",
+		ReadTimeout:                   cfg.ReadTimeout,
+		WriteTimeout:                  cfg.WriteTimeout,
+		IdleTimeout:                   cfg.IdleTimeout,
+		MaxRequestBodySize:            cfg.MaxBodyBytes,
+		Concurrency:                   cfg.MaxConns,
+		CloseOnShutdown:               true,
+		NoDefaultContentType:          true,
+		DisableHeaderNamesNormalizing: false,
+	}
+	return s, nil
+}
+
+// LoadRepo serves the model repository dir (layout
+// dir/<name>/<version>/model.kiln): it loads the newest good version of
+// every model and, when Config.PollInterval is set, keeps polling for new
+// versions until Shutdown. It fails when no model could be loaded.
+func (s *Server) LoadRepo(dir string) error {
+	if s.repo != "" {
+		return errors.New("a model repository is already loaded")
+	}
+	s.repo = dir
+	err := s.Poll()
+	if len(s.serving()) == 0 {
+		if err == nil {
+			err = fmt.Errorf("no model found (want %s/<name>/<version>/%s)", dir, ModelFileName)
+		}
+		return fmt.Errorf("model repository %s: %w", dir, err)
+	}
+	if s.cfg.PollInterval > 0 {
+		s.stopPoll, s.pollDone = make(chan struct{}), make(chan struct{})
+		go s.pollLoop(s.cfg.PollInterval)
+	}
+	return err
+}
+
+// SetReady marks the server ready (GET /v2/health/ready answers 200) once
+// every model was added; it fails when none is loaded.
+func (s *Server) SetReady() error {
+	if len(s.serving()) == 0 {
+		return errors.New("no model loaded")
+	}
+	s.ready.Store(true)
+	return nil
+}
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.http.Serve(ln) }
+
+// Shutdown stops accepting connections, waits for every in-flight request
+// to be answered (or ctx to end), then stops the batchers and frees the
+// models. Serve returns as soon as Shutdown starts.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	if s.stopPoll != nil {
+		close(s.stopPoll)
+		<-s.pollDone
+		s.stopPoll = nil
+	}
+	if err := s.http.ShutdownWithContext(ctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
+	s.mu.Lock()
+	vs := s.models
+	s.models = map[string]*modelVersion{}
+	s.mu.Unlock()
+	for _, v := range vs {
+		v.retire(&s.bmu)
+	}
+	return nil
+}
+
+// handleError answers requests fasthttp could not read.
+func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
+	code, msg := fasthttp.StatusBadRequest, "bad request: "+err.Error()
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		code, msg = fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than the limit of %d bytes", s.cfg.MaxBodyBytes)
+	}
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
+		code, msg = fasthttp.StatusRequestTimeout, "timed out reading the request"
+	}
+	writeError(ctx, code, msg)
+	s.met.requests.WithLabelValues("", "other", strconv.Itoa(code)).Inc()
+}
+
+func writeError(ctx *fasthttp.RequestCtx, code int, msg string) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(appendError(nil, msg))
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusInternalServerError, err.Error())
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b)
+}
+
+// authorized checks the bearer token in constant time.
+func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
+	if !s.hasToken {
+		return true
+	}
+	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+	tok, ok := bytes.CutPrefix(h, []byte("Bearer "))
+	if !ok {
+		return false
+	}
+	got := sha256.Sum256(bytes.TrimSpace(tok))
+	return subtle.ConstantTimeCompare(got[:], s.token[:]) == 1
+}
+
+// handle routes a request.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	model, endpoint := "", "other"
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(s.cfg.Log, "panic serving %s %s: %v\n", ctx.Method(), ctx.Path(), r)
+			writeError(ctx, fasthttp.StatusInternalServerError, "internal error")
+		}
+		s.met.requests.WithLabelValues(model, endpoint, strconv.Itoa(ctx.Response.StatusCode())).Inc()
+	}()
+	path := string(ctx.Path())
+	get, post := ctx.IsGet() || ctx.IsHead(), ctx.IsPost()
+	switch path {
+	case "/v2/health/live":
+		endpoint = "health"
+		if allow(ctx, get, "GET") {
+			writeJSON(ctx, map[string]bool{"live": true})
+		}
+		return
+	case "/v2/health/ready":
+		endpoint = "health"
+		if allow(ctx, get, "GET") {
+			if !s.ready.Load() {
+				ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			}
+			writeJSON(ctx, map[string]bool{"ready": s.ready.Load()})
+		}
+		return
+	}
+	if !s.authorized(ctx) {
+		writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token (send Authorization: Bearer TOKEN)")
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="kiln"`)
+		return
+	}
+	switch {
+	case path == "/metrics":
+		endpoint = "metrics"
+		if allow(ctx, get, "GET") {
+			s.metricsH(ctx)
+		}
+	case path == "/v2" || path == "/v2/":
+		endpoint = "metadata"
+		if allow(ctx, get, "GET") {
+			writeJSON(ctx, map[string]any{"name": "kiln", "version": Version, "extensions": []string{"binary_tensor_data"}})
+		}
+	case strings.HasPrefix(path, "/v2/models/"):
+		name, ver, action, ok := parseModelPath(path[len("/v2/models/"):])
+		if !ok {
+			writeError(ctx, fasthttp.StatusNotFound, "no such endpoint: "+path)
+			return
+		}
+		if s.known(name) {
+			model = name
+		}
+		switch action {
+		case "":
+			endpoint = "metadata"
+			if allow(ctx, get, "GET") {
+				s.metadata(ctx, name, ver)
+			}
+		case "ready":
+			endpoint = "ready"
+			if allow(ctx, get, "GET") {
+				s.modelReady(ctx, name, ver)
+			}
+		case "infer":
+			endpoint = "infer"
+			if allow(ctx, post, "POST") {
+				s.infer(ctx, name, ver)
+			}
+		}
+	case strings.HasPrefix(path, "/v1/models/") && strings.HasSuffix(path, ":classify"):
+		endpoint = "classify"
+		name := strings.TrimSuffix(path[len("/v1/models/"):], ":classify")
+		if s.known(name) {
+			model = name
+		}
+		if allow(ctx, post, "POST") {
+			s.classify(ctx, name)
+		}
+	default:
+		writeError(ctx, fasthttp.StatusNotFound, "no such endpoint: "+path)
+	}
+}
+
+// allow answers 405 when the method is not the one the endpoint takes.
+func allow(ctx *fasthttp.RequestCtx, ok bool, method string) bool {
+	if !ok {
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed here (use %s)", ctx.Method(), method))
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, method)
+	}
+	return ok
+}
+
+// parseModelPath splits "{name}[/versions/{v}][/ready|/infer]".
+func parseModelPath(rest string) (name, ver, action string, ok bool) {
+	parts := strings.Split(rest, "/")
+	if len(parts) == 0 || parts[0] == "" {
+		return "", "", "", false
+	}
+	name, parts = parts[0], parts[1:]
+	if len(parts) >= 2 && parts[0] == "versions" && parts[1] != "" {
+		ver, parts = parts[1], parts[2:]
+	}
+	switch {
+	case len(parts) == 0:
+		return name, ver, "", true
+	case len(parts) == 1 && (parts[0] == "ready" || parts[0] == "infer"):
+		return name, ver, parts[0], true
+	}
+	return "", "", "", false
+}
+
+func (s *Server) known(name string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.models[name] != nil
+}
+
+// tensorMeta is one entry of a model metadata response.
+type tensorMeta struct {
+	Name     string `json:"name"`
+	Datatype string `json:"datatype"`
+	Shape    []int  `json:"shape"`
+}
+
+func (s *Server) metadata(ctx *fasthttp.RequestCtx, name, ver string) {
+	v, err := s.acquire(name, ver)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusNotFound, err.Error())
+		return
+	}
+	defer v.release()
+	params := map[string]any{
+		"input_datatypes": []string{DatatypeFP32, DatatypeUINT8},
+		"scale":           v.meta.Scale,
+		"max_batch":       v.maxBatch,
+		"backend":         s.b.Name(),
+	}
+	if len(v.meta.ClassNames) > 0 {
+		params["class_names"] = v.meta.ClassNames
+	}
+	if v.meta.Dataset != "" {
+		params["dataset"] = v.meta.Dataset
+	}
+	writeJSON(ctx, map[string]any{
+		"name":       v.name,
+		"versions":   []string{v.version},
+		"platform":   "kiln",
+		"inputs":     []tensorMeta{{InputName, DatatypeFP32, []int{-1, v.h, v.w, v.c}}},
+		"outputs":    []tensorMeta{{OutputProbabilities, DatatypeFP32, []int{-1, v.classes}}, {OutputClass, DatatypeINT64, []int{-1}}},
+		"parameters": params,
+	})
+}
+
+func (s *Server) modelReady(ctx *fasthttp.RequestCtx, name, ver string) {
+	v, err := s.acquire(name, ver)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusNotFound, err.Error())
+		return
+	}
+	defer v.release()
+	writeJSON(ctx, map[string]any{"name": v.name, "version": v.version, "ready": true})
+}
+
+// check validates the single input against the model and returns the
+// number of samples it holds.
+func (v *modelVersion) check(req *InferRequest) (int, error) {
+	if len(req.Inputs) != 1 {
+		return 0, fmt.Errorf("model %s takes one input %q, the request has %d", v.name, InputName, len(req.Inputs))
+	}
+	in := &req.Inputs[0]
+	if in.Name != InputName {
+		return 0, fmt.Errorf("unknown input %q (the model's input is %q)", in.Name, InputName)
+	}
+	want := fmt.Sprintf("[N, %d, %d, %d]", v.h, v.w, v.c)
+	var n int64
+	switch sh := in.Shape; {
+	case len(sh) == 4 && sh[1] == int64(v.h) && sh[2] == int64(v.w) && sh[3] == int64(v.c):
+		n = sh[0]
+	case len(sh) == 3 && sh[0] == int64(v.h) && sh[1] == int64(v.w) && sh[2] == int64(v.c):
+		n = 1
+	default:
+		return 0, fmt.Errorf("input shape %s does not match the model's %s", fmtShape(in.Shape), want)
+	}
+	if n < 1 {
+		return 0, fmt.Errorf("input shape %s holds no samples", fmtShape(in.Shape))
+	}
+	if n > int64(v.maxBatch) {
+		return 0, fmt.Errorf("input shape %s holds %d samples, more than the server's max batch %d", fmtShape(in.Shape), n, v.maxBatch)
+	}
+	if need := int(n) * v.inLen; len(in.Data) != need {
+		what := "too many"
+		if len(in.Data) < need {
+			what = "too few"
+		}
+		return 0, fmt.Errorf("input has %s elements: %d values, shape %s needs %d", what, len(in.Data), fmtShape(in.Shape), need)
+	}
+	if in.Datatype == DatatypeFP32 {
+		for i, x := range in.Data {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return 0, fmt.Errorf("input value %d is %v (values must be finite)", i, x)
+			}
+		}
+	}
+	return int(n), nil
+}
+
+// newTask takes a pooled task sized for n samples of v.
+func (s *Server) newTask(v *modelVersion, n int, timeout time.Duration) *task {
+	t := s.taskPool.Get().(*task)
+	t.n = n
+	t.in = grow(t.in, n*v.inLen)
+	t.out = grow(t.out, n*v.classes)
+	t.state.Store(taskQueued)
+	t.enq = time.Now()
+	t.deadline = t.enq.Add(timeout)
+	return t
+}
+
+// execute queues t on v and waits for it. It writes the error response and
+// returns false when t did not complete; t is then not to be used.
+func (s *Server) execute(ctx *fasthttp.RequestCtx, v *modelVersion, t *task) bool {
+	if err := v.submit(t); err != nil {
+		s.taskPool.Put(t)
+		writeError(ctx, fasthttp.StatusServiceUnavailable, fmt.Sprintf("model %s is overloaded: its queue of %d requests is full; retry later", v.name, cap(v.queue)))
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
+		return false
+	}
+	err, reusable := v.wait(t)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, errDeadline):
+		writeError(ctx, fasthttp.StatusGatewayTimeout, fmt.Sprintf("request deadline exceeded while queued for model %s", v.name))
+	default:
+		writeError(ctx, fasthttp.StatusInternalServerError, err.Error())
+	}
+	if reusable {
+		s.taskPool.Put(t)
+	}
+	return false
+}
+
+func (s *Server) timeout(req *InferRequest) time.Duration {
+	d := s.cfg.Timeout
+	if req != nil && req.TimeoutMicros > 0 {
+		if r := time.Duration(req.TimeoutMicros) * time.Microsecond; r < d {
+			d = r
+		}
+	}
+	return d
+}
+
+// infer serves POST /v2/models/{name}[/versions/{v}]/infer.
+func (s *Server) infer(ctx *fasthttp.RequestCtx, name, ver string) {
+	start := time.Now()
+	v, err := s.acquire(name, ver)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusNotFound, err.Error())
+		return
+	}
+	defer v.release()
+	st := s.statePool.Get().(*reqState)
+	defer s.statePool.Put(st)
+	req := &st.req
+	body := ctx.PostBody()
+	if hl := ctx.Request.Header.Peek("Inference-Header-Content-Length"); hl != nil {
+		n, perr := strconv.Atoi(string(bytes.TrimSpace(hl)))
+		if perr != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("Inference-Header-Content-Length %q is not a number", hl))
+			return
+		}
+		err = DecodeBinaryRequest(body, n, req, s.cfg.Limits)
+	} else {
+		err = DecodeInferRequest(body, req, s.cfg.Limits)
+	}
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	n, err := v.check(req)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	if st.outs, err = selectOutputs(st.outs, req); err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	t := s.newTask(v, n, s.timeout(req))
+	src := req.Inputs[0].Data
+	if req.Inputs[0].Datatype == DatatypeUINT8 {
+		scale := float32(v.meta.Scale)
+		for i, x := range src {
+			t.in[i] = x * scale
+		}
+	} else {
+		copy(t.in, src)
+	}
+	if !s.execute(ctx, v, t) {
+		return
+	}
+	st.js, st.bin = appendInferResponse(st.js[:0], st.bin[:0], v.name, v.version, req, st.outs, n, v.classes, t.out)
+	s.taskPool.Put(t)
+	if len(st.bin) > 0 {
+		ctx.Response.Header.Set("Inference-Header-Content-Length", strconv.Itoa(len(st.js)))
+		ctx.SetContentType("application/octet-stream")
+		ctx.Response.SetBodyRaw(nil)
+		ctx.Response.AppendBody(st.js)
+		ctx.Response.AppendBody(st.bin)
+	} else {
+		ctx.SetContentType("application/json")
+		ctx.SetBody(st.js)
+	}
+	s.met.duration.WithLabelValues(v.name).Observe(time.Since(start).Seconds())
+}
+
+// prediction is one entry of a classify response.
+type prediction struct {
+	Class int     `json:"class"`
+	Label string  `json:"label"`
+	Score float32 `json:"score"`
+}
+
+// classify serves POST /v1/models/{name}:classify with a PNG or JPEG body.
+// Query parameters: top (default 5), invert=true for dark-on-light images.
+func (s *Server) classify(ctx *fasthttp.RequestCtx, name string) {
+	start := time.Now()
+	v, err := s.acquire(name, "")
+	if err != nil {
+		writeError(ctx, fasthttp.StatusNotFound, err.Error())
+		return
+	}
+	defer v.release()
+	args := ctx.QueryArgs()
+	top := 5
+	if a := args.Peek("top"); a != nil {
+		if top, err = strconv.Atoi(string(a)); err != nil || top < 1 {
+			writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("top must be a positive integer, got %q", a))
+			return
+		}
+	}
+	top = min(top, v.classes)
+	invert := args.GetBool("invert")
+	img, err := data.DecodeImage(bytes.NewReader(ctx.PostBody()), v.h, v.w, v.c)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, "bad image: "+err.Error())
+		return
+	}
+	t := s.newTask(v, 1, s.cfg.Timeout)
+	factor := float32(255 * v.meta.Scale)
+	for i, x := range img {
+		if invert {
+			x = 1 - x
+		}
+		t.in[i] = x * factor
+	}
+	if !s.execute(ctx, v, t) {
+		return
+	}
+	idx := make([]int, v.classes)
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return t.out[idx[a]] > t.out[idx[b]] })
+	preds := make([]prediction, top)
+	for k, c := range idx[:top] {
+		label := strconv.Itoa(c)
+		if c < len(v.meta.ClassNames) {
+			label = v.meta.ClassNames[c]
+		}
+		preds[k] = prediction{c, label, t.out[c]}
+	}
+	s.taskPool.Put(t)
+	writeJSON(ctx, map[string]any{"model_name": v.name, "model_version": v.version, "predictions": preds})
+	s.met.duration.WithLabelValues(v.name).Observe(time.Since(start).Seconds())
+}
+
+// fmtShape renders a shape as JSON does.
+func fmtShape(sh []int64) string {
+	b := []byte{'['}
+	for i, d := range sh {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, d, 10)
+	}
+	return string(append(b, ']'))
+}

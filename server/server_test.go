@@ -1,0 +1,659 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kiln-ml/kiln/backend/cpu"
+	"github.com/kiln-ml/kiln/engine"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Test models are tiny: 8x8x1 input, one conv, one dense softmax layer.
+const testH, testW, testC, testClasses = 8, 8, 1, 3
+
+func testSpec() engine.Spec {
+	return engine.Spec{Name: "tiny", Input: []int{testH, testW, testC}, Layers: []engine.LayerSpec{
+		{Type: "conv2d", Filters: 4, Kernel: []int{3, 3}, Activation: "relu"},
+		{Type: "maxpool2d", Pool: []int{2, 2}},
+		{Type: "flatten"},
+		{Type: "dense", Units: testClasses, Activation: "softmax"},
+	}}
+}
+
+// writeModel saves a randomly initialised test model to path.
+func writeModel(t testing.TB, path string, seed uint64) {
+	t.Helper()
+	b := cpu.New()
+	defer b.Close()
+	m, err := engine.New(b, testSpec(), seed)
+	require.NoError(t, err)
+	defer m.Close()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, m.Save(path, engine.ModelMeta{ClassNames: []string{"cat", "dog", "eel"}, Scale: 1.0 / 255, Dataset: "test"}))
+}
+
+type testServer struct {
+	s      *Server
+	b      *cpu.Backend
+	base   string
+	client *http.Client
+	closed bool
+}
+
+// startServer serves on a random loopback port; add loads the models. The
+// cleanup shuts it down and checks that every device buffer was freed.
+func startServer(t *testing.T, cfg Config, add func(s *Server) error) *testServer {
+	t.Helper()
+	b := cpu.New()
+	s, err := New(b, cfg)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = s.Serve(ln) }()
+	ts := &testServer{s: s, b: b, base: "http://" + ln.Addr().String(),
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	t.Cleanup(func() {
+		if !ts.closed {
+			require.NoError(t, s.Shutdown(context.Background()))
+		}
+		ts.client.CloseIdleConnections()
+		assert.Zero(t, b.Stats().LiveBuffers, "device buffers leaked")
+		b.Close()
+	})
+	if add != nil {
+		require.NoError(t, add(s))
+		require.NoError(t, s.SetReady())
+	}
+	return ts
+}
+
+func singleModel(t *testing.T) func(s *Server) error {
+	path := filepath.Join(t.TempDir(), "tiny.kiln")
+	writeModel(t, path, 1)
+	return func(s *Server) error { return s.AddModel("tiny", path) }
+}
+
+type response struct {
+	code   int
+	body   []byte
+	header http.Header
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &m), "body %s", r.body)
+	return m
+}
+
+func (ts *testServer) do(t testing.TB, method, path string, body []byte, hdr ...string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, ts.base+path, bytes.NewReader(body))
+	require.NoError(t, err)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := ts.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return response{resp.StatusCode, b, resp.Header}
+}
+
+// pixels returns n test images of raw 0..255 values.
+func pixels(n int, seed int) []int {
+	p := make([]int, n*testH*testW*testC)
+	for i := range p {
+		p[i] = (i*37 + seed*11) % 256
+	}
+	return p
+}
+
+func inferBody(t testing.TB, datatype string, shape []int, data any, extra string) []byte {
+	t.Helper()
+	d, err := json.Marshal(data)
+	require.NoError(t, err)
+	s, err := json.Marshal(shape)
+	require.NoError(t, err)
+	return []byte(fmt.Sprintf(`{%s"inputs":[{"name":"input","shape":%s,"datatype":%q,"data":%s}]}`, extra, s, datatype, d))
+}
+
+func probsOf(t *testing.T, r response) []float64 {
+	t.Helper()
+	require.Equal(t, http.StatusOK, r.code, "body %s", r.body)
+	var out struct {
+		Outputs []struct {
+			Name  string    `json:"name"`
+			Shape []int     `json:"shape"`
+			Data  []float64 `json:"data"`
+		} `json:"outputs"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &out))
+	for _, o := range out.Outputs {
+		if o.Name == OutputProbabilities {
+			return o.Data
+		}
+	}
+	t.Fatalf("no probabilities in %s", r.body)
+	return nil
+}
+
+func TestEndpoints(t *testing.T) {
+	ts := startServer(t, Config{MaxBatch: 8, MaxQueueDelay: 100 * time.Microsecond}, singleModel(t))
+	px := pixels(2, 0)
+	scaled := make([]float32, len(px))
+	for i, p := range px {
+		scaled[i] = float32(p) * float32(1.0/255)
+	}
+	nested := make([][][][]int, 2)
+	for n := range nested {
+		nested[n] = make([][][]int, testH)
+		for y := range nested[n] {
+			nested[n][y] = make([][]int, testW)
+			for x := range nested[n][y] {
+				nested[n][y][x] = []int{px[(n*testH+y)*testW+x]}
+			}
+		}
+	}
+	shape := []int{2, testH, testW, testC}
+	ref := probsOf(t, ts.do(t, "POST", "/v2/models/tiny/infer", inferBody(t, "FP32", shape, scaled, ``)))
+	require.Len(t, ref, 2*testClasses)
+	for n := range 2 {
+		sum := 0.0
+		for _, p := range ref[n*testClasses : (n+1)*testClasses] {
+			sum += p
+		}
+		assert.InDelta(t, 1, sum, 1e-5)
+	}
+
+	t.Run("health and metadata", func(t *testing.T) {
+		assert.Equal(t, 200, ts.do(t, "GET", "/v2/health/live", nil).code)
+		assert.Equal(t, 200, ts.do(t, "GET", "/v2/health/ready", nil).code)
+		srv := ts.do(t, "GET", "/v2", nil).json(t)
+		assert.Equal(t, "kiln", srv["name"])
+		assert.Contains(t, srv["extensions"], "binary_tensor_data")
+		for _, p := range []string{"/v2/models/tiny", "/v2/models/tiny/versions/1"} {
+			r := ts.do(t, "GET", p, nil)
+			require.Equal(t, 200, r.code, p)
+			m := r.json(t)
+			assert.Equal(t, "tiny", m["name"])
+			assert.Equal(t, []any{"1"}, m["versions"])
+			in := m["inputs"].([]any)[0].(map[string]any)
+			assert.Equal(t, "input", in["name"])
+			assert.Equal(t, "FP32", in["datatype"])
+			assert.Equal(t, []any{-1.0, 8.0, 8.0, 1.0}, in["shape"])
+			outs := m["outputs"].([]any)
+			assert.Equal(t, []any{-1.0, 3.0}, outs[0].(map[string]any)["shape"])
+		}
+		for _, p := range []string{"/v2/models/tiny/ready", "/v2/models/tiny/versions/1/ready"} {
+			r := ts.do(t, "GET", p, nil)
+			require.Equal(t, 200, r.code, p)
+			assert.Equal(t, true, r.json(t)["ready"])
+		}
+	})
+
+	t.Run("UINT8 nested equals FP32 flat, id echoed", func(t *testing.T) {
+		r := ts.do(t, "POST", "/v2/models/tiny/versions/1/infer", inferBody(t, "UINT8", shape, nested, `"id":"req-7",`))
+		got := probsOf(t, r)
+		assert.InDeltaSlice(t, ref, got, 1e-6)
+		m := r.json(t)
+		assert.Equal(t, "req-7", m["id"])
+		assert.Equal(t, "tiny", m["model_name"])
+		assert.Equal(t, "1", m["model_version"])
+		cls := m["outputs"].([]any)[1].(map[string]any)
+		assert.Equal(t, "class", cls["name"])
+		assert.Equal(t, "INT64", cls["datatype"])
+		assert.Len(t, cls["data"], 2)
+	})
+
+	t.Run("requested outputs", func(t *testing.T) {
+		r := ts.do(t, "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", []int{1, testH, testW, testC}, px[:testH*testW], `"outputs":[{"name":"class"}],`))
+		require.Equal(t, 200, r.code, "%s", r.body)
+		outs := r.json(t)["outputs"].([]any)
+		require.Len(t, outs, 1)
+		assert.Equal(t, "class", outs[0].(map[string]any)["name"])
+	})
+
+	t.Run("binary tensors in and out", func(t *testing.T) {
+		hdr := fmt.Sprintf(`{"inputs":[{"name":"input","shape":[2,%d,%d,%d],"datatype":"FP32","parameters":{"binary_data_size":%d}}],"outputs":[{"name":"probabilities","parameters":{"binary_data":true}},{"name":"class"}]}`, testH, testW, testC, 4*len(scaled))
+		body := append([]byte(hdr), fp32Bytes(scaled...)...)
+		r := ts.do(t, "POST", "/v2/models/tiny/infer", body, "Inference-Header-Content-Length", fmt.Sprint(len(hdr)), "Content-Type", "application/octet-stream")
+		require.Equal(t, 200, r.code, "%s", r.body)
+		var jl int
+		_, err := fmt.Sscan(r.header.Get("Inference-Header-Content-Length"), &jl)
+		require.NoError(t, err)
+		var head struct {
+			Outputs []struct {
+				Name       string         `json:"name"`
+				Parameters map[string]int `json:"parameters"`
+				Data       []int          `json:"data"`
+			} `json:"outputs"`
+		}
+		require.NoError(t, json.Unmarshal(r.body[:jl], &head))
+		require.Len(t, head.Outputs, 2)
+		assert.Equal(t, 4*2*testClasses, head.Outputs[0].Parameters["binary_data_size"])
+		assert.Len(t, head.Outputs[1].Data, 2)
+		bin := r.body[jl:]
+		require.Len(t, bin, 4*2*testClasses)
+		for i := range ref {
+			assert.InDelta(t, ref[i], math.Float32frombits(binary.LittleEndian.Uint32(bin[4*i:])), 1e-6)
+		}
+		// UINT8 binary input, request-level binary output.
+		hdr = fmt.Sprintf(`{"parameters":{"binary_data_output":true},"inputs":[{"name":"input","shape":[1,%d,%d,%d],"datatype":"UINT8","parameters":{"binary_data_size":%d}}]}`, testH, testW, testC, testH*testW)
+		raw := make([]byte, testH*testW)
+		for i := range raw {
+			raw[i] = byte(px[i])
+		}
+		r = ts.do(t, "POST", "/v2/models/tiny/infer", append([]byte(hdr), raw...), "Inference-Header-Content-Length", fmt.Sprint(len(hdr)))
+		require.Equal(t, 200, r.code, "%s", r.body)
+		_, err = fmt.Sscan(r.header.Get("Inference-Header-Content-Length"), &jl)
+		require.NoError(t, err)
+		assert.Len(t, r.body[jl:], 4*testClasses+8)
+		assert.InDelta(t, ref[0], math.Float32frombits(binary.LittleEndian.Uint32(r.body[jl:])), 1e-6)
+	})
+
+	t.Run("classify image", func(t *testing.T) {
+		img := image.NewGray(image.Rect(0, 0, 16, 16))
+		for i := range img.Pix {
+			img.Pix[i] = uint8(i)
+		}
+		img.Set(3, 3, color.Gray{Y: 255})
+		var buf bytes.Buffer
+		require.NoError(t, png.Encode(&buf, img))
+		r := ts.do(t, "POST", "/v1/models/tiny:classify?top=2", buf.Bytes(), "Content-Type", "image/png")
+		require.Equal(t, 200, r.code, "%s", r.body)
+		var out struct {
+			Predictions []prediction `json:"predictions"`
+		}
+		require.NoError(t, json.Unmarshal(r.body, &out))
+		require.Len(t, out.Predictions, 2)
+		assert.GreaterOrEqual(t, out.Predictions[0].Score, out.Predictions[1].Score)
+		assert.Contains(t, []string{"cat", "dog", "eel"}, out.Predictions[0].Label)
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		r := ts.do(t, "GET", "/metrics", nil)
+		require.Equal(t, 200, r.code)
+		for _, name := range []string{"kiln_requests_total", "kiln_queue_duration_seconds_bucket", "kiln_compute_duration_seconds_bucket",
+			"kiln_batch_size_bucket", "kiln_queue_depth", "kiln_models_loaded 1", `code="200"`, `model="tiny"`} {
+			assert.Contains(t, string(r.body), name)
+		}
+	})
+
+	t.Run("routing errors", func(t *testing.T) {
+		r := ts.do(t, "GET", "/v3/nothing", nil)
+		assert.Equal(t, 404, r.code)
+		assert.Contains(t, r.json(t)["error"], "no such endpoint")
+		r = ts.do(t, "GET", "/v2/models/tiny/infer", nil)
+		assert.Equal(t, 405, r.code)
+		assert.Equal(t, "POST", r.header.Get("Allow"))
+		r = ts.do(t, "POST", "/v2/models/tiny", nil)
+		assert.Equal(t, 405, r.code)
+	})
+}
+
+func TestReadyOnlyAfterLoad(t *testing.T) {
+	ts := startServer(t, Config{}, nil)
+	assert.Equal(t, 200, ts.do(t, "GET", "/v2/health/live", nil).code)
+	assert.Equal(t, 503, ts.do(t, "GET", "/v2/health/ready", nil).code)
+	require.Error(t, ts.s.SetReady(), "no model loaded")
+	require.NoError(t, singleModel(t)(ts.s))
+	require.NoError(t, ts.s.SetReady())
+	assert.Equal(t, 200, ts.do(t, "GET", "/v2/health/ready", nil).code)
+}
+
+func TestBadInputs(t *testing.T) {
+	ts := startServer(t, Config{MaxBatch: 4, MaxBodyBytes: 64 << 10}, singleModel(t))
+	one := []int{1, testH, testW, testC}
+	good := inferBody(t, "UINT8", one, pixels(1, 0), ``)
+	nanHdr := fmt.Sprintf(`{"inputs":[{"name":"input","shape":[1,%d,%d,%d],"datatype":"FP32","parameters":{"binary_data_size":%d}}]}`, testH, testW, testC, 4*testH*testW)
+	nanVals := make([]float32, testH*testW)
+	nanVals[5] = float32(math.NaN())
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   []byte
+		hdr    []string
+		code   int
+		want   string
+	}{
+		{"malformed JSON", "POST", "/v2/models/tiny/infer", []byte(`{"inputs":[{"name":`), nil, 400, "malformed JSON"},
+		{"wrong datatype", "POST", "/v2/models/tiny/infer", inferBody(t, "INT32", one, pixels(1, 0), ``), nil, 400, `datatype "INT32" is not supported`},
+		{"wrong shape", "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", []int{1, 9, 7, 1}, pixels(1, 0), ``), nil, 400, "input shape [1,9,7,1] does not match the model's [N, 8, 8, 1]"},
+		{"too many elements", "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", one, pixels(2, 0), ``), nil, 400, "too many elements"},
+		{"too few elements", "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", one, pixels(1, 0)[:10], ``), nil, 400, "too few elements"},
+		{"NaN literal", "POST", "/v2/models/tiny/infer", []byte(`{"inputs":[{"name":"input","shape":[1,8,8,1],"datatype":"FP32","data":[NaN]}]}`), nil, 400, "NaN"},
+		{"NaN binary", "POST", "/v2/models/tiny/infer", append([]byte(nanHdr), fp32Bytes(nanVals...)...), []string{"Inference-Header-Content-Length", fmt.Sprint(len(nanHdr))}, 400, "input value 5 is NaN"},
+		{"bad header length", "POST", "/v2/models/tiny/infer", good, []string{"Inference-Header-Content-Length", "abc"}, 400, "Inference-Header-Content-Length"},
+		{"empty body", "POST", "/v2/models/tiny/infer", nil, nil, 400, "empty request body"},
+		{"oversized body", "POST", "/v2/models/tiny/infer", bytes.Repeat([]byte(" "), 100<<10), nil, 413, "larger than the limit of 65536 bytes"},
+		{"batch over max", "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", []int{5, testH, testW, testC}, pixels(5, 0), ``), nil, 400, "more than the server's max batch 4"},
+		{"UINT8 out of range", "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", []int{1, 1, 1, 1}, []int{300}, ``), nil, 400, "not an integer in 0..255"},
+		{"wrong input name", "POST", "/v2/models/tiny/infer", bytes.Replace(good, []byte(`"name":"input"`), []byte(`"name":"x"`), 1), nil, 400, `unknown input "x"`},
+		{"unknown output", "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", one, pixels(1, 0), `"outputs":[{"name":"logits"}],`), nil, 400, `unknown output "logits"`},
+		{"unknown model", "POST", "/v2/models/nope/infer", good, nil, 404, `unknown model "nope"`},
+		{"unknown model metadata", "GET", "/v2/models/nope", nil, nil, 404, `unknown model "nope"`},
+		{"unknown version", "POST", "/v2/models/tiny/versions/9/infer", good, nil, 404, `no version "9"`},
+		{"unknown version ready", "GET", "/v2/models/tiny/versions/9/ready", nil, nil, 404, `no version "9"`},
+		{"bad image", "POST", "/v1/models/tiny:classify", []byte("GIF89a...."), nil, 400, "bad image: decode image: not a PNG or JPEG"},
+		{"empty image", "POST", "/v1/models/tiny:classify", nil, nil, 400, "empty input"},
+		{"truncated PNG", "POST", "/v1/models/tiny:classify", []byte("\x89PNG\r\n\x1a\nxx"), nil, 400, "bad image"},
+		{"bad top", "POST", "/v1/models/tiny:classify?top=0", nil, nil, 400, "top must be a positive integer"},
+		{"classify unknown model", "POST", "/v1/models/nope:classify", nil, nil, 404, `unknown model "nope"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ts.do(t, tc.method, tc.path, tc.body, tc.hdr...)
+			assert.Equal(t, tc.code, r.code, "body %s", r.body)
+			assert.Contains(t, r.json(t)["error"], tc.want)
+			// The server keeps serving.
+			assert.Equal(t, 200, ts.do(t, "POST", "/v2/models/tiny/infer", good).code)
+		})
+	}
+}
+
+func TestAuth(t *testing.T) {
+	ts := startServer(t, Config{AuthToken: "s3cret"}, singleModel(t))
+	good := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 0), ``)
+	tests := []struct {
+		name string
+		hdr  []string
+		code int
+	}{
+		{"no token", nil, 401},
+		{"wrong token", []string{"Authorization", "Bearer nope"}, 401},
+		{"prefix of token", []string{"Authorization", "Bearer s3cre"}, 401},
+		{"basic scheme", []string{"Authorization", "Basic s3cret"}, 401},
+		{"right token", []string{"Authorization", "Bearer s3cret"}, 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, p := range []string{"/v2", "/v2/models/tiny", "/metrics"} {
+				assert.Equal(t, tc.code, ts.do(t, "GET", p, nil, tc.hdr...).code, p)
+			}
+			r := ts.do(t, "POST", "/v2/models/tiny/infer", good, tc.hdr...)
+			assert.Equal(t, tc.code, r.code)
+			if tc.code == 401 {
+				assert.Contains(t, r.json(t)["error"], "bearer token")
+				assert.Contains(t, r.header.Get("WWW-Authenticate"), "Bearer")
+			}
+		})
+	}
+	assert.Equal(t, 200, ts.do(t, "GET", "/v2/health/live", nil).code)
+	assert.Equal(t, 200, ts.do(t, "GET", "/v2/health/ready", nil).code)
+}
+
+// servingVersion returns the serving version of the tiny model.
+func servingVersion(t *testing.T, s *Server) *modelVersion {
+	t.Helper()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v := s.models["tiny"]
+	require.NotNil(t, v)
+	return v
+}
+
+// TestOverload holds the backend so nothing completes, fills the queue and
+// checks that every further request is refused with 503 at once (it never
+// blocks), then that every accepted request completes.
+func TestOverload(t *testing.T) {
+	const queue = 3
+	ts := startServer(t, Config{MaxBatch: 1, QueueSize: queue}, singleModel(t))
+	v := servingVersion(t, ts.s)
+	good := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 0), ``)
+
+	ts.s.bmu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			ts.s.bmu.Unlock()
+		}
+	}()
+	var wg sync.WaitGroup
+	accepted := make(chan int, queue+1)
+	send := func(ch chan<- int) {
+		defer wg.Done()
+		ch <- ts.do(t, "POST", "/v2/models/tiny/infer", good).code
+	}
+	// One request is taken by the worker (blocked on the backend), then
+	// the queue fills up.
+	wg.Add(1)
+	go send(accepted)
+	require.Eventually(t, func() bool { return v.pending.Load() == 1 && len(v.queue) == 0 }, 10*time.Second, time.Millisecond)
+	for i := range queue {
+		wg.Add(1)
+		go send(accepted)
+		require.Eventually(t, func() bool { return len(v.queue) == i+1 }, 10*time.Second, time.Millisecond)
+	}
+	// Far more clients than the queue holds: all refused at once.
+	const extra = 40
+	refused := make(chan int, extra)
+	var rg sync.WaitGroup
+	for range extra {
+		rg.Add(1)
+		go func() {
+			defer rg.Done()
+			r := ts.do(t, "POST", "/v2/models/tiny/infer", good)
+			if r.code == 503 {
+				assert.Contains(t, r.json(t)["error"], "queue of 3 requests is full")
+				assert.Equal(t, "1", r.header.Get("Retry-After"))
+			}
+			refused <- r.code
+		}()
+	}
+	rg.Wait() // returns while the backend is still held: no refusal waited
+	close(refused)
+	for c := range refused {
+		assert.Equal(t, 503, c)
+	}
+	assert.Equal(t, int64(queue+1), v.pending.Load())
+	ts.s.bmu.Unlock()
+	locked = false
+	wg.Wait()
+	close(accepted)
+	n := 0
+	for c := range accepted {
+		assert.Equal(t, 200, c)
+		n++
+	}
+	assert.Equal(t, queue+1, n)
+}
+
+// TestDeadline: a request still queued at its deadline gets 504.
+func TestDeadline(t *testing.T) {
+	ts := startServer(t, Config{MaxBatch: 1, Timeout: 50 * time.Millisecond}, singleModel(t))
+	good := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 0), ``)
+	ts.s.bmu.Lock()
+	var wg sync.WaitGroup
+	codes := make(chan response, 2)
+	v := servingVersion(t, ts.s)
+	wg.Add(1)
+	go func() { defer wg.Done(); codes <- ts.do(t, "POST", "/v2/models/tiny/infer", good) }()
+	require.Eventually(t, func() bool { return v.pending.Load() == 1 && len(v.queue) == 0 }, 10*time.Second, time.Millisecond)
+	// The second waits in the queue behind the held batch until its deadline.
+	r := ts.do(t, "POST", "/v2/models/tiny/infer", good)
+	assert.Equal(t, 504, r.code)
+	assert.Contains(t, r.json(t)["error"], "deadline exceeded")
+	ts.s.bmu.Unlock()
+	wg.Wait()
+	first := <-codes
+	// The first was already in a batch: it completes.
+	assert.Equal(t, 200, first.code)
+	assert.Equal(t, 200, ts.do(t, "POST", "/v2/models/tiny/infer", good).code)
+}
+
+// TestShutdownFinishesInFlight: requests accepted before Shutdown are all
+// answered 200; Shutdown waits for them; afterwards nothing is accepted.
+func TestShutdownFinishesInFlight(t *testing.T) {
+	const n = 12
+	ts := startServer(t, Config{MaxBatch: 4, QueueSize: 64}, singleModel(t))
+	v := servingVersion(t, ts.s)
+	good := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 0), ``)
+	ts.s.bmu.Lock()
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- ts.do(t, "POST", "/v2/models/tiny/infer", good).code
+		}()
+	}
+	require.Eventually(t, func() bool { return v.pending.Load() == n }, 10*time.Second, time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- ts.s.Shutdown(context.Background()) }()
+	require.Eventually(t, func() bool { return !ts.s.ready.Load() }, 10*time.Second, time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) with %d requests in flight", err, v.pending.Load())
+	default:
+	}
+	ts.s.bmu.Unlock()
+	wg.Wait()
+	require.NoError(t, <-done)
+	ts.closed = true
+	close(codes)
+	for c := range codes {
+		assert.Equal(t, 200, c)
+	}
+	_, err := http.Post(ts.base+"/v2/models/tiny/infer", "application/json", bytes.NewReader(good))
+	assert.Error(t, err, "a request after shutdown must not be accepted")
+}
+
+// TestHotReload swaps versions under load: no request fails, a new
+// version takes over, a broken one is reported while the old keeps serving.
+func TestHotReload(t *testing.T) {
+	repo := t.TempDir()
+	writeModel(t, filepath.Join(repo, "tiny", "1", ModelFileName), 1)
+	require.NoError(t, os.MkdirAll(filepath.Join(repo, "tiny", "notaversion"), 0o755))
+	var logBuf syncBuffer
+	ts := startServer(t, Config{MaxBatch: 8, QueueSize: 1024, Log: &logBuf}, func(s *Server) error { return s.LoadRepo(repo) })
+	good := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 0), ``)
+
+	var stop atomic.Bool
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var failures []string
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				r := ts.do(t, "POST", "/v2/models/tiny/infer", good)
+				mu.Lock()
+				if r.code != 200 {
+					failures = append(failures, fmt.Sprintf("%d %s", r.code, r.body))
+				} else {
+					var m struct {
+						V string `json:"model_version"`
+					}
+					_ = json.Unmarshal(r.body, &m)
+					seen[m.V]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	waitSeen := func(ver string) {
+		require.Eventually(t, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return seen[ver] > 0
+		}, 30*time.Second, time.Millisecond)
+	}
+	waitSeen("1")
+	v1 := servingVersion(t, ts.s)
+	// A half-written version (no model file yet) is ignored.
+	require.NoError(t, os.MkdirAll(filepath.Join(repo, "tiny", "2"), 0o755))
+	require.NoError(t, ts.s.Poll())
+	writeModel(t, filepath.Join(repo, "tiny", "2", ModelFileName), 2)
+	require.NoError(t, ts.s.Poll())
+	waitSeen("2")
+	select { // the replaced version is retired once its requests are answered
+	case <-v1.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("version 1 was not retired")
+	}
+	// A broken version 3 is reported; version 2 keeps serving.
+	require.NoError(t, os.MkdirAll(filepath.Join(repo, "tiny", "3"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "tiny", "3", ModelFileName), []byte("not a model"), 0o644))
+	err := ts.s.Poll()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "model tiny version 3")
+	assert.NoError(t, ts.s.Poll(), "a known-bad file is not retried until it changes")
+	mu.Lock()
+	seen = map[string]int{}
+	mu.Unlock()
+	waitSeen("2")
+	stop.Store(true)
+	wg.Wait()
+	assert.Empty(t, failures)
+	mu.Lock()
+	assert.Zero(t, seen["3"])
+	mu.Unlock()
+	m := ts.do(t, "GET", "/v2/models/tiny", nil).json(t)
+	assert.Equal(t, []any{"2"}, m["versions"])
+	assert.Contains(t, logBuf.String(), "version 2 keeps serving")
+	metrics := string(ts.do(t, "GET", "/metrics", nil).body)
+	assert.Contains(t, metrics, `kiln_model_load_failures_total{model="tiny"} 1`)
+	assert.Contains(t, metrics, `kiln_model_loads_total{model="tiny"} 2`)
+
+	// Removing the model directory unloads it.
+	require.NoError(t, os.RemoveAll(filepath.Join(repo, "tiny")))
+	require.NoError(t, ts.s.Poll())
+	assert.Equal(t, 404, ts.do(t, "POST", "/v2/models/tiny/infer", good).code)
+}
+
+func TestConfigAndLoadErrors(t *testing.T) {
+	b := cpu.New()
+	defer b.Close()
+	_, err := New(nil, Config{})
+	assert.ErrorContains(t, err, "no backend")
+	_, err = New(b, Config{MaxBatch: -1})
+	assert.ErrorContains(t, err, "max batch")
+	s, err := New(b, Config{})
+	require.NoError(t, err)
+	assert.ErrorContains(t, s.AddModel("bad name!", "x"), "invalid model name")
+	assert.ErrorContains(t, s.AddModel("m", filepath.Join(t.TempDir(), "missing.kiln")), "no such file")
+	assert.ErrorContains(t, s.LoadRepo(t.TempDir()), "no model found")
+	require.NoError(t, s.Shutdown(context.Background()))
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
