@@ -1,10 +1,184 @@
 package main
 
 import (
-	"errors"
+	"bytes"
+	"context"
+	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/kiln-ml/kiln/bench"
 )
 
+// runBench implements `kiln bench`: the same suite on every usable backend,
+// reported as Markdown (stdout and DIR/bench.md), JSON (DIR/bench.json) and
+// a PNG chart (DIR/bench.png), optionally compared with an older JSON.
 func runBench(args []string, stdout, stderr io.Writer) error {
-	return errors.New("bench is not built yet")
+	fs := newFlags("bench", "[--backend all|cpu|opencl|cuda] [--quick] [--out DIR] [--compare OLD.json] [--repeat N] [--suite LIST]", stdout, stderr)
+	backends := fs.String("backend", "all", "backends to measure: all (every usable one), or a comma list of cpu, opencl, cuda")
+	device := fs.String("device", "", "device index or name substring within each backend (default: its best device)")
+	quick := fs.Bool("quick", false, "smaller SGEMM sizes, fewer and shorter runs (a minute or less)")
+	out := fs.String("out", "out/bench", "directory for bench.md, bench.json and bench.png (created if missing)")
+	compare := fs.String("compare", "", "an older bench.json to compare with: prints old/new ratios per case")
+	repeat := fs.Int("repeat", 0, "timed runs per case (default 10, 3 with --quick)")
+	suites := fs.String("suite", strings.Join(bench.AllSuites(), ","), "comma list of suites to run: "+strings.Join(bench.AllSuites(), ", "))
+	sizes := fs.String("sgemm-sizes", "", "comma list of square SGEMM sizes (default 256,512,1024,2048; 64,128,256 with --quick)")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	if *repeat < 0 {
+		return fmt.Errorf("--repeat must be positive, got %d", *repeat)
+	}
+	cfg := bench.Config{Device: *device, Quick: *quick, Repeat: *repeat}
+	for _, b := range benchList(*backends) {
+		switch b {
+		case "all", "cpu", "opencl", "cuda":
+			cfg.Backends = append(cfg.Backends, b)
+		default:
+			return fmt.Errorf("--backend: unknown backend %q (want all, cpu, opencl or cuda)", b)
+		}
+	}
+	if len(cfg.Backends) == 0 {
+		return fmt.Errorf("--backend is empty (want all, cpu, opencl or cuda)")
+	}
+	for _, s := range benchList(*suites) {
+		if !slices.Contains(bench.AllSuites(), s) {
+			return fmt.Errorf("--suite: unknown suite %q (want some of %s)", s, strings.Join(bench.AllSuites(), ","))
+		}
+		cfg.Suites = append(cfg.Suites, s)
+	}
+	if len(cfg.Suites) == 0 {
+		return fmt.Errorf("--suite is empty (want some of %s)", strings.Join(bench.AllSuites(), ","))
+	}
+	for _, s := range benchList(*sizes) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("--sgemm-sizes: %q is not a positive integer", s)
+		}
+		cfg.SGEMMSizes = append(cfg.SGEMMSizes, n)
+	}
+	// Read the old report first, so a bad file fails before a long run.
+	var old *bench.Report
+	if *compare != "" {
+		var err error
+		if old, err = bench.ReadJSONFile(*compare); err != nil {
+			return fmt.Errorf("--compare: %w", err)
+		}
+	}
+	if *out != "" {
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	cfg.Progress = newBenchProgress(stderr).show
+	fmt.Fprintf(stderr, "kiln bench: suites %s on %s\n", strings.Join(cfg.Suites, ","), strings.Join(cfg.Backends, ","))
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+
+	var md bytes.Buffer
+	if err := rep.WriteMarkdown(&md); err != nil {
+		return err
+	}
+	var cmp bytes.Buffer
+	if old != nil {
+		fmt.Fprintf(&cmp, "\n### Compared with %s (%s)\n\n", *compare, old.Started.Format("2006-01-02 15:04 MST"))
+		if err := bench.Compare(old, rep).WriteMarkdown(&cmp); err != nil {
+			return err
+		}
+	}
+	if _, err := stdout.Write(append(md.Bytes(), cmp.Bytes()...)); err != nil {
+		return err
+	}
+	if *out == "" {
+		return nil
+	}
+	files := []struct {
+		name  string
+		write func(io.Writer) error
+	}{
+		{"bench.md", func(w io.Writer) error { _, err := w.Write(append(md.Bytes(), cmp.Bytes()...)); return err }},
+		{"bench.json", rep.WriteJSON},
+		{"bench.png", rep.WritePNG},
+	}
+	for _, f := range files {
+		if err := bench.WriteFileAtomic(filepath.Join(*out, f.name), f.write); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stderr, "wrote %s, %s and %s\n", filepath.Join(*out, "bench.md"), filepath.Join(*out, "bench.json"), filepath.Join(*out, "bench.png"))
+	return nil
+}
+
+// benchList splits a comma list, dropping blanks.
+func benchList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// benchProgress prints which case runs and how far the run is: a line that
+// is rewritten in place on a terminal, one line per finished case always.
+type benchProgress struct {
+	w   io.Writer
+	tty bool
+}
+
+func newBenchProgress(w io.Writer) *benchProgress {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	return &benchProgress{w: w, tty: tty}
+}
+
+func (p *benchProgress) show(ev bench.Progress) {
+	head := fmt.Sprintf("[%*d/%d] %s %s %s", len(strconv.Itoa(ev.Total)), ev.Index, ev.Total, ev.Backend, ev.Case, ev.Size)
+	if !ev.Done {
+		if p.tty {
+			fmt.Fprintf(p.w, "\r\033[K%s ...", head)
+		}
+		return
+	}
+	if p.tty {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+	switch {
+	case ev.Skipped != "":
+		fmt.Fprintf(p.w, "%s: skipped: %s\n", head, ev.Skipped)
+	case ev.Result != nil:
+		r := ev.Result
+		line := fmt.Sprintf("%s: %s", head, bench.FormatSeconds(r.MedianSeconds))
+		if r.GFLOPS > 0 {
+			line += fmt.Sprintf("  %.1f GFLOP/s", r.GFLOPS)
+		}
+		if r.ImagesPerSecond > 0 && r.P50Ms == 0 {
+			line += fmt.Sprintf("  %.0f images/s", r.ImagesPerSecond)
+		}
+		if r.P50Ms > 0 {
+			line += fmt.Sprintf("  p50 %.3f ms  p99 %.3f ms", r.P50Ms, r.P99Ms)
+		}
+		if r.GBytesPerSecond > 0 {
+			line += fmt.Sprintf("  %.1f GB/s", r.GBytesPerSecond)
+		}
+		fmt.Fprintln(p.w, line)
+	}
 }

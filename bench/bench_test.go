@@ -1,0 +1,256 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kiln-ml/kiln/backend"
+	_ "github.com/kiln-ml/kiln/backend/cpu"
+)
+
+// tinyConfig runs every suite on the CPU backend with the least work.
+func tinyConfig() Config {
+	return Config{
+		Backends: []string{"cpu"}, Quick: true, Repeat: 2, Warmup: 1,
+		MinRunTime: time.Microsecond, SGEMMSizes: []int{8, 33},
+		Batch: 2, InferBatch: 2, LatencyCalls: 3,
+	}
+}
+
+func TestRunQuickCPU(t *testing.T) {
+	var events []Progress
+	cfg := tinyConfig()
+	cfg.Progress = func(p Progress) { events = append(events, p) }
+	rep, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+
+	// 2 SGEMM + 2 conv layers × 3 passes + 2 pool layers × 2 + train + 2 infer.
+	require.Len(t, rep.Results, 2+6+4+1+2)
+	require.Len(t, events, 2*len(rep.Results))
+	assert.Equal(t, len(rep.Results), events[len(events)-1].Total)
+	assert.Equal(t, SchemaVersion, rep.Schema)
+	assert.Greater(t, rep.Peak.GFLOPS, 0.0)
+	assert.NotEmpty(t, rep.Peak.Source)
+
+	for _, r := range rep.Results {
+		assert.Equal(t, "cpu", r.Backend, r.Key())
+		assert.NotEmpty(t, r.Device, r.Key())
+		assert.Greater(t, r.MedianSeconds, 0.0, r.Key())
+		assert.LessOrEqual(t, r.MinSeconds, r.MedianSeconds, r.Key())
+		assert.GreaterOrEqual(t, r.MaxSeconds, r.MedianSeconds, r.Key())
+		switch r.Suite {
+		case SuiteSGEMM, SuiteConv:
+			assert.Greater(t, r.GFLOPS, 0.0, r.Key())
+			assert.Greater(t, r.PeakPercent, 0.0, r.Key())
+		case SuitePool:
+			assert.Greater(t, r.GBytesPerSecond, 0.0, r.Key())
+		case SuiteTrain:
+			assert.Greater(t, r.ImagesPerSecond, 0.0, r.Key())
+		}
+	}
+	lat := rep.Results[len(rep.Results)-1]
+	assert.Equal(t, "infer latency", lat.Case)
+	assert.Greater(t, lat.P50Ms, 0.0)
+	assert.GreaterOrEqual(t, lat.P99Ms, lat.P50Ms)
+	assert.Equal(t, 3, lat.Runs)
+
+	// JSON: stable field names, and it reads back.
+	var js bytes.Buffer
+	require.NoError(t, rep.WriteJSON(&js))
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal(js.Bytes(), &raw))
+	for _, k := range []string{"schema", "host", "peak", "results", "skipped"} {
+		assert.Contains(t, raw, k)
+	}
+	first := raw["results"].([]any)[0].(map[string]any)
+	for _, k := range []string{"host", "backend", "device", "case", "size", "median_seconds", "min_seconds",
+		"max_seconds", "q1_seconds", "q3_seconds", "gflops", "peak_percent", "images_per_second", "p50_ms", "p99_ms"} {
+		assert.Contains(t, first, k)
+	}
+	back, err := ReadJSON(&js)
+	require.NoError(t, err)
+	assert.Equal(t, rep.Results, back.Results)
+
+	// Markdown: a header row and one row per result.
+	var md bytes.Buffer
+	require.NoError(t, rep.WriteMarkdown(&md))
+	rows := 0
+	for _, l := range strings.Split(md.String(), "\n") {
+		if strings.HasPrefix(l, "| cpu |") {
+			rows++
+		}
+	}
+	assert.Equal(t, len(rep.Results), rows)
+	assert.Contains(t, md.String(), "| backend | case | size | median |")
+
+	// PNG: decodes and is not empty.
+	var pic bytes.Buffer
+	require.NoError(t, rep.WritePNG(&pic))
+	img, err := png.Decode(&pic)
+	require.NoError(t, err)
+	assert.Greater(t, img.Bounds().Dx(), 100)
+	assert.Greater(t, img.Bounds().Dy(), 100)
+}
+
+func TestRunNoLeaks(t *testing.T) {
+	b, _, err := backend.Open("cpu", backend.Options{})
+	require.NoError(t, err)
+	defer b.Close()
+	cfg, err := tinyConfig().defaults()
+	require.NoError(t, err)
+	cases, err := plan(cfg)
+	require.NoError(t, err)
+	for _, c := range cases {
+		_, err := measureCase(context.Background(), cfg, b, c)
+		require.NoError(t, err, c.name)
+	}
+	assert.Zero(t, b.Stats().LiveBuffers, "every benchmark buffer is freed")
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"unknown suite", Config{Suites: []string{"gemm"}}, `unknown suite "gemm"`},
+		{"negative repeat", Config{Repeat: -1}, "repeat must not be negative"},
+		{"bad size", Config{SGEMMSizes: []int{0}}, "SGEMM sizes must be positive"},
+		{"negative run time", Config{MinRunTime: -time.Second}, "minimum run time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Run(context.Background(), tc.cfg)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	_, err := Run(context.Background(), Config{Backends: []string{"nope"}, Suites: []string{"sgemm"}, SGEMMSizes: []int{4}})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, backend.ErrUnavailable)
+}
+
+func TestFlopCounts(t *testing.T) {
+	cfg, err := Config{Suites: []string{"sgemm", "conv", "train", "infer"}, SGEMMSizes: []int{100}}.defaults()
+	require.NoError(t, err)
+	cases, err := plan(cfg)
+	require.NoError(t, err)
+	got := map[string]float64{}
+	for _, c := range cases {
+		got[c.name+" "+c.size] = c.flops
+	}
+	conv1 := 2.0 * 32 * 26 * 26 * 64 * 9 * 1
+	conv2 := 2.0 * 32 * 11 * 11 * 64 * 9 * 64
+	dense1 := 2.0 * 32 * 1600 * 64
+	dense2 := 2.0 * 32 * 64 * 10
+	for _, tc := range []struct {
+		key  string
+		want float64
+	}{
+		{"sgemm 100x100x100", 2e6},
+		{"conv1 fwd 32x28x28x1 k3x3x64", conv1},
+		{"conv1 bwd-data 32x28x28x1 k3x3x64", conv1},
+		{"conv2 bwd-filter 32x13x13x64 k3x3x64", conv2},
+		// conv1 has no backward-data pass in training.
+		{"train step adam 32x28x28x1", 2*conv1 + 3*(conv2+dense1+dense2)},
+		{"infer throughput 64x28x28x1", 2 * (conv1 + conv2 + dense1 + dense2)},
+	} {
+		assert.InDelta(t, tc.want, got[tc.key], 0.5, tc.key)
+	}
+}
+
+func TestStats(t *testing.T) {
+	s := summarize([]float64{5, 1, 4, 2, 3})
+	assert.Equal(t, stats{median: 3, min: 1, max: 5, q1: 2, q3: 4}, s)
+	assert.Equal(t, 2.5, summarize([]float64{4, 1, 2, 3}).median)
+	samples := make([]float64, 100)
+	for i := range samples {
+		samples[i] = float64(100 - i)
+	}
+	assert.Equal(t, 50.0, percentile(samples, 50))
+	assert.Equal(t, 99.0, percentile(samples, 99))
+	assert.Equal(t, 7.0, percentile([]float64{7}, 99))
+}
+
+func report(results ...Result) *Report {
+	return &Report{Schema: SchemaVersion, Results: results}
+}
+
+func TestCompare(t *testing.T) {
+	old := report(
+		Result{Backend: "cpu", Case: "sgemm", Size: "1024", MedianSeconds: 0.02, MinSeconds: 0.019, MaxSeconds: 0.021},
+		Result{Backend: "cpu", Case: "train", Size: "32", MedianSeconds: 0.010, MinSeconds: 0.009, MaxSeconds: 0.02},
+		Result{Backend: "cpu", Case: "gone", Size: "1", MedianSeconds: 1},
+	)
+	cur := report(
+		Result{Backend: "cpu", Case: "sgemm", Size: "1024", MedianSeconds: 0.01, MinSeconds: 0.009, MaxSeconds: 0.011},
+		Result{Backend: "cpu", Case: "train", Size: "32", MedianSeconds: 0.0125, MinSeconds: 0.011, MaxSeconds: 0.013},
+		Result{Backend: "opencl", Case: "sgemm", Size: "1024", MedianSeconds: 1},
+	)
+	c := Compare(old, cur)
+	require.Len(t, c.Ratios, 2)
+	assert.InDelta(t, 2.0, c.Ratios[0].Speedup, 1e-12)
+	assert.InDelta(t, -50.0, c.Ratios[0].DeltaPercent, 1e-9)
+	assert.False(t, c.Ratios[0].Overlap)
+	assert.InDelta(t, 0.8, c.Ratios[1].Speedup, 1e-12)
+	assert.InDelta(t, 25.0, c.Ratios[1].DeltaPercent, 1e-9)
+	assert.True(t, c.Ratios[1].Overlap)
+	assert.InDelta(t, math.Sqrt(2*0.8), c.GeomeanSpeedup, 1e-12)
+	assert.Equal(t, []string{"cpu gone 1"}, c.OnlyOld)
+	assert.Equal(t, []string{"opencl sgemm 1024"}, c.OnlyNew)
+
+	var md bytes.Buffer
+	require.NoError(t, c.WriteMarkdown(&md))
+	assert.Contains(t, md.String(), "| cpu | sgemm | 1024 | 20 ms | 10 ms | -50.0% | 2.00x |")
+	assert.Contains(t, md.String(), "~ (+25.0%, ranges overlap)")
+	assert.Contains(t, md.String(), "only in old: cpu gone 1")
+}
+
+func TestReadJSONErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"not json", "hello", "not a kiln bench JSON report"},
+		{"no schema", `{"results":[]}`, `no "schema" field`},
+		{"future schema", `{"schema":99}`, "newer than this kiln"},
+		{"zero median", `{"schema":1,"results":[{"backend":"cpu","case":"sgemm","median_seconds":0}]}`, "median_seconds"},
+		{"no backend", `{"schema":1,"results":[{"case":"sgemm","median_seconds":1}]}`, "no backend or case"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ReadJSON(strings.NewReader(tc.body))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	_, err := ReadJSONFile(filepath.Join(t.TempDir(), "missing.json"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.txt")
+	require.NoError(t, os.WriteFile(path, []byte("old"), 0o644))
+	err := WriteFileAtomic(path, func(w io.Writer) error { return assert.AnError })
+	require.ErrorIs(t, err, assert.AnError)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "old", string(b), "a failed write leaves the old file")
+	require.NoError(t, WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write([]byte("new")); return err }))
+	b, err = os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "new", string(b))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary file left behind")
+}

@@ -1,0 +1,50 @@
+// Package bench runs kiln's benchmark suite on any backend.Backend and
+// writes its reports: a Markdown table, JSON with stable field names, a PNG
+// chart, and old/new comparisons of two JSON reports (like benchstat).
+//
+// # Suites
+//
+//   - sgemm: C = A·B, square m = n = k (256, 512, 1024, 2048; --quick 64,
+//     128, 256).
+//   - conv: every conv2d layer of the reference model on MNIST shapes
+//     (28x28x1 → 3x3x64 and 13x13x64 → 3x3x64), batch 32: forward,
+//     backward-data and backward-filter.
+//   - pool: every maxpool2d layer of the reference model, batch 32:
+//     forward (with argmax) and backward.
+//   - train: one engine.Model.TrainStep of the reference model at batch 32
+//     with Adam (upload, forward, loss, backward, update).
+//   - infer: engine.Model.Predict throughput at batch 64, and its latency
+//     at batch 1 (p50/p99 over single calls).
+//
+// # Timing
+//
+// Every case is warmed up first, then timed in repeated runs; each run
+// calls Sync before the clock stops, so queued device work is counted.
+// Short cases repeat the op inside a run until the run lasts at least
+// MinRunTime and report the time per op. The report gives the median and
+// the spread (min, max and the interquartile range Q1–Q3). Latency cases
+// time every single call and report p50/p99 (nearest-rank percentiles).
+//
+// # Flop counts (2 flops per multiply-add; exact for the work defined)
+//
+//   - SGEMM: 2·m·n·k.
+//   - Conv2D forward: 2·N·OutH·OutW·F·KH·KW·C. Backward-data and
+//     backward-filter perform the same multiply-adds, so the same count.
+//     Multiplications by padding zeros are not counted (the reference
+//     model uses valid padding, where there are none).
+//   - Dense: 2·N·In·Out per pass.
+//   - Train step: for each conv and dense layer, forward + backward-filter
+//   - backward-data (the first layer has no backward-data, as the engine
+//     skips it). Bias, ReLU, pooling, softmax/loss and the optimizer are
+//     memory-bound and not counted; GFLOP/s of a train step is therefore a
+//     slight underestimate of the arithmetic done.
+//   - Inference: the forward passes of the conv and dense layers.
+//   - Max pooling does no flops; its throughput is reported in GB/s of
+//     compulsory traffic: forward reads x and writes y and argmax
+//     (4·(N·H·W·C + 2·N·OutH·OutW·C) bytes), backward reads dy and argmax
+//     and writes dx (4·(2·N·OutH·OutW·C + N·H·W·C) bytes).
+//
+// Per cent of peak is GFLOP/s over the FP32 FMA peak that MeasurePeak
+// measures on the host CPU in the same run; it is given for the cpu
+// backend only (a GPU's peak is not measured).
+package bench

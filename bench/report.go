@@ -1,0 +1,256 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// SchemaVersion is the version of the JSON report layout. Field names are
+// stable; a new field may be added without changing it, a renamed or
+// removed one changes it.
+const SchemaVersion = 1
+
+// Report is the outcome of one Run, written as bench.json.
+type Report struct {
+	Schema  int       `json:"schema"`
+	Host    HostInfo  `json:"host"`
+	Started time.Time `json:"started"`
+	Quick   bool      `json:"quick"`
+	Suites  []string  `json:"suites"`
+	// Peak is the host CPU's measured FP32 peak (zero when the cpu backend
+	// was not run).
+	Peak    Peak     `json:"peak"`
+	Results []Result `json:"results"`
+	// Skipped lists backends and cases that did not run, with the reason.
+	Skipped []Skip `json:"skipped"`
+}
+
+// HostInfo describes the machine a report was measured on.
+type HostInfo struct {
+	Name       string `json:"name"`
+	CPU        string `json:"cpu"`
+	CPUs       int    `json:"cpus"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	GOOS       string `json:"goos"`
+	GOARCH     string `json:"goarch"`
+	GoVersion  string `json:"go_version"`
+}
+
+// Result is one case on one backend. Every field is always present; a
+// metric that does not apply to the case is 0. Times are per op.
+type Result struct {
+	Host    string `json:"host"`
+	Backend string `json:"backend"`
+	Device  string `json:"device"`
+	Suite   string `json:"suite"`
+	Case    string `json:"case"`
+	Size    string `json:"size"`
+	Batch   int    `json:"batch"`
+	// Runs is the number of timed runs; ItersPerRun the ops in each.
+	Runs          int     `json:"runs"`
+	ItersPerRun   int     `json:"iters_per_run"`
+	MedianSeconds float64 `json:"median_seconds"`
+	MinSeconds    float64 `json:"min_seconds"`
+	MaxSeconds    float64 `json:"max_seconds"`
+	Q1Seconds     float64 `json:"q1_seconds"`
+	Q3Seconds     float64 `json:"q3_seconds"`
+	// Flops is the flop count of one op (see the package doc for formulas).
+	Flops           float64 `json:"flops"`
+	GFLOPS          float64 `json:"gflops"`
+	PeakPercent     float64 `json:"peak_percent"`
+	GBytesPerSecond float64 `json:"gbytes_per_second"`
+	ImagesPerSecond float64 `json:"images_per_second"`
+	P50Ms           float64 `json:"p50_ms"`
+	P99Ms           float64 `json:"p99_ms"`
+}
+
+// Key identifies a case across reports: backend, case and size.
+func (r Result) Key() string { return r.Backend + " " + r.Case + " " + r.Size }
+
+// Skip records a backend or case that did not run.
+type Skip struct {
+	Backend string `json:"backend"`
+	Case    string `json:"case,omitempty"`
+	Reason  string `json:"reason"`
+}
+
+func hostInfo() HostInfo {
+	h := HostInfo{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
+		GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, GoVersion: runtime.Version()}
+	h.Name, _ = os.Hostname()
+	h.CPU = cpuModel("/proc/cpuinfo")
+	if h.CPU == "" {
+		h.CPU = runtime.GOARCH
+	}
+	return h
+}
+
+// cpuModel returns the first "model name" line of a cpuinfo file.
+func cpuModel(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// ReadJSON decodes and checks a report written by WriteJSON.
+func ReadJSON(r io.Reader) (*Report, error) {
+	var rep Report
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&rep); err != nil {
+		return nil, fmt.Errorf("not a kiln bench JSON report: %w", err)
+	}
+	if rep.Schema == 0 {
+		return nil, errors.New(`not a kiln bench JSON report: no "schema" field`)
+	}
+	if rep.Schema > SchemaVersion {
+		return nil, fmt.Errorf("report schema %d is newer than this kiln (%d)", rep.Schema, SchemaVersion)
+	}
+	for i, res := range rep.Results {
+		if res.Backend == "" || res.Case == "" {
+			return nil, fmt.Errorf("result %d has no backend or case", i)
+		}
+		if !(res.MedianSeconds > 0) {
+			return nil, fmt.Errorf("result %d (%s) has median_seconds %v, want > 0", i, res.Key(), res.MedianSeconds)
+		}
+	}
+	return &rep, nil
+}
+
+// ReadJSONFile reads a report from a file.
+func ReadJSONFile(path string) (*Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rep, err := ReadJSON(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rep, nil
+}
+
+// WriteFileAtomic writes the output of write to path through a temporary
+// file in the same directory that is fsynced and renamed over path, so
+// readers never see half a file.
+func WriteFileAtomic(path string, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriter(tmp)
+	if err := write(bw); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// FormatSeconds renders a duration in seconds with a readable unit.
+func FormatSeconds(s float64) string {
+	switch {
+	case s <= 0:
+		return "-"
+	case s < 1e-3:
+		return fmt.Sprintf("%.1f µs", s*1e6)
+	case s < 1:
+		return fmt.Sprintf("%.3g ms", s*1e3)
+	default:
+		return fmt.Sprintf("%.3g s", s)
+	}
+}
+
+func num(v float64, format string) string {
+	if v == 0 {
+		return ""
+	}
+	return fmt.Sprintf(format, v)
+}
+
+// WriteMarkdown writes the report as a Markdown section: host, peak, and
+// one table row per result.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "## kiln bench — %s\n\n", r.Started.Format(time.RFC3339))
+	fmt.Fprintf(&b, "Host `%s`: %s, %d CPUs, GOMAXPROCS %d, %s/%s, %s.",
+		r.Host.Name, r.Host.CPU, r.Host.CPUs, r.Host.GOMAXPROCS, r.Host.GOOS, r.Host.GOARCH, r.Host.GoVersion)
+	if r.Quick {
+		b.WriteString(" Quick mode.")
+	}
+	b.WriteString("\n")
+	if r.Peak.GFLOPS > 0 {
+		var ks []string
+		for _, k := range r.Peak.Kernels {
+			ks = append(ks, fmt.Sprintf("%s %.1f", k.Source, k.GFLOPS))
+		}
+		fmt.Fprintf(&b, "Measured FP32 peak (%d threads, best of trials): **%.1f GFLOP/s** (%s); %% peak is against it (cpu backend only).\n",
+			r.Peak.Threads, r.Peak.GFLOPS, strings.Join(ks, ", "))
+	}
+	b.WriteString("\nTimes are per op: median of the timed runs, spread min–max. GFLOP/s and images/s use the median.\n\n")
+	b.WriteString("| backend | case | size | median | min–max | GFLOP/s | % peak | GB/s | images/s | p50 ms | p99 ms |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, res := range r.Results {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s–%s | %s | %s | %s | %s | %s | %s |\n",
+			res.Backend, res.Case, res.Size, FormatSeconds(res.MedianSeconds),
+			FormatSeconds(res.MinSeconds), FormatSeconds(res.MaxSeconds),
+			num(res.GFLOPS, "%.1f"), num(res.PeakPercent, "%.0f%%"), num(res.GBytesPerSecond, "%.1f"),
+			num(res.ImagesPerSecond, "%.0f"), num(res.P50Ms, "%.3f"), num(res.P99Ms, "%.3f"))
+	}
+	if len(r.Skipped) > 0 {
+		b.WriteString("\nSkipped:\n\n")
+		for _, s := range r.Skipped {
+			what := s.Backend
+			if s.Case != "" {
+				what += " " + s.Case
+			}
+			fmt.Fprintf(&b, "- %s: %s\n", what, s.Reason)
+		}
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestBenchQuickCPUWritesReportsAndCompares(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "run1")
+	code, stdout, stderr := kiln(t, "bench", "--backend", "cpu", "--quick", "--sgemm-sizes", "16,32",
+		"--repeat", "2", "--out", out)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "| backend | case | size | median |")
+	assert.Contains(t, stdout, "| cpu | sgemm | 32x32x32 |")
+	assert.Contains(t, stdout, "| cpu | train step adam | 32x28x28x1 |")
+	assert.Contains(t, stderr, "[ 1/15] cpu sgemm 16x16x16", "progress names each case")
+
+	md, err := os.ReadFile(filepath.Join(out, "bench.md"))
+	require.NoError(t, err)
+	assert.Equal(t, stdout, string(md))
+
+	raw, err := os.ReadFile(filepath.Join(out, "bench.json"))
+	require.NoError(t, err)
+	var rep struct {
+		Schema  int              `json:"schema"`
+		Results []map[string]any `json:"results"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &rep))
+	assert.Equal(t, 1, rep.Schema)
+	require.Len(t, rep.Results, 15)
+	for _, r := range rep.Results {
+		for _, k := range []string{"host", "backend", "device", "case", "size", "median_seconds",
+			"gflops", "images_per_second", "p50_ms", "p99_ms"} {
+			assert.Contains(t, r, k)
+		}
+		assert.Greater(t, r["median_seconds"].(float64), 0.0)
+	}
+
+	f, err := os.Open(filepath.Join(out, "bench.png"))
+	require.NoError(t, err)
+	defer f.Close()
+	img, err := png.Decode(f)
+	require.NoError(t, err)
+	assert.Greater(t, img.Bounds().Dx()*img.Bounds().Dy(), 0)
+
+	// A second, smaller run compared with the first.
+	code, stdout, stderr = kiln(t, "bench", "--backend", "cpu", "--quick", "--suite", "sgemm",
+		"--sgemm-sizes", "16,64", "--repeat", "2", "--out", filepath.Join(dir, "run2"),
+		"--compare", filepath.Join(out, "bench.json"))
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "speedup old/new")
+	assert.Regexp(t, `\| cpu \| sgemm \| 16x16x16 \| [^|]+ \| [^|]+ \| [^|]+ \| [0-9.]+x \|`, stdout)
+	assert.Contains(t, stdout, "only in new: cpu sgemm 64x64x64")
+	assert.Contains(t, stdout, "only in old: cpu train step adam 32x28x28x1")
+}
+
+func TestBenchBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.json")
+	require.NoError(t, os.WriteFile(garbage, []byte("not json"), 0o644))
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"unknown backend", []string{"--backend", "tpu"}, 1, `unknown backend "tpu"`},
+		{"empty backend", []string{"--backend", ","}, 1, "--backend is empty"},
+		{"unknown suite", []string{"--suite", "sgemm,gemv"}, 1, `unknown suite "gemv"`},
+		{"bad size", []string{"--sgemm-sizes", "12,x"}, 1, `--sgemm-sizes: "x" is not a positive integer`},
+		{"zero size", []string{"--sgemm-sizes", "0"}, 1, `"0" is not a positive integer`},
+		{"negative repeat", []string{"--repeat", "-2"}, 1, "--repeat must be positive"},
+		{"missing compare file", []string{"--compare", filepath.Join(dir, "nope.json")}, 1, "--compare: open"},
+		{"bad compare file", []string{"--compare", garbage}, 1, "not a kiln bench JSON report"},
+		{"stray argument", []string{"cpu"}, 1, `unexpected argument "cpu"`},
+		{"unknown flag", []string{"--fast"}, 2, "flag provided but not defined: -fast"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"bench", "--out", filepath.Join(dir, "out")}, tc.args...)
+			code, _, stderr := kiln(t, args...)
+			assert.Equal(t, tc.code, code, stderr)
+			assert.Contains(t, stderr, tc.want)
+		})
+	}
+	_, err := os.Stat(filepath.Join(dir, "out"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "a rejected run writes nothing")
+}
