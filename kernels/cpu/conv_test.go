@@ -148,35 +148,57 @@ func TestConvNoAllocs(t *testing.T) {
 	require.Zero(t, testing.AllocsPerRun(3, run))
 }
 
+// BenchmarkConv measures the two convolution layers of the reference model
+// (MNIST 28×28×1) at batch 32 and batch 1, each pass, with the default
+// micro-kernel and the generic one.
 func BenchmarkConv(b *testing.B) {
-	shapes := map[string]ConvShape{
-		"28x28x1-3x3x64":  {N: 32, H: 28, W: 28, C: 1, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 26, OutW: 26},
-		"13x13x64-3x3x64": {N: 32, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11},
+	layers := []struct {
+		name string
+		s    ConvShape
+	}{
+		{"28x28x1-3x3x64", ConvShape{H: 28, W: 28, C: 1, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 26, OutW: 26}},
+		{"13x13x64-3x3x64", ConvShape{H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11}},
 	}
-	for _, name := range []string{"28x28x1-3x3x64", "13x13x64-3x3x64"} {
-		s := shapes[name]
-		r := rand.New(rand.NewPCG(1, 1))
-		x := randSlice(r, s.N*s.H*s.W*s.C)
-		w := randSlice(r, s.KH*s.KW*s.C*s.F)
-		y := randSlice(r, s.N*s.OutH*s.OutW*s.F)
-		flops := 2 * float64(s.N*s.OutH*s.OutW*s.F*s.KH*s.KW*s.C)
-		p := NewPool(0)
-		var ws Workspace
-		for _, pass := range []string{"forward", "backward-data", "backward-filter"} {
-			b.Run(name+"/"+pass, func(b *testing.B) {
-				for i := 0; i < b.N; i++ {
-					switch pass {
-					case "forward":
-						Conv2DForward(p, &ws, s, x, w, y)
-					case "backward-data":
-						Conv2DBackwardData(p, &ws, s, y, w, x)
-					default:
-						Conv2DBackwardFilter(p, &ws, s, x, y, w)
-					}
+	kernels := []string{DefaultKernel()}
+	if DefaultKernel() != "generic" {
+		kernels = append(kernels, "generic")
+	}
+	for _, kern := range kernels {
+		for _, l := range layers {
+			for _, batch := range []int{32, 1} {
+				s := l.s
+				s.N = batch
+				r := rand.New(rand.NewPCG(1, 1))
+				x := randSlice(r, s.N*s.H*s.W*s.C)
+				w := randSlice(r, s.KH*s.KW*s.C*s.F)
+				y := randSlice(r, s.N*s.OutH*s.OutW*s.F)
+				flops := 2 * float64(s.N*s.OutH*s.OutW*s.F*s.KH*s.KW*s.C)
+				p := NewPool(0)
+				var ws Workspace
+				require.NoError(b, ws.Gemm.SetKernel(kern))
+				for _, pass := range []string{"forward", "backward-data", "backward-filter"} {
+					b.Run(fmt.Sprintf("%s/%s/batch%d/%s", kern, l.name, batch, pass), func(b *testing.B) {
+						run := func() {
+							switch pass {
+							case "forward":
+								Conv2DForward(p, &ws, s, x, w, y)
+							case "backward-data":
+								Conv2DBackwardData(p, &ws, s, y, w, x)
+							default:
+								Conv2DBackwardFilter(p, &ws, s, x, y, w)
+							}
+						}
+						run()
+						b.ResetTimer()
+						cpu0 := cpuSeconds()
+						for i := 0; i < b.N; i++ {
+							run()
+						}
+						reportRates(b, flops*float64(b.N), cpu0)
+					})
 				}
-				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			})
+				p.Close()
+			}
 		}
-		p.Close()
 	}
 }

@@ -4,7 +4,7 @@ import "math"
 
 // ewGrain is the chunk size of parallel element-wise loops; smaller loops
 // run serially.
-const ewGrain = 1 << 15
+const ewGrain = 1 << 16
 
 // parallel runs fn over [0, n) in chunks of ewGrain, serially when small.
 func parallel(p *Pool, n int, a *args, fn func(a *args, w, lo, hi int)) {
@@ -55,15 +55,26 @@ func ReLU(p *Pool, x, y []float32) {
 	parallel(p, len(y), a, func(a *args, _, lo, hi int) { reluRange(a.s[0][lo:hi], a.s[1][lo:hi]) })
 }
 
+// reluRange is branch-free (the sign of activations is random, so a branch
+// mispredicts half the time): the comparison becomes an all-ones or zero
+// mask that selects v or +0. NaN compares false and gives 0.
 func reluRange(x, y []float32) {
 	x = x[:len(y)]
+	done := reluVec(x, y)
+	x, y = x[done:], y[done:]
 	for i, v := range x {
-		if v > 0 {
-			y[i] = v
-		} else {
-			y[i] = 0
-		}
+		y[i] = math.Float32frombits(math.Float32bits(v) & gtZeroMask(v))
 	}
+}
+
+// gtZeroMask returns all ones when v > 0 and zero otherwise, without a
+// branch.
+func gtZeroMask(v float32) uint32 {
+	var b uint32
+	if v > 0 {
+		b = 1
+	}
+	return -b
 }
 
 // ReLUBackward sets dx[i] = dy[i] where y[i] > 0, else 0, for i < len(dx).
@@ -82,12 +93,10 @@ func ReLUBackward(p *Pool, y, dy, dx []float32) {
 func reluBackRange(y, dy, dx []float32) {
 	y = y[:len(dx)]
 	dy = dy[:len(dx)]
+	done := reluBackVec(y, dy, dx)
+	y, dy, dx = y[done:], dy[done:], dx[done:]
 	for i, v := range y {
-		if v > 0 {
-			dx[i] = dy[i]
-		} else {
-			dx[i] = 0
-		}
+		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & gtZeroMask(v))
 	}
 }
 
@@ -137,31 +146,38 @@ func biasAddRows(x, bias []float32, cols, lo, hi int) {
 	}
 }
 
-// BiasGrad sets db[c] = Σ_r dy[r·cols+c], accumulating in float64.
+// BiasGrad sets db[c] = Σ_r dy[r·cols+c], accumulating in float64. Rows
+// are cut into chunks by shape alone and the chunk sums are added in order,
+// so the result does not depend on the number of workers or on which worker
+// ran which chunk.
 func BiasGrad(p *Pool, ws *Workspace, dy, db []float32, rows, cols int) {
 	if cols <= 0 {
 		return
 	}
-	workers := p.Workers()
-	acc := ws.f64Buf(workers * cols)
-	clear(acc)
 	grain := max(1, ewGrain/cols)
+	chunks := max(1, (rows+grain-1)/grain)
+	acc := ws.f64Buf(chunks * cols)
+	clear(acc)
 	if p.serial(rows, grain) {
-		biasGradRows(dy, acc[:cols], cols, 0, rows)
+		for t := 0; t < chunks; t++ {
+			biasGradRows(dy, acc[t*cols:t*cols+cols], cols, t*grain, min(rows, (t+1)*grain))
+		}
 	} else {
 		a := p.args()
-		a.s[0], a.i[0] = dy, cols
+		a.s[0], a.i[0], a.i[1], a.i[2] = dy, cols, grain, rows
 		a.d = acc
-		p.run(rows, max(grain, (rows+workers-1)/workers), a, func(a *args, w, lo, hi int) {
-			c := a.i[0]
-			biasGradRows(a.s[0], a.d[w*c:w*c+c], c, lo, hi)
+		p.run(chunks, 1, a, func(a *args, _, lo, hi int) {
+			c, g := a.i[0], a.i[1]
+			for t := lo; t < hi; t++ {
+				biasGradRows(a.s[0], a.d[t*c:t*c+c], c, t*g, min(a.i[2], (t+1)*g))
+			}
 		})
 	}
 	db = db[:cols]
 	for c := range db {
 		s := 0.0
-		for w := 0; w < workers; w++ {
-			s += acc[w*cols+c]
+		for t := 0; t < chunks; t++ {
+			s += acc[t*cols+c]
 		}
 		db[c] = float32(s)
 	}

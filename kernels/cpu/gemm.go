@@ -1,70 +1,92 @@
 package cpu
 
-// Block sizes of the packed SGEMM. The micro-kernel computes an mr×nr tile
-// of C; packed panels of A (mc×kc) stay in L2 and a kc×nr sliver of packed B
-// in L1 while the micro-kernel sweeps it.
-const (
-	mr      = 4    // rows of the micro-kernel tile
-	nr      = 4    // columns of the micro-kernel tile
-	kcBlock = 256  // depth of a packed block
-	mcBlock = 128  // rows of a packed A block (multiple of mr)
-	ncBlock = 3072 // columns of a packed B block (multiple of nr)
-)
+// The packed SGEMM follows BLIS/GotoBLAS. For each kc-deep, nc-wide block
+// of op(B), packed once into nr-column panels and shared by the workers,
+// every worker packs an A block (a run of mr-row panels, kc deep) and sweeps
+// it: for each A panel (which stays in L1) the micro-kernel runs over every
+// B panel of the block (which stays in L2). The micro-kernel, its tile
+// (mr×nr) and block sizes come from the workspace's gemmKernel.
+//
+// Results do not depend on the number of workers: every element of C is
+// summed over the same kc blocks in the same order whichever worker computes
+// it, and the split-k path below partitions k by shape alone.
 
-// kernel4x4 and the fast path of storeTile are written for a 4×4 tile;
-// these fail to compile if mr or nr change without them.
-var (
-	_ [mr - 4]struct{}
-	_ [4 - mr]struct{}
-	_ [nr - 4]struct{}
-	_ [4 - nr]struct{}
+const (
+	// serialMACs: products with fewer multiply-adds than this run on the
+	// calling goroutine (waking workers costs more than it saves).
+	serialMACs = 1 << 20
+	// splitMaxMN and splitMinK select the split-k path: a small C (at most
+	// splitMaxMN elements) over a long reduction (at least splitMinK)
+	// is computed as per-chunk partial products summed in a fixed order.
+	splitMaxMN = 1 << 16
+	splitMinK  = 2048
+	// splitChunk is the preferred k depth of one split-k chunk; at most
+	// splitMaxChunks chunks are used.
+	splitChunk     = 1024
+	splitMaxChunks = 32
 )
 
 // GemmWorkspace holds the packing buffers and job state of Sgemm. It grows
 // on first use and is reused afterwards, so steady-state calls allocate
 // nothing. A workspace must be used from one goroutine at a time. The zero
-// value is ready to use.
+// value is ready to use and runs the default micro-kernel (see SetKernel).
 type GemmWorkspace struct {
-	packB []float32
-	packA [][]float32 // one per worker
-	last  []int       // per worker: index of the A block held in packA
+	kern  *gemmKernel
+	packB []float32   // the shared packed B block
+	wk    []gemmLocal // per worker
+	part  []float32   // split-k partial products
 	job   gemmJob
 }
 
-// gemmJob describes the current (jc, pc) block of an Sgemm call to the
-// workers.
-type gemmJob struct {
-	ws             *GemmWorkspace
-	transA         bool
-	m              int
-	a              []float32
-	lda            int
-	c              []float32
-	ldc            int
-	alpha, beta    float32
-	pc, kc, jc, nc int
-	nIB, nSlices   int // A blocks, column slices per block
-	slicePanels    int // nr-panels per slice
-	gen            int // distinguishes (jc, pc) blocks in last
+// gemmLocal is one worker's scratch memory.
+type gemmLocal struct {
+	packA []float32
+	packB []float32 // split-k only
+	tile  []float32 // an mr×nr edge tile
+	last  int       // key of the A block held in packA
 }
 
-func (ws *GemmWorkspace) grow(workers, kc, nc int) {
-	if need := kc * roundUp(nc, nr); len(ws.packB) < need {
-		ws.packB = make([]float32, need)
-	}
-	for len(ws.packA) < workers {
-		ws.packA = append(ws.packA, nil)
-		ws.last = append(ws.last, -1)
-	}
-	need := mcBlock * kcBlock
-	for w := 0; w < workers; w++ {
-		if len(ws.packA[w]) < need {
-			ws.packA[w] = make([]float32, need)
-		}
-	}
+// gemmJob describes the current Sgemm call to the workers.
+type gemmJob struct {
+	ws             *GemmWorkspace
+	kr             *gemmKernel
+	transA, transB bool
+	m, n, k        int
+	a, b, c        []float32
+	lda, ldb, ldc  int
+	alpha, beta    float32
+	pc, kc, jc, nc int
+	panelsA        int // mr-panels of A
+	nIB, nSlices   int // A blocks, column slices per block
+	slicePanels    int // nr-panels per slice
+	gen            int // distinguishes (jc, pc) blocks in gemmLocal.last
+	chunk, chunks  int // split-k
 }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+func growF32(s []float32, n int) []float32 {
+	if len(s) < n {
+		return make([]float32, n)
+	}
+	return s
+}
+
+func (ws *GemmWorkspace) grow(kr *gemmKernel, workers, kc, nc int, splitB bool) {
+	ws.packB = growF32(ws.packB, kc*roundUp(nc, kr.nr))
+	for len(ws.wk) < workers {
+		ws.wk = append(ws.wk, gemmLocal{last: -1})
+	}
+	for w := 0; w < workers; w++ {
+		l := &ws.wk[w]
+		l.packA = growF32(l.packA, kr.mc*kr.kc)
+		l.tile = growF32(l.tile, kr.mr*kr.nr)
+		if splitB {
+			l.packB = growF32(l.packB, kc*roundUp(nc, kr.nr))
+		}
+		l.last = -1
+	}
+}
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices,
 // where op(A) is m×k and op(B) is k×n. A is stored m×k (k×m when transA)
@@ -83,34 +105,40 @@ func Sgemm(p *Pool, ws *GemmWorkspace, transA, transB bool, m, n, k int,
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	workers := p.Workers()
-	kcMax := min(k, kcBlock)
-	ncMax := min(n, ncBlock)
-	ws.grow(workers, kcMax, ncMax)
-	for w := range ws.last {
-		ws.last[w] = -1
+	kr := ws.kernel()
+	if float64(m)*float64(n)*float64(k) < serialMACs {
+		p = nil
 	}
+	workers := p.Workers()
 	j := &ws.job
-	*j = gemmJob{ws: ws, transA: transA, m: m, a: a, lda: lda, c: c, ldc: ldc, alpha: alpha}
-	j.nIB = (m + mcBlock - 1) / mcBlock
-	for jc := 0; jc < n; jc += ncBlock {
-		nc := min(ncBlock, n-jc)
-		panels := (nc + nr - 1) / nr
-		want := 4 * workers
-		if workers == 1 {
-			want = 1
+	*j = gemmJob{ws: ws, kr: kr, transA: transA, transB: transB, m: m, n: n, k: k,
+		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc, alpha: alpha, beta: beta}
+	defer func() { j.a, j.b, j.c = nil, nil, nil }()
+	if m*n <= splitMaxMN && k >= splitMinK {
+		sgemmSplitK(p, ws, j, workers)
+		return
+	}
+	kcMax, ncMax := min(k, kr.kc), min(n, kr.nc)
+	ws.grow(kr, workers, kcMax, ncMax, false)
+	j.panelsA = (m + kr.mr - 1) / kr.mr
+	mcPanels := kr.mc / kr.mr
+	j.nIB = (j.panelsA + mcPanels - 1) / mcPanels
+	if workers > 1 {
+		j.nIB = min(j.panelsA, roundUp(j.nIB, workers))
+	}
+	for jc := 0; jc < n; jc += kr.nc {
+		nc := min(kr.nc, n-jc)
+		panels := (nc + kr.nr - 1) / kr.nr
+		ns := 1
+		if j.nIB < 2*workers && workers > 1 {
+			ns = min(panels, (2*workers+j.nIB-1)/j.nIB)
 		}
-		ns := max(1, min(panels, (want+j.nIB-1)/j.nIB))
 		j.slicePanels = (panels + ns - 1) / ns
 		j.nSlices = (panels + j.slicePanels - 1) / j.slicePanels
-		for pc := 0; pc < k; pc += kcBlock {
-			kc := min(kcBlock, k-pc)
-			packB(p, ws.packB, b, ldb, transB, pc, kc, jc, nc)
+		for pc := 0; pc < k; pc += kr.kc {
+			kc := min(kr.kc, k-pc)
+			packB(p, kr.nr, ws.packB, b, ldb, transB, pc, kc, jc, nc)
 			j.pc, j.kc, j.jc, j.nc = pc, kc, jc, nc
-			j.beta = beta
-			if pc > 0 {
-				j.beta = 1
-			}
 			j.gen++
 			tasks := j.nIB * j.nSlices
 			if p.serial(tasks, 1) {
@@ -124,7 +152,6 @@ func Sgemm(p *Pool, ws *GemmWorkspace, transA, transB bool, m, n, k int,
 			p.run(tasks, 1, a, gemmTask)
 		}
 	}
-	j.a, j.c = nil, nil
 }
 
 func gemmTask(a *args, w, lo, hi int) {
@@ -136,54 +163,57 @@ func gemmTask(a *args, w, lo, hi int) {
 // task computes one (A block, column slice) tile of the current block on
 // worker w.
 func (j *gemmJob) task(w, t int) {
+	kr := j.kr
 	ib, js := t/j.nSlices, t%j.nSlices
-	ic := ib * mcBlock
-	mc := min(mcBlock, j.m-ic)
-	ws := j.ws
-	pa := ws.packA[w]
+	p0 := ib * j.panelsA / j.nIB
+	p1 := (ib + 1) * j.panelsA / j.nIB
+	ic := p0 * kr.mr
+	mc := min(p1*kr.mr, j.m) - ic
+	l := &j.ws.wk[w]
 	key := j.gen*j.nIB + ib
-	if ws.last[w] != key {
-		packA(pa, j.a, j.lda, j.transA, ic, mc, j.pc, j.kc)
-		ws.last[w] = key
+	if l.last != key {
+		packA(kr.mr, l.packA, j.a, j.lda, j.transA, ic, mc, j.pc, j.kc)
+		l.last = key
 	}
-	kc := j.kc
-	j0 := js * j.slicePanels * nr
-	j1 := min(j.nc, j0+j.slicePanels*nr)
-	var acc [mr * nr]float32
-	for jr := j0; jr < j1; jr += nr {
-		nb := min(nr, j1-jr)
-		bp := ws.packB[jr*kc : jr*kc+kc*nr]
-		for ir := 0; ir < mc; ir += mr {
-			mb := min(mr, mc-ir)
-			ap := pa[ir*kc : ir*kc+kc*mr]
-			kernel4x4(kc, ap, bp, &acc)
-			off := (ic+ir)*j.ldc + j.jc + jr
-			storeTile(&acc, mb, nb, j.alpha, j.beta, j.c[off:], j.ldc)
+	beta := j.beta
+	if j.pc > 0 {
+		beta = 1
+	}
+	j0 := js * j.slicePanels * kr.nr
+	j1 := min(j.nc, j0+j.slicePanels*kr.nr)
+	macroKernel(kr, j.kc, mc, j1-j0, l.packA, j.ws.packB[j0*j.kc:], j.alpha, beta,
+		j.c[ic*j.ldc+j.jc+j0:], j.ldc, l.tile)
+}
+
+// macroKernel multiplies a packed mc×kc A block by a packed kc×nc B block
+// into C (C = alpha·A·B + beta·C), A panel by A panel.
+func macroKernel(kr *gemmKernel, kc, mc, nc int, pa, pb []float32, alpha, beta float32, c []float32, ldc int, tile []float32) {
+	mr, nr := kr.mr, kr.nr
+	fast := alpha == 1 && (beta == 0 || beta == 1)
+	add := beta == 1
+	for ir := 0; ir < mc; ir += mr {
+		mb := min(mr, mc-ir)
+		ap := pa[ir*kc : ir*kc+kc*mr]
+		for jr := 0; jr < nc; jr += nr {
+			nb := min(nr, nc-jr)
+			bp := pb[jr*kc : jr*kc+kc*nr]
+			off := ir*ldc + jr
+			if fast && mb == mr && nb == nr {
+				kr.fn(kc, ap, bp, c[off:], ldc, add)
+				continue
+			}
+			kr.fn(kc, ap, bp, tile, nr, false)
+			storeTile(tile, nr, mb, nb, alpha, beta, c[off:], ldc)
 		}
 	}
 }
 
-// storeTile writes C[i][j] = alpha·acc[i][j] + beta·C[i][j] for the mb×nb
-// valid part of a tile; beta == 0 overwrites.
-func storeTile(acc *[mr * nr]float32, mb, nb int, alpha, beta float32, c []float32, ldc int) {
-	if mb == mr && nb == nr && alpha == 1 && (beta == 0 || beta == 1) {
-		for i := 0; i < mr; i++ {
-			row := c[i*ldc : i*ldc+nr : i*ldc+nr]
-			r := acc[i*nr : i*nr+nr : i*nr+nr]
-			if beta == 0 {
-				row[0], row[1], row[2], row[3] = r[0], r[1], r[2], r[3]
-			} else {
-				row[0] += r[0]
-				row[1] += r[1]
-				row[2] += r[2]
-				row[3] += r[3]
-			}
-		}
-		return
-	}
+// storeTile writes C[i][j] = alpha·t[i][j] + beta·C[i][j] for the mb×nb
+// valid part of a tile with row stride ldt; beta == 0 overwrites.
+func storeTile(t []float32, ldt, mb, nb int, alpha, beta float32, c []float32, ldc int) {
 	for i := 0; i < mb; i++ {
 		row := c[i*ldc : i*ldc+nb]
-		r := acc[i*nr : i*nr+nb]
+		r := t[i*ldt : i*ldt+nb]
 		switch {
 		case beta == 0:
 			for jj := range row {
@@ -218,10 +248,116 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
+// sgemmSplitK computes a small C over a long reduction: k is cut into
+// chunks (by shape alone, so the result does not depend on the number of
+// workers), each chunk's product goes to its own partial buffer on one
+// worker, and the partials are summed in chunk order.
+func sgemmSplitK(p *Pool, ws *GemmWorkspace, j *gemmJob, workers int) {
+	kr := j.kr
+	chunk := max(splitChunk, roundUp((j.k+splitMaxChunks-1)/splitMaxChunks, kr.kc))
+	j.chunk = chunk
+	j.chunks = (j.k + chunk - 1) / chunk
+	mn := j.m * j.n
+	ws.part = growF32(ws.part, j.chunks*mn)
+	ws.grow(kr, workers, min(j.k, kr.kc), min(j.n, kr.nc), true)
+	if p.serial(j.chunks, 1) {
+		for t := 0; t < j.chunks; t++ {
+			j.splitTask(0, t)
+		}
+	} else {
+		a := p.args()
+		a.g = j
+		p.run(j.chunks, 1, a, splitTask)
+	}
+	// reduce: C = alpha·Σ_t part[t] + beta·C, rows in parallel.
+	if p.serial(j.m, max(1, 4096/j.n)) {
+		j.reduceRows(0, j.m)
+		return
+	}
+	a := p.args()
+	a.g = j
+	p.run(j.m, max(1, 4096/j.n), a, reduceTask)
+}
+
+func splitTask(a *args, w, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		a.g.splitTask(w, t)
+	}
+}
+
+func reduceTask(a *args, _, lo, hi int) { a.g.reduceRows(lo, hi) }
+
+// splitTask computes chunk t's partial product serially on worker w.
+func (j *gemmJob) splitTask(w, t int) {
+	kr := j.kr
+	l := &j.ws.wk[w]
+	p0 := t * j.chunk
+	kLen := min(j.chunk, j.k-p0)
+	mn := j.m * j.n
+	dst := j.ws.part[t*mn : (t+1)*mn]
+	for jc := 0; jc < j.n; jc += kr.nc {
+		nc := min(kr.nc, j.n-jc)
+		for pc := p0; pc < p0+kLen; pc += kr.kc {
+			kc := min(kr.kc, p0+kLen-pc)
+			packB(nil, kr.nr, l.packB, j.b, j.ldb, j.transB, pc, kc, jc, nc)
+			var beta float32
+			if pc > p0 {
+				beta = 1
+			}
+			for ic := 0; ic < j.m; ic += kr.mc {
+				mc := min(kr.mc, j.m-ic)
+				packA(kr.mr, l.packA, j.a, j.lda, j.transA, ic, mc, pc, kc)
+				macroKernel(kr, kc, mc, nc, l.packA, l.packB, 1, beta, dst[ic*j.n+jc:], j.n, l.tile)
+			}
+		}
+	}
+}
+
+// reduceRows sums the partials of rows lo..hi-1 into C.
+func (j *gemmJob) reduceRows(lo, hi int) {
+	n, mn := j.n, j.m*j.n
+	part := j.ws.part
+	for i := lo; i < hi; i++ {
+		row := j.c[i*j.ldc : i*j.ldc+n]
+		acc := part[i*n : i*n+n]
+		switch {
+		case j.beta == 0 && j.alpha == 1:
+			copy(row, acc)
+		case j.beta == 0:
+			for x, v := range acc {
+				row[x] = j.alpha * v
+			}
+		}
+		for t := 1; t < j.chunks; t++ {
+			if j.beta == 0 && j.alpha == 1 {
+				addTo(row, part[t*mn+i*n:t*mn+i*n+n])
+			} else {
+				addTo(acc, part[t*mn+i*n:t*mn+i*n+n])
+			}
+		}
+		if j.beta != 0 || j.alpha != 1 {
+			for x, v := range acc {
+				if j.beta == 0 {
+					row[x] = j.alpha * v
+				} else {
+					row[x] = j.alpha*v + j.beta*row[x]
+				}
+			}
+		}
+	}
+}
+
+func addTo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
 // packA packs the mc×kc block of op(A) starting at (ic, pc) into panels of
 // mr rows: dst[panel·kc·mr + p·mr + r] = op(A)[ic+panel·mr+r][pc+p], with
 // rows past mc zero.
-func packA(dst, a []float32, lda int, transA bool, ic, mc, pc, kc int) {
+func packA(mr int, dst, a []float32, lda int, transA bool, ic, mc, pc, kc int) {
 	for ir := 0; ir < mc; ir += mr {
 		mb := min(mr, mc-ir)
 		d := dst[ir*kc : ir*kc+kc*mr]
@@ -230,47 +366,71 @@ func packA(dst, a []float32, lda int, transA bool, ic, mc, pc, kc int) {
 			for p := 0; p < kc; p++ {
 				src := a[(pc+p)*lda+ic+ir:]
 				dp := d[p*mr : p*mr+mr]
-				if mb == mr {
-					dp[0], dp[1], dp[2], dp[3] = src[0], src[1], src[2], src[3]
-				} else {
-					for r := 0; r < mr; r++ {
-						if r < mb {
-							dp[r] = src[r]
-						} else {
-							dp[r] = 0
-						}
-					}
+				copy(dp, src[:mb])
+				if mb < mr {
+					clear(dp[mb:])
 				}
 			}
 			continue
 		}
-		for r := 0; r < mr; r++ {
-			if r >= mb {
-				for p := 0; p < kc; p++ {
-					d[p*mr+r] = 0
+		if mb < mr {
+			clear(d)
+		}
+		switch {
+		case mb == 12 && mr == 12:
+			packA12(d, a, lda, (ic+ir)*lda+pc, kc)
+		case mb == 6 && mr == 6:
+			packA6(d, a, lda, (ic+ir)*lda+pc, kc)
+		default:
+			for r := 0; r < mb; r++ {
+				src := a[(ic+ir+r)*lda+pc : (ic+ir+r)*lda+pc+kc]
+				for p, v := range src {
+					d[p*mr+r] = v
 				}
-				continue
-			}
-			src := a[(ic+ir+r)*lda+pc : (ic+ir+r)*lda+pc+kc]
-			for p, v := range src {
-				d[p*mr+r] = v
 			}
 		}
+	}
+}
+
+// packA12 interleaves 12 rows of A (kc values each, starting at a[off],
+// rows lda apart) into d: d[p·12+r] = row r's value p.
+func packA12(d, a []float32, lda, off, kc int) {
+	r0, r1, r2, r3 := a[off:off+kc], a[off+lda:off+lda+kc], a[off+2*lda:off+2*lda+kc], a[off+3*lda:off+3*lda+kc]
+	r4, r5, r6, r7 := a[off+4*lda:off+4*lda+kc], a[off+5*lda:off+5*lda+kc], a[off+6*lda:off+6*lda+kc], a[off+7*lda:off+7*lda+kc]
+	r8, r9, r10, r11 := a[off+8*lda:off+8*lda+kc], a[off+9*lda:off+9*lda+kc], a[off+10*lda:off+10*lda+kc], a[off+11*lda:off+11*lda+kc]
+	d = d[:kc*12]
+	for p := 0; p < kc; p++ {
+		dp := d[p*12 : p*12+12 : p*12+12]
+		dp[0], dp[1], dp[2], dp[3] = r0[p], r1[p], r2[p], r3[p]
+		dp[4], dp[5], dp[6], dp[7] = r4[p], r5[p], r6[p], r7[p]
+		dp[8], dp[9], dp[10], dp[11] = r8[p], r9[p], r10[p], r11[p]
+	}
+}
+
+// packA6 is packA12 for 6 rows.
+func packA6(d, a []float32, lda, off, kc int) {
+	r0, r1, r2 := a[off:off+kc], a[off+lda:off+lda+kc], a[off+2*lda:off+2*lda+kc]
+	r3, r4, r5 := a[off+3*lda:off+3*lda+kc], a[off+4*lda:off+4*lda+kc], a[off+5*lda:off+5*lda+kc]
+	d = d[:kc*6]
+	for p := 0; p < kc; p++ {
+		dp := d[p*6 : p*6+6 : p*6+6]
+		dp[0], dp[1], dp[2] = r0[p], r1[p], r2[p]
+		dp[3], dp[4], dp[5] = r3[p], r4[p], r5[p]
 	}
 }
 
 // packB packs the kc×nc block of op(B) starting at (pc, jc) into panels of
 // nr columns: dst[panel·kc·nr + p·nr + c] = op(B)[pc+p][jc+panel·nr+c], with
 // columns past nc zero. Large blocks are packed in parallel.
-func packB(pool *Pool, dst, b []float32, ldb int, transB bool, pc, kc, jc, nc int) {
+func packB(pool *Pool, nr int, dst, b []float32, ldb int, transB bool, pc, kc, jc, nc int) {
 	panels := (nc + nr - 1) / nr
 	if kc*nc < 1<<15 || pool.serial(panels, 1) {
-		packBRange(dst, b, ldb, transB, pc, kc, jc, nc, 0, panels)
+		packBRange(nr, dst, b, ldb, transB, pc, kc, jc, nc, 0, panels)
 		return
 	}
 	a := pool.args()
 	a.s[0], a.s[1] = dst, b
-	a.i[0], a.i[1], a.i[2], a.i[3], a.i[4] = ldb, pc, kc, jc, nc
+	a.i[0], a.i[1], a.i[2], a.i[3], a.i[4], a.i[6] = ldb, pc, kc, jc, nc, nr
 	if transB {
 		a.i[5] = 1
 	}
@@ -278,10 +438,10 @@ func packB(pool *Pool, dst, b []float32, ldb int, transB bool, pc, kc, jc, nc in
 }
 
 func packBTask(a *args, _, lo, hi int) {
-	packBRange(a.s[0], a.s[1], a.i[0], a.i[5] == 1, a.i[1], a.i[2], a.i[3], a.i[4], lo, hi)
+	packBRange(a.i[6], a.s[0], a.s[1], a.i[0], a.i[5] == 1, a.i[1], a.i[2], a.i[3], a.i[4], lo, hi)
 }
 
-func packBRange(dst, b []float32, ldb int, transB bool, pc, kc, jc, nc, lo, hi int) {
+func packBRange(nr int, dst, b []float32, ldb int, transB bool, pc, kc, jc, nc, lo, hi int) {
 	for jp := lo; jp < hi; jp++ {
 		jr := jp * nr
 		nb := min(nr, nc-jr)
@@ -290,10 +450,8 @@ func packBRange(dst, b []float32, ldb int, transB bool, pc, kc, jc, nc, lo, hi i
 			for p := 0; p < kc; p++ {
 				src := b[(pc+p)*ldb+jc+jr:]
 				dp := d[p*nr : p*nr+nr]
-				if nb == nr {
-					copy(dp, src[:nr])
-				} else {
-					copy(dp, src[:nb])
+				copy(dp, src[:nb])
+				if nb < nr {
 					clear(dp[nb:])
 				}
 			}

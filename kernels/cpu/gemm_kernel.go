@@ -1,20 +1,20 @@
 package cpu
 
-// kernel4x4 is the generic Go micro-kernel: it sets acc (mr×nr, row-major)
-// to the product of a packed mr-row panel of A and a packed nr-column panel
-// of B over kc steps. ap holds kc groups of mr values, bp kc groups of nr
+// kernel4x4 is the generic Go micro-kernel: it sets acc (4×4, row-major)
+// to the product of a packed 4-row panel of A and a packed 4-column panel
+// of B over kc steps. ap holds kc groups of 4 values, bp kc groups of 4
 // values. It keeps 16 accumulators in registers and unrolls k by 4 (larger
 // tiles spill in Go's register allocator). Architecture-specific
 // micro-kernels replace it with the same contract.
 //
 // The body is unrolled by hand; keep its pattern regular.
-func kernel4x4(kc int, ap, bp []float32, acc *[mr * nr]float32) {
+func kernel4x4(kc int, ap, bp []float32, acc *[16]float32) {
 	var c00, c01, c02, c03 float32
 	var c10, c11, c12, c13 float32
 	var c20, c21, c22, c23 float32
 	var c30, c31, c32, c33 float32
-	ap = ap[:kc*mr]
-	bp = bp[:kc*nr]
+	ap = ap[:kc*4]
+	bp = bp[:kc*4]
 	for len(ap) >= 16 && len(bp) >= 16 {
 		a := ap[:16:16]
 		b := bp[:16:16]
@@ -101,9 +101,9 @@ func kernel4x4(kc int, ap, bp []float32, acc *[mr * nr]float32) {
 		ap = ap[16:]
 		bp = bp[16:]
 	}
-	for len(ap) >= mr && len(bp) >= nr {
-		a := ap[:mr:mr]
-		b := bp[:nr:nr]
+	for len(ap) >= 4 && len(bp) >= 4 {
+		a := ap[:4:4]
+		b := bp[:4:4]
 		c00 += a[0] * b[0]
 		c01 += a[0] * b[1]
 		c02 += a[0] * b[2]
@@ -120,8 +120,8 @@ func kernel4x4(kc int, ap, bp []float32, acc *[mr * nr]float32) {
 		c31 += a[3] * b[1]
 		c32 += a[3] * b[2]
 		c33 += a[3] * b[3]
-		ap = ap[mr:]
-		bp = bp[nr:]
+		ap = ap[4:]
+		bp = bp[4:]
 	}
 	acc[0], acc[1], acc[2], acc[3] = c00, c01, c02, c03
 	acc[4], acc[5], acc[6], acc[7] = c10, c11, c12, c13

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -92,24 +93,83 @@ func checkGemm(t *testing.T, p *Pool, ws *GemmWorkspace, transA, transB bool, m,
 func TestSgemm(t *testing.T) {
 	sizes := []struct{ m, n, k int }{
 		{1, 1, 1}, {1, 7, 3}, {3, 1, 5}, {3, 3, 3}, {17, 17, 17}, {5, 13, 1},
+		{12, 32, 8}, {13, 33, 9}, {11, 31, 257}, {24, 64, 300}, {6, 16, 5}, {7, 17, 4},
 		{63, 65, 17}, {65, 63, 127}, {127, 129, 65}, {257, 17, 300}, {2, 257, 3},
-		{300, 70, 9}, {129, 3100, 5},
+		{300, 70, 9}, {129, 3100, 5}, {9, 64, 2500}, {37, 21, 4100},
 	}
 	pools := map[string]*Pool{"serial": nil, "pool": NewPool(4)}
 	defer pools["pool"].Close()
-	for name, p := range pools {
-		var ws GemmWorkspace
-		for si, s := range sizes {
-			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
-				for pi, pad := range []int{0, 3} {
-					alpha, beta := float32(1), float32(0)
-					if pi == 1 {
-						alpha, beta = 0.5, -1.5
+	for _, kern := range KernelNames() {
+		for name, p := range pools {
+			var ws GemmWorkspace
+			require.NoError(t, ws.SetKernel(kern))
+			for si, s := range sizes {
+				for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+					for pi, pad := range []int{0, 3} {
+						alpha, beta := float32(1), float32(0)
+						if pi == 1 {
+							alpha, beta = 0.5, -1.5
+						}
+						t.Run(fmt.Sprintf("%s/%s/%dx%dx%d/tA=%v,tB=%v/pad=%d", kern, name, s.m, s.n, s.k, tr[0], tr[1], pad), func(t *testing.T) {
+							checkGemm(t, p, &ws, tr[0], tr[1], s.m, s.n, s.k, pad, alpha, beta, uint64(si*10+pi))
+						})
 					}
-					t.Run(fmt.Sprintf("%s/%dx%dx%d/tA=%v,tB=%v/pad=%d", name, s.m, s.n, s.k, tr[0], tr[1], pad), func(t *testing.T) {
-						checkGemm(t, p, &ws, tr[0], tr[1], s.m, s.n, s.k, pad, alpha, beta, uint64(si*10+pi))
-					})
 				}
+			}
+		}
+	}
+}
+
+func TestSgemmKernelSelection(t *testing.T) {
+	names := KernelNames()
+	require.NotEmpty(t, names)
+	assert.Equal(t, "generic", names[len(names)-1])
+	assert.Contains(t, names, DefaultKernel())
+	var ws GemmWorkspace
+	assert.Equal(t, DefaultKernel(), ws.Kernel())
+	require.Error(t, ws.SetKernel("no-such-kernel"))
+	for _, name := range names {
+		require.NoError(t, ws.SetKernel(name))
+		assert.Equal(t, name, ws.Kernel())
+	}
+	require.NoError(t, ws.SetKernel(""))
+	assert.Equal(t, DefaultKernel(), ws.Kernel())
+	for _, tc := range []struct{ env, want string }{
+		{"generic", "generic"}, {" GENERIC ", "generic"}, {"", names[0]}, {"bogus", names[0]},
+	} {
+		assert.Equal(t, tc.want, chooseKernel(tc.env).name, "env %q", tc.env)
+	}
+}
+
+// TestSgemmDeterministic checks that results are bit-identical whatever the
+// number of workers, on both the blocked and the split-k path.
+func TestSgemmDeterministic(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, kern := range KernelNames() {
+		for _, s := range []struct {
+			tA      bool
+			m, n, k int
+		}{{false, 200, 150, 700}, {true, 9, 64, 21632}, {true, 576, 64, 3872}} {
+			a := randSlice(r, s.m*s.k)
+			b := randSlice(r, s.k*s.n)
+			lda := s.k
+			if s.tA {
+				lda = s.m
+			}
+			var want []float32
+			for _, workers := range []int{1, 2, 3} {
+				p := NewPool(workers)
+				var ws GemmWorkspace
+				require.NoError(t, ws.SetKernel(kern))
+				for rep := 0; rep < 2; rep++ {
+					c := make([]float32, s.m*s.n)
+					Sgemm(p, &ws, s.tA, false, s.m, s.n, s.k, 1, a, lda, b, s.n, 0, c, s.n)
+					if want == nil {
+						want = c
+					}
+					require.Equal(t, want, c, "%s %+v workers=%d", kern, s, workers)
+				}
+				p.Close()
 			}
 		}
 	}
@@ -137,19 +197,63 @@ func TestSgemmNoAllocs(t *testing.T) {
 	require.Zero(t, allocs)
 }
 
+// BenchmarkSgemm measures square SGEMM with every micro-kernel this CPU
+// supports, on a pool of GOMAXPROCS workers.
 func BenchmarkSgemm(b *testing.B) {
-	for _, n := range []int{128, 256, 512, 1024} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
+	for _, kern := range KernelNames() {
+		for _, n := range []int{256, 512, 1024, 2048} {
+			b.Run(fmt.Sprintf("%s/%d", kern, n), func(b *testing.B) {
+				p := NewPool(0)
+				defer p.Close()
+				var ws GemmWorkspace
+				require.NoError(b, ws.SetKernel(kern))
+				r := rand.New(rand.NewPCG(1, 2))
+				x, y, z := randSlice(r, n*n), randSlice(r, n*n), make([]float32, n*n)
+				Sgemm(p, &ws, false, false, n, n, n, 1, x, n, y, n, 0, z, n)
+				b.ResetTimer()
+				cpu0 := cpuSeconds()
+				for i := 0; i < b.N; i++ {
+					Sgemm(p, &ws, false, false, n, n, n, 1, x, n, y, n, 0, z, n)
+				}
+				reportRates(b, 2*float64(n)*float64(n)*float64(n)*float64(b.N), cpu0)
+			})
+		}
+	}
+}
+
+// BenchmarkFMAPeak measures the FMA peak of each assembly kernel's vector
+// width with a loop of independent register FMAs on every worker of a pool.
+func BenchmarkFMAPeak(b *testing.B) {
+	for _, kern := range KernelNames() {
+		perIter := fmaPeak(kern, 1)
+		if perIter == 0 {
+			continue
+		}
+		b.Run(kern, func(b *testing.B) {
 			p := NewPool(0)
 			defer p.Close()
-			var ws GemmWorkspace
-			r := rand.New(rand.NewPCG(1, 2))
-			x, y, z := randSlice(r, n*n), randSlice(r, n*n), make([]float32, n*n)
+			const iters = 1 << 20
 			b.ResetTimer()
+			cpu0 := cpuSeconds()
 			for i := 0; i < b.N; i++ {
-				Sgemm(p, &ws, false, false, n, n, n, 1, x, n, y, n, 0, z, n)
+				p.For(p.Workers(), 1, func(lo, hi int) {
+					for w := lo; w < hi; w++ {
+						fmaPeak(kern, iters)
+					}
+				})
 			}
-			b.ReportMetric(2*float64(n)*float64(n)*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			flops := perIter * iters * float64(p.Workers()) * float64(b.N)
+			reportRates(b, flops, cpu0)
 		})
+	}
+}
+
+// reportRates reports GFLOP/s over wall time and GFLOP per CPU-second
+// (process CPU time; on a loaded machine this is the per-core rate the code
+// reaches while it runs).
+func reportRates(b *testing.B, flops, cpu0 float64) {
+	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpu := cpuSeconds() - cpu0; cpu0 > 0 && cpu > 0 {
+		b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
 	}
 }

@@ -14,8 +14,18 @@ import (
 type Pool struct {
 	workers int
 	wake    []chan struct{}
-	wg      sync.WaitGroup
 	closed  bool
+
+	// mu guards open and active: a helper joins the current job only while
+	// it is open, and the caller closes it and waits for active helpers
+	// before returning. A helper that wakes late (its thread was not
+	// scheduled in time on a loaded machine) finds the job closed and goes
+	// back to sleep, so the caller never waits for a thread that has no
+	// work left to do.
+	mu     sync.Mutex
+	idle   sync.Cond
+	open   bool
+	active int
 
 	// the current job
 	next   atomic.Int64
@@ -49,6 +59,7 @@ func NewPool(workers int) *Pool {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	p := &Pool{workers: workers}
+	p.idle.L = &p.mu
 	p.wake = make([]chan struct{}, workers-1)
 	for i := range p.wake {
 		ch := make(chan struct{}, 1)
@@ -82,8 +93,20 @@ func (p *Pool) Close() {
 
 func (p *Pool) loop(ch chan struct{}, w int) {
 	for range ch {
+		p.mu.Lock()
+		if !p.open {
+			p.mu.Unlock()
+			continue
+		}
+		p.active++
+		p.mu.Unlock()
 		p.work(w)
-		p.wg.Done()
+		p.mu.Lock()
+		p.active--
+		if p.active == 0 {
+			p.idle.Signal()
+		}
+		p.mu.Unlock()
 	}
 }
 
@@ -158,12 +181,22 @@ func (p *Pool) dispatch(n, grain int) {
 	p.chunks = int64((n + grain - 1) / grain)
 	p.next.Store(0)
 	helpers := min(len(p.wake), int(p.chunks)-1)
-	p.wg.Add(helpers)
+	p.mu.Lock()
+	p.open = true
+	p.mu.Unlock()
 	for i := 0; i < helpers; i++ {
-		p.wake[i] <- struct{}{}
+		select {
+		case p.wake[i] <- struct{}{}:
+		default: // a wake-up is already pending
+		}
 	}
 	p.work(0)
-	p.wg.Wait()
+	p.mu.Lock()
+	p.open = false
+	for p.active > 0 {
+		p.idle.Wait()
+	}
+	p.mu.Unlock()
 }
 
 // args returns the pool's scratch argument block, cleared. A nil pool has

@@ -1,0 +1,104 @@
+//go:build amd64
+
+package cpu
+
+import "golang.org/x/sys/cpu"
+
+//go:generate go run gen_amd64.go
+
+//go:noescape
+func sgemmKernelAVX512(kc int, a, b, c *float32, ldc int, add int)
+
+//go:noescape
+func sgemmKernelAVX2(kc int, a, b, c *float32, ldc int, add int)
+
+//go:noescape
+func reluAVX2(x, y *float32, n int)
+
+//go:noescape
+func reluBackAVX2(y, dy, dx *float32, n int)
+
+//go:noescape
+func fmaPeakAVX512(iters int)
+
+//go:noescape
+func fmaPeakAVX2(iters int)
+
+var (
+	avx512Kernel = gemmKernel{name: "avx512", mr: 12, nr: 32, kc: 256, mc: 120, nc: 3072, fn: kernelAVX512}
+	avx2Kernel   = gemmKernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 120, nc: 3072, fn: kernelAVX2}
+)
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// kernelAVX512 runs the 12×32 AVX-512 micro-kernel after checking bounds.
+func kernelAVX512(kc int, a, b, c []float32, ldc int, add bool) {
+	_, _, _ = a[kc*12-1], b[kc*32-1], c[11*ldc+31]
+	sgemmKernelAVX512(kc, &a[0], &b[0], &c[0], ldc, b2i(add))
+}
+
+// kernelAVX2 runs the 6×16 AVX2+FMA micro-kernel after checking bounds.
+func kernelAVX2(kc int, a, b, c []float32, ldc int, add bool) {
+	_, _, _ = a[kc*6-1], b[kc*16-1], c[5*ldc+15]
+	sgemmKernelAVX2(kc, &a[0], &b[0], &c[0], ldc, b2i(add))
+}
+
+// supportedKernels lists the kernels this CPU runs, fastest first. AVX-512
+// needs the F extension (and the OS saving zmm state, which cpu checks);
+// AVX2 needs FMA too.
+func supportedKernels() []*gemmKernel {
+	var ks []*gemmKernel
+	if cpu.X86.HasAVX512F {
+		ks = append(ks, &avx512Kernel)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, &avx2Kernel)
+	}
+	return append(ks, &genericKernel)
+}
+
+// fmaPeak runs iters iterations of the named kernel's FMA peak loop and
+// returns the floating-point operations done, or 0 when the kernel has no
+// such loop.
+func fmaPeak(name string, iters int) float64 {
+	switch name {
+	case "avx512":
+		fmaPeakAVX512(iters)
+		return float64(iters) * 24 * 32
+	case "avx2":
+		fmaPeakAVX2(iters)
+		return float64(iters) * 12 * 16
+	}
+	return 0
+}
+
+// hasAVX2 selects the AVX2 element-wise loops; fixed at start.
+var hasAVX2 = cpu.X86.HasAVX2
+
+// reluVec handles the leading multiple of 32 elements of reluRange with
+// AVX2 and returns how many it did.
+func reluVec(x, y []float32) int {
+	n := len(y) &^ 31
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	_ = x[n-1]
+	reluAVX2(&x[0], &y[0], n)
+	return n
+}
+
+// reluBackVec is reluVec for reluBackRange.
+func reluBackVec(y, dy, dx []float32) int {
+	n := len(dx) &^ 31
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	_, _ = y[n-1], dy[n-1]
+	reluBackAVX2(&y[0], &dy[0], &dx[0], n)
+	return n
+}

@@ -1,0 +1,16 @@
+//go:build !amd64
+
+package cpu
+
+// supportedKernels lists the kernels this CPU runs: only the generic Go one
+// off amd64.
+func supportedKernels() []*gemmKernel { return []*gemmKernel{&genericKernel} }
+
+// fmaPeak has no assembly loop off amd64.
+func fmaPeak(string, int) float64 { return 0 }
+
+// reluVec has no vector loop off amd64.
+func reluVec(_, _ []float32) int { return 0 }
+
+// reluBackVec has no vector loop off amd64.
+func reluBackVec(_, _, _ []float32) int { return 0 }
