@@ -17,6 +17,11 @@ type Options struct {
 	// CacheDir is where compiled kernels are cached; empty means the user
 	// cache directory.
 	CacheDir string
+	// Auto is set by Open when it tries backends for "auto". A backend may
+	// then decline (with ErrUnavailable, saying why) a device it knows to be
+	// a poor choice, such as an OpenCL driver that runs on the CPU, where
+	// the native cpu backend does the same work faster.
+	Auto bool
 }
 
 // Factory is what a backend registers.
@@ -150,13 +155,15 @@ func Open(name string, opts Options) (Backend, Report, error) {
 		return b, rep, nil
 	}
 	var errs []error
+	autoOpts := opts
+	autoOpts.Auto = true
 	for _, k := range Known {
 		f, ok := lookup(k.Name)
 		if !ok {
 			rep.Attempts = append(rep.Attempts, Attempt{Name: k.Name, Err: notCompiled(k.Name)})
 			continue
 		}
-		b, err := f.Open(opts)
+		b, err := f.Open(autoOpts)
 		if err != nil {
 			rep.Attempts = append(rep.Attempts, Attempt{Name: k.Name, Err: err})
 			errs = append(errs, err)

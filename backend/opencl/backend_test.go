@@ -339,3 +339,32 @@ func TestNoPlatform(t *testing.T) {
 	require.NoError(t, err, "child test failed:\n%s", out)
 	assert.Contains(t, string(out), "PASS")
 }
+
+// TestAutoSkipsCPUDevice checks that --backend auto does not pick an OpenCL
+// driver running on the CPU (PoCL here) over the native cpu backend, says
+// why, and that naming the backend or the device still opens it.
+func TestAutoSkipsCPUDevice(t *testing.T) {
+	devs, err := clb.Devices()
+	require.NoError(t, err)
+	best, err := selectDevice(devs, "")
+	require.NoError(t, err)
+	if best.Type != clb.TypeCPU {
+		t.Skipf("the best OpenCL device here is %s (%s), not a CPU: auto keeps it", best.Name, best.Type)
+	}
+	t.Setenv(backend.EnvBackend, "")
+	t.Setenv(EnvDevice, "")
+	_, err = Open(backend.Options{CacheDir: sharedCache(t), Auto: true})
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, backend.ErrUnavailable))
+	assert.Contains(t, err.Error(), "auto skips OpenCL here: its best device, "+best.Name+", is a CPU")
+
+	b, rep, err := backend.Open("auto", backend.Options{CacheDir: sharedCache(t)})
+	require.NoError(t, err)
+	defer b.Close()
+	assert.Equal(t, "cpu", rep.Chosen)
+	assert.Contains(t, rep.String(), "backend opencl: skipped: opencl: Open: auto skips OpenCL here")
+
+	named, err := Open(backend.Options{CacheDir: sharedCache(t), Auto: true, Device: "0"})
+	require.NoError(t, err, "an explicit device is honoured under auto")
+	require.NoError(t, named.Close())
+}

@@ -152,6 +152,11 @@ func openWith(opts backend.Options, cfg config) (*Backend, error) {
 	if err != nil {
 		return nil, unavailable(op, "choosing a device", err)
 	}
+	if opts.Auto && want == "" && dev.Type == clb.TypeCPU {
+		return nil, unavailable(op, fmt.Sprintf("auto skips OpenCL here: its best device, %s, is a CPU, "+
+			"where the native cpu backend runs the same work faster; choose it with --backend opencl "+
+			"(or %s=opencl)", dev.Name, backend.EnvBackend), nil)
+	}
 	if dev.MaxWorkGroup < 256 {
 		return nil, unavailable(op, fmt.Sprintf("device %s runs work-groups of at most %d work-items; kiln's kernels need 256", dev.Name, dev.MaxWorkGroup), nil)
 	}
