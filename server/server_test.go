@@ -14,9 +14,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,17 +109,62 @@ func (r response) json(t *testing.T) map[string]any {
 
 func (ts *testServer) do(t testing.TB, method, path string, body []byte, hdr ...string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, ts.base+path, bytes.NewReader(body))
+	r, err := ts.try(ts.client, method, path, body, hdr...)
 	require.NoError(t, err)
+	return r
+}
+
+// try sends one request with client and reads the whole response; unlike
+// do it reports a transport error instead of failing the test, so it can
+// be used from goroutines other than the test's.
+func (ts *testServer) try(client *http.Client, method, path string, body []byte, hdr ...string) (response, error) {
+	req, err := http.NewRequest(method, ts.base+path, bytes.NewReader(body))
+	if err != nil {
+		return response{}, err
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := ts.client.Do(req)
-	require.NoError(t, err)
+	resp, err := client.Do(req)
+	if err != nil {
+		return response{}, err
+	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{}, err
+	}
+	return response{resp.StatusCode, b, resp.Header}, nil
+}
+
+// inferRequests counts the infer requests the server's handler answered
+// (every status code), from its own kiln_requests_total counter.
+func inferRequests(t *testing.T, s *Server) int {
+	t.Helper()
+	mfs, err := s.met.reg.Gather()
 	require.NoError(t, err)
-	return response{resp.StatusCode, b, resp.Header}
+	n := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "kiln_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "endpoint" && l.GetValue() == "infer" {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return int(n)
+}
+
+// heapAfterGC is the live heap after a full collection.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
 
 // pixels returns n test images of raw 0..255 values.
@@ -415,7 +463,8 @@ func servingVersion(t *testing.T, s *Server) *modelVersion {
 
 // TestOverload holds the backend so nothing completes, fills the queue and
 // checks that every further request is refused with 503 at once (it never
-// blocks), then that every accepted request completes.
+// blocks), that memory and goroutines stay flat however many requests are
+// refused, then that every accepted request completes.
 func TestOverload(t *testing.T) {
 	const queue = 3
 	ts := startServer(t, Config{MaxBatch: 1, QueueSize: queue}, singleModel(t))
@@ -467,6 +516,41 @@ func TestOverload(t *testing.T) {
 		assert.Equal(t, 503, c)
 	}
 	assert.Equal(t, int64(queue+1), v.pending.Load())
+
+	// Sustained overload: the same clients keep sending, still while the
+	// backend is held. Refused requests leave nothing behind: the live
+	// heap and the goroutine count after 50 more refusals per client equal
+	// those after 5 (1 MiB of slack, i.e. < 600 B per refused request).
+	overload := func(rounds int) []string {
+		var mu sync.Mutex
+		var bad []string
+		var g sync.WaitGroup
+		for range extra {
+			g.Add(1)
+			go func() {
+				defer g.Done()
+				for range rounds {
+					r, err := ts.try(ts.client, "POST", "/v2/models/tiny/infer", good)
+					if err != nil || r.code != 503 {
+						mu.Lock()
+						bad = append(bad, fmt.Sprintf("%d %v", r.code, err))
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		g.Wait()
+		return bad
+	}
+	require.Empty(t, overload(5))
+	heap0, gor0 := heapAfterGC(), runtime.NumGoroutine()
+	require.Empty(t, overload(50))
+	heap1, gor1 := heapAfterGC(), runtime.NumGoroutine()
+	t.Logf("%d refusals: live heap %d -> %d bytes, goroutines %d -> %d", 50*extra, heap0, heap1, gor0, gor1)
+	assert.Less(t, heap1, heap0+1<<20, "live heap grew under overload")
+	assert.LessOrEqual(t, gor1, gor0+extra/4, "goroutines grew under overload")
+	assert.Equal(t, int64(queue+1), v.pending.Load(), "refused requests must not count as accepted")
+	assert.Len(t, v.queue, queue)
 	ts.s.bmu.Unlock()
 	locked = false
 	wg.Wait()
@@ -538,6 +622,95 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	}
 	_, err := http.Post(ts.base+"/v2/models/tiny/infer", "application/json", bytes.NewReader(good))
 	assert.Error(t, err, "a request after shutdown must not be accepted")
+}
+
+// TestSIGTERMUnderLoad: clients keep sending while the process receives
+// SIGTERM, handled as kiln serve handles it (signal.NotifyContext, then
+// Shutdown with a grace period; cmd/kiln's TestServeCommand checks that
+// wiring in the command itself). When the signal arrives every client has
+// a request accepted and held in the batcher. Afterwards: every request
+// the server accepted (its handler ran) reached its client as a 200, no
+// client got an error status, and requests failed only by not getting a
+// connection once shutdown had begun.
+func TestSIGTERMUnderLoad(t *testing.T) {
+	const clients = 8
+	ts := startServer(t, Config{MaxBatch: 4, QueueSize: 256}, singleModel(t))
+	v := servingVersion(t, ts.s)
+	good := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 0), ``)
+
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stopSignals()
+	shutdown := make(chan error, 1)
+	go func() {
+		<-sigCtx.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		shutdown <- ts.s.Shutdown(ctx)
+	}()
+
+	var signalled, stop atomic.Bool
+	var ok, unconnected atomic.Int64
+	var mu sync.Mutex
+	var bad []string
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// One keep-alive connection per client, as a load tool has.
+			c := &http.Client{Timeout: time.Minute, Transport: &http.Transport{}}
+			defer c.CloseIdleConnections()
+			for !stop.Load() {
+				r, err := ts.try(c, "POST", "/v2/models/tiny/infer", good)
+				switch {
+				case err == nil && r.code == 200:
+					ok.Add(1)
+					continue
+				case err != nil && signalled.Load():
+					unconnected.Add(1) // the listener is closed: expected
+					return
+				}
+				mu.Lock()
+				bad = append(bad, fmt.Sprintf("code %d, error %v, body %s", r.code, err, r.body))
+				mu.Unlock()
+				return
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { return ok.Load() >= 50 }, 30*time.Second, time.Millisecond)
+	// Hold the backend until every client has a request in flight.
+	ts.s.bmu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			ts.s.bmu.Unlock()
+		}
+	}()
+	require.Eventually(t, func() bool { return v.pending.Load() == clients }, 30*time.Second, time.Millisecond)
+	signalled.Store(true)
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	require.Eventually(t, func() bool { return !ts.s.ready.Load() }, 30*time.Second, time.Millisecond)
+	select {
+	case err := <-shutdown:
+		t.Fatalf("Shutdown returned (%v) with %d accepted requests unanswered", err, v.pending.Load())
+	default:
+	}
+	ts.s.bmu.Unlock()
+	locked = false
+	select {
+	case err := <-shutdown:
+		require.NoError(t, err)
+	case <-time.After(time.Minute):
+		t.Fatal("Shutdown did not return")
+	}
+	ts.closed = true
+	stop.Store(true)
+	wg.Wait()
+	assert.Empty(t, bad)
+	accepted := inferRequests(t, ts.s)
+	t.Logf("%d requests accepted and answered, %d clients found the listener closed", accepted, unconnected.Load())
+	assert.Equal(t, int64(accepted), ok.Load(), "every accepted request must reach its client as a 200")
+	assert.GreaterOrEqual(t, accepted, 50+clients)
 }
 
 // TestHotReload swaps versions under load: no request fails, a new

@@ -25,6 +25,7 @@ type Workspace struct {
 	Gemm GemmWorkspace
 	col  []float32
 	f64  []float64
+	conv convWork
 }
 
 func (ws *Workspace) colBuf(n int) []float32 {
@@ -60,27 +61,63 @@ func (s ConvShape) chunk() int {
 
 // Conv2DForward computes y = conv(x, w) (no bias), overwriting y. x holds
 // N·H·W·C elements, w KH·KW·C·F, y N·OutH·OutW·F.
+//
+// The output rows (pixels) are cut into chunks small enough that a chunk's
+// patch matrix stays in the L2 cache; each worker lowers its chunks with
+// im2col into its own buffer and multiplies them by w with a serial SGEMM,
+// so the whole op is one parallel pass. Every output element is computed
+// by one worker in the same order whatever the chunking.
 func Conv2DForward(p *Pool, ws *Workspace, s ConvShape, x, w, y []float32) {
 	k, pix := s.patchCols(), s.OutH*s.OutW
 	if s.isPointwise() {
 		Sgemm(p, &ws.Gemm, false, false, s.N*pix, s.F, k, 1, x, k, w, s.F, 0, y, s.F)
 		return
 	}
-	step := s.chunk()
-	for n0 := 0; n0 < s.N; n0 += step {
-		nb := min(step, s.N-n0)
-		rows := nb * pix
-		col := ws.colBuf(rows * k)
-		im2col(p, s, x, col, n0, nb)
-		Sgemm(p, &ws.Gemm, false, false, rows, s.F, k, 1, col, k, w, s.F, 0, y[n0*pix*s.F:], s.F)
+	j := ws.conv.start(p, ws, s)
+	j.x, j.w, j.y = x, w, y
+	j.rows = s.N * pix
+	j.chunk = convChunkRows(j.rows, k, j.kern.mr)
+	chunks := (j.rows + j.chunk - 1) / j.chunk
+	ws.conv.grow(p.Workers(), min(j.chunk, j.rows)*k)
+	j.runChunks(p, chunks, convFwdTask)
+	j.clear()
+}
+
+func convFwdTask(a *args, w, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		a.cj.fwdChunk(w, t)
 	}
 }
 
+// fwdChunk computes output rows [t·chunk, (t+1)·chunk) on worker w.
+func (j *convJob) fwdChunk(w, t int) {
+	s := j.s
+	k := s.patchCols()
+	lo := t * j.chunk
+	hi := min(lo+j.chunk, j.rows)
+	l := &j.cw.wk[w]
+	col := l.col[:(hi-lo)*k]
+	im2colRows(s, j.x, col, 0, lo, hi)
+	l.gemm.kern = j.kern
+	Sgemm(nil, &l.gemm, false, false, hi-lo, s.F, k, 1, col, k, j.w, s.F, 0, j.y[lo*s.F:], s.F)
+}
+
 // Conv2DBackwardData computes dx = ∂L/∂x from dy and w, overwriting dx.
+//
+// With stride 1 and enough channels it is the forward convolution of dy,
+// padded by KH-1-PadTop and KW-1-PadLeft, with the filter rotated by 180°
+// and its channel axes swapped (a "full" convolution): no col2im scatter,
+// and the same parallel one-pass structure as the forward op. Otherwise
+// the patch-matrix gradient dy·wᵀ is scattered back with col2im.
 func Conv2DBackwardData(p *Pool, ws *Workspace, s ConvShape, dy, w, dx []float32) {
 	k, pix := s.patchCols(), s.OutH*s.OutW
 	if s.isPointwise() {
 		Sgemm(p, &ws.Gemm, false, true, s.N*pix, k, s.F, 1, dy, s.F, w, s.F, 0, dx, k)
+		return
+	}
+	if t, ok := s.transposed(); ok {
+		wt := ws.conv.rotated(s, w)
+		Conv2DForward(p, ws, t, dy, wt, dx)
 		return
 	}
 	step := s.chunk()
@@ -94,26 +131,209 @@ func Conv2DBackwardData(p *Pool, ws *Workspace, s ConvShape, dy, w, dx []float32
 	}
 }
 
+// minTransposedC is the fewest input channels for which backward-data runs
+// as a forward convolution (its GEMM has C columns; with very few the
+// padded micro-kernel tiles waste most of their work).
+const minTransposedC = 8
+
+// transposed returns the forward convolution that computes this one's
+// backward-data pass, when there is one (stride 1, padding at most the
+// filter size less one, C at least minTransposedC).
+func (s ConvShape) transposed() (ConvShape, bool) {
+	if s.StrideH != 1 || s.StrideW != 1 || s.PadTop > s.KH-1 || s.PadLeft > s.KW-1 ||
+		s.PadTop < 0 || s.PadLeft < 0 || s.C < minTransposedC {
+		return ConvShape{}, false
+	}
+	return ConvShape{N: s.N, H: s.OutH, W: s.OutW, C: s.F, KH: s.KH, KW: s.KW, F: s.C,
+		StrideH: 1, StrideW: 1, PadTop: s.KH - 1 - s.PadTop, PadLeft: s.KW - 1 - s.PadLeft,
+		OutH: s.H, OutW: s.W}, true
+}
+
 // Conv2DBackwardFilter computes dw = ∂L/∂w from x and dy, summed over the
 // batch, overwriting dw.
+//
+// The rows (output pixels of the batch) are cut into at most
+// filterMaxChunks chunks by shape alone; each chunk's product patchesᵀ·dy
+// goes to its own partial buffer on one worker (lowered in L2-sized pieces),
+// and the partials are summed in chunk order, so the result is the same
+// run to run and for any number of workers.
 func Conv2DBackwardFilter(p *Pool, ws *Workspace, s ConvShape, x, dy, dw []float32) {
 	k, pix := s.patchCols(), s.OutH*s.OutW
 	if s.isPointwise() {
 		Sgemm(p, &ws.Gemm, true, false, k, s.F, s.N*pix, 1, x, k, dy, s.F, 0, dw, s.F)
 		return
 	}
-	step := s.chunk()
-	for n0 := 0; n0 < s.N; n0 += step {
-		nb := min(step, s.N-n0)
-		rows := nb * pix
-		col := ws.colBuf(rows * k)
-		im2col(p, s, x, col, n0, nb)
+	j := ws.conv.start(p, ws, s)
+	j.x, j.y, j.dw = x, dy, dw
+	j.rows = s.N * pix
+	j.sub = convChunkRows(j.rows, k, 1)
+	chunks := min(filterMaxChunks, (j.rows+filterMinRows-1)/filterMinRows)
+	j.chunk = (j.rows + chunks - 1) / chunks
+	chunks = (j.rows + j.chunk - 1) / j.chunk
+	kf := k * s.F
+	ws.conv.grow(p.Workers(), min(j.sub, j.chunk)*k)
+	if chunks == 1 {
+		j.part = dw[:kf]
+		j.filterChunk(0, 0)
+		j.clear()
+		return
+	}
+	ws.conv.part = growF32(ws.conv.part, chunks*kf)
+	j.part = ws.conv.part[:chunks*kf]
+	j.runChunks(p, chunks, convFilterTask)
+	// dw = Σ_t part[t], in chunk order, elements in parallel.
+	j.chunks = chunks
+	a := p.args()
+	if a == nil {
+		a = &args{}
+	}
+	a.cj = j
+	p.run(kf, ewGrain/chunks, a, convFilterSumTask)
+	j.clear()
+}
+
+const (
+	// filterMaxChunks caps the partial products of backward-filter.
+	filterMaxChunks = 8
+	// filterMinRows is the fewest rows a backward-filter chunk covers.
+	filterMinRows = 128
+)
+
+func convFilterTask(a *args, w, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		a.cj.filterChunk(w, t)
+	}
+}
+
+func convFilterSumTask(a *args, _, lo, hi int) {
+	j := a.cj
+	kf := len(j.part) / j.chunks
+	dst := j.dw[lo:hi]
+	copy(dst, j.part[lo:hi])
+	for t := 1; t < j.chunks; t++ {
+		addTo(dst, j.part[t*kf+lo:t*kf+hi])
+	}
+}
+
+// filterChunk computes the partial filter gradient of chunk t on worker w,
+// in sub-chunks whose patch matrix fits the L2 cache.
+func (j *convJob) filterChunk(w, t int) {
+	s := j.s
+	k := s.patchCols()
+	kf := k * s.F
+	lo := t * j.chunk
+	hi := min(lo+j.chunk, j.rows)
+	l := &j.cw.wk[w]
+	l.gemm.kern = j.kern
+	dst := j.part[t*kf : t*kf+kf]
+	for r0 := lo; r0 < hi; r0 += j.sub {
+		r1 := min(r0+j.sub, hi)
+		col := l.col[:(r1-r0)*k]
+		im2colRows(s, j.x, col, 0, r0, r1)
 		var beta float32
-		if n0 > 0 {
+		if r0 > lo {
 			beta = 1
 		}
-		Sgemm(p, &ws.Gemm, true, false, k, s.F, rows, 1, col, k, dy[n0*pix*s.F:], s.F, beta, dw, s.F)
+		Sgemm(nil, &l.gemm, true, false, k, s.F, r1-r0, 1, col, k, j.y[r0*s.F:], s.F, beta, dst, s.F)
 	}
+}
+
+// convWork is the convolution state of a Workspace: per-worker patch
+// buffers and SGEMM workspaces, backward-filter partials, the rotated
+// filter of backward-data, and the current job.
+type convWork struct {
+	wk   []convLocal
+	part []float32
+	rot  []float32
+	job  convJob
+}
+
+// convLocal is one worker's scratch memory.
+type convLocal struct {
+	gemm GemmWorkspace
+	col  []float32
+}
+
+// convJob describes the current convolution call to the workers.
+type convJob struct {
+	cw          *convWork
+	kern        *gemmKernel
+	s           ConvShape
+	x, w, y, dw []float32
+	part        []float32
+	rows        int // output pixels in the batch
+	chunk       int // rows per parallel chunk
+	sub         int // rows per lowering (backward-filter)
+	chunks      int
+}
+
+func (cw *convWork) start(_ *Pool, ws *Workspace, s ConvShape) *convJob {
+	j := &cw.job
+	*j = convJob{cw: cw, kern: ws.Gemm.kernel(), s: s}
+	return j
+}
+
+// clear drops the job's references to the caller's slices.
+func (j *convJob) clear() { j.x, j.w, j.y, j.dw, j.part = nil, nil, nil, nil, nil }
+
+func (cw *convWork) grow(workers, colLen int) {
+	for len(cw.wk) < workers {
+		cw.wk = append(cw.wk, convLocal{})
+	}
+	for w := 0; w < workers; w++ {
+		cw.wk[w].col = growF32(cw.wk[w].col, colLen)
+	}
+}
+
+// runChunks runs fn over chunks on the pool, or serially when there is
+// one chunk or one worker.
+func (j *convJob) runChunks(p *Pool, chunks int, fn func(a *args, w, lo, hi int)) {
+	if p.serial(chunks, 1) {
+		a := args{cj: j}
+		fn(&a, 0, 0, chunks)
+		return
+	}
+	a := p.args()
+	a.cj = j
+	p.run(chunks, 1, a, fn)
+}
+
+// rotated returns w (KH, KW, C, F) rotated by 180° with its channel axes
+// swapped, (KH, KW, F, C): the filter of the transposed convolution.
+func (cw *convWork) rotated(s ConvShape, w []float32) []float32 {
+	n := s.KH * s.KW * s.C * s.F
+	cw.rot = growF32(cw.rot, n)
+	r := cw.rot[:n]
+	taps := s.KH * s.KW
+	for t := 0; t < taps; t++ {
+		src := w[(taps-1-t)*s.C*s.F : (taps-t)*s.C*s.F]
+		dst := r[t*s.C*s.F : (t+1)*s.C*s.F]
+		for c := 0; c < s.C; c++ {
+			row := src[c*s.F : c*s.F+s.F]
+			for f, v := range row {
+				dst[f*s.C+c] = v
+			}
+		}
+	}
+	return r
+}
+
+// convMaxColElems bounds a worker's patch-matrix piece so that it stays in
+// the L2 cache next to the SGEMM packing buffers.
+const convMaxColElems = 48 << 10
+
+// convMaxChunkRows caps the rows of one chunk (for tiny patch widths).
+const convMaxChunkRows = 1024
+
+// convChunkRows returns the rows of one chunk of a rows×k patch matrix: a
+// multiple of mr (the micro-kernel height) that keeps the chunk within
+// convMaxColElems, with at least two chunks when there are two mr-panels.
+// It depends on the shape alone.
+func convChunkRows(rows, k, mr int) int {
+	maxRows := max(mr, min(convMaxChunkRows, convMaxColElems/max(k, 1))/mr*mr)
+	panels := (rows + mr - 1) / mr
+	chunks := max((rows+maxRows-1)/maxRows, min(panels, 2))
+	return (panels + chunks - 1) / chunks * mr
 }
 
 // convArgs stores s in a.i[0:13].
@@ -145,9 +365,11 @@ func im2col(p *Pool, s ConvShape, x, col []float32, n0, nb int) {
 
 func im2colTask(a *args, _, lo, hi int) {
 	s := convFromArgs(a)
-	im2colRows(s, a.s[0], a.s[1], a.i[13], lo, hi)
+	im2colRows(s, a.s[0], a.s[1][lo*s.patchCols():], a.i[13], lo, hi)
 }
 
+// im2colRows writes the patches of rows lo..hi-1 (counted from image n0)
+// to col, row lo first.
 func im2colRows(s ConvShape, x, col []float32, n0, lo, hi int) {
 	k := s.patchCols()
 	pix := s.OutH * s.OutW
@@ -156,7 +378,7 @@ func im2colRows(s ConvShape, x, col []float32, n0, lo, hi int) {
 		img := n0 + r/pix
 		rem := r % pix
 		oh, ow := rem/s.OutW, rem%s.OutW
-		dst := col[r*k : r*k+k]
+		dst := col[(r-lo)*k : (r-lo)*k+k]
 		base := img * s.H * s.W * c
 		ih0 := oh*s.StrideH - s.PadTop
 		iw0 := ow*s.StrideW - s.PadLeft

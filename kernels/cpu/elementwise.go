@@ -137,6 +137,9 @@ func BiasAdd(p *Pool, x, bias []float32, rows, cols int) {
 }
 
 func biasAddRows(x, bias []float32, cols, lo, hi int) {
+	if biasAddVec(x[lo*cols:hi*cols], bias, hi-lo, cols) {
+		return
+	}
 	bias = bias[:cols]
 	for r := lo; r < hi; r++ {
 		row := x[r*cols : r*cols+cols]

@@ -24,7 +24,7 @@ func poolFromArgs(a *args) PoolShape {
 // first element in row-major window order.
 func MaxPool2DForward(p *Pool, s PoolShape, x, y, argmax []float32) {
 	rows := s.N * s.OutH
-	grain := max(1, (1<<13)/max(1, s.OutW*s.C*s.KH*s.KW))
+	grain := max(1, poolGrainElems/max(1, s.OutW*s.C*s.KH*s.KW))
 	if p.serial(rows, grain) {
 		maxPoolRows(s, x, y, argmax, 0, rows)
 		return
@@ -39,9 +39,25 @@ func maxPoolTask(a *args, _, lo, hi int) {
 	maxPoolRows(poolFromArgs(a), a.s[0], a.s[1], a.s[2], lo, hi)
 }
 
+// poolGrainElems is about how many input elements one parallel chunk of a
+// pooling pass reads; smaller passes run serially.
+const poolGrainElems = 1 << 15
+
 // maxPoolRows handles output rows lo..hi-1, a row being (n, oh).
 func maxPoolRows(s PoolShape, x, y, argmax []float32, lo, hi int) {
 	c := s.C
+	if poolVec(c) && s.OutW > 0 {
+		// elements from a row's first window's top-left to its last read
+		span := ((s.KH-1)*s.W+(s.OutW-1)*s.StrideW+s.KW-1)*c + c
+		out := s.OutW * c
+		for r := lo; r < hi; r++ {
+			n, oh := r/s.OutH, r%s.OutH
+			first := ((n*s.H)+oh*s.StrideH) * s.W * c
+			o := r * out
+			maxPoolRowVec(s, x[first:first+span], y[o:o+out], argmax[o:o+out])
+		}
+		return
+	}
 	for r := lo; r < hi; r++ {
 		n, oh := r/s.OutH, r%s.OutH
 		for ow := 0; ow < s.OutW; ow++ {
@@ -74,7 +90,8 @@ func maxPoolRows(s PoolShape, x, y, argmax []float32, lo, hi int) {
 
 // MaxPool2DBackward overwrites dx with zeros and adds each dy to the input
 // element its argmax names; overlapping windows accumulate. Argmax entries
-// that are not a valid window offset are ignored.
+// that are not a valid window offset (an integer in [0, KH·KW)) are
+// ignored.
 func MaxPool2DBackward(p *Pool, s PoolShape, dy, argmax, dx []float32) {
 	if p.serial(s.N, 1) {
 		maxPoolBackImages(s, dy, argmax, dx, 0, s.N)
@@ -93,6 +110,22 @@ func maxPoolBackTask(a *args, _, lo, hi int) {
 func maxPoolBackImages(s PoolShape, dy, argmax, dx []float32, lo, hi int) {
 	c := s.C
 	img := s.H * s.W * c
+	if poolVec(c) && s.StrideH >= s.KH && s.StrideW >= s.KW && s.OutW > 0 {
+		// Windows do not overlap: every covered input element is written
+		// exactly once, so only the uncovered ones need clearing.
+		if s.StrideH != s.KH || s.StrideW != s.KW || s.OutH*s.KH != s.H || s.OutW*s.KW != s.W {
+			clear(dx[lo*img : hi*img])
+		}
+		span := ((s.KH-1)*s.W+(s.OutW-1)*s.StrideW+s.KW-1)*c + c
+		out := s.OutW * c
+		for r := lo * s.OutH; r < hi*s.OutH; r++ {
+			n, oh := r/s.OutH, r%s.OutH
+			first := ((n*s.H)+oh*s.StrideH) * s.W * c
+			o := r * out
+			maxPoolBackRowVec(s, dy[o:o+out], argmax[o:o+out], dx[first:first+span])
+		}
+		return
+	}
 	clear(dx[lo*img : hi*img])
 	win := float32(s.KH * s.KW)
 	for n := lo; n < hi; n++ {
@@ -108,6 +141,9 @@ func maxPoolBackImages(s PoolShape, dy, argmax, dx []float32, lo, hi int) {
 						continue
 					}
 					idx := int(af)
+					if float32(idx) != af {
+						continue // not a window offset (as in the vector path)
+					}
 					ky, kx := idx/s.KW, idx%s.KW
 					dx[base+(ky*s.W+kx)*c+i] += v
 				}
