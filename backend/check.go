@@ -1,5 +1,24 @@
 package backend
 
+import "math"
+
+// Prod multiplies sizes and returns -1 if any is negative or the product
+// overflows an int, so that Need rejects it instead of a kernel indexing
+// past a buffer.
+func Prod(xs ...int) int {
+	p := 1
+	for _, x := range xs {
+		if x < 0 {
+			return -1
+		}
+		if x != 0 && p > math.MaxInt/x {
+			return -1
+		}
+		p *= x
+	}
+	return p
+}
+
 // Need returns a shape error when any size is not positive, or any of the
 // given buffers is nil or holds fewer than the paired number of elements.
 // Backends call it at the top of each op so every backend rejects the same
@@ -53,14 +72,14 @@ func (p ConvParams) Validate(backend, op string) error {
 	return nil
 }
 
-// InLen, FilterLen and OutLen are the element counts of x, w and y.
-func (p ConvParams) InLen() int { return p.N * p.H * p.W * p.C }
+// InLen is N·H·W·C, the element count of x (-1 on overflow, see Prod).
+func (p ConvParams) InLen() int { return Prod(p.N, p.H, p.W, p.C) }
 
-// FilterLen is KH·KW·C·F.
-func (p ConvParams) FilterLen() int { return p.KH * p.KW * p.C * p.F }
+// FilterLen is KH·KW·C·F, the element count of w (-1 on overflow).
+func (p ConvParams) FilterLen() int { return Prod(p.KH, p.KW, p.C, p.F) }
 
-// OutLen is N·OutH·OutW·F.
-func (p ConvParams) OutLen() int { return p.N * p.OutH * p.OutW * p.F }
+// OutLen is N·OutH·OutW·F, the element count of y (-1 on overflow).
+func (p ConvParams) OutLen() int { return Prod(p.N, p.OutH, p.OutW, p.F) }
 
 // Validate checks that the pooling parameters are consistent: every window
 // lies inside the input (pooling has no padding).
@@ -76,8 +95,8 @@ func (p PoolParams) Validate(backend, op string) error {
 	return nil
 }
 
-// InLen is N·H·W·C.
-func (p PoolParams) InLen() int { return p.N * p.H * p.W * p.C }
+// InLen is N·H·W·C (-1 on overflow, see Prod).
+func (p PoolParams) InLen() int { return Prod(p.N, p.H, p.W, p.C) }
 
-// OutLen is N·OutH·OutW·C.
-func (p PoolParams) OutLen() int { return p.N * p.OutH * p.OutW * p.C }
+// OutLen is N·OutH·OutW·C (-1 on overflow).
+func (p PoolParams) OutLen() int { return Prod(p.N, p.OutH, p.OutW, p.C) }

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -71,4 +72,24 @@ func TestDropoutKeepRate(t *testing.T) {
 	assert.InDelta(t, 0.7, frac, 0.01)
 	assert.True(t, DropoutKeep(1, 5, 0))
 	assert.False(t, DropoutKeep(1, 5, 1))
+}
+
+func TestProd(t *testing.T) {
+	big := math.MaxInt/2 + 1
+	for _, c := range []struct {
+		name string
+		xs   []int
+		want int
+	}{
+		{"empty", nil, 1},
+		{"sizes", []int{2, 3, 4}, 24},
+		{"zero", []int{5, 0, 7}, 0},
+		{"negative", []int{3, -1}, -1},
+		{"overflow", []int{big, 2}, -1},
+		{"overflow after zero is still zero", []int{0, big, 4}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) { assert.Equal(t, c.want, Prod(c.xs...)) })
+	}
+	p := ConvParams{N: math.MaxInt / 4, H: 4, W: 4, C: 4}
+	assert.Equal(t, -1, p.InLen(), "an overflowing size is rejected, not wrapped")
 }

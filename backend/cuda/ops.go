@@ -10,22 +10,6 @@ import (
 	kern "github.com/kiln-ml/kiln/kernels/cuda"
 )
 
-// prod multiplies non-negative sizes; -1 when any is negative or the product
-// overflows, so Need rejects it.
-func prod(xs ...int) int {
-	p := 1
-	for _, x := range xs {
-		if x < 0 {
-			return -1
-		}
-		if x != 0 && p > math.MaxInt/x {
-			return -1
-		}
-		p *= x
-	}
-	return p
-}
-
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // launch queues kernel name and wraps its error with op.
@@ -91,9 +75,9 @@ func (b *Backend) Copy(dst, src backend.Buffer, n int) error {
 func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, bb backend.Buffer, beta float32, c backend.Buffer) error {
 	op := backend.OpGemm
 	if err := b.check(op,
-		backend.Req{Name: "A", Buf: a, N: prod(m, k)},
-		backend.Req{Name: "B", Buf: bb, N: prod(k, n)},
-		backend.Req{Name: "C", Buf: c, N: prod(m, n)}); err != nil {
+		backend.Req{Name: "A", Buf: a, N: backend.Prod(m, k)},
+		backend.Req{Name: "B", Buf: bb, N: backend.Prod(k, n)},
+		backend.Req{Name: "C", Buf: c, N: backend.Prod(m, n)}); err != nil {
 		return err
 	}
 	if m == 0 || n == 0 {
@@ -121,9 +105,9 @@ func (b *Backend) convCheck(op string, p backend.ConvParams, xName string, x bac
 		return err
 	}
 	return b.check(op,
-		backend.Req{Name: xName, Buf: x, N: prod(p.N, p.H, p.W, p.C)},
-		backend.Req{Name: wName, Buf: w, N: prod(p.KH, p.KW, p.C, p.F)},
-		backend.Req{Name: yName, Buf: y, N: prod(p.N, p.OutH, p.OutW, p.F)})
+		backend.Req{Name: xName, Buf: x, N: p.InLen()},
+		backend.Req{Name: wName, Buf: w, N: p.FilterLen()},
+		backend.Req{Name: yName, Buf: y, N: p.OutLen()})
 }
 
 // Conv2D computes y = conv(x, w) as an implicit GEMM.
@@ -180,7 +164,7 @@ func (b *Backend) MaxPool2D(p backend.PoolParams, x, y, argmax backend.Buffer) e
 	if err := p.Validate(Name, op); err != nil {
 		return err
 	}
-	in, out := prod(p.N, p.H, p.W, p.C), prod(p.N, p.OutH, p.OutW, p.C)
+	in, out := p.InLen(), p.OutLen()
 	if err := b.check(op, backend.Req{Name: "x", Buf: x, N: in}, backend.Req{Name: "y", Buf: y, N: out},
 		backend.Req{Name: "argmax", Buf: argmax, N: out}); err != nil {
 		return err
@@ -194,7 +178,7 @@ func (b *Backend) MaxPool2DBackward(p backend.PoolParams, dy, argmax, dx backend
 	if err := p.Validate(Name, op); err != nil {
 		return err
 	}
-	in, out := prod(p.N, p.H, p.W, p.C), prod(p.N, p.OutH, p.OutW, p.C)
+	in, out := p.InLen(), p.OutLen()
 	if err := b.check(op, backend.Req{Name: "dy", Buf: dy, N: out}, backend.Req{Name: "argmax", Buf: argmax, N: out},
 		backend.Req{Name: "dx", Buf: dx, N: in}); err != nil {
 		return err
@@ -205,7 +189,7 @@ func (b *Backend) MaxPool2DBackward(p backend.PoolParams, dy, argmax, dx backend
 // BiasAdd adds bias[c] to x[r·cols+c] for r < rows, in place.
 func (b *Backend) BiasAdd(x, bias backend.Buffer, rows, cols int) error {
 	op := backend.OpBiasAdd
-	if err := b.check(op, backend.Req{Name: "x", Buf: x, N: prod(rows, cols)}, backend.Req{Name: "bias", Buf: bias, N: cols}); err != nil {
+	if err := b.check(op, backend.Req{Name: "x", Buf: x, N: backend.Prod(rows, cols)}, backend.Req{Name: "bias", Buf: bias, N: cols}); err != nil {
 		return err
 	}
 	return b.flat(op, kern.BiasAdd, rows*cols, bind.Ptr(ptr(x)), bind.Ptr(ptr(bias)), bind.Int(rows), bind.Int(cols))
@@ -214,7 +198,7 @@ func (b *Backend) BiasAdd(x, bias backend.Buffer, rows, cols int) error {
 // BiasGrad sets db[c] = Σ_r dy[r·cols+c].
 func (b *Backend) BiasGrad(dy, db backend.Buffer, rows, cols int) error {
 	op := backend.OpBiasGrad
-	if err := b.check(op, backend.Req{Name: "dy", Buf: dy, N: prod(rows, cols)}, backend.Req{Name: "db", Buf: db, N: cols}); err != nil {
+	if err := b.check(op, backend.Req{Name: "dy", Buf: dy, N: backend.Prod(rows, cols)}, backend.Req{Name: "db", Buf: db, N: cols}); err != nil {
 		return err
 	}
 	if cols == 0 {
@@ -279,7 +263,7 @@ func (b *Backend) DropoutMask(mask backend.Buffer, n int, rate float32, seed uin
 // Softmax sets y to the row-wise softmax of x (rows×cols).
 func (b *Backend) Softmax(x, y backend.Buffer, rows, cols int) error {
 	op := backend.OpSoftmax
-	if err := b.check(op, backend.Req{Name: "x", Buf: x, N: prod(rows, cols)}, backend.Req{Name: "y", Buf: y, N: prod(rows, cols)}); err != nil {
+	if err := b.check(op, backend.Req{Name: "x", Buf: x, N: backend.Prod(rows, cols)}, backend.Req{Name: "y", Buf: y, N: backend.Prod(rows, cols)}); err != nil {
 		return err
 	}
 	if rows == 0 || cols == 0 {
@@ -297,9 +281,9 @@ func (b *Backend) SoftmaxCrossEntropy(logits, labels backend.Buffer, rows, cols 
 	if rows <= 0 || cols <= 0 {
 		return backend.ShapeError(Name, op, "rows %d and cols %d must be positive", rows, cols)
 	}
-	if err := b.check(op, backend.Req{Name: "logits", Buf: logits, N: prod(rows, cols)},
+	if err := b.check(op, backend.Req{Name: "logits", Buf: logits, N: backend.Prod(rows, cols)},
 		backend.Req{Name: "labels", Buf: labels, N: rows},
-		backend.Req{Name: "grad", Buf: grad, N: prod(rows, cols)},
+		backend.Req{Name: "grad", Buf: grad, N: backend.Prod(rows, cols)},
 		backend.Req{Name: "stats", Buf: stats, N: 2}); err != nil {
 		return err
 	}

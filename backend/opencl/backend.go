@@ -254,22 +254,6 @@ func (b *Backend) check(op string, reqs ...backend.Req) ([]*clb.Buffer, error) {
 	return mems, nil
 }
 
-// prod multiplies non-negative sizes and returns -1 if any is negative or
-// the product overflows, so that Need rejects it.
-func prod(xs ...int) int {
-	p := 1
-	for _, x := range xs {
-		if x < 0 {
-			return -1
-		}
-		if x != 0 && p > math.MaxInt/x {
-			return -1
-		}
-		p *= x
-	}
-	return p
-}
-
 // Upload copies src into the first len(src) elements of dst.
 func (b *Backend) Upload(dst backend.Buffer, src []float32) error {
 	m, err := b.check(backend.OpUpload, backend.Req{Name: "dst", Buf: dst, N: len(src)})

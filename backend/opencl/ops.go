@@ -87,9 +87,9 @@ func (b *Backend) GemmNaive(transA, transB bool, m, n, k int, alpha float32, a, 
 func (b *Backend) gemmOp(transA, transB bool, m, n, k int, alpha float32, a, bb backend.Buffer, beta float32, c backend.Buffer, naive bool) error {
 	op := backend.OpGemm
 	mems, err := b.check(op,
-		backend.Req{Name: "A", Buf: a, N: prod(m, k)},
-		backend.Req{Name: "B", Buf: bb, N: prod(k, n)},
-		backend.Req{Name: "C", Buf: c, N: prod(m, n)})
+		backend.Req{Name: "A", Buf: a, N: backend.Prod(m, k)},
+		backend.Req{Name: "B", Buf: bb, N: backend.Prod(k, n)},
+		backend.Req{Name: "C", Buf: c, N: backend.Prod(m, n)})
 	if err != nil {
 		return err
 	}
@@ -104,9 +104,9 @@ func (b *Backend) convCheck(op string, p backend.ConvParams, xName string, x bac
 		return nil, err
 	}
 	return b.check(op,
-		backend.Req{Name: xName, Buf: x, N: prod(p.N, p.H, p.W, p.C)},
-		backend.Req{Name: wName, Buf: w, N: prod(p.KH, p.KW, p.C, p.F)},
-		backend.Req{Name: yName, Buf: y, N: prod(p.N, p.OutH, p.OutW, p.F)})
+		backend.Req{Name: xName, Buf: x, N: p.InLen()},
+		backend.Req{Name: wName, Buf: w, N: p.FilterLen()},
+		backend.Req{Name: yName, Buf: y, N: p.OutLen()})
 }
 
 // direct reports whether the convolution is a plain GEMM over the input
@@ -255,7 +255,7 @@ func (b *Backend) MaxPool2D(p backend.PoolParams, x, y, argmax backend.Buffer) e
 	if err := p.Validate(Name, op); err != nil {
 		return err
 	}
-	in, out := prod(p.N, p.H, p.W, p.C), prod(p.N, p.OutH, p.OutW, p.C)
+	in, out := p.InLen(), p.OutLen()
 	m, err := b.check(op, backend.Req{Name: "x", Buf: x, N: in}, backend.Req{Name: "y", Buf: y, N: out},
 		backend.Req{Name: "argmax", Buf: argmax, N: out})
 	if err != nil {
@@ -271,7 +271,7 @@ func (b *Backend) MaxPool2DBackward(p backend.PoolParams, dy, argmax, dx backend
 	if err := p.Validate(Name, op); err != nil {
 		return err
 	}
-	in, out := prod(p.N, p.H, p.W, p.C), prod(p.N, p.OutH, p.OutW, p.C)
+	in, out := p.InLen(), p.OutLen()
 	m, err := b.check(op, backend.Req{Name: "dy", Buf: dy, N: out}, backend.Req{Name: "argmax", Buf: argmax, N: out},
 		backend.Req{Name: "dx", Buf: dx, N: in})
 	if err != nil {
@@ -283,7 +283,7 @@ func (b *Backend) MaxPool2DBackward(p backend.PoolParams, dy, argmax, dx backend
 // BiasAdd adds bias[c] to x[r·cols+c] for r < rows, in place.
 func (b *Backend) BiasAdd(x, bias backend.Buffer, rows, cols int) error {
 	op := backend.OpBiasAdd
-	m, err := b.check(op, backend.Req{Name: "x", Buf: x, N: prod(rows, cols)}, backend.Req{Name: "bias", Buf: bias, N: cols})
+	m, err := b.check(op, backend.Req{Name: "x", Buf: x, N: backend.Prod(rows, cols)}, backend.Req{Name: "bias", Buf: bias, N: cols})
 	if err != nil {
 		return err
 	}
@@ -293,7 +293,7 @@ func (b *Backend) BiasAdd(x, bias backend.Buffer, rows, cols int) error {
 // BiasGrad sets db[c] = Σ_r dy[r·cols+c] (a fixed-order tree reduction).
 func (b *Backend) BiasGrad(dy, db backend.Buffer, rows, cols int) error {
 	op := backend.OpBiasGrad
-	m, err := b.check(op, backend.Req{Name: "dy", Buf: dy, N: prod(rows, cols)}, backend.Req{Name: "db", Buf: db, N: cols})
+	m, err := b.check(op, backend.Req{Name: "dy", Buf: dy, N: backend.Prod(rows, cols)}, backend.Req{Name: "db", Buf: db, N: cols})
 	if err != nil {
 		return err
 	}
@@ -354,7 +354,7 @@ func (b *Backend) DropoutMask(mask backend.Buffer, n int, rate float32, seed uin
 // Softmax sets y to the row-wise softmax of x (rows×cols).
 func (b *Backend) Softmax(x, y backend.Buffer, rows, cols int) error {
 	op := backend.OpSoftmax
-	m, err := b.check(op, backend.Req{Name: "x", Buf: x, N: prod(rows, cols)}, backend.Req{Name: "y", Buf: y, N: prod(rows, cols)})
+	m, err := b.check(op, backend.Req{Name: "x", Buf: x, N: backend.Prod(rows, cols)}, backend.Req{Name: "y", Buf: y, N: backend.Prod(rows, cols)})
 	if err != nil {
 		return err
 	}
@@ -381,9 +381,9 @@ func (b *Backend) SoftmaxCrossEntropy(logits, labels backend.Buffer, rows, cols 
 	if rows <= 0 || cols <= 0 {
 		return backend.ShapeError(Name, op, "rows %d and cols %d must be positive", rows, cols)
 	}
-	m, err := b.check(op, backend.Req{Name: "logits", Buf: logits, N: prod(rows, cols)},
+	m, err := b.check(op, backend.Req{Name: "logits", Buf: logits, N: backend.Prod(rows, cols)},
 		backend.Req{Name: "labels", Buf: labels, N: rows},
-		backend.Req{Name: "grad", Buf: grad, N: prod(rows, cols)},
+		backend.Req{Name: "grad", Buf: grad, N: backend.Prod(rows, cols)},
 		backend.Req{Name: "stats", Buf: stats, N: 2})
 	if err != nil {
 		return err

@@ -64,8 +64,7 @@ func TestPluginPathFromEnv(t *testing.T) {
 // goBuild builds a package of this module with -tags cuda into dir.
 func goBuild(t *testing.T, out string, extra ...string) {
 	t.Helper()
-	args := append([]string{"build", "-tags", "cuda"}, extra...)
-	args = append(args, "-o", out)
+	args := append([]string{"build", "-tags", "cuda", "-o", out}, extra...)
 	cmd := exec.Command("go", args...)
 	b, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go %s:\n%s", strings.Join(args, " "), b)
