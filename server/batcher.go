@@ -32,7 +32,8 @@ type task struct {
 	enq      time.Time
 	deadline time.Time
 	state    atomic.Int32
-	done     chan error // buffered 1
+	done     chan error  // buffered 1
+	timer    *time.Timer // the handler's deadline timer, reused with the task
 	queueDur time.Duration
 	compDur  time.Duration
 }
@@ -64,7 +65,7 @@ type modelVersion struct {
 
 	stop, done chan struct{}
 
-	qObs, cObs, bObs prometheus.Observer
+	qObs, cObs, bObs, dObs prometheus.Observer
 }
 
 // acquire takes a reference that keeps the version serving; it fails once
@@ -125,12 +126,16 @@ func (v *modelVersion) wait(t *task) (error, bool) {
 	if d <= 0 {
 		d = time.Nanosecond
 	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
+	if t.timer == nil {
+		t.timer = time.NewTimer(d)
+	} else {
+		t.timer.Reset(d) // since Go 1.23 a stopped timer's channel holds no stale tick
+	}
+	defer t.timer.Stop()
 	select {
 	case err := <-t.done:
 		return err, true
-	case <-timer.C:
+	case <-t.timer.C:
 		if t.state.CompareAndSwap(taskQueued, taskAbandoned) {
 			return errDeadline, false
 		}

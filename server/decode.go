@@ -182,6 +182,17 @@ func DecodeBinaryRequest(body []byte, headerLen int, r *InferRequest, lim Limits
 	return nil
 }
 
+// intern returns the one of known that equals b, or b as a new string:
+// the names every request repeats then cost no allocation.
+func intern(b []byte, known ...string) string {
+	for _, k := range known {
+		if string(b) == k {
+			return k
+		}
+	}
+	return string(b)
+}
+
 func grow(s []float32, n int) []float32 {
 	if cap(s) >= n {
 		return s[:n]
@@ -309,13 +320,13 @@ func (p *parser) input(in *InputTensor, depth int) error {
 			if err != nil {
 				return fmt.Errorf("input \"name\": %w", err)
 			}
-			in.Name, sawName = string(s), true
+			in.Name, sawName = intern(s, InputName), true
 		case "datatype":
 			s, err := p.str()
 			if err != nil {
 				return fmt.Errorf("input \"datatype\": %w", err)
 			}
-			in.Datatype, sawType = string(s), true
+			in.Datatype, sawType = intern(s, DatatypeUINT8, DatatypeFP32), true
 		case "shape":
 			sawShape = true
 			in.Shape = in.Shape[:0]
@@ -384,7 +395,7 @@ func (p *parser) output(o *RequestedOutput, depth int) error {
 			if err != nil {
 				return fmt.Errorf("output \"name\": %w", err)
 			}
-			o.Name, sawName = string(s), true
+			o.Name, sawName = intern(s, OutputProbabilities, OutputClass), true
 		case "parameters":
 			return p.object(depth, func(key []byte, depth int) error {
 				if string(key) != "binary_data" {
@@ -424,6 +435,15 @@ func (p *parser) data(in *InputTensor, depth int) error {
 		return nil
 	}
 	for {
+		// Fast path for the bulk of an image request: a small unsigned
+		// integer followed directly by ','. Anything else (spaces, signs,
+		// fractions, exponents, the last element) takes the general path
+		// below, which accepts and rejects exactly what this one does.
+		if v, n := smallUint(p.b[p.i:]); n > 0 && len(in.Data) < p.lim.MaxElements {
+			in.Data = append(in.Data, float32(v))
+			p.i += n + 1
+			continue
+		}
 		c := p.peek()
 		switch {
 		case c == '[':
@@ -462,6 +482,26 @@ func (p *parser) data(in *InputTensor, depth int) error {
 			return p.errorf("want ',' or ']' in \"data\"")
 		}
 	}
+}
+
+// smallUint reads a JSON integer of at most 9 digits (so exact in float32
+// only up to 2^24, rounded like the general path beyond) that is followed
+// directly by ','. It returns the value and the number of digits, or n = 0
+// when b does not start that way (including a forbidden leading zero).
+func smallUint(b []byte) (v uint32, n int) {
+	for i, c := range b {
+		if c == ',' {
+			if i == 0 || (i > 1 && b[0] == '0') {
+				return 0, 0
+			}
+			return v, i
+		}
+		if c < '0' || c > '9' || i == 9 {
+			return 0, 0
+		}
+		v = v*10 + uint32(c-'0')
+	}
+	return 0, 0
 }
 
 // object calls fn for each member with the parser positioned at its value.

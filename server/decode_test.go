@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
+	"strconv"
 	"testing"
 	"unicode/utf8"
 
@@ -85,6 +87,61 @@ func TestDecodeInferRequestErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// TestDecodeDataNumbers checks the decoder's fast path for small integers
+// against encoding/json: every array below decodes to the same float32
+// values, or is rejected as encoding/json rejects it.
+func TestDecodeDataNumbers(t *testing.T) {
+	arrays := []string{
+		`[0,1,2,255,0]`, `[7]`, `[0]`, `[12,34 ,56, 78,9]`, `[1,-2,3]`, `[1.5,2,3e2,4E-1,0.0]`,
+		`[999999999,1]`, `[1000000000,1]`, `[4294967295,4294967296,1]`, `[16777217,16777219,1]`,
+		`[123456789012345678901234567890,1]`, `[-0,0,-0]`,
+		`[01,2]`, `[00,1]`, `[1,,2]`, `[,1]`, `[1,]`, `[1 2]`, `[1,2`, `[1,2,`, `[+1,2]`, `[1.,2]`, `[.5,1]`,
+	}
+	lim := DefaultLimits()
+	var r InferRequest
+	for _, a := range arrays {
+		body := `{"inputs":[{"name":"input","shape":[1],"datatype":"FP32","data":` + a + `}]}`
+		var want []float64
+		jerr := json.Unmarshal([]byte(a), &want)
+		err := DecodeInferRequest([]byte(body), &r, lim)
+		if jerr != nil {
+			assert.Error(t, err, "%s is not valid JSON", a)
+			continue
+		}
+		require.NoError(t, err, a)
+		got := r.Inputs[0].Data
+		require.Len(t, got, len(want), a)
+		for i := range want {
+			assert.Equal(t, math.Float32bits(float32(want[i])), math.Float32bits(got[i]), "%s element %d", a, i)
+		}
+	}
+	// Random image-like arrays, with and without spaces.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		n := 1 + rng.IntN(50)
+		vals := make([]uint32, n)
+		text := "["
+		for i := range vals {
+			vals[i] = rng.Uint32() >> rng.IntN(32)
+			if i > 0 {
+				text += []string{",", ", ", " ,"}[rng.IntN(3)]
+			}
+			text += strconv.FormatUint(uint64(vals[i]), 10)
+		}
+		text += "]"
+		body := `{"inputs":[{"name":"input","shape":[1],"datatype":"FP32","data":` + text + `}]}`
+		require.NoError(t, DecodeInferRequest([]byte(body), &r, lim), text)
+		require.Len(t, r.Inputs[0].Data, n)
+		for i, v := range vals {
+			require.Equal(t, float32(float64(v)), r.Inputs[0].Data[i], text)
+		}
+	}
+	// The element limit holds on the fast path too.
+	lim.MaxElements = 3
+	err := DecodeInferRequest([]byte(`{"inputs":[{"name":"input","shape":[1],"datatype":"FP32","data":[1,2,3,4,5]}]}`), &r, lim)
+	assert.ErrorContains(t, err, "too many elements")
 }
 
 func repeat(s string, n int) string {

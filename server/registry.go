@@ -69,7 +69,7 @@ func (s *Server) loadVersion(name string, num int64, path string) (*modelVersion
 		queue: make(chan *task, s.cfg.QueueSize),
 		idle:  make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 		qObs: s.met.queue.WithLabelValues(name), cObs: s.met.compute.WithLabelValues(name),
-		bObs: s.met.batch.WithLabelValues(name),
+		bObs: s.met.batch.WithLabelValues(name), dObs: s.met.duration.WithLabelValues(name),
 	}
 	go v.run(&s.bmu)
 	return v, nil

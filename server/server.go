@@ -212,7 +212,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			fmt.Fprintf(s.cfg.Log, "panic serving %s %s: %v\n", ctx.Method(), ctx.Path(), r)
 			writeError(ctx, fasthttp.StatusInternalServerError, "internal error")
 		}
-		s.met.requests.WithLabelValues(model, endpoint, strconv.Itoa(ctx.Response.StatusCode())).Inc()
+		s.met.requests.WithLabelValues(model, endpoint, codeLabel(ctx.Response.StatusCode())).Inc()
 	}()
 	path := string(ctx.Path())
 	get, post := ctx.IsGet() || ctx.IsHead(), ctx.IsPost()
@@ -289,6 +289,24 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 }
 
+// codeLabel is the status code as a metric label, without allocating for
+// the codes the server itself sends.
+func codeLabel(code int) string {
+	switch code {
+	case fasthttp.StatusOK:
+		return "200"
+	case fasthttp.StatusBadRequest:
+		return "400"
+	case fasthttp.StatusNotFound:
+		return "404"
+	case fasthttp.StatusServiceUnavailable:
+		return "503"
+	case fasthttp.StatusGatewayTimeout:
+		return "504"
+	}
+	return strconv.Itoa(code)
+}
+
 // allow answers 405 when the method is not the one the endpoint takes.
 func allow(ctx *fasthttp.RequestCtx, ok bool, method string) bool {
 	if !ok {
@@ -298,21 +316,27 @@ func allow(ctx *fasthttp.RequestCtx, ok bool, method string) bool {
 	return ok
 }
 
-// parseModelPath splits "{name}[/versions/{v}][/ready|/infer]".
+// parseModelPath splits "{name}[/versions/{v}][/ready|/infer]" (without
+// allocating: it runs on every request).
 func parseModelPath(rest string) (name, ver, action string, ok bool) {
-	parts := strings.Split(rest, "/")
-	if len(parts) == 0 || parts[0] == "" {
+	name, rest, more := strings.Cut(rest, "/")
+	if name == "" {
 		return "", "", "", false
 	}
-	name, parts = parts[0], parts[1:]
-	if len(parts) >= 2 && parts[0] == "versions" && parts[1] != "" {
-		ver, parts = parts[1], parts[2:]
+	if !more {
+		return name, "", "", true
+	}
+	if after, isVer := strings.CutPrefix(rest, "versions/"); isVer {
+		if v, tail, _ := strings.Cut(after, "/"); v != "" {
+			ver, rest = v, tail
+			more = len(after) > len(v)
+		}
 	}
 	switch {
-	case len(parts) == 0:
+	case ver != "" && !more:
 		return name, ver, "", true
-	case len(parts) == 1 && (parts[0] == "ready" || parts[0] == "infer"):
-		return name, ver, parts[0], true
+	case rest == "ready" || rest == "infer":
+		return name, ver, rest, true
 	}
 	return "", "", "", false
 }
@@ -379,7 +403,6 @@ func (v *modelVersion) check(req *InferRequest) (int, error) {
 	if in.Name != InputName {
 		return 0, fmt.Errorf("unknown input %q (the model's input is %q)", in.Name, InputName)
 	}
-	want := fmt.Sprintf("[N, %d, %d, %d]", v.h, v.w, v.c)
 	var n int64
 	switch sh := in.Shape; {
 	case len(sh) == 4 && sh[1] == int64(v.h) && sh[2] == int64(v.w) && sh[3] == int64(v.c):
@@ -387,7 +410,7 @@ func (v *modelVersion) check(req *InferRequest) (int, error) {
 	case len(sh) == 3 && sh[0] == int64(v.h) && sh[1] == int64(v.w) && sh[2] == int64(v.c):
 		n = 1
 	default:
-		return 0, fmt.Errorf("input shape %s does not match the model's %s", fmtShape(in.Shape), want)
+		return 0, fmt.Errorf("input shape %s does not match the model's [N, %d, %d, %d]", fmtShape(in.Shape), v.h, v.w, v.c)
 	}
 	if n < 1 {
 		return 0, fmt.Errorf("input shape %s holds no samples", fmtShape(in.Shape))
@@ -519,7 +542,7 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx, name, ver string) {
 		ctx.SetContentType("application/json")
 		ctx.SetBody(st.js)
 	}
-	s.met.duration.WithLabelValues(v.name).Observe(time.Since(start).Seconds())
+	v.dObs.Observe(time.Since(start).Seconds())
 }
 
 // prediction is one entry of a classify response.
@@ -580,7 +603,7 @@ func (s *Server) classify(ctx *fasthttp.RequestCtx, name string) {
 	}
 	s.taskPool.Put(t)
 	writeJSON(ctx, map[string]any{"model_name": v.name, "model_version": v.version, "predictions": preds})
-	s.met.duration.WithLabelValues(v.name).Observe(time.Since(start).Seconds())
+	v.dObs.Observe(time.Since(start).Seconds())
 }
 
 // fmtShape renders a shape as JSON does.

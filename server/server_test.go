@@ -713,8 +713,10 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	assert.GreaterOrEqual(t, accepted, 50+clients)
 }
 
-// TestHotReload swaps versions under load: no request fails, a new
-// version takes over, a broken one is reported while the old keeps serving.
+// TestHotReload swaps versions under load (four clients sending without
+// pause): no request fails or goes missing, a new version takes over, the
+// replaced one is retired once its requests are answered, and a broken one
+// is reported while the old keeps serving.
 func TestHotReload(t *testing.T) {
 	repo := t.TempDir()
 	writeModel(t, filepath.Join(repo, "tiny", "1", ModelFileName), 1)
@@ -727,17 +729,19 @@ func TestHotReload(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]int{}
 	var failures []string
+	answered := 0
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for !stop.Load() {
-				r := ts.do(t, "POST", "/v2/models/tiny/infer", good)
+				r, err := ts.try(ts.client, "POST", "/v2/models/tiny/infer", good)
 				mu.Lock()
-				if r.code != 200 {
-					failures = append(failures, fmt.Sprintf("%d %s", r.code, r.body))
+				if err != nil || r.code != 200 {
+					failures = append(failures, fmt.Sprintf("%d %s %v", r.code, r.body, err))
 				} else {
+					answered++
 					var m struct {
 						V string `json:"model_version"`
 					}
@@ -782,6 +786,9 @@ func TestHotReload(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 	assert.Empty(t, failures)
+	// No request was dropped: the server answered exactly the requests
+	// the clients got 200s for.
+	assert.Equal(t, answered, inferRequests(t, ts.s))
 	mu.Lock()
 	assert.Zero(t, seen["3"])
 	mu.Unlock()
@@ -829,4 +836,35 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestParseModelPath(t *testing.T) {
+	tests := []struct {
+		rest, name, ver, action string
+		ok                      bool
+	}{
+		{"tiny", "tiny", "", "", true},
+		{"tiny/ready", "tiny", "", "ready", true},
+		{"tiny/infer", "tiny", "", "infer", true},
+		{"tiny/versions/1", "tiny", "1", "", true},
+		{"tiny/versions/1/infer", "tiny", "1", "infer", true},
+		{"tiny/versions/12/ready", "tiny", "12", "ready", true},
+		{"tiny/versions/ready", "tiny", "ready", "", true},
+		{"", "", "", "", false},
+		{"/infer", "", "", "", false},
+		{"tiny/", "", "", "", false},
+		{"tiny/versions", "", "", "", false},
+		{"tiny/versions/", "", "", "", false},
+		{"tiny/versions//infer", "", "", "", false},
+		{"tiny/versions/1/", "", "", "", false},
+		{"tiny/versions/1/infer/x", "", "", "", false},
+		{"tiny/versions/versions/1", "", "", "", false},
+		{"tiny/ready/x", "", "", "", false},
+		{"tiny/metadata", "", "", "", false},
+	}
+	for _, tc := range tests {
+		name, ver, action, ok := parseModelPath(tc.rest)
+		assert.Equal(t, []any{tc.name, tc.ver, tc.action, tc.ok}, []any{name, ver, action, ok}, tc.rest)
+	}
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _, _, _ = parseModelPath("tiny/versions/1/infer") }))
 }
