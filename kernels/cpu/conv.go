@@ -73,14 +73,92 @@ func Conv2DForward(p *Pool, ws *Workspace, s ConvShape, x, w, y []float32) {
 		Sgemm(p, &ws.Gemm, false, false, s.N*pix, s.F, k, 1, x, k, w, s.F, 0, y, s.F)
 		return
 	}
-	j := ws.conv.start(p, ws, s)
+	j := ws.conv.start(ws, s)
 	j.x, j.w, j.y = x, w, y
 	j.rows = s.N * pix
+	if s.direct() {
+		j.chunk = convChunkRows(j.rows, k, 1)
+		ws.conv.grow(p.Workers(), k)
+		j.runChunks(p, (j.rows+j.chunk-1)/j.chunk, convDirectTask)
+		j.clear()
+		return
+	}
 	j.chunk = convChunkRows(j.rows, k, j.kern.mr)
 	chunks := (j.rows + j.chunk - 1) / j.chunk
 	ws.conv.grow(p.Workers(), min(j.chunk, j.rows)*k)
+	if s.F <= j.kern.nc && chunks > 1 {
+		// pack w once for every chunk
+		ws.conv.pb = growF32(ws.conv.pb, packedBLen(j.kern, s.F, k))
+		j.pb = ws.conv.pb
+		packBWhole(j.kern, j.pb, w, s.F, s.F, k)
+	}
 	j.runChunks(p, chunks, convFwdTask)
 	j.clear()
+}
+
+// directMaxK is the widest patch (KH·KW·C) the direct convolution takes:
+// its 64-filter slice of w (directMaxK·64 floats) stays in the L1 cache,
+// and below it the GEMM's packing and tile overheads dominate.
+const directMaxK = 64
+
+// direct reports whether the forward pass runs as a direct convolution
+// (few input channels, like a first layer on grey or RGB images).
+func (s ConvShape) direct() bool {
+	return hasFMA && s.F%64 == 0 && s.patchCols() <= directMaxK
+}
+
+func convDirectTask(a *args, w, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		a.cj.directChunk(w, t)
+	}
+}
+
+// directChunk computes output rows [t·chunk, (t+1)·chunk) directly from x:
+// pixels whose window lies inside the input with the vector loop, the
+// others (padding) through a one-pixel patch and gemv64.
+func (j *convJob) directChunk(w, t int) {
+	s := j.s
+	k := s.patchCols()
+	pix := s.OutH * s.OutW
+	lo := t * j.chunk
+	hi := min(lo+j.chunk, j.rows)
+	// output columns whose window lies inside the input horizontally
+	inA := (s.PadLeft + s.StrideW - 1) / s.StrideW
+	inB := 0
+	if s.W-s.KW+s.PadLeft >= 0 {
+		inB = (s.W-s.KW+s.PadLeft)/s.StrideW + 1
+	}
+	col := j.cw.wk[w].col[:k]
+	var acc [64]float32
+	for r := lo; r < hi; {
+		n, rem := r/pix, r%pix
+		oh, ow0 := rem/s.OutW, rem%s.OutW
+		ow1 := min(s.OutW, ow0+hi-r)
+		ih0 := oh*s.StrideH - s.PadTop
+		a, b := ow0, ow0
+		if ih0 >= 0 && ih0+s.KH <= s.H {
+			a = min(max(inA, ow0), ow1)
+			b = min(max(inB, a), ow1)
+		}
+		rowBase := (n*s.OutH + oh) * s.OutW
+		for ow := ow0; ow < ow1; ow++ {
+			if ow == a && b > a {
+				first := ((n*s.H+ih0)*s.W + a*s.StrideW - s.PadLeft) * s.C
+				for f := 0; f < s.F; f += 64 {
+					convRowsVec(s, j.x[first:], j.w[f:], j.y[(rowBase+a)*s.F+f:], b-a)
+				}
+				ow = b - 1
+				continue
+			}
+			rr := rowBase + ow
+			im2colRows(s, j.x, col, 0, rr, rr+1)
+			for f := 0; f < s.F; f += 64 {
+				gemv64(col, j.w[f:], s.F, &acc)
+				copy(j.y[rr*s.F+f:rr*s.F+f+64], acc[:])
+			}
+		}
+		r += ow1 - ow0
+	}
 }
 
 func convFwdTask(a *args, w, lo, hi int) {
@@ -99,6 +177,10 @@ func (j *convJob) fwdChunk(w, t int) {
 	col := l.col[:(hi-lo)*k]
 	im2colRows(s, j.x, col, 0, lo, hi)
 	l.gemm.kern = j.kern
+	if j.pb != nil {
+		sgemmPackedB(&l.gemm, j.kern, hi-lo, s.F, k, col, k, j.pb, 0, j.y[lo*s.F:], s.F)
+		return
+	}
 	Sgemm(nil, &l.gemm, false, false, hi-lo, s.F, k, 1, col, k, j.w, s.F, 0, j.y[lo*s.F:], s.F)
 }
 
@@ -163,32 +245,33 @@ func Conv2DBackwardFilter(p *Pool, ws *Workspace, s ConvShape, x, dy, dw []float
 		Sgemm(p, &ws.Gemm, true, false, k, s.F, s.N*pix, 1, x, k, dy, s.F, 0, dw, s.F)
 		return
 	}
-	j := ws.conv.start(p, ws, s)
+	j := ws.conv.start(ws, s)
 	j.x, j.y, j.dw = x, dy, dw
 	j.rows = s.N * pix
-	j.sub = convChunkRows(j.rows, k, 1)
 	chunks := min(filterMaxChunks, (j.rows+filterMinRows-1)/filterMinRows)
-	j.chunk = (j.rows + chunks - 1) / chunks
-	chunks = (j.rows + j.chunk - 1) / j.chunk
+	units, task := j.rows, convFilterTask
+	if s.directFilter() {
+		// chunks of whole output rows
+		units, task = s.N*s.OutH, convDirectFilterTask
+	} else {
+		j.sub = convChunkRows(j.rows, k, 1)
+	}
+	j.chunk = (units + chunks - 1) / chunks
+	chunks = (units + j.chunk - 1) / j.chunk
 	kf := k * s.F
 	ws.conv.grow(p.Workers(), min(j.sub, j.chunk)*k)
 	if chunks == 1 {
 		j.part = dw[:kf]
-		j.filterChunk(0, 0)
+		task(j.cw.args(), 0, 0, 1)
 		j.clear()
 		return
 	}
 	ws.conv.part = growF32(ws.conv.part, chunks*kf)
 	j.part = ws.conv.part[:chunks*kf]
-	j.runChunks(p, chunks, convFilterTask)
+	j.runChunks(p, chunks, task)
 	// dw = Σ_t part[t], in chunk order, elements in parallel.
 	j.chunks = chunks
-	a := p.args()
-	if a == nil {
-		a = &args{}
-	}
-	a.cj = j
-	p.run(kf, ewGrain/chunks, a, convFilterSumTask)
+	p.run(kf, ewGrain/chunks, j.cw.args(), convFilterSumTask)
 	j.clear()
 }
 
@@ -212,6 +295,45 @@ func convFilterSumTask(a *args, _, lo, hi int) {
 	copy(dst, j.part[lo:hi])
 	for t := 1; t < j.chunks; t++ {
 		addTo(dst, j.part[t*kf+lo:t*kf+hi])
+	}
+}
+
+// directFilter reports whether backward-filter reads x directly: direct
+// shapes with one input channel, unit horizontal stride and no padding,
+// where one filter tap's inputs along an output row are contiguous.
+func (s ConvShape) directFilter() bool {
+	return s.direct() && s.C == 1 && s.StrideW == 1 && s.PadTop == 0 && s.PadLeft == 0 &&
+		(s.OutH-1)*s.StrideH+s.KH <= s.H && s.OutW-1+s.KW <= s.W
+}
+
+func convDirectFilterTask(a *args, _, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		a.cj.directFilterChunk(t)
+	}
+}
+
+// directFilterChunk computes the partial filter gradient of output rows
+// [t·chunk, (t+1)·chunk): for each output row and tap, the tap's inputs
+// along the row (contiguous in x) times that row of dy, added in order.
+func (j *convJob) directFilterChunk(t int) {
+	s := j.s
+	kf := s.KH * s.KW * s.F
+	lines := s.N * s.OutH
+	dst := j.part[t*kf : t*kf+kf]
+	clear(dst)
+	for line := t * j.chunk; line < min(lines, (t+1)*j.chunk); line++ {
+		n, oh := line/s.OutH, line%s.OutH
+		g := j.y[line*s.OutW*s.F:]
+		for ky := 0; ky < s.KH; ky++ {
+			row := j.x[((n*s.H)+oh*s.StrideH+ky)*s.W:]
+			for kx := 0; kx < s.KW; kx++ {
+				a := row[kx : kx+s.OutW]
+				tap := dst[(ky*s.KW+kx)*s.F:]
+				for f := 0; f < s.F; f += 64 {
+					gemv64Add(a, g[f:], s.F, tap[f:])
+				}
+			}
+		}
 	}
 }
 
@@ -245,7 +367,9 @@ type convWork struct {
 	wk   []convLocal
 	part []float32
 	rot  []float32
+	pb   []float32 // the packed filter of the forward pass
 	job  convJob
+	a    args
 }
 
 // convLocal is one worker's scratch memory.
@@ -261,20 +385,28 @@ type convJob struct {
 	s           ConvShape
 	x, w, y, dw []float32
 	part        []float32
-	rows        int // output pixels in the batch
-	chunk       int // rows per parallel chunk
-	sub         int // rows per lowering (backward-filter)
+	pb          []float32 // w packed by packBWhole, or nil
+	rows        int       // output pixels in the batch
+	chunk       int       // rows per parallel chunk
+	sub         int       // rows per lowering (backward-filter)
 	chunks      int
 }
 
-func (cw *convWork) start(_ *Pool, ws *Workspace, s ConvShape) *convJob {
+func (cw *convWork) start(ws *Workspace, s ConvShape) *convJob {
 	j := &cw.job
 	*j = convJob{cw: cw, kern: ws.Gemm.kernel(), s: s}
 	return j
 }
 
+// args returns the workspace's argument block for the current job (the
+// pool's own is not used: a nil pool has none).
+func (cw *convWork) args() *args {
+	cw.a = args{cj: &cw.job}
+	return &cw.a
+}
+
 // clear drops the job's references to the caller's slices.
-func (j *convJob) clear() { j.x, j.w, j.y, j.dw, j.part = nil, nil, nil, nil, nil }
+func (j *convJob) clear() { j.x, j.w, j.y, j.dw, j.part, j.pb = nil, nil, nil, nil, nil, nil }
 
 func (cw *convWork) grow(workers, colLen int) {
 	for len(cw.wk) < workers {
@@ -286,15 +418,14 @@ func (cw *convWork) grow(workers, colLen int) {
 }
 
 // runChunks runs fn over chunks on the pool, or serially when there is
-// one chunk or one worker.
+// one chunk or one worker, or too little work to be worth waking workers.
 func (j *convJob) runChunks(p *Pool, chunks int, fn func(a *args, w, lo, hi int)) {
-	if p.serial(chunks, 1) {
-		a := args{cj: j}
-		fn(&a, 0, 0, chunks)
+	a := j.cw.args()
+	s := j.s
+	if p.serial(chunks, 1) || float64(j.rows)*float64(s.patchCols())*float64(s.F) < serialMACs {
+		fn(a, 0, 0, chunks)
 		return
 	}
-	a := p.args()
-	a.cj = j
 	p.run(chunks, 1, a, fn)
 }
 
@@ -345,27 +476,6 @@ func convFromArgs(a *args) ConvShape {
 	i := a.i
 	return ConvShape{N: i[0], H: i[1], W: i[2], C: i[3], KH: i[4], KW: i[5], F: i[6],
 		StrideH: i[7], StrideW: i[8], PadTop: i[9], PadLeft: i[10], OutH: i[11], OutW: i[12]}
-}
-
-// im2col fills col (rows = nb·OutH·OutW, cols = KH·KW·C) with the patches
-// of images n0..n0+nb-1.
-func im2col(p *Pool, s ConvShape, x, col []float32, n0, nb int) {
-	rows := nb * s.OutH * s.OutW
-	const grain = 64
-	if p.serial(rows, grain) || rows*s.patchCols() < 1<<14 {
-		im2colRows(s, x, col, n0, 0, rows)
-		return
-	}
-	a := p.args()
-	convArgs(a, s)
-	a.s[0], a.s[1] = x, col
-	a.i[13] = n0
-	p.run(rows, grain, a, im2colTask)
-}
-
-func im2colTask(a *args, _, lo, hi int) {
-	s := convFromArgs(a)
-	im2colRows(s, a.s[0], a.s[1][lo*s.patchCols():], a.i[13], lo, hi)
 }
 
 // im2colRows writes the patches of rows lo..hi-1 (counted from image n0)

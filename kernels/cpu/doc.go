@@ -1,6 +1,15 @@
 // Package cpu holds kiln's hand-written CPU kernels: a worker pool, a packed,
-// cache-blocked SGEMM, convolution lowered to GEMM through im2col/col2im,
+// cache-blocked SGEMM (with an unpacked path for a single row), convolution,
 // max pooling, and the element-wise, softmax and optimizer kernels.
+//
+// Convolution is one parallel pass over chunks of output pixels: each
+// worker lowers an L2-sized chunk with im2col into its own buffer and runs
+// a serial SGEMM on it. Layers with narrow patches (KH·KW·C ≤ 64, like a
+// first layer on grey images) skip the lowering and run a direct AVX2
+// kernel; backward-data with stride 1 is the forward convolution of the
+// padded output gradient with the rotated filter; backward-filter sums
+// per-chunk partial products in chunk order. Max pooling, bias add and bias
+// gradient have AVX2 loops over the contiguous channel runs of NHWC data.
 //
 // The SGEMM micro-kernel is chosen once, at start, from the CPU's features:
 // a 12×32 AVX-512 kernel, a 6×16 AVX2+FMA kernel (both Go assembly,

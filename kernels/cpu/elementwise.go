@@ -187,6 +187,9 @@ func BiasGrad(p *Pool, ws *Workspace, dy, db []float32, rows, cols int) {
 }
 
 func biasGradRows(dy []float32, acc []float64, cols, lo, hi int) {
+	if hi > lo && biasGradVec(dy[lo*cols:hi*cols], acc, hi-lo, cols) {
+		return
+	}
 	acc = acc[:cols]
 	for r := lo; r < hi; r++ {
 		row := dy[r*cols : r*cols+cols]

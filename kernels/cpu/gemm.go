@@ -105,10 +105,14 @@ func Sgemm(p *Pool, ws *GemmWorkspace, transA, transB bool, m, n, k int,
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	kr := ws.kernel()
 	if float64(m)*float64(n)*float64(k) < serialMACs {
 		p = nil
 	}
+	if m == 1 && !transB && (!transA || lda == 1) && ws.kern == nil {
+		sgemv(p, n, k, alpha, a, b, ldb, beta, c)
+		return
+	}
+	kr := ws.kernel()
 	workers := p.Workers()
 	j := &ws.job
 	*j = gemmJob{ws: ws, kr: kr, transA: transA, transB: transB, m: m, n: n, k: k,
@@ -469,6 +473,85 @@ func packBRange(nr int, dst, b []float32, ldb int, transB bool, pc, kc, jc, nc, 
 			for p, v := range src {
 				d[p*nr+cc] = v
 			}
+		}
+	}
+}
+
+// sgemv computes the m = 1 product c = alpha·a·B + beta·c (a holds k
+// values, B is k×n with leading dimension ldb) straight from the rows of B,
+// without packing: 64 columns at a time with the vector loop where there is
+// one, the rest in Go. Column blocks run in parallel on p. Each element is
+// summed in order of k, so the result does not depend on the workers.
+func sgemv(p *Pool, n, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
+	blocks := (n + 63) / 64
+	if p.serial(blocks, 1) {
+		sgemvCols(0, blocks, n, alpha, a[:k], b, ldb, beta, c)
+		return
+	}
+	ar := p.args()
+	ar.s[0], ar.s[1], ar.s[2] = a[:k], b, c
+	ar.i[0], ar.i[1] = n, ldb
+	ar.f[0], ar.f[1] = alpha, beta
+	p.run(blocks, 0, ar, sgemvTask)
+}
+
+func sgemvTask(ar *args, _, lo, hi int) {
+	sgemvCols(lo, hi, ar.i[0], ar.f[0], ar.s[0], ar.s[1], ar.i[1], ar.f[1], ar.s[2])
+}
+
+// sgemvCols computes the 64-column blocks lo..hi-1 of sgemv.
+func sgemvCols(lo, hi, n int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
+	var acc [64]float32
+	for blk := lo; blk < hi; blk++ {
+		j := blk * 64
+		w := min(64, n-j)
+		t := acc[:w]
+		if w < 64 || !gemv64(a, b[j:], ldb, &acc) {
+			clear(t)
+			for p, av := range a {
+				row := b[p*ldb+j : p*ldb+j+w]
+				for q, bv := range row {
+					t[q] += av * bv
+				}
+			}
+		}
+		storeTile(t, w, 1, w, alpha, beta, c[j:], n)
+	}
+}
+
+// packedBLen is the length of B (k×n, n at most kr.nc) packed whole by
+// packBWhole.
+func packedBLen(kr *gemmKernel, n, k int) int { return k * roundUp(n, kr.nr) }
+
+// packBWhole packs all of B (k×n, row-major, leading dimension ldb) for
+// sgemmPackedB: the kc-deep blocks one after another, block pc starting at
+// pc·roundUp(n, nr). n must be at most kr.nc.
+func packBWhole(kr *gemmKernel, dst, b []float32, ldb, n, k int) {
+	nn := roundUp(n, kr.nr)
+	for pc := 0; pc < k; pc += kr.kc {
+		kc := min(kr.kc, k-pc)
+		packBRange(kr.nr, dst[pc*nn:], b, ldb, false, pc, kc, 0, n, 0, nn/kr.nr)
+	}
+}
+
+// sgemmPackedB computes C = A·B + beta·C serially, with A (m×k, leading
+// dimension lda, not transposed) packed here and B already packed by
+// packBWhole. It sums exactly as Sgemm does, so results match it bit for
+// bit. ws supplies worker 0's packing buffers.
+func sgemmPackedB(ws *GemmWorkspace, kr *gemmKernel, m, n, k int, a []float32, lda int, pb []float32, beta float32, c []float32, ldc int) {
+	ws.grow(kr, 1, 0, 0, false)
+	l := &ws.wk[0]
+	nn := roundUp(n, kr.nr)
+	for pc := 0; pc < k; pc += kr.kc {
+		kc := min(kr.kc, k-pc)
+		bt := beta
+		if pc > 0 {
+			bt = 1
+		}
+		for ic := 0; ic < m; ic += kr.mc {
+			mc := min(kr.mc, m-ic)
+			packA(kr.mr, l.packA, a, lda, false, ic, mc, pc, kc)
+			macroKernel(kr, kc, mc, n, l.packA, pb[pc*nn:], 1, bt, c[ic*ldc:], ldc, l.tile)
 		}
 	}
 }

@@ -257,3 +257,56 @@ func reportRates(b *testing.B, flops, cpu0 float64) {
 		b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
 	}
 }
+
+// TestSgemv covers the unpacked m = 1 path (default workspace): column
+// counts around the 64-wide vector block, long and short reductions,
+// parallel column blocks, alpha/beta and padded leading dimensions.
+func TestSgemv(t *testing.T) {
+	p := NewPool(3)
+	defer p.Close()
+	for _, pool := range []*Pool{nil, p} {
+		var ws GemmWorkspace
+		for _, n := range []int{1, 7, 10, 63, 64, 65, 128, 130, 2000} {
+			for _, k := range []int{1, 3, 64, 1600} {
+				for pi, pad := range []int{0, 5} {
+					alpha, beta := float32(1), float32(0)
+					if pi == 1 {
+						alpha, beta = -0.75, 0.5
+					}
+					for _, tA := range []bool{false, true} {
+						t.Run(fmt.Sprintf("%d/n%d/k%d/pad%d/tA=%v", pool.Workers(), n, k, pad, tA), func(t *testing.T) {
+							checkGemm(t, pool, &ws, tA, false, 1, n, k, pad, alpha, beta, uint64(n*k+pi))
+						})
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSgemmPackedB checks that multiplying by a B packed once
+// (packBWhole + sgemmPackedB) gives Sgemm's result bit for bit, for every
+// micro-kernel, with edge tiles, several k blocks and beta 0 and 1.
+func TestSgemmPackedB(t *testing.T) {
+	for _, name := range KernelNames() {
+		var ws GemmWorkspace
+		require.NoError(t, ws.SetKernel(name))
+		kr := ws.kernel()
+		for _, s := range []struct{ m, n, k int }{{1, 1, 1}, {13, 33, 9}, {84, 64, 576}, {121, 70, 600}, {7, 5, 257}, {250, 64, 27}} {
+			for _, beta := range []float32{0, 1} {
+				r := rand.New(rand.NewPCG(uint64(s.m), uint64(s.k)))
+				a := randSlice(r, s.m*s.k)
+				b := randSlice(r, s.k*s.n)
+				c0 := randSlice(r, s.m*s.n)
+				want := append([]float32(nil), c0...)
+				Sgemm(nil, &ws, false, false, s.m, s.n, s.k, 1, a, s.k, b, s.n, beta, want, s.n)
+				pb := make([]float32, packedBLen(kr, s.n, s.k))
+				packBWhole(kr, pb, b, s.n, s.n, s.k)
+				got := append([]float32(nil), c0...)
+				var ws2 GemmWorkspace
+				sgemmPackedB(&ws2, kr, s.m, s.n, s.k, a, s.k, pb, beta, got, s.n)
+				require.Equal(t, want, got, "%s %+v beta=%v", name, s, beta)
+			}
+		}
+	}
+}

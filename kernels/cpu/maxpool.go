@@ -41,7 +41,7 @@ func maxPoolTask(a *args, _, lo, hi int) {
 
 // poolGrainElems is about how many input elements one parallel chunk of a
 // pooling pass reads; smaller passes run serially.
-const poolGrainElems = 1 << 15
+const poolGrainElems = 1 << 16
 
 // maxPoolRows handles output rows lo..hi-1, a row being (n, oh).
 func maxPoolRows(s PoolShape, x, y, argmax []float32, lo, hi int) {
@@ -52,7 +52,7 @@ func maxPoolRows(s PoolShape, x, y, argmax []float32, lo, hi int) {
 		out := s.OutW * c
 		for r := lo; r < hi; r++ {
 			n, oh := r/s.OutH, r%s.OutH
-			first := ((n*s.H)+oh*s.StrideH) * s.W * c
+			first := ((n * s.H) + oh*s.StrideH) * s.W * c
 			o := r * out
 			maxPoolRowVec(s, x[first:first+span], y[o:o+out], argmax[o:o+out])
 		}
@@ -120,7 +120,7 @@ func maxPoolBackImages(s PoolShape, dy, argmax, dx []float32, lo, hi int) {
 		out := s.OutW * c
 		for r := lo * s.OutH; r < hi*s.OutH; r++ {
 			n, oh := r/s.OutH, r%s.OutH
-			first := ((n*s.H)+oh*s.StrideH) * s.W * c
+			first := ((n * s.H) + oh*s.StrideH) * s.W * c
 			o := r * out
 			maxPoolBackRowVec(s, dy[o:o+out], argmax[o:o+out], dx[first:first+span])
 		}

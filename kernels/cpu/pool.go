@@ -44,12 +44,13 @@ type Pool struct {
 // args carries the operands of a parallel kernel to a static range
 // function; see Pool.run.
 type args struct {
-	s [6][]float32
-	f [4]float32
-	i [16]int
-	u uint64
-	d []float64
-	g *gemmJob
+	s  [6][]float32
+	f  [4]float32
+	i  [16]int
+	u  uint64
+	d  []float64
+	g  *gemmJob
+	cj *convJob
 }
 
 // NewPool starts a pool with the given number of workers; workers <= 0

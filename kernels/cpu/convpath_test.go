@@ -1,0 +1,137 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// refConvBackward returns dx and dw of y = conv(x, w) for the output
+// gradient dy, in float64, by direct summation.
+func refConvBackward(s ConvShape, x, w, dy []float32) (dx, dw []float64) {
+	dx = make([]float64, len(x))
+	dw = make([]float64, len(w))
+	for n := 0; n < s.N; n++ {
+		for oh := 0; oh < s.OutH; oh++ {
+			for ow := 0; ow < s.OutW; ow++ {
+				for ky := 0; ky < s.KH; ky++ {
+					for kx := 0; kx < s.KW; kx++ {
+						ih, iw := oh*s.StrideH-s.PadTop+ky, ow*s.StrideW-s.PadLeft+kx
+						if ih < 0 || ih >= s.H || iw < 0 || iw >= s.W {
+							continue
+						}
+						for c := 0; c < s.C; c++ {
+							xi := ((n*s.H+ih)*s.W+iw)*s.C + c
+							for f := 0; f < s.F; f++ {
+								g := float64(dy[((n*s.OutH+oh)*s.OutW+ow)*s.F+f])
+								wi := ((ky*s.KW+kx)*s.C+c)*s.F + f
+								dx[xi] += g * float64(w[wi])
+								dw[wi] += g * float64(x[xi])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return dx, dw
+}
+
+// TestConvPaths checks the chunked forward pass, backward-data as a
+// transposed forward convolution (and its col2im fallback) and the
+// chunked backward-filter against float64 references, for every
+// micro-kernel, serial and parallel, on shapes with several chunks, odd
+// sizes and asymmetric padding; and that backward-filter gives the same
+// bits for any number of workers.
+func TestConvPaths(t *testing.T) {
+	shapes := []ConvShape{
+		{N: 2, H: 7, W: 6, C: 8, KH: 3, KW: 3, F: 5, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 7, OutW: 6},
+		{N: 3, H: 6, W: 7, C: 9, KH: 2, KW: 3, F: 12, StrideH: 1, StrideW: 1, OutH: 5, OutW: 5},
+		{N: 2, H: 5, W: 6, C: 8, KH: 3, KW: 2, F: 7, StrideH: 1, StrideW: 1, PadTop: 2, PadLeft: 1, OutH: 6, OutW: 7},
+		{N: 5, H: 13, W: 13, C: 16, KH: 3, KW: 3, F: 33, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11}, // several chunks
+		{N: 9, H: 28, W: 28, C: 1, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 26, OutW: 26},  // conv1, col2im fallback
+		{N: 1, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11}, // conv2 batch 1
+		{N: 3, H: 9, W: 8, C: 12, KH: 3, KW: 3, F: 10, StrideH: 2, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 5, OutW: 8},
+		// direct forward: padding on every side, strides, two 64-filter blocks
+		{N: 2, H: 7, W: 6, C: 3, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 7, OutW: 6},
+		{N: 3, H: 9, W: 8, C: 2, KH: 3, KW: 2, F: 128, StrideH: 2, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 5, OutW: 8},
+		{N: 2, H: 10, W: 11, C: 1, KH: 5, KW: 5, F: 64, StrideH: 2, StrideW: 3, PadTop: 2, PadLeft: 2, OutH: 5, OutW: 4},
+		{N: 1, H: 3, W: 3, C: 1, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 3, OutW: 3},
+		// direct backward-filter: one chunk, several, vertical stride
+		{N: 1, H: 5, W: 5, C: 1, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 3, OutW: 3},
+		{N: 3, H: 9, W: 10, C: 1, KH: 3, KW: 2, F: 128, StrideH: 2, StrideW: 1, OutH: 4, OutW: 9},
+	}
+	for i, s := range shapes {
+		r := rand.New(rand.NewPCG(uint64(i), 77))
+		x := randSlice(r, s.N*s.H*s.W*s.C)
+		w := randSlice(r, s.KH*s.KW*s.C*s.F)
+		dy := randSlice(r, s.N*s.OutH*s.OutW*s.F)
+		wantY := naiveConv(s, x, w)
+		wantDX, wantDW := refConvBackward(s, x, w, dy)
+		var ref []float32 // backward-filter of the first run
+		for _, kern := range KernelNames() {
+			for _, workers := range []int{1, 2, 3} {
+				t.Run(fmt.Sprintf("%d/%s/w%d", i, kern, workers), func(t *testing.T) {
+					var p *Pool
+					if workers > 1 {
+						p = NewPool(workers)
+						defer p.Close()
+					}
+					var ws Workspace
+					require.NoError(t, ws.Gemm.SetKernel(kern))
+					y := make([]float32, len(dy))
+					dx := make([]float32, len(x))
+					dw := make([]float32, len(w))
+					for _, b := range [][]float32{y, dx, dw} {
+						for j := range b {
+							b[j] = float32(math.NaN())
+						}
+					}
+					Conv2DForward(p, &ws, s, x, w, y)
+					Conv2DBackwardData(p, &ws, s, dy, w, dx)
+					Conv2DBackwardFilter(p, &ws, s, x, dy, dw)
+					tol := 1e-4 * float64(s.KH*s.KW*s.C)
+					for j := range wantY {
+						require.InDelta(t, wantY[j], y[j], tol, "y[%d]", j)
+					}
+					for j := range wantDX {
+						require.InDelta(t, wantDX[j], dx[j], tol, "dx[%d]", j)
+					}
+					ftol := 1e-4 * float64(s.N*s.OutH*s.OutW)
+					for j := range wantDW {
+						require.InDelta(t, wantDW[j], dw[j], ftol, "dw[%d]", j)
+					}
+					if kern != KernelNames()[0] {
+						return
+					}
+					if ref == nil {
+						ref = dw
+						return
+					}
+					for j := range dw {
+						require.Equal(t, math.Float32bits(ref[j]), math.Float32bits(dw[j]), "dw[%d] differs between worker counts", j)
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestConvChunkRows(t *testing.T) {
+	for _, tc := range []struct{ rows, k, mr int }{
+		{121, 576, 12}, {3872, 576, 12}, {21632, 9, 12}, {1, 9, 12}, {13, 576, 12}, {24, 1 << 20, 12}, {5, 3, 1},
+	} {
+		c := convChunkRows(tc.rows, tc.k, tc.mr)
+		require.Positive(t, c)
+		require.Zero(t, c%tc.mr, "%+v: chunk %d", tc, c)
+		if tc.rows > tc.mr {
+			require.Less(t, c, tc.rows, "%+v: at least two chunks", tc)
+		}
+		if c > tc.mr {
+			require.LessOrEqual(t, c*tc.k, convMaxColElems, "%+v: chunk %d too big", tc, c)
+		}
+	}
+}

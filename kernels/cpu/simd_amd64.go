@@ -1,0 +1,96 @@
+//go:build amd64
+
+package cpu
+
+import "golang.org/x/sys/cpu"
+
+//go:noescape
+func maxPoolRowAVX2(x, y, arg *float32, c, outW, kh, kw, rowStride, colStep int)
+
+//go:noescape
+func maxPoolBackRowAVX2(dy, arg, dx *float32, c, outW, kh, kw, rowStride, colStep int)
+
+//go:noescape
+func biasAddAVX2(x, bias *float32, rows, cols int)
+
+//go:noescape
+func biasGradAVX2(dy *float32, acc *float64, rows, cols int)
+
+// biasGradVec adds the column sums of dy (rows×cols) to acc with AVX2 when
+// cols is a multiple of 16 and reports whether it did.
+func biasGradVec(dy []float32, acc []float64, rows, cols int) bool {
+	if !hasAVX2 || cols%16 != 0 || rows == 0 {
+		return false
+	}
+	_, _ = dy[rows*cols-1], acc[cols-1]
+	biasGradAVX2(&dy[0], &acc[0], rows, cols)
+	return true
+}
+
+//go:noescape
+func convRowsAVX2(x *float32, rowStride, kh, run int, w *float32, ldw int, y *float32, npix, pixStep int)
+
+// convRowsVec computes npix interior output pixels of one output row, 64
+// filters starting at w[0] and y[0], with AVX2+FMA (see convRowsAVX2): x
+// starts at the first window's top-left element. The caller checked
+// hasFMA; bounds are checked here.
+func convRowsVec(s ConvShape, x, w, y []float32, npix int) {
+	run := s.KW * s.C
+	_ = x[(npix-1)*s.StrideW*s.C+(s.KH-1)*s.W*s.C+run-1]
+	_ = w[(s.KH*run-1)*s.F+63]
+	_ = y[(npix-1)*s.F+63]
+	convRowsAVX2(&x[0], s.W*s.C, s.KH, run, &w[0], s.F, &y[0], npix, s.StrideW*s.C)
+}
+
+//go:noescape
+func gemv64AVX2(k int, a, b *float32, ldb int, acc *float32, add int)
+
+// hasFMA selects the FMA vector loops; fixed at start.
+var hasFMA = hasAVX2 && cpu.X86.HasFMA
+
+// gemv64 sets acc[j] = Σ_p a[p]·b[p·ldb+j] for j < 64 and p < len(a) with
+// AVX2+FMA and reports whether it could.
+func gemv64(a, b []float32, ldb int, acc *[64]float32) bool {
+	k := len(a)
+	if !hasFMA || k == 0 {
+		return false
+	}
+	_ = b[(k-1)*ldb+63]
+	gemv64AVX2(k, &a[0], &b[0], ldb, &acc[0], 0)
+	return true
+}
+
+// gemv64Add adds Σ_p a[p]·b[p·ldb+j] to acc[j] for j < 64 (len(acc) ≥ 64)
+// with AVX2+FMA; the caller checked hasFMA and len(a) > 0.
+func gemv64Add(a, b []float32, ldb int, acc []float32) {
+	k := len(a)
+	_, _ = b[(k-1)*ldb+63], acc[63]
+	gemv64AVX2(k, &a[0], &b[0], ldb, &acc[0], 1)
+}
+
+// poolVec reports whether the vector pooling loops handle c channels.
+func poolVec(c int) bool { return hasAVX2 && c%8 == 0 }
+
+// maxPoolRowVec pools one output row with AVX2; x starts at the first
+// window's top-left element and y, arg at the row's first output. The
+// caller checked poolVec and the bounds (see maxPoolRowBounds).
+func maxPoolRowVec(s PoolShape, x, y, arg []float32) {
+	maxPoolRowAVX2(&x[0], &y[0], &arg[0], s.C, s.OutW, s.KH, s.KW, s.W*s.C, s.StrideW*s.C)
+}
+
+// maxPoolBackRowVec is the backward pass of one output row for windows
+// that do not overlap (see maxPoolBackRowAVX2).
+func maxPoolBackRowVec(s PoolShape, dy, arg, dx []float32) {
+	maxPoolBackRowAVX2(&dy[0], &arg[0], &dx[0], s.C, s.OutW, s.KH, s.KW, s.W*s.C, s.StrideW*s.C)
+}
+
+// biasAddVec adds bias to every row of x (rows×cols) with AVX2 when cols
+// is a multiple of 8 and reports whether it did.
+func biasAddVec(x, bias []float32, rows, cols int) bool {
+	if !hasAVX2 || cols%8 != 0 || rows == 0 {
+		return false
+	}
+	_, _ = x[rows*cols-1], bias[cols-1]
+	biasAddAVX2(&x[0], &bias[0], rows, cols)
+	return true
+}
