@@ -219,11 +219,15 @@ func Conv2DBackwardData(p *Pool, ws *Workspace, s ConvShape, dy, w, dx []float32
 const minTransposedC = 8
 
 // transposed returns the forward convolution that computes this one's
-// backward-data pass, when there is one (stride 1, padding at most the
-// filter size less one, C at least minTransposedC).
+// backward-data pass, when there is one and it pays (stride 1, padding at
+// most the filter size less one, C at least minTransposedC, and an input
+// at most 1/8 larger than the output: the transposed convolution does
+// H·W/(OutH·OutW) times the multiply-adds of dy·wᵀ, so for a "valid"
+// convolution on a small image, 13×13 from 11×11, the col2im path wins).
 func (s ConvShape) transposed() (ConvShape, bool) {
 	if s.StrideH != 1 || s.StrideW != 1 || s.PadTop > s.KH-1 || s.PadLeft > s.KW-1 ||
-		s.PadTop < 0 || s.PadLeft < 0 || s.C < minTransposedC {
+		s.PadTop < 0 || s.PadLeft < 0 || s.C < minTransposedC ||
+		8*s.H*s.W > 9*s.OutH*s.OutW {
 		return ConvShape{}, false
 	}
 	return ConvShape{N: s.N, H: s.OutH, W: s.OutW, C: s.F, KH: s.KH, KW: s.KW, F: s.C,
