@@ -118,7 +118,7 @@ func servedProbs(resp *fasthttp.Response) ([]float32, error) {
 
 // histSum returns the sum and count of a histogram of the server's
 // registry (all label values together).
-func histSum(b *testing.B, s *Server, name string) (float64, uint64) {
+func histSum(b testing.TB, s *Server, name string) (float64, uint64) {
 	b.Helper()
 	mfs, err := s.met.reg.Gather()
 	require.NoError(b, err)

@@ -24,7 +24,10 @@
 // of the process, so the server holds one mutex per backend (Server.bmu)
 // around every backend use: each batch, each load and warm-up, each free.
 // Workers of different models therefore never run on the backend at the
-// same time. Queues are bounded: a request finding its model's queue full
+// same time. With a zero MaxQueueDelay, a request that finds its model's
+// queue empty and the backend free runs on its own handler goroutine under
+// the same mutex (a batch of its own, as the worker would have made it),
+// which saves two goroutine hand-offs at low load. Queues are bounded: a request finding its model's queue full
 // is answered 503 at once; one still queued at its deadline gets 504.
 //
 // Versions: the newest version directory whose model file loads and warms

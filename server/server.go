@@ -450,6 +450,14 @@ func (s *Server) newTask(v *modelVersion, n int, timeout time.Duration) *task {
 // execute queues t on v and waits for it. It writes the error response and
 // returns false when t did not complete; t is then not to be used.
 func (s *Server) execute(ctx *fasthttp.RequestCtx, v *modelVersion, t *task) bool {
+	if ran, err := v.runInline(&s.bmu, t); ran {
+		if err == nil {
+			return true
+		}
+		writeError(ctx, fasthttp.StatusInternalServerError, err.Error())
+		s.taskPool.Put(t)
+		return false
+	}
 	if err := v.submit(t); err != nil {
 		s.taskPool.Put(t)
 		writeError(ctx, fasthttp.StatusServiceUnavailable, fmt.Sprintf("model %s is overloaded: its queue of %d requests is full; retry later", v.name, cap(v.queue)))

@@ -868,3 +868,32 @@ func TestParseModelPath(t *testing.T) {
 	}
 	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _, _, _ = parseModelPath("tiny/versions/1/infer") }))
 }
+
+// TestInlineAndBatchedAgree checks the two ways a request can run with no
+// batching delay: on its own handler goroutine when the backend is free and
+// nothing is queued, and through the batcher when the backend is busy. Both
+// give the same answer, and both are counted in the batch-size metric.
+func TestInlineAndBatchedAgree(t *testing.T) {
+	ts := startServer(t, Config{MaxBatch: 4}, singleModel(t))
+	v := servingVersion(t, ts.s)
+	body := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 3), ``)
+	_, batches0 := histSum(t, ts.s, "kiln_batch_size")
+
+	inline := probsOf(t, ts.do(t, "POST", "/v2/models/tiny/infer", body))
+
+	// With the backend held, the request must queue for the batcher.
+	ts.s.bmu.Lock()
+	got := make(chan response, 1)
+	go func() {
+		r, err := ts.try(ts.client, "POST", "/v2/models/tiny/infer", body)
+		assert.NoError(t, err)
+		got <- r
+	}()
+	require.Eventually(t, func() bool { return v.pending.Load() == 1 }, 10*time.Second, time.Millisecond)
+	ts.s.bmu.Unlock()
+	batched := probsOf(t, <-got)
+
+	assert.Equal(t, inline, batched)
+	_, batches1 := histSum(t, ts.s, "kiln_batch_size")
+	assert.Equal(t, uint64(2), batches1-batches0)
+}
