@@ -76,6 +76,17 @@ func Conv2DForward(p *Pool, ws *Workspace, s ConvShape, x, w, y []float32) {
 	j := ws.conv.start(ws, s)
 	j.x, j.w, j.y = x, w, y
 	j.rows = s.N * pix
+	if j.rows == 0 {
+		return
+	}
+	if s.implicitFwd(j.kern) {
+		s.checkLens(x, w, y)
+		j.chunk = implicitChunkRows(j.rows)
+		ws.conv.growImplicit(p.Workers(), j.chunk)
+		j.runChunks(p, (j.rows+j.chunk-1)/j.chunk, convImplicitFwdTask)
+		j.clear()
+		return
+	}
 	if s.direct() {
 		j.chunk = convChunkRows(j.rows, k, 1)
 		ws.conv.grow(p.Workers(), k)
@@ -197,6 +208,18 @@ func Conv2DBackwardData(p *Pool, ws *Workspace, s ConvShape, dy, w, dx []float32
 		Sgemm(p, &ws.Gemm, false, true, s.N*pix, k, s.F, 1, dy, s.F, w, s.F, 0, dx, k)
 		return
 	}
+	if kr := ws.Gemm.kernel(); s.implicitData(kr) && s.N > 0 {
+		s.checkLens(dx, w, dy)
+		wt := ws.conv.transposedTaps(s, w)
+		j := ws.conv.start(ws, s)
+		j.x, j.w, j.y = dy, wt, dx
+		j.rows = s.N * pix
+		j.chunk = s.implicitDataImages()
+		ws.conv.growImplicit(p.Workers(), j.chunk*pix)
+		j.runChunks(p, (s.N+j.chunk-1)/j.chunk, convImplicitDataTask)
+		j.clear()
+		return
+	}
 	if t, ok := s.transposed(); ok {
 		wt := ws.conv.rotated(s, w)
 		Conv2DForward(p, ws, t, dy, wt, dx)
@@ -254,10 +277,15 @@ func Conv2DBackwardFilter(p *Pool, ws *Workspace, s ConvShape, x, dy, dw []float
 	j.rows = s.N * pix
 	chunks := min(filterMaxChunks, (j.rows+filterMinRows-1)/filterMinRows)
 	units, task := j.rows, convFilterTask
-	if s.directFilter() {
+	switch {
+	case s.directFilter():
 		// chunks of whole output rows
 		units, task = s.N*s.OutH, convDirectFilterTask
-	} else {
+	case s.implicitFilter(j.kern) && j.rows > 0:
+		s.checkLens(x, dw, dy)
+		task = convGatherFilterTask
+		ws.conv.growImplicit(p.Workers(), gatherRows)
+	default:
 		j.sub = convChunkRows(j.rows, k, 1)
 	}
 	j.chunk = (units + chunks - 1) / chunks
@@ -380,6 +408,9 @@ type convWork struct {
 type convLocal struct {
 	gemm GemmWorkspace
 	col  []float32
+	org  []int              // window origins (implicit kernels)
+	list []int              // offset pairs (gather kernel)
+	tile [imr * inr]float32 // discarded rows (implicit kernels)
 }
 
 // convJob describes the current convolution call to the workers.

@@ -109,6 +109,175 @@ func (g *gen) kernel(name, reg string, vec, mr, nv int, bcast []int, unroll int)
 	g.p("")
 }
 
+// rowsKernel emits the AVX-512 "rows" kernel: a 6×64 tile whose six A rows
+// are given by pointers (a[0..5], contiguous along k) and whose six C rows
+// are given by pointers (c[0..5]); B rows are ldb floats apart, 64 columns
+// wide. The k loop runs nseg segments of kc steps; after each segment the
+// A row pointers move on by segStep bytes (past the kc·4 bytes read), so a
+// window of an NHWC image (KH runs of KW·C contiguous floats, rowStride
+// apart) is one call. B rows follow on across segments.
+func (g *gen) rowsKernel(name string) {
+	const mr, nv, unroll = 6, 4, 4
+	rows := []string{"SI", "BX", "R9", "R10", "R11", "R12"}
+	acc := func(i, j int) string { return fmt.Sprintf("Z%d", i*nv+j) }
+	g.p("// func %s(kc, nseg, segStep int, a **float32, b *float32, ldb int, c **float32, add int)", name)
+	g.p("// computes a %d×%d tile from row pointers; see gen_amd64.go.", mr, nv*16)
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-64", name)
+	g.p("\tMOVQ a+24(FP), DX")
+	for i, r := range rows {
+		g.p("\tMOVQ %d(DX), %s", i*8, r)
+	}
+	g.p("\tMOVQ b+32(FP), DI")
+	g.p("\tMOVQ ldb+40(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tMOVQ segStep+16(FP), AX")
+	g.p("\tMOVQ nseg+8(FP), R13")
+	for i := 0; i < mr*nv; i++ {
+		g.p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	step := func(k int) {
+		for j := 0; j < nv; j++ {
+			g.p("\tVMOVUPS %d(DI), Z%d", j*64, 24+j)
+		}
+		g.p("\tADDQ R8, DI")
+		for i := 0; i < mr; i++ {
+			br := fmt.Sprintf("Z%d", 28+i%4)
+			g.p("\tVBROADCASTSS %d(%s), %s", k*4, rows[i], br)
+			for j := 0; j < nv; j++ {
+				g.p("\tVFMADD231PS Z%d, %s, %s", 24+j, br, acc(i, j))
+			}
+		}
+	}
+	g.p("\tTESTQ R13, R13")
+	g.p("\tJEQ %s_store", name)
+	g.p("%s_seg:", name)
+	g.p("\tMOVQ kc+0(FP), CX")
+	g.p("\tCMPQ CX, $%d", unroll)
+	g.p("\tJLT %s_tail", name)
+	g.p("%s_loop%d:", name, unroll)
+	for k := 0; k < unroll; k++ {
+		step(k)
+	}
+	for _, r := range rows {
+		g.p("\tADDQ $%d, %s", unroll*4, r)
+	}
+	g.p("\tSUBQ $%d, CX", unroll)
+	g.p("\tCMPQ CX, $%d", unroll)
+	g.p("\tJGE %s_loop%d", name, unroll)
+	g.p("%s_tail:", name)
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_next", name)
+	g.p("%s_loop1:", name)
+	step(0)
+	for _, r := range rows {
+		g.p("\tADDQ $4, %s", r)
+	}
+	g.p("\tDECQ CX")
+	g.p("\tJNE %s_loop1", name)
+	g.p("%s_next:", name)
+	for _, r := range rows {
+		g.p("\tADDQ AX, %s", r)
+	}
+	g.p("\tDECQ R13")
+	g.p("\tJNE %s_seg", name)
+	g.p("%s_store:", name)
+	g.p("\tMOVQ c+48(FP), DX")
+	g.p("\tMOVQ add+56(FP), CX")
+	for i := 0; i < mr; i++ {
+		g.p("\tMOVQ %d(DX), AX", i*8)
+		g.p("\tTESTQ CX, CX")
+		g.p("\tJEQ %s_ow%d", name, i)
+		for j := 0; j < nv; j++ {
+			g.p("\tVADDPS %d(AX), %s, %s", j*64, acc(i, j), acc(i, j))
+		}
+		g.p("%s_ow%d:", name, i)
+		for j := 0; j < nv; j++ {
+			g.p("\tVMOVUPS %s, %d(AX)", acc(i, j), j*64)
+		}
+	}
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
+// gatherKernel emits an AVX-512 kernel for an mr×64 tile of C (rows ldc
+// floats apart) += Σ_t x[off[2t]+i]·dy[off[2t+1]+j] over kc steps t: each
+// step reads its own pair of offsets (in floats) from the list, so the
+// rows of the reduction (output pixels of a convolution, with the input
+// pixel each reads) need not be evenly spaced. Used for the filter
+// gradient, C = patchesᵀ·dy, with the patches read straight from x.
+func (g *gen) gatherKernel(name string, mr int) {
+	const nv = 4
+	acc := func(i, j int) string { return fmt.Sprintf("Z%d", i*nv+j) }
+	g.p("// func %s(kc int, off *int, x, dy, c *float32, ldc int, add int)", name)
+	g.p("// computes a %d×%d tile from an offset list; see gen_amd64.go.", mr, nv*16)
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
+	g.p("\tMOVQ kc+0(FP), CX")
+	g.p("\tMOVQ off+8(FP), SI")
+	g.p("\tMOVQ x+16(FP), DI")
+	g.p("\tMOVQ dy+24(FP), R9")
+	for i := 0; i < mr*nv; i++ {
+		g.p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	step := func(xr, dr string, k int) {
+		g.p("\tMOVQ %d(SI), %s", k*16, xr)
+		g.p("\tMOVQ %d(SI), %s", k*16+8, dr)
+		for j := 0; j < nv; j++ {
+			g.p("\tVMOVUPS %d(R9)(%s*4), Z%d", j*64, dr, 24+j)
+		}
+		for i := 0; i < mr; i++ {
+			br := fmt.Sprintf("Z%d", 28+i%4)
+			g.p("\tVBROADCASTSS %d(DI)(%s*4), %s", i*4, xr, br)
+			for j := 0; j < nv; j++ {
+				g.p("\tVFMADD231PS Z%d, %s, %s", 24+j, br, acc(i, j))
+			}
+		}
+	}
+	g.p("\tCMPQ CX, $2")
+	g.p("\tJLT %s_tail", name)
+	g.p("%s_loop2:", name)
+	step("AX", "BX", 0)
+	step("R10", "R11", 1)
+	g.p("\tADDQ $32, SI")
+	g.p("\tSUBQ $2, CX")
+	g.p("\tCMPQ CX, $2")
+	g.p("\tJGE %s_loop2", name)
+	g.p("%s_tail:", name)
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_store", name)
+	step("AX", "BX", 0)
+	g.p("%s_store:", name)
+	g.p("\tMOVQ c+32(FP), DX")
+	g.p("\tMOVQ ldc+40(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tMOVQ add+48(FP), CX")
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_overwrite", name)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nv; j++ {
+			g.p("\tVADDPS %d(DX), %s, %s", j*64, acc(i, j), acc(i, j))
+			g.p("\tVMOVUPS %s, %d(DX)", acc(i, j), j*64)
+		}
+		if i < mr-1 {
+			g.p("\tADDQ R8, DX")
+		}
+	}
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("%s_overwrite:", name)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nv; j++ {
+			g.p("\tVMOVUPS %s, %d(DX)", acc(i, j), j*64)
+		}
+		if i < mr-1 {
+			g.p("\tADDQ R8, DX")
+		}
+	}
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
 // peak emits a loop of independent FMAs over nacc accumulators, iters times,
 // for measuring the FMA peak.
 func (g *gen) peak(name, reg string, nacc int) {
@@ -150,6 +319,11 @@ func main() {
 	g.kernel("sgemmKernelAVX512", "Z", 16, 12, 2, []int{26, 27, 28, 29, 30, 31}, 4)
 	// AVX2+FMA: 6×16 tile, 12 ymm accumulators, 2 for B, 2 for broadcasts.
 	g.kernel("sgemmKernelAVX2", "Y", 8, 6, 2, []int{14, 15}, 4)
+	// Convolution kernels that read the patches straight from the image.
+	g.rowsKernel("convRowsAVX512")
+	for mr := 1; mr <= 6; mr++ {
+		g.gatherKernel(fmt.Sprintf("convGather%dAVX512", mr), mr)
+	}
 	g.peak("fmaPeakAVX512", "Z", 24)
 	g.peak("fmaPeakAVX2", "Y", 12)
 	if err := os.WriteFile("kernel_amd64.s", g.b.Bytes(), 0o644); err != nil {

@@ -22,6 +22,27 @@ func reluBackAVX2(y, dy, dx *float32, n int)
 func fmaPeakAVX512(iters int)
 
 //go:noescape
+func convRowsAVX512(kc, nseg, segStep int, a **float32, b *float32, ldb int, c **float32, add int)
+
+//go:noescape
+func convGather1AVX512(kc int, off *int, x, dy, c *float32, ldc int, add int)
+
+//go:noescape
+func convGather2AVX512(kc int, off *int, x, dy, c *float32, ldc int, add int)
+
+//go:noescape
+func convGather3AVX512(kc int, off *int, x, dy, c *float32, ldc int, add int)
+
+//go:noescape
+func convGather4AVX512(kc int, off *int, x, dy, c *float32, ldc int, add int)
+
+//go:noescape
+func convGather5AVX512(kc int, off *int, x, dy, c *float32, ldc int, add int)
+
+//go:noescape
+func convGather6AVX512(kc int, off *int, x, dy, c *float32, ldc int, add int)
+
+//go:noescape
 func fmaPeakAVX2(iters int)
 
 var (
@@ -101,4 +122,35 @@ func reluBackVec(y, dy, dx []float32) int {
 	_, _ = y[n-1], dy[n-1]
 	reluBackAVX2(&y[0], &dy[0], &dx[0], n)
 	return n
+}
+
+// implicitOK reports whether the AVX-512 implicit-GEMM convolution kernels
+// (convRowsAVX512, convGather*AVX512) run with micro-kernel kr.
+func implicitOK(kr *gemmKernel) bool { return kr == &avx512Kernel }
+
+// rowsKernel runs convRowsAVX512 (see gen_amd64.go). The caller
+// guarantees every pointer it passes has the data the kernel reads and
+// writes.
+func rowsKernel(kc, nseg, segStep int, a *[6]*float32, b *float32, ldb int, c *[6]*float32, add bool) {
+	convRowsAVX512(kc, nseg, segStep, &a[0], b, ldb, &c[0], b2i(add))
+}
+
+// gatherKernel runs convGather<mr>AVX512 (see gen_amd64.go) for 1 ≤ mr ≤ 6.
+// The caller guarantees the offsets and pointers are in bounds.
+func gatherKernel(mr, kc int, off []int, x, dy, c *float32, ldc int, add bool) {
+	o, ad := &off[0], b2i(add)
+	switch mr {
+	case 6:
+		convGather6AVX512(kc, o, x, dy, c, ldc, ad)
+	case 5:
+		convGather5AVX512(kc, o, x, dy, c, ldc, ad)
+	case 4:
+		convGather4AVX512(kc, o, x, dy, c, ldc, ad)
+	case 3:
+		convGather3AVX512(kc, o, x, dy, c, ldc, ad)
+	case 2:
+		convGather2AVX512(kc, o, x, dy, c, ldc, ad)
+	default:
+		convGather1AVX512(kc, o, x, dy, c, ldc, ad)
+	}
 }

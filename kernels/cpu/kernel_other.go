@@ -14,3 +14,10 @@ func reluVec(_, _ []float32) int { return 0 }
 
 // reluBackVec has no vector loop off amd64.
 func reluBackVec(_, _, _ []float32) int { return 0 }
+
+// implicitOK: the implicit-GEMM convolution kernels are amd64 only.
+func implicitOK(*gemmKernel) bool { return false }
+
+func rowsKernel(int, int, int, *[6]*float32, *float32, int, *[6]*float32, bool) {}
+
+func gatherKernel(int, int, []int, *float32, *float32, *float32, int, bool) {}

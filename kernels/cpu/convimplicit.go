@@ -1,0 +1,280 @@
+package cpu
+
+// Implicit-GEMM convolution: the AVX-512 kernels convRowsAVX512 and
+// convGather*AVX512 read the patch matrix straight from the NHWC image,
+// through a pointer (or offset) per patch row, so there is no im2col copy
+// and no packing of A. They are used with the avx512 micro-kernel for
+// filter counts (and, for backward-data, channel counts) that are
+// multiples of 64.
+//
+//   - Forward: y[r][f] = Σ_tap Σ_c x[pixel(r, tap)][c]·w[tap][c][f]. Each
+//     call of the rows kernel computes 6 output pixels × 64 filters over one
+//     tap and up to implicitKC channels (that slice of w, 16 KiB, stays in
+//     L1) and adds it to y; taps outside the image (padding) read zeros.
+//     (Layers with few channels, like a first layer on grey images, keep
+//     the direct AVX2 kernel: their output is written at memory speed
+//     either way, and the rows kernel's per-call overhead is higher.)
+//   - Backward-data: dx[pixel(r, tap)][c] += Σ_f dy[r][f]·w[tap][c][f], the
+//     rows kernel with the output pointers scattered instead, over chunks
+//     of whole images so that no two workers write the same element.
+//   - Backward-filter: dw[tap][c][f] = Σ_r x[pixel(r, tap)][c]·dy[r][f], the
+//     gather kernel, which reads an (input pixel, output pixel) offset pair
+//     per step of the reduction.
+//
+// Every output element is summed by one worker in an order fixed by the
+// shape (taps, then channel blocks), so results do not depend on the
+// number of workers.
+
+const (
+	// imr×inr is the tile of the implicit kernels.
+	imr = 6
+	inr = 64
+	// implicitKC is the deepest reduction of one rows-kernel call: 64 rows
+	// of 64 filters (16 KiB) stay in the L1 cache.
+	implicitKC = 64
+	// implicitChunkPanels caps the 6-row panels of one forward chunk.
+	implicitChunkPanels = 16
+	// implicitDataRows is the most output rows a backward-data chunk
+	// takes (it always takes at least one whole image).
+	implicitDataRows = 256
+	// gatherRows is the reduction depth of one gather-kernel call.
+	gatherRows = 64
+)
+
+// zeroRow is read (never written) in place of the input outside the image.
+var zeroRow [implicitKC]float32
+
+// implicitFwd reports whether the forward pass runs on the implicit
+// kernels with micro-kernel kr.
+func (s ConvShape) implicitFwd(kr *gemmKernel) bool {
+	return implicitOK(kr) && s.F%inr == 0 && s.C >= 16
+}
+
+// implicitData reports whether backward-data runs on the implicit kernels.
+func (s ConvShape) implicitData(kr *gemmKernel) bool {
+	return implicitOK(kr) && s.C%inr == 0
+}
+
+// implicitFilter reports whether backward-filter runs on the gather kernel.
+func (s ConvShape) implicitFilter(kr *gemmKernel) bool {
+	return implicitOK(kr) && s.F%inr == 0 && s.C >= 16
+}
+
+// implicitChunkRows returns the rows of one forward chunk: whole 6-row
+// panels, at most implicitChunkPanels of them, and at least two chunks when
+// there are two panels. It depends on the shape alone.
+func implicitChunkRows(rows int) int {
+	panels := (rows + imr - 1) / imr
+	chunks := max((panels+implicitChunkPanels-1)/implicitChunkPanels, min(panels, 2))
+	return (panels + chunks - 1) / chunks * imr
+}
+
+// checkLens panics (like an index out of range) when a slice is shorter
+// than s needs, so that the kernels' pointers stay inside them.
+func (s ConvShape) checkLens(x, w, y []float32) {
+	_ = x[s.N*s.H*s.W*s.C-1]
+	_ = w[s.KH*s.KW*s.C*s.F-1]
+	_ = y[s.N*s.OutH*s.OutW*s.F-1]
+}
+
+// origins fills l.org with (offset of the window's top-left input pixel,
+// times C; its row; its column) for output rows lo..hi-1; the pixel may
+// lie outside the image where there is padding.
+func (l *convLocal) origins(s ConvShape, lo, hi int) []int {
+	org := l.org[:3*(hi-lo)]
+	pix := s.OutH * s.OutW
+	n, rem := lo/pix, lo%pix
+	oh, ow := rem/s.OutW, rem%s.OutW
+	for i := 0; i < hi-lo; i++ {
+		ih0, iw0 := oh*s.StrideH-s.PadTop, ow*s.StrideW-s.PadLeft
+		o := org[3*i : 3*i+3 : 3*i+3]
+		o[0], o[1], o[2] = ((n*s.H+ih0)*s.W+iw0)*s.C, ih0, iw0
+		if ow++; ow == s.OutW {
+			ow = 0
+			if oh++; oh == s.OutH {
+				oh = 0
+				n++
+			}
+		}
+	}
+	return org
+}
+
+func (cw *convWork) growImplicit(workers, rows int) {
+	for len(cw.wk) < workers {
+		cw.wk = append(cw.wk, convLocal{})
+	}
+	for w := 0; w < workers; w++ {
+		l := &cw.wk[w]
+		if len(l.org) < 3*rows {
+			l.org = make([]int, 3*rows)
+		}
+		if len(l.list) < 2*gatherRows {
+			l.list = make([]int, 2*gatherRows)
+		}
+	}
+}
+
+func convImplicitFwdTask(a *args, w, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		a.cj.implicitFwdChunk(w, t)
+	}
+}
+
+// implicitFwdChunk computes output rows [t·chunk, (t+1)·chunk) on worker w.
+func (j *convJob) implicitFwdChunk(w, t int) {
+	s := j.s
+	lo := t * j.chunk
+	hi := min(lo+j.chunk, j.rows)
+	l := &j.cw.wk[w]
+	org := l.origins(s, lo, hi)
+	var a, c [imr]*float32
+	for f0 := 0; f0 < s.F; f0 += inr {
+		for tap := 0; tap < s.KH*s.KW; tap++ {
+			ky, kx := tap/s.KW, tap%s.KW
+			toff := (ky*s.W + kx) * s.C
+			for c0 := 0; c0 < s.C; c0 += implicitKC {
+				kc := min(implicitKC, s.C-c0)
+				b := &j.w[(tap*s.C+c0)*s.F+f0]
+				add := tap > 0 || c0 > 0
+				for r0 := lo; r0 < hi; r0 += imr {
+					for i := range imr {
+						r := r0 + i
+						if r >= hi {
+							a[i], c[i] = &zeroRow[0], &l.tile[i*inr]
+							continue
+						}
+						o := org[3*(r-lo) : 3*(r-lo)+3 : 3*(r-lo)+3]
+						if uint(o[1]+ky) < uint(s.H) && uint(o[2]+kx) < uint(s.W) {
+							a[i] = &j.x[o[0]+toff+c0]
+						} else {
+							a[i] = &zeroRow[0]
+						}
+						c[i] = &j.y[r*s.F+f0]
+					}
+					rowsKernel(kc, 1, 0, &a, b, s.F, &c, add)
+				}
+			}
+		}
+	}
+}
+
+// implicitDataImages returns the images of one backward-data chunk.
+func (s ConvShape) implicitDataImages() int {
+	return max(1, implicitDataRows/max(1, s.OutH*s.OutW))
+}
+
+func convImplicitDataTask(a *args, w, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		a.cj.implicitDataChunk(w, t)
+	}
+}
+
+// implicitDataChunk computes dx (j.y) for images [t·chunk, (t+1)·chunk)
+// from dy (j.x) and the per-tap transposed filter wt (j.w, tap-major,
+// F×C per tap) on worker w.
+func (j *convJob) implicitDataChunk(w, t int) {
+	s := j.s
+	pix := s.OutH * s.OutW
+	n0 := t * j.chunk
+	n1 := min(n0+j.chunk, s.N)
+	img := s.H * s.W * s.C
+	clear(j.y[n0*img : n1*img])
+	lo, hi := n0*pix, n1*pix
+	l := &j.cw.wk[w]
+	org := l.origins(s, lo, hi)
+	var a, c [imr]*float32
+	for c0 := 0; c0 < s.C; c0 += inr {
+		for tap := 0; tap < s.KH*s.KW; tap++ {
+			ky, kx := tap/s.KW, tap%s.KW
+			toff := (ky*s.W + kx) * s.C
+			for f0 := 0; f0 < s.F; f0 += implicitKC {
+				kc := min(implicitKC, s.F-f0)
+				b := &j.w[(tap*s.F+f0)*s.C+c0]
+				for r0 := lo; r0 < hi; r0 += imr {
+					for i := range imr {
+						r := r0 + i
+						if r >= hi {
+							a[i], c[i] = &zeroRow[0], &l.tile[i*inr]
+							continue
+						}
+						o := org[3*(r-lo) : 3*(r-lo)+3 : 3*(r-lo)+3]
+						a[i] = &j.x[r*s.F+f0]
+						if uint(o[1]+ky) < uint(s.H) && uint(o[2]+kx) < uint(s.W) {
+							c[i] = &j.y[o[0]+toff+c0]
+						} else {
+							c[i] = &l.tile[i*inr]
+						}
+					}
+					rowsKernel(kc, 1, 0, &a, b, s.C, &c, true)
+				}
+			}
+		}
+	}
+}
+
+// transposedTaps returns w (KH, KW, C, F) with the channel axes of each
+// tap swapped, (KH, KW, F, C): the B operand of the implicit
+// backward-data pass.
+func (cw *convWork) transposedTaps(s ConvShape, w []float32) []float32 {
+	n := s.KH * s.KW * s.C * s.F
+	cw.rot = growF32(cw.rot, n)
+	r := cw.rot[:n]
+	for t := 0; t < s.KH*s.KW; t++ {
+		src := w[t*s.C*s.F : (t+1)*s.C*s.F]
+		dst := r[t*s.C*s.F : (t+1)*s.C*s.F]
+		for c := 0; c < s.C; c++ {
+			row := src[c*s.F : c*s.F+s.F]
+			for f, v := range row {
+				dst[f*s.C+c] = v
+			}
+		}
+	}
+	return r
+}
+
+func convGatherFilterTask(a *args, w, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		a.cj.gatherFilterChunk(w, t)
+	}
+}
+
+// gatherFilterChunk computes the partial filter gradient of rows
+// [t·chunk, (t+1)·chunk) on worker w: in blocks of gatherRows rows, for
+// each tap, the (input pixel, output pixel) pairs that tap reads, then the
+// gather kernel over 6-channel × 64-filter tiles.
+func (j *convJob) gatherFilterChunk(w, t int) {
+	s := j.s
+	kf := s.patchCols() * s.F
+	lo := t * j.chunk
+	hi := min(lo+j.chunk, j.rows)
+	dst := j.part[t*kf : t*kf+kf]
+	clear(dst)
+	l := &j.cw.wk[w]
+	for b0 := lo; b0 < hi; b0 += gatherRows {
+		b1 := min(b0+gatherRows, hi)
+		org := l.origins(s, b0, b1)
+		for tap := 0; tap < s.KH*s.KW; tap++ {
+			ky, kx := tap/s.KW, tap%s.KW
+			toff := (ky*s.W + kx) * s.C
+			list := l.list[:2*(b1-b0)]
+			nv := 0
+			for r := b0; r < b1; r++ {
+				o := org[3*(r-b0) : 3*(r-b0)+3 : 3*(r-b0)+3]
+				if uint(o[1]+ky) < uint(s.H) && uint(o[2]+kx) < uint(s.W) {
+					list[2*nv], list[2*nv+1] = o[0]+toff, r*s.F
+					nv++
+				}
+			}
+			if nv == 0 {
+				continue
+			}
+			for f0 := 0; f0 < s.F; f0 += inr {
+				for c0 := 0; c0 < s.C; c0 += imr {
+					mr := min(imr, s.C-c0)
+					gatherKernel(mr, nv, list, &j.x[c0], &j.y[f0], &dst[(tap*s.C+c0)*s.F+f0], s.F, true)
+				}
+			}
+		}
+	}
+}
