@@ -7,10 +7,11 @@ package cpu
 // filter counts (and, for backward-data, channel counts) that are
 // multiples of 64.
 //
-//   - Forward: y[r][f] = Σ_tap Σ_c x[pixel(r, tap)][c]·w[tap][c][f]. Each
-//     call of the rows kernel computes 6 output pixels × 64 filters over one
-//     tap and up to implicitKC channels (that slice of w, 16 KiB, stays in
-//     L1) and adds it to y; taps outside the image (padding) read zeros.
+//   - Forward: y[r][f] = Σ_tap Σ_c x[pixel(r, tap)][c]·w[tap][c][f]. One
+//     call of the rows kernel computes 6 output pixels × 64 filters over
+//     their whole windows (KH runs of KW·C contiguous floats) where they lie
+//     inside the image; elsewhere one call per tap and up to implicitKC
+//     channels adds to y, reading zeros outside the image.
 //     (Layers with few channels, like a first layer on grey images, keep
 //     the direct AVX2 kernel: their output is written at memory speed
 //     either way, and the rows kernel's per-call overhead is higher.)
@@ -29,9 +30,13 @@ const (
 	// imr×inr is the tile of the implicit kernels.
 	imr = 6
 	inr = 64
-	// implicitKC is the deepest reduction of one rows-kernel call: 64 rows
-	// of 64 filters (16 KiB) stay in the L1 cache.
+	// implicitKC is the deepest reduction of one rows-kernel call that
+	// reads zeros (padding) or scatters its output: 64 rows of 64 filters
+	// (16 KiB) stay in the L1 cache.
 	implicitKC = 64
+	// windowMaxK is the widest patch (KH·KW·C) the forward pass reads in
+	// one call per window: w's 64-filter slice (256 KiB) stays in L2.
+	windowMaxK = 1024
 	// implicitChunkPanels caps the 6-row panels of one forward chunk.
 	implicitChunkPanels = 16
 	// implicitDataRows is the most output rows a backward-data chunk
@@ -121,7 +126,11 @@ func convImplicitFwdTask(a *args, w, lo, hi int) {
 	}
 }
 
-// implicitFwdChunk computes output rows [t·chunk, (t+1)·chunk) on worker w.
+// implicitFwdChunk computes output rows [t·chunk, (t+1)·chunk) on worker w,
+// 6-row panel by panel: a panel whose windows all lie inside the image is
+// one call over the whole window (KH runs of KW·C contiguous floats, with
+// all of w, up to windowMaxK·64 floats, streamed from L2), others one call
+// per tap and channel block, reading zeros outside the image.
 func (j *convJob) implicitFwdChunk(w, t int) {
 	s := j.s
 	lo := t * j.chunk
@@ -129,30 +138,49 @@ func (j *convJob) implicitFwdChunk(w, t int) {
 	l := &j.cw.wk[w]
 	org := l.origins(s, lo, hi)
 	var a, c [imr]*float32
+	run := s.KW * s.C
+	win := s.patchCols() <= windowMaxK
+	step := (s.W*s.C - run) * 4
 	for f0 := 0; f0 < s.F; f0 += inr {
-		for tap := 0; tap < s.KH*s.KW; tap++ {
-			ky, kx := tap/s.KW, tap%s.KW
-			toff := (ky*s.W + kx) * s.C
-			for c0 := 0; c0 < s.C; c0 += implicitKC {
-				kc := min(implicitKC, s.C-c0)
-				b := &j.w[(tap*s.C+c0)*s.F+f0]
-				add := tap > 0 || c0 > 0
-				for r0 := lo; r0 < hi; r0 += imr {
-					for i := range imr {
-						r := r0 + i
-						if r >= hi {
-							a[i], c[i] = &zeroRow[0], &l.tile[i*inr]
-							continue
-						}
-						o := org[3*(r-lo) : 3*(r-lo)+3 : 3*(r-lo)+3]
-						if uint(o[1]+ky) < uint(s.H) && uint(o[2]+kx) < uint(s.W) {
-							a[i] = &j.x[o[0]+toff+c0]
-						} else {
-							a[i] = &zeroRow[0]
-						}
-						c[i] = &j.y[r*s.F+f0]
+		for r0 := lo; r0 < hi; r0 += imr {
+			inside := win
+			for i := range imr {
+				r := r0 + i
+				if r >= hi {
+					c[i] = &l.tile[i*inr]
+					continue
+				}
+				o := org[3*(r-lo) : 3*(r-lo)+3 : 3*(r-lo)+3]
+				if o[1] < 0 || o[1]+s.KH > s.H || o[2] < 0 || o[2]+s.KW > s.W {
+					inside = false
+				}
+				c[i] = &j.y[r*s.F+f0]
+			}
+			if inside {
+				for i := range imr {
+					if r := r0 + i; r < hi {
+						a[i] = &j.x[org[3*(r-lo)]]
+					} else {
+						a[i] = a[0]
 					}
-					rowsKernel(kc, 1, 0, &a, b, s.F, &c, add)
+				}
+				rowsKernel(run, s.KH, step, &a, &j.w[f0], s.F, &c, false)
+				continue
+			}
+			for tap := 0; tap < s.KH*s.KW; tap++ {
+				ky, kx := tap/s.KW, tap%s.KW
+				toff := (ky*s.W + kx) * s.C
+				for c0 := 0; c0 < s.C; c0 += implicitKC {
+					for i := range imr {
+						a[i] = &zeroRow[0]
+						if r := r0 + i; r < hi {
+							o := org[3*(r-lo) : 3*(r-lo)+3 : 3*(r-lo)+3]
+							if uint(o[1]+ky) < uint(s.H) && uint(o[2]+kx) < uint(s.W) {
+								a[i] = &j.x[o[0]+toff+c0]
+							}
+						}
+					}
+					rowsKernel(min(implicitKC, s.C-c0), 1, 0, &a, &j.w[(tap*s.C+c0)*s.F+f0], s.F, &c, tap > 0 || c0 > 0)
 				}
 			}
 		}
