@@ -26,6 +26,35 @@ type Backend struct {
 	live      atomic.Int64
 	liveElems atomic.Int64
 	allocs    atomic.Int64
+
+	pending pendingConv
+}
+
+// pendingConv is a forward convolution that Conv2D has queued but not run.
+// Its work is deferred to the next op (or Sync, Download, Close), so that
+// a BiasAdd of its whole output and a ReLU of its whole output in place
+// that directly follow it (the calls of a convolution layer) run in its
+// epilogue, on each chunk of output rows while it is in cache, instead of
+// as two more passes over memory. The contract allows this: ops run in
+// order on one queue and only Sync and Download wait. The results are the
+// bits of the separate ops.
+type pendingConv struct {
+	on      bool
+	s       kern.ConvShape
+	x, w, y []float32
+	yBuf    *Buffer
+	bias    []float32
+	relu    bool
+}
+
+// flush runs the pending convolution, if any.
+func (b *Backend) flush() {
+	q := &b.pending
+	if !q.on {
+		return
+	}
+	kern.Conv2DForwardBiasReLU(b.pool, &b.ws, q.s, q.x, q.w, q.bias, q.relu, q.y)
+	*q = pendingConv{}
 }
 
 // New returns a CPU backend with a worker pool of GOMAXPROCS workers.
@@ -60,6 +89,7 @@ func (b *Backend) Close() error {
 	if b.closed {
 		return nil
 	}
+	b.flush()
 	b.closed = true
 	b.pool.Close()
 	return nil
@@ -70,6 +100,7 @@ func (b *Backend) Sync() error {
 	if b.closed {
 		return backend.Wrap(Name, "Sync", errClosed)
 	}
+	b.flush()
 	return nil
 }
 
@@ -101,10 +132,20 @@ func (b *Backend) Alloc(n int) (backend.Buffer, error) {
 	return buf, nil
 }
 
-// check validates the buffers an op uses: each must be a live buffer of
+// check validates the buffers an op uses (see validate) and then runs the
+// pending convolution, so that the op sees its results.
+func (b *Backend) check(op string, reqs ...backend.Req) error {
+	if err := b.validate(op, reqs...); err != nil {
+		return err
+	}
+	b.flush()
+	return nil
+}
+
+// validate checks the buffers an op uses: each must be a live buffer of
 // this backend holding at least the required elements. Sizes are checked by
 // backend.Need so every backend words these errors alike.
-func (b *Backend) check(op string, reqs ...backend.Req) error {
+func (b *Backend) validate(op string, reqs ...backend.Req) error {
 	if b.closed {
 		return backend.Wrap(Name, op, errClosed)
 	}
@@ -220,7 +261,7 @@ func (b *Backend) Conv2D(p backend.ConvParams, x, w, y backend.Buffer) error {
 	if err := b.convCheck(backend.OpConv2D, p, "x", x, "w", w, "y", y); err != nil {
 		return err
 	}
-	kern.Conv2DForward(b.pool, &b.ws, kern.ConvShape(p), data(x), data(w), data(y))
+	b.pending = pendingConv{on: true, s: kern.ConvShape(p), x: data(x), w: data(w), y: data(y), yBuf: y.(*Buffer)}
 	return nil
 }
 
@@ -279,9 +320,15 @@ func (b *Backend) MaxPool2DBackward(p backend.PoolParams, dy, argmax, dx backend
 
 // BiasAdd adds bias[c] to x[r·cols+c] for r < rows, in place.
 func (b *Backend) BiasAdd(x, bias backend.Buffer, rows, cols int) error {
-	if err := b.check(backend.OpBiasAdd, backend.Req{Name: "x", Buf: x, N: prod(rows, cols)}, backend.Req{Name: "bias", Buf: bias, N: cols}); err != nil {
+	if err := b.validate(backend.OpBiasAdd, backend.Req{Name: "x", Buf: x, N: prod(rows, cols)}, backend.Req{Name: "bias", Buf: bias, N: cols}); err != nil {
 		return err
 	}
+	if q := &b.pending; q.on && q.bias == nil && !q.relu && x == backend.Buffer(q.yBuf) && bias != x &&
+		rows == q.s.N*q.s.OutH*q.s.OutW && cols == q.s.F {
+		q.bias = data(bias)[:cols]
+		return nil
+	}
+	b.flush()
 	kern.BiasAdd(b.pool, data(x), data(bias), rows, cols)
 	return nil
 }
@@ -297,9 +344,15 @@ func (b *Backend) BiasGrad(dy, db backend.Buffer, rows, cols int) error {
 
 // ReLU sets y = max(x, 0) over n elements.
 func (b *Backend) ReLU(x, y backend.Buffer, n int) error {
-	if err := b.check(backend.OpReLU, backend.Req{Name: "x", Buf: x, N: n}, backend.Req{Name: "y", Buf: y, N: n}); err != nil {
+	if err := b.validate(backend.OpReLU, backend.Req{Name: "x", Buf: x, N: n}, backend.Req{Name: "y", Buf: y, N: n}); err != nil {
 		return err
 	}
+	if q := &b.pending; q.on && !q.relu && x == backend.Buffer(q.yBuf) && y == x &&
+		n == q.s.N*q.s.OutH*q.s.OutW*q.s.F {
+		q.relu = true
+		return nil
+	}
+	b.flush()
 	kern.ReLU(b.pool, data(x)[:n], data(y)[:n])
 	return nil
 }

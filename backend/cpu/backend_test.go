@@ -264,3 +264,78 @@ func TestSteadyStateNoAllocs(t *testing.T) {
 	step()
 	assert.Zero(t, testing.AllocsPerRun(5, step))
 }
+
+// TestConvFusedEpilogue checks that Conv2D, BiasAdd and ReLU give the same
+// bits whether they run fused (Conv2D queues its work and the two ops that
+// follow join its epilogue) or one by one (a Sync after each), and that the
+// queued convolution runs before any other op reads or writes its buffers.
+func TestConvFusedEpilogue(t *testing.T) {
+	b := open(t)
+	for _, p := range []backend.ConvParams{
+		{N: 3, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11},
+		{N: 2, H: 28, W: 28, C: 1, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 26, OutW: 26},
+		{N: 2, H: 9, W: 8, C: 5, KH: 3, KW: 3, F: 7, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 9, OutW: 8},
+		{N: 2, H: 4, W: 4, C: 3, KH: 1, KW: 1, F: 5, StrideH: 1, StrideW: 1, OutH: 4, OutW: 4},
+	} {
+		rows, n := p.N*p.OutH*p.OutW, p.OutLen()
+		vals := func(n int, seed float32) []float32 {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = float32(math.Sin(float64(seed) + float64(i)*0.7))
+			}
+			return v
+		}
+		x, w, bias := alloc(t, b, vals(p.InLen(), 1)...), alloc(t, b, vals(p.FilterLen(), 2)...), alloc(t, b, vals(p.F, 3)...)
+		y, err := b.Alloc(n)
+		require.NoError(t, err)
+		y2, err := b.Alloc(n)
+		require.NoError(t, err)
+		// one by one
+		run := func(steps ...func() error) []float32 {
+			for _, s := range steps {
+				require.NoError(t, s())
+			}
+			return download(t, b, y, n)
+		}
+		conv := func() error { return b.Conv2D(p, x, w, y) }
+		addBias := func() error { return b.BiasAdd(y, bias, rows, p.F) }
+		relu := func() error { return b.ReLU(y, y, n) }
+		sync := b.Sync
+		for _, tc := range []struct {
+			name        string
+			fused, want []func() error
+		}{
+			{"bias+relu", []func() error{conv, addBias, relu}, []func() error{conv, sync, addBias, sync, relu}},
+			{"bias", []func() error{conv, addBias}, []func() error{conv, sync, addBias}},
+			{"relu", []func() error{conv, relu}, []func() error{conv, sync, relu}},
+			{"relu then bias", []func() error{conv, relu, addBias}, []func() error{conv, sync, relu, sync, addBias}},
+			{"bias twice", []func() error{conv, addBias, addBias, relu}, []func() error{conv, sync, addBias, sync, addBias, sync, relu}},
+			{"part of the rows", []func() error{conv, func() error { return b.BiasAdd(y, bias, rows-1, p.F) }},
+				[]func() error{conv, sync, func() error { return b.BiasAdd(y, bias, rows-1, p.F) }}},
+			{"relu elsewhere", []func() error{conv, addBias, func() error { return b.ReLU(y, y2, n) }},
+				[]func() error{conv, sync, addBias, sync, func() error { return b.ReLU(y, y2, n) }}},
+		} {
+			want := run(tc.want...)
+			got := run(tc.fused...)
+			for i := range want {
+				if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+					t.Fatalf("%+v %s: y[%d] = %v fused, %v one by one", p, tc.name, i, got[i], want[i])
+				}
+			}
+		}
+		// An op that writes the input after Conv2D runs after it.
+		want := run(conv)
+		require.NoError(t, b.Conv2D(p, x, w, y))
+		require.NoError(t, b.Upload(x, vals(p.InLen(), 5)))
+		assert.Equal(t, want, download(t, b, y, n), "%+v: Upload ran before the queued Conv2D", p)
+		// Data sees the queued work.
+		require.NoError(t, b.Upload(x, vals(p.InLen(), 1)))
+		require.NoError(t, b.Conv2D(p, x, w, y))
+		require.NoError(t, b.BiasAdd(y, bias, rows, p.F))
+		got := append([]float32(nil), y.(*cpu.Buffer).Data()[:n]...)
+		assert.Equal(t, run(conv, sync, addBias), got, "%+v: Data before the queued work ran", p)
+		for _, buf := range []backend.Buffer{x, w, bias, y, y2} {
+			buf.Free()
+		}
+	}
+}

@@ -34,10 +34,14 @@ func (b *Buffer) Free() {
 }
 
 // Data returns the buffer's backing slice for zero-copy use on the CPU
-// (nil once freed). The slice is only valid until Free.
+// (nil once freed), after running any op its backend has queued. The slice
+// is only valid until Free.
 func (b *Buffer) Data() []float32 {
 	if b == nil || b.freed.Load() {
 		return nil
+	}
+	if b.owner != nil {
+		b.owner.flush()
 	}
 	return b.data
 }

@@ -68,15 +68,35 @@ func (s ConvShape) chunk() int {
 // so the whole op is one parallel pass. Every output element is computed
 // by one worker in the same order whatever the chunking.
 func Conv2DForward(p *Pool, ws *Workspace, s ConvShape, x, w, y []float32) {
+	Conv2DForwardBiasReLU(p, ws, s, x, w, nil, false, y)
+}
+
+// Conv2DForwardBiasReLU is Conv2DForward followed by BiasAdd(y, bias) (when
+// bias is not nil; it holds F values) and ReLU(y, y) (when relu), with the
+// bias and ReLU applied to each chunk of output rows right after it is
+// computed, while it is in cache. The results are the same, bit for bit,
+// as those of the three calls.
+func Conv2DForwardBiasReLU(p *Pool, ws *Workspace, s ConvShape, x, w, bias []float32, relu bool, y []float32) {
 	k, pix := s.patchCols(), s.OutH*s.OutW
 	if s.isPointwise() {
 		Sgemm(p, &ws.Gemm, false, false, s.N*pix, s.F, k, 1, x, k, w, s.F, 0, y, s.F)
+		if bias != nil {
+			BiasAdd(p, y, bias, s.N*pix, s.F)
+		}
+		if relu {
+			ReLU(p, y[:s.N*pix*s.F], y[:s.N*pix*s.F])
+		}
 		return
+	}
+	if bias != nil {
+		bias = bias[:s.F]
 	}
 	j := ws.conv.start(ws, s)
 	j.x, j.w, j.y = x, w, y
+	j.bias, j.relu = bias, relu
 	j.rows = s.N * pix
 	if j.rows == 0 {
+		j.clear()
 		return
 	}
 	if s.implicitFwd(j.kern) {
@@ -170,6 +190,23 @@ func (j *convJob) directChunk(w, t int) {
 		}
 		r += ow1 - ow0
 	}
+	j.epilogue(lo, hi)
+}
+
+// epilogue applies the bias and ReLU of a forward pass to output rows
+// [lo, hi).
+func (j *convJob) epilogue(lo, hi int) {
+	if j.bias == nil && !j.relu {
+		return
+	}
+	f := j.s.F
+	y := j.y[lo*f : hi*f]
+	if j.bias != nil {
+		biasAddRows(y, j.bias, f, 0, hi-lo)
+	}
+	if j.relu {
+		reluRange(y, y)
+	}
 }
 
 func convFwdTask(a *args, w, lo, hi int) {
@@ -190,9 +227,10 @@ func (j *convJob) fwdChunk(w, t int) {
 	l.gemm.kern = j.kern
 	if j.pb != nil {
 		sgemmPackedB(&l.gemm, j.kern, hi-lo, s.F, k, col, k, j.pb, 0, j.y[lo*s.F:], s.F)
-		return
+	} else {
+		Sgemm(nil, &l.gemm, false, false, hi-lo, s.F, k, 1, col, k, j.w, s.F, 0, j.y[lo*s.F:], s.F)
 	}
-	Sgemm(nil, &l.gemm, false, false, hi-lo, s.F, k, 1, col, k, j.w, s.F, 0, j.y[lo*s.F:], s.F)
+	j.epilogue(lo, hi)
 }
 
 // Conv2DBackwardData computes dx = ∂L/∂x from dy and w, overwriting dx.
@@ -421,6 +459,8 @@ type convJob struct {
 	x, w, y, dw []float32
 	part        []float32
 	pb          []float32 // w packed by packBWhole, or nil
+	bias        []float32 // forward epilogue: bias to add, or nil
+	relu        bool      // forward epilogue: ReLU
 	rows        int       // output pixels in the batch
 	chunk       int       // rows per parallel chunk
 	sub         int       // rows per lowering (backward-filter)
@@ -441,7 +481,9 @@ func (cw *convWork) args() *args {
 }
 
 // clear drops the job's references to the caller's slices.
-func (j *convJob) clear() { j.x, j.w, j.y, j.dw, j.part, j.pb = nil, nil, nil, nil, nil, nil }
+func (j *convJob) clear() {
+	j.x, j.w, j.y, j.dw, j.part, j.pb, j.bias = nil, nil, nil, nil, nil, nil, nil
+}
 
 func (cw *convWork) grow(workers, colLen int) {
 	for len(cw.wk) < workers {

@@ -185,6 +185,7 @@ func (j *convJob) implicitFwdChunk(w, t int) {
 			}
 		}
 	}
+	j.epilogue(lo, hi)
 }
 
 // implicitDataImages returns the images of one backward-data chunk.

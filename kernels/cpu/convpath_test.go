@@ -45,7 +45,8 @@ func refConvBackward(s ConvShape, x, w, dy []float32) (dx, dw []float64) {
 // chunked backward-filter against float64 references, for every
 // micro-kernel, serial and parallel, on shapes with several chunks, odd
 // sizes and asymmetric padding; and that backward-filter gives the same
-// bits for any number of workers.
+// bits for any number of workers; and that the forward pass with a fused
+// bias and ReLU gives the bits of the separate calls.
 func TestConvPaths(t *testing.T) {
 	shapes := []ConvShape{
 		{N: 2, H: 7, W: 6, C: 8, KH: 3, KW: 3, F: 5, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 7, OutW: 6},
@@ -81,6 +82,7 @@ func TestConvPaths(t *testing.T) {
 		x := randSlice(r, s.N*s.H*s.W*s.C)
 		w := randSlice(r, s.KH*s.KW*s.C*s.F)
 		dy := randSlice(r, s.N*s.OutH*s.OutW*s.F)
+		bias := randSlice(r, s.F)
 		wantY := naiveConv(s, x, w)
 		wantDX, wantDW := refConvBackward(s, x, w, dy)
 		var ref []float32 // backward-filter of the first run
@@ -103,6 +105,17 @@ func TestConvPaths(t *testing.T) {
 						}
 					}
 					Conv2DForward(p, &ws, s, x, w, y)
+					// the fused bias and ReLU give the bits of the three calls
+					fused := make([]float32, len(y))
+					Conv2DForwardBiasReLU(p, &ws, s, x, w, bias, true, fused)
+					want := append([]float32(nil), y...)
+					BiasAdd(nil, want, bias, s.N*s.OutH*s.OutW, s.F)
+					ReLU(nil, want, want)
+					requireSameBits(t, want, fused, "fused y")
+					Conv2DForwardBiasReLU(p, &ws, s, x, w, bias, false, fused)
+					want = append(want[:0], y...)
+					BiasAdd(nil, want, bias, s.N*s.OutH*s.OutW, s.F)
+					requireSameBits(t, want, fused, "fused y (bias only)")
 					Conv2DBackwardData(p, &ws, s, dy, w, dx)
 					Conv2DBackwardFilter(p, &ws, s, x, dy, dw)
 					tol := 1e-4 * float64(s.KH*s.KW*s.C)
@@ -128,6 +141,18 @@ func TestConvPaths(t *testing.T) {
 					}
 				})
 			}
+		}
+	}
+}
+
+// requireSameBits fails at the first element where got differs in bits
+// from want.
+func requireSameBits(t *testing.T, want, got []float32, what string) {
+	t.Helper()
+	require.Len(t, got, len(want), what)
+	for i := range want {
+		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+			require.Failf(t, what+" differs", "element %d: got %v, want %v", i, got[i], want[i])
 		}
 	}
 }
