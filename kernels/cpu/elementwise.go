@@ -353,6 +353,14 @@ func Adam(p *Pool, lr, beta1, beta2, eps float32, step int, param, grad, m, v []
 func adamRange(lrt, omb1, omb2, eps float32, param, grad, m, v []float32) {
 	n := len(param)
 	grad, m, v = grad[:n], m[:n], v[:n]
+	done := adamVec(lrt, omb1, omb2, eps, param, grad, m, v)
+	adamScalar(lrt, omb1, omb2, eps, param[done:], grad[done:], m[done:], v[done:])
+}
+
+// adamScalar is adamRange without the vector loop.
+func adamScalar(lrt, omb1, omb2, eps float32, param, grad, m, v []float32) {
+	n := len(param)
+	grad, m, v = grad[:n], m[:n], v[:n]
 	for i, g := range grad {
 		mi := m[i] + (g-m[i])*omb1
 		vi := v[i] + (g*g-v[i])*omb2

@@ -19,6 +19,9 @@ func reluAVX2(x, y *float32, n int)
 func reluBackAVX2(y, dy, dx *float32, n int)
 
 //go:noescape
+func adamAVX2(param, grad, m, v *float32, n int, lrt, omb1, omb2, eps float32)
+
+//go:noescape
 func fmaPeakAVX512(iters int)
 
 //go:noescape
@@ -110,6 +113,18 @@ func reluVec(x, y []float32) int {
 	}
 	_ = x[n-1]
 	reluAVX2(&x[0], &y[0], n)
+	return n
+}
+
+// adamVec runs the leading multiple of 8 elements of adamRange with AVX2
+// (the bits of adamScalar) and returns how many it did.
+func adamVec(lrt, omb1, omb2, eps float32, param, grad, m, v []float32) int {
+	n := len(param) &^ 7
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	_, _, _ = grad[n-1], m[n-1], v[n-1]
+	adamAVX2(&param[0], &grad[0], &m[0], &v[0], n, lrt, omb1, omb2, eps)
 	return n
 }
 

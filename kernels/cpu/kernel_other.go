@@ -12,6 +12,9 @@ func fmaPeak(string, int) float64 { return 0 }
 // reluVec has no vector loop off amd64.
 func reluVec(_, _ []float32) int { return 0 }
 
+// adamVec has no vector loop off amd64.
+func adamVec(_, _, _, _ float32, _, _, _, _ []float32) int { return 0 }
+
 // reluBackVec has no vector loop off amd64.
 func reluBackVec(_, _, _ []float32) int { return 0 }
 

@@ -39,3 +39,36 @@ func TestReLUVector(t *testing.T) {
 		})
 	}
 }
+
+// TestAdamVector checks that the vector Adam loop (and its scalar tail)
+// gives the bits of adamScalar, over several steps and lengths, with zero
+// and large gradients.
+func TestAdamVector(t *testing.T) {
+	for _, n := range []int{1, 7, 8, 9, 31, 100, 1000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(n), 9))
+			param := randSlice(r, n)
+			m, v := make([]float32, n), make([]float32, n)
+			wantP := append([]float32(nil), param...)
+			wantM, wantV := make([]float32, n), make([]float32, n)
+			for step := 0; step < 3; step++ {
+				grad := randSlice(r, n)
+				for i := range grad {
+					switch i % 7 {
+					case 0:
+						grad[i] = 0
+					case 1:
+						grad[i] *= 1e4
+					}
+				}
+				adamRange(1e-3, 0.1, 1e-3, 1e-7, param, grad, m, v)
+				adamScalar(1e-3, 0.1, 1e-3, 1e-7, wantP, grad, wantM, wantV)
+				for i := range param {
+					require.Equal(t, math.Float32bits(wantP[i]), math.Float32bits(param[i]), "param[%d] step %d", i, step)
+					require.Equal(t, math.Float32bits(wantM[i]), math.Float32bits(m[i]), "m[%d] step %d", i, step)
+					require.Equal(t, math.Float32bits(wantV[i]), math.Float32bits(v[i]), "v[%d] step %d", i, step)
+				}
+			}
+		})
+	}
+}
