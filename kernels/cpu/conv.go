@@ -109,14 +109,14 @@ func Conv2DForwardBiasReLU(p *Pool, ws *Workspace, s ConvShape, x, w, bias []flo
 	}
 	if s.direct() {
 		j.chunk = convChunkRows(j.rows, k, 1)
-		ws.conv.grow(p.Workers(), k)
+		ws.conv.grow(p.Workers(), k, nil, 0)
 		j.runChunks(p, (j.rows+j.chunk-1)/j.chunk, convDirectTask)
 		j.clear()
 		return
 	}
 	j.chunk = convChunkRows(j.rows, k, j.kern.mr)
 	chunks := (j.rows + j.chunk - 1) / j.chunk
-	ws.conv.grow(p.Workers(), min(j.chunk, j.rows)*k)
+	ws.conv.grow(p.Workers(), min(j.chunk, j.rows)*k, j.kern, s.F)
 	if s.F <= j.kern.nc && chunks > 1 {
 		// pack w once for every chunk
 		ws.conv.pb = growF32(ws.conv.pb, packedBLen(j.kern, s.F, k))
@@ -329,7 +329,7 @@ func Conv2DBackwardFilter(p *Pool, ws *Workspace, s ConvShape, x, dy, dw []float
 	j.chunk = (units + chunks - 1) / chunks
 	chunks = (units + j.chunk - 1) / j.chunk
 	kf := k * s.F
-	ws.conv.grow(p.Workers(), min(j.sub, j.chunk)*k)
+	ws.conv.grow(p.Workers(), min(j.sub, j.chunk)*k, j.kern, s.F)
 	if chunks == 1 {
 		j.part = dw[:kf]
 		task(j.cw.args(), 0, 0, 1)
@@ -485,12 +485,20 @@ func (j *convJob) clear() {
 	j.x, j.w, j.y, j.dw, j.part, j.pb, j.bias = nil, nil, nil, nil, nil, nil, nil
 }
 
-func (cw *convWork) grow(workers, colLen int) {
+// grow sizes every worker's patch buffer for colLen elements and, when kr
+// is not nil, its serial SGEMM workspace for products with n columns, up
+// front: a worker that takes no chunk in the first call (it woke late)
+// must not allocate when it takes one later.
+func (cw *convWork) grow(workers, colLen int, kr *gemmKernel, n int) {
 	for len(cw.wk) < workers {
 		cw.wk = append(cw.wk, convLocal{})
 	}
 	for w := 0; w < workers; w++ {
-		cw.wk[w].col = growF32(cw.wk[w].col, colLen)
+		l := &cw.wk[w]
+		l.col = growF32(l.col, colLen)
+		if kr != nil {
+			l.gemm.grow(kr, 1, kr.kc, min(n, kr.nc), false)
+		}
 	}
 }
 
