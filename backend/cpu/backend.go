@@ -95,7 +95,8 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-// Sync returns nil: every op has finished when it returns.
+// Sync runs the queued Conv2D, if any, and returns nil: every op has
+// finished when it returns.
 func (b *Backend) Sync() error {
 	if b.closed {
 		return backend.Wrap(Name, "Sync", errClosed)
