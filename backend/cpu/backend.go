@@ -27,7 +27,19 @@ type Backend struct {
 	liveElems atomic.Int64
 	allocs    atomic.Int64
 
-	pending pendingConv
+	pending     pendingConv
+	pendingBack pendingReLUBack
+}
+
+// pendingReLUBack is a ReLUBackward that has been queued but not run, so
+// that a BiasGrad of its whole output that directly follows it (the
+// backward pass of a layer with a fused ReLU) sums each chunk of rows right
+// after it is computed, while it is in cache (kern.ReLUBackwardBiasGrad;
+// the bits of the two ops). At most one op is queued at a time.
+type pendingReLUBack struct {
+	on        bool
+	y, dy, dx []float32
+	dxBuf     *Buffer
 }
 
 // pendingConv is a forward convolution that Conv2D has queued but not run.
@@ -47,14 +59,16 @@ type pendingConv struct {
 	relu    bool
 }
 
-// flush runs the pending convolution, if any.
+// flush runs the queued op, if any.
 func (b *Backend) flush() {
-	q := &b.pending
-	if !q.on {
-		return
+	if q := &b.pending; q.on {
+		kern.Conv2DForwardBiasReLU(b.pool, &b.ws, q.s, q.x, q.w, q.bias, q.relu, q.y)
+		*q = pendingConv{}
 	}
-	kern.Conv2DForwardBiasReLU(b.pool, &b.ws, q.s, q.x, q.w, q.bias, q.relu, q.y)
-	*q = pendingConv{}
+	if q := &b.pendingBack; q.on {
+		kern.ReLUBackward(b.pool, q.y, q.dy, q.dx)
+		*q = pendingReLUBack{}
+	}
 }
 
 // New returns a CPU backend with a worker pool of GOMAXPROCS workers.
@@ -95,7 +109,7 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-// Sync runs the queued Conv2D, if any, and returns nil: every op has
+// Sync runs the queued op, if any, and returns nil: every op has
 // finished when it returns.
 func (b *Backend) Sync() error {
 	if b.closed {
@@ -336,9 +350,15 @@ func (b *Backend) BiasAdd(x, bias backend.Buffer, rows, cols int) error {
 
 // BiasGrad sets db[c] = Σ_r dy[r·cols+c].
 func (b *Backend) BiasGrad(dy, db backend.Buffer, rows, cols int) error {
-	if err := b.check(backend.OpBiasGrad, backend.Req{Name: "dy", Buf: dy, N: prod(rows, cols)}, backend.Req{Name: "db", Buf: db, N: cols}); err != nil {
+	if err := b.validate(backend.OpBiasGrad, backend.Req{Name: "dy", Buf: dy, N: prod(rows, cols)}, backend.Req{Name: "db", Buf: db, N: cols}); err != nil {
 		return err
 	}
+	if q := &b.pendingBack; q.on && dy == backend.Buffer(q.dxBuf) && rows*cols == len(q.dx) {
+		kern.ReLUBackwardBiasGrad(b.pool, &b.ws, q.y, q.dy, q.dx, data(db), rows, cols)
+		*q = pendingReLUBack{}
+		return nil
+	}
+	b.flush()
 	kern.BiasGrad(b.pool, &b.ws, data(dy), data(db), rows, cols)
 	return nil
 }
@@ -364,7 +384,7 @@ func (b *Backend) ReLUBackward(y, dy, dx backend.Buffer, n int) error {
 		backend.Req{Name: "dy", Buf: dy, N: n}, backend.Req{Name: "dx", Buf: dx, N: n}); err != nil {
 		return err
 	}
-	kern.ReLUBackward(b.pool, data(y)[:n], data(dy)[:n], data(dx)[:n])
+	b.pendingBack = pendingReLUBack{on: true, y: data(y)[:n], dy: data(dy)[:n], dx: data(dx)[:n], dxBuf: dx.(*Buffer)}
 	return nil
 }
 

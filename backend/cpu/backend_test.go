@@ -339,3 +339,57 @@ func TestConvFusedEpilogue(t *testing.T) {
 		}
 	}
 }
+
+// TestReLUBackBiasGradFused checks that ReLUBackward followed by BiasGrad
+// of its output gives the same bits fused (ReLUBackward is queued and the
+// BiasGrad joins it) as one by one, and that the queued ReLUBackward runs
+// before any other op.
+func TestReLUBackBiasGradFused(t *testing.T) {
+	b := open(t)
+	for _, sh := range []struct{ rows, cols int }{{32 * 26 * 26, 64}, {7, 10}, {3000, 13}} {
+		n := sh.rows * sh.cols
+		vals := func(seed float64) []float32 {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = float32(math.Sin(seed + float64(i)*0.37))
+			}
+			return v
+		}
+		y, dy := alloc(t, b, vals(1)...), alloc(t, b, vals(2)...)
+		dx, err := b.Alloc(n)
+		require.NoError(t, err)
+		db, err := b.Alloc(sh.cols)
+		require.NoError(t, err)
+		run := func(sync bool, rows int) ([]float32, []float32) {
+			require.NoError(t, b.ReLUBackward(y, dy, dx, n))
+			if sync {
+				require.NoError(t, b.Sync())
+			}
+			require.NoError(t, b.BiasGrad(dx, db, rows, sh.cols))
+			return download(t, b, dx, n), download(t, b, db, sh.cols)
+		}
+		for _, rows := range []int{sh.rows, sh.rows - 1} {
+			wantDX, wantDB := run(true, rows)
+			gotDX, gotDB := run(false, rows)
+			for i := range wantDX {
+				if math.Float32bits(wantDX[i]) != math.Float32bits(gotDX[i]) {
+					t.Fatalf("%+v rows %d: dx[%d] = %v fused, %v one by one", sh, rows, i, gotDX[i], wantDX[i])
+				}
+			}
+			for i := range wantDB {
+				if math.Float32bits(wantDB[i]) != math.Float32bits(gotDB[i]) {
+					t.Fatalf("%+v rows %d: db[%d] = %v fused, %v one by one", sh, rows, i, gotDB[i], wantDB[i])
+				}
+			}
+		}
+		// An op that writes dy after ReLUBackward runs after it.
+		require.NoError(t, b.ReLUBackward(y, dy, dx, n))
+		want := download(t, b, dx, n)
+		require.NoError(t, b.ReLUBackward(y, dy, dx, n))
+		require.NoError(t, b.Upload(dy, vals(3)))
+		assert.Equal(t, want, download(t, b, dx, n), "%+v: Upload ran before the queued ReLUBackward", sh)
+		for _, buf := range []backend.Buffer{y, dy, dx, db} {
+			buf.Free()
+		}
+	}
+}

@@ -3,10 +3,12 @@
 // itself as "cpu" from init.
 //
 // Buffers are Go slices. Ops run synchronously on the calling goroutine and
-// a fixed worker pool (GOMAXPROCS workers) owned by the Backend, with one
-// exception: Conv2D is queued until the next op (or Sync, Download, Close,
-// Buffer.Data), so that a BiasAdd and an in-place ReLU of its output that
-// follow it run fused into it (see pendingConv). A Backend must be used
+// a fixed worker pool (GOMAXPROCS workers) owned by the Backend, with two
+// exceptions: Conv2D and ReLUBackward are queued until the next op (or
+// Sync, Download, Close, Buffer.Data), so that a BiasAdd and an in-place
+// ReLU of the convolution's output, or a BiasGrad of the ReLU gradient,
+// that follow run fused into them, on data still in cache (see pendingConv
+// and pendingReLUBack). A Backend must be used
 // from one goroutine at a time
 // (Buffer.Free and Stats may be called from any goroutine). Scratch memory
 // (GEMM packing, im2col) is owned by the Backend and only grows, so

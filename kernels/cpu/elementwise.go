@@ -154,6 +154,21 @@ func biasAddRows(x, bias []float32, cols, lo, hi int) {
 // so the result does not depend on the number of workers or on which worker
 // ran which chunk.
 func BiasGrad(p *Pool, ws *Workspace, dy, db []float32, rows, cols int) {
+	biasGrad(p, ws, nil, nil, dy, db, rows, cols)
+}
+
+// ReLUBackwardBiasGrad is ReLUBackward(y, dy, dx) over rows·cols elements
+// followed by BiasGrad(dx, db), fused: each chunk of rows of dx is summed
+// right after it is computed, while it is in cache. The results are the
+// bits of the two calls.
+func ReLUBackwardBiasGrad(p *Pool, ws *Workspace, y, dy, dx, db []float32, rows, cols int) {
+	n := rows * cols
+	biasGrad(p, ws, y[:n], dy[:n], dx[:n], db, rows, cols)
+}
+
+// biasGrad is BiasGrad of dx; when y is not nil, it first sets each chunk
+// of dx to the ReLU gradient of y and dy.
+func biasGrad(p *Pool, ws *Workspace, y, dy, dx, db []float32, rows, cols int) {
 	if cols <= 0 {
 		return
 	}
@@ -163,16 +178,16 @@ func BiasGrad(p *Pool, ws *Workspace, dy, db []float32, rows, cols int) {
 	clear(acc)
 	if p.serial(rows, grain) {
 		for t := 0; t < chunks; t++ {
-			biasGradRows(dy, acc[t*cols:t*cols+cols], cols, t*grain, min(rows, (t+1)*grain))
+			biasGradChunk(y, dy, dx, acc[t*cols:t*cols+cols], cols, t*grain, min(rows, (t+1)*grain))
 		}
 	} else {
 		a := p.args()
-		a.s[0], a.i[0], a.i[1], a.i[2] = dy, cols, grain, rows
+		a.s[0], a.s[1], a.s[2], a.i[0], a.i[1], a.i[2] = dx, y, dy, cols, grain, rows
 		a.d = acc
 		p.run(chunks, 1, a, func(a *args, _, lo, hi int) {
 			c, g := a.i[0], a.i[1]
 			for t := lo; t < hi; t++ {
-				biasGradRows(a.s[0], a.d[t*c:t*c+c], c, t*g, min(a.i[2], (t+1)*g))
+				biasGradChunk(a.s[1], a.s[2], a.s[0], a.d[t*c:t*c+c], c, t*g, min(a.i[2], (t+1)*g))
 			}
 		})
 	}
@@ -184,6 +199,15 @@ func BiasGrad(p *Pool, ws *Workspace, dy, db []float32, rows, cols int) {
 		}
 		db[c] = float32(s)
 	}
+}
+
+// biasGradChunk adds the column sums of rows lo..hi-1 of dx to acc, after
+// setting them to the ReLU gradient of y and dy when y is not nil.
+func biasGradChunk(y, dy, dx []float32, acc []float64, cols, lo, hi int) {
+	if y != nil {
+		reluBackRange(y[lo*cols:hi*cols], dy[lo*cols:hi*cols], dx[lo*cols:hi*cols])
+	}
+	biasGradRows(dx, acc, cols, lo, hi)
 }
 
 func biasGradRows(dy []float32, acc []float64, cols, lo, hi int) {

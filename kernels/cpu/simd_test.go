@@ -181,6 +181,15 @@ func TestBiasGradShapes(t *testing.T) {
 			db := make([]float32, tc.cols)
 			BiasGrad(p, &ws, dy, db, tc.rows, tc.cols)
 			require.Equal(t, want, db, "%dx%d", tc.rows, tc.cols)
+			// fused with the ReLU gradient: the bits of the two calls
+			y, g := randSlice(r, tc.rows*tc.cols), randSlice(r, tc.rows*tc.cols)
+			wantDX := make([]float32, len(y))
+			ReLUBackward(nil, y, g, wantDX)
+			BiasGrad(nil, &ws, wantDX, want, tc.rows, tc.cols)
+			dx := make([]float32, len(y))
+			ReLUBackwardBiasGrad(p, &ws, y, g, dx, db, tc.rows, tc.cols)
+			requireSameBits(t, wantDX, dx, "fused dx")
+			requireSameBits(t, want, db, "fused db")
 			p.Close()
 		}
 	}
