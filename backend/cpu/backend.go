@@ -45,24 +45,25 @@ type pendingReLUBack struct {
 // pendingConv is a forward convolution that Conv2D has queued but not run.
 // Its work is deferred to the next op (or Sync, Download, Close), so that
 // a BiasAdd of its whole output and a ReLU of its whole output in place
-// that directly follow it (the calls of a convolution layer) run in its
-// epilogue, on each chunk of output rows while it is in cache, instead of
-// as two more passes over memory. The contract allows this: ops run in
+// that directly follow it (the calls of a convolution layer), and then a
+// MaxPool2D of its output, run in its epilogue, on each chunk of output
+// rows while it is in cache, instead of as more passes over memory. The contract allows this: ops run in
 // order on one queue and only Sync and Download wait. The results are the
 // bits of the separate ops.
 type pendingConv struct {
-	on      bool
-	s       kern.ConvShape
-	x, w, y []float32
-	yBuf    *Buffer
-	bias    []float32
-	relu    bool
+	on                   bool
+	s                    kern.ConvShape
+	x, w, y              []float32
+	xBuf, wBuf, yBuf     *Buffer
+	biasBuf              backend.Buffer
+	e                    kern.ConvEpilogue
+	poolYBuf, poolArgBuf backend.Buffer
 }
 
 // flush runs the queued op, if any.
 func (b *Backend) flush() {
 	if q := &b.pending; q.on {
-		kern.Conv2DForwardBiasReLU(b.pool, &b.ws, q.s, q.x, q.w, q.bias, q.relu, q.y)
+		kern.Conv2DForwardEpilogue(b.pool, &b.ws, q.s, q.x, q.w, q.y, q.e)
 		*q = pendingConv{}
 	}
 	if q := &b.pendingBack; q.on {
@@ -276,7 +277,8 @@ func (b *Backend) Conv2D(p backend.ConvParams, x, w, y backend.Buffer) error {
 	if err := b.convCheck(backend.OpConv2D, p, "x", x, "w", w, "y", y); err != nil {
 		return err
 	}
-	b.pending = pendingConv{on: true, s: kern.ConvShape(p), x: data(x), w: data(w), y: data(y), yBuf: y.(*Buffer)}
+	b.pending = pendingConv{on: true, s: kern.ConvShape(p), x: data(x), w: data(w), y: data(y),
+		xBuf: x.(*Buffer), wBuf: w.(*Buffer), yBuf: y.(*Buffer)}
 	return nil
 }
 
@@ -309,12 +311,33 @@ func (b *Backend) MaxPool2D(p backend.PoolParams, x, y, argmax backend.Buffer) e
 		return err
 	}
 	in, out := poolLens(p)
-	if err := b.check(op, backend.Req{Name: "x", Buf: x, N: in}, backend.Req{Name: "y", Buf: y, N: out},
+	if err := b.validate(op, backend.Req{Name: "x", Buf: x, N: in}, backend.Req{Name: "y", Buf: y, N: out},
 		backend.Req{Name: "argmax", Buf: argmax, N: out}); err != nil {
 		return err
 	}
+	if b.fusePool(p, x, y, argmax) {
+		return nil
+	}
+	b.flush()
 	kern.MaxPool2DForward(b.pool, kern.PoolShape(p), data(x), data(y), data(argmax))
 	return nil
+}
+
+// fusePool joins a MaxPool2D of the queued convolution's whole output to
+// it, when its outputs are buffers the convolution does not use.
+func (b *Backend) fusePool(p backend.PoolParams, x, y, argmax backend.Buffer) bool {
+	q := &b.pending
+	if !q.on || q.e.Pool.N != 0 || x != backend.Buffer(q.yBuf) ||
+		p.N != q.s.N || p.H != q.s.OutH || p.W != q.s.OutW || p.C != q.s.F || y == argmax {
+		return false
+	}
+	for _, out := range []backend.Buffer{y, argmax} {
+		if out == backend.Buffer(q.xBuf) || out == backend.Buffer(q.wBuf) || out == backend.Buffer(q.yBuf) || out == q.biasBuf {
+			return false
+		}
+	}
+	q.e.Pool, q.e.PoolY, q.e.PoolArg = kern.PoolShape(p), data(y), data(argmax)
+	return true
 }
 
 // MaxPool2DBackward computes dx from dy and argmax (overwrites dx). Argmax
@@ -338,9 +361,9 @@ func (b *Backend) BiasAdd(x, bias backend.Buffer, rows, cols int) error {
 	if err := b.validate(backend.OpBiasAdd, backend.Req{Name: "x", Buf: x, N: prod(rows, cols)}, backend.Req{Name: "bias", Buf: bias, N: cols}); err != nil {
 		return err
 	}
-	if q := &b.pending; q.on && q.bias == nil && !q.relu && x == backend.Buffer(q.yBuf) && bias != x &&
+	if q := &b.pending; q.on && q.e.Bias == nil && !q.e.ReLU && q.e.Pool.N == 0 && x == backend.Buffer(q.yBuf) && bias != x &&
 		rows == q.s.N*q.s.OutH*q.s.OutW && cols == q.s.F {
-		q.bias = data(bias)[:cols]
+		q.e.Bias, q.biasBuf = data(bias)[:cols], bias
 		return nil
 	}
 	b.flush()
@@ -368,9 +391,9 @@ func (b *Backend) ReLU(x, y backend.Buffer, n int) error {
 	if err := b.validate(backend.OpReLU, backend.Req{Name: "x", Buf: x, N: n}, backend.Req{Name: "y", Buf: y, N: n}); err != nil {
 		return err
 	}
-	if q := &b.pending; q.on && !q.relu && x == backend.Buffer(q.yBuf) && y == x &&
+	if q := &b.pending; q.on && !q.e.ReLU && q.e.Pool.N == 0 && x == backend.Buffer(q.yBuf) && y == x &&
 		n == q.s.N*q.s.OutH*q.s.OutW*q.s.F {
-		q.relu = true
+		q.e.ReLU = true
 		return nil
 	}
 	b.flush()

@@ -323,6 +323,48 @@ func TestConvFusedEpilogue(t *testing.T) {
 				}
 			}
 		}
+		// A MaxPool2D of the output joins the queued convolution too.
+		pp := backend.PoolParams{N: p.N, H: p.OutH, W: p.OutW, C: p.F, KH: 2, KW: 2, StrideH: 2, StrideW: 2,
+			OutH: p.OutH / 2, OutW: p.OutW / 2}
+		pn := pp.N * pp.OutH * pp.OutW * pp.C
+		py, err := b.Alloc(pn)
+		require.NoError(t, err)
+		pa, err := b.Alloc(pn)
+		require.NoError(t, err)
+		for _, tc := range []struct {
+			name   string
+			py, pa backend.Buffer
+		}{{"pool", py, pa}, {"pool into the input", x, pa}, {"pool into the filter", py, w}} {
+			if tc.py.Len() < pn || tc.pa.Len() < pn {
+				continue
+			}
+			pool := func() error { return b.MaxPool2D(pp, y, tc.py, tc.pa) }
+			steps := func(fused bool) []float32 {
+				require.NoError(t, b.Upload(x, vals(p.InLen(), 1)))
+				require.NoError(t, b.Upload(w, vals(p.FilterLen(), 2)))
+				ops := []func() error{conv, addBias, relu, pool}
+				for _, op := range ops {
+					require.NoError(t, op())
+					if !fused {
+						require.NoError(t, b.Sync())
+					}
+				}
+				out := download(t, b, y, n)
+				out = append(out, download(t, b, tc.py, pn)...)
+				return append(out, download(t, b, tc.pa, pn)...)
+			}
+			want, got := steps(false), steps(true)
+			for i := range want {
+				if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+					t.Fatalf("%+v %s: element %d = %v fused, %v one by one", p, tc.name, i, got[i], want[i])
+				}
+			}
+		}
+		for _, buf := range []backend.Buffer{py, pa} {
+			buf.Free()
+		}
+		require.NoError(t, b.Upload(x, vals(p.InLen(), 1)))
+		require.NoError(t, b.Upload(w, vals(p.FilterLen(), 2)))
 		// An op that writes the input after Conv2D runs after it.
 		want := run(conv)
 		require.NoError(t, b.Conv2D(p, x, w, y))

@@ -77,7 +77,32 @@ func Conv2DForward(p *Pool, ws *Workspace, s ConvShape, x, w, y []float32) {
 // computed, while it is in cache. The results are the same, bit for bit,
 // as those of the three calls.
 func Conv2DForwardBiasReLU(p *Pool, ws *Workspace, s ConvShape, x, w, bias []float32, relu bool, y []float32) {
+	Conv2DForwardEpilogue(p, ws, s, x, w, y, ConvEpilogue{Bias: bias, ReLU: relu})
+}
+
+// ConvEpilogue is what Conv2DForwardEpilogue does to the output after the
+// convolution: add Bias (F values; nil for none), apply ReLU, then max-pool
+// y with Pool (Pool.N == 0 for none; Pool.N, H, W, C must be N, OutH, OutW,
+// F) into PoolY and PoolArg as MaxPool2DForward does.
+type ConvEpilogue struct {
+	Bias           []float32
+	ReLU           bool
+	Pool           PoolShape
+	PoolY, PoolArg []float32
+}
+
+// Conv2DForwardEpilogue is Conv2DForward followed by the epilogue e, which
+// runs on each chunk of output rows right after it is computed, while it is
+// in cache. On the direct path (and the implicit one when a row of pooling
+// windows covers a whole number of its 6-row panels) the chunks are then
+// whole rows of pooling windows (when the windows do not overlap
+// vertically), so the pooling reads y from cache too; otherwise it is a
+// pass of its own.
+// The results are the bits of Conv2DForward, BiasAdd, ReLU and
+// MaxPool2DForward called in turn.
+func Conv2DForwardEpilogue(p *Pool, ws *Workspace, s ConvShape, x, w, y []float32, e ConvEpilogue) {
 	k, pix := s.patchCols(), s.OutH*s.OutW
+	bias, relu := e.Bias, e.ReLU
 	if s.isPointwise() {
 		Sgemm(p, &ws.Gemm, false, false, s.N*pix, s.F, k, 1, x, k, w, s.F, 0, y, s.F)
 		if bias != nil {
@@ -85,6 +110,9 @@ func Conv2DForwardBiasReLU(p *Pool, ws *Workspace, s ConvShape, x, w, bias []flo
 		}
 		if relu {
 			ReLU(p, y[:s.N*pix*s.F], y[:s.N*pix*s.F])
+		}
+		if e.Pool.N > 0 {
+			MaxPool2DForward(p, e.Pool, y, e.PoolY, e.PoolArg)
 		}
 		return
 	}
@@ -99,18 +127,32 @@ func Conv2DForwardBiasReLU(p *Pool, ws *Workspace, s ConvShape, x, w, bias []flo
 		j.clear()
 		return
 	}
+	fusePool := e.Pool.N > 0 && e.Pool.StrideH >= e.Pool.KH && e.Pool.OutH > 0
 	if s.implicitFwd(j.kern) {
 		s.checkLens(x, w, y)
 		j.chunk = implicitChunkRows(j.rows)
-		ws.conv.growImplicit(p.Workers(), j.chunk)
-		j.runChunks(p, (j.rows+j.chunk-1)/j.chunk, convImplicitFwdTask)
+		// The 6-row panels must not move: whether a panel reads whole
+		// windows or goes tap by tap changes the order of the sums.
+		unit := e.Pool.StrideH * s.OutW
+		fuse := fusePool && unit%imr == 0 && e.Pool.OutH*e.Pool.StrideH == s.OutH
+		if fuse {
+			j.poolChunks(e)
+		}
+		ws.conv.growImplicit(p.Workers(), j.maxChunkRows())
+		j.runChunks(p, j.chunkCount(), convImplicitFwdTask)
 		j.clear()
+		if e.Pool.N > 0 && !fuse {
+			MaxPool2DForward(p, e.Pool, y, e.PoolY, e.PoolArg)
+		}
 		return
 	}
 	if s.direct() {
 		j.chunk = convChunkRows(j.rows, k, 1)
+		if fusePool {
+			j.poolChunks(e)
+		}
 		ws.conv.grow(p.Workers(), k, nil, 0)
-		j.runChunks(p, (j.rows+j.chunk-1)/j.chunk, convDirectTask)
+		j.runChunks(p, j.chunkCount(), convDirectTask)
 		j.clear()
 		return
 	}
@@ -125,6 +167,9 @@ func Conv2DForwardBiasReLU(p *Pool, ws *Workspace, s ConvShape, x, w, bias []flo
 	}
 	j.runChunks(p, chunks, convFwdTask)
 	j.clear()
+	if e.Pool.N > 0 {
+		MaxPool2DForward(p, e.Pool, y, e.PoolY, e.PoolArg)
+	}
 }
 
 // directMaxK is the widest patch (KH·KW·C) the direct convolution takes:
@@ -151,8 +196,7 @@ func (j *convJob) directChunk(w, t int) {
 	s := j.s
 	k := s.patchCols()
 	pix := s.OutH * s.OutW
-	lo := t * j.chunk
-	hi := min(lo+j.chunk, j.rows)
+	lo, hi := j.rowsOf(t)
 	// output columns whose window lies inside the input horizontally
 	inA := (s.PadLeft + s.StrideW - 1) / s.StrideW
 	inB := 0
@@ -191,6 +235,66 @@ func (j *convJob) directChunk(w, t int) {
 		r += ow1 - ow0
 	}
 	j.epilogue(lo, hi)
+	j.poolChunk(t)
+}
+
+// poolChunks makes the forward chunks whole rows of e's pooling windows
+// (units: the conv rows from one pooling row's first input row to the next
+// one's, the rows after the last one going with it), about as many rows as
+// j.chunk, and pools each chunk in its epilogue.
+func (j *convJob) poolChunks(e ConvEpilogue) {
+	s, ps := j.s, e.Pool
+	total := s.N * ps.OutH
+	per := max(1, j.chunk/max(1, ps.StrideH*s.OutW))
+	chunks := (total + per - 1) / per
+	j.units = (total + chunks - 1) / chunks
+	j.pool, j.py, j.parg = ps, e.PoolY, e.PoolArg
+}
+
+// unitRow is the first conv row of pooling unit u (j.rows past the last).
+func (j *convJob) unitRow(u int) int {
+	if u >= j.s.N*j.pool.OutH {
+		return j.rows
+	}
+	n, oh := u/j.pool.OutH, u%j.pool.OutH
+	return n*j.s.OutH*j.s.OutW + oh*j.pool.StrideH*j.s.OutW
+}
+
+// rowsOf returns the output rows [lo, hi) of forward chunk t.
+func (j *convJob) rowsOf(t int) (lo, hi int) {
+	if j.units == 0 {
+		lo = t * j.chunk
+		return lo, min(lo+j.chunk, j.rows)
+	}
+	return j.unitRow(t * j.units), j.unitRow((t + 1) * j.units)
+}
+
+// chunkCount is the number of forward chunks.
+func (j *convJob) chunkCount() int {
+	if j.units == 0 {
+		return (j.rows + j.chunk - 1) / j.chunk
+	}
+	total := j.s.N * j.pool.OutH
+	return (total + j.units - 1) / j.units
+}
+
+// maxChunkRows bounds the rows of a forward chunk.
+func (j *convJob) maxChunkRows() int {
+	if j.units == 0 {
+		return min(j.chunk, j.rows)
+	}
+	s := j.s
+	return min(j.rows, j.units*(j.pool.StrideH*s.OutW+max(0, s.OutH-j.pool.OutH*j.pool.StrideH)*s.OutW))
+}
+
+// poolChunk pools the units of forward chunk t, when the pooling is fused.
+func (j *convJob) poolChunk(t int) {
+	if j.units == 0 {
+		return
+	}
+	u0 := t * j.units
+	u1 := min(u0+j.units, j.s.N*j.pool.OutH)
+	maxPoolRows(j.pool, j.y, j.py, j.parg, u0, u1)
 }
 
 // epilogue applies the bias and ReLU of a forward pass to output rows
@@ -461,6 +565,9 @@ type convJob struct {
 	pb          []float32 // w packed by packBWhole, or nil
 	bias        []float32 // forward epilogue: bias to add, or nil
 	relu        bool      // forward epilogue: ReLU
+	units       int       // forward epilogue: pooling rows per chunk, or 0
+	pool        PoolShape // forward epilogue: the pooling of y
+	py, parg    []float32 // forward epilogue: its output and argmax
 	rows        int       // output pixels in the batch
 	chunk       int       // rows per parallel chunk
 	sub         int       // rows per lowering (backward-filter)
@@ -482,7 +589,7 @@ func (cw *convWork) args() *args {
 
 // clear drops the job's references to the caller's slices.
 func (j *convJob) clear() {
-	j.x, j.w, j.y, j.dw, j.part, j.pb, j.bias = nil, nil, nil, nil, nil, nil, nil
+	j.x, j.w, j.y, j.dw, j.part, j.pb, j.bias, j.py, j.parg = nil, nil, nil, nil, nil, nil, nil, nil, nil
 }
 
 // grow sizes every worker's patch buffer for colLen elements and, when kr

@@ -133,8 +133,7 @@ func convImplicitFwdTask(a *args, w, lo, hi int) {
 // per tap and channel block, reading zeros outside the image.
 func (j *convJob) implicitFwdChunk(w, t int) {
 	s := j.s
-	lo := t * j.chunk
-	hi := min(lo+j.chunk, j.rows)
+	lo, hi := j.rowsOf(t)
 	l := &j.cw.wk[w]
 	org := l.origins(s, lo, hi)
 	var a, c [imr]*float32
@@ -186,6 +185,7 @@ func (j *convJob) implicitFwdChunk(w, t int) {
 		}
 	}
 	j.epilogue(lo, hi)
+	j.poolChunk(t)
 }
 
 // implicitDataImages returns the images of one backward-data chunk.

@@ -72,6 +72,7 @@ func TestConvPaths(t *testing.T) {
 		{N: 2, H: 5, W: 7, C: 64, KH: 3, KW: 3, F: 128, StrideH: 1, StrideW: 1, PadTop: 2, PadLeft: 2, OutH: 7, OutW: 9},
 		{N: 3, H: 9, W: 10, C: 3, KH: 3, KW: 3, F: 128, StrideH: 2, StrideW: 1, OutH: 4, OutW: 8},
 		{N: 1, H: 16, W: 16, C: 16, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 16, OutW: 16}, // panels inside and across the border
+		{N: 3, H: 6, W: 6, C: 16, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 6, OutW: 6},     // pooling fused into the implicit pass
 		{N: 2, H: 5, W: 5, C: 17, KH: 2, KW: 2, F: 64, StrideH: 1, StrideW: 1, OutH: 4, OutW: 4},                            // channel remainders 5, 3, 1
 		{N: 2, H: 5, W: 5, C: 21, KH: 2, KW: 2, F: 64, StrideH: 1, StrideW: 1, OutH: 4, OutW: 4},
 		{N: 2, H: 5, W: 5, C: 19, KH: 2, KW: 2, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 5, OutW: 5},
@@ -116,6 +117,28 @@ func TestConvPaths(t *testing.T) {
 					want = append(want[:0], y...)
 					BiasAdd(nil, want, bias, s.N*s.OutH*s.OutW, s.F)
 					requireSameBits(t, want, fused, "fused y (bias only)")
+					// and a fused max pooling those of MaxPool2DForward
+					for _, k := range []int{2, 3} {
+						ps := PoolShape{N: s.N, H: s.OutH, W: s.OutW, C: s.F, KH: k, KW: k, StrideH: k, StrideW: k,
+							OutH: s.OutH / k, OutW: s.OutW / k}
+						if k == 3 { // windows overlapping horizontally, a gap between rows
+							ps.KH, ps.StrideW, ps.OutW = 2, 1, s.OutW-2
+						}
+						if ps.OutH == 0 || ps.OutW <= 0 {
+							continue
+						}
+						n := ps.N * ps.OutH * ps.OutW * ps.C
+						py, parg := make([]float32, n), make([]float32, n)
+						Conv2DForwardEpilogue(p, &ws, s, x, w, fused, ConvEpilogue{Bias: bias, ReLU: true, Pool: ps, PoolY: py, PoolArg: parg})
+						want = append(want[:0], y...)
+						BiasAdd(nil, want, bias, s.N*s.OutH*s.OutW, s.F)
+						ReLU(nil, want, want)
+						requireSameBits(t, want, fused, "fused y (pooled)")
+						wantY, wantArg := make([]float32, n), make([]float32, n)
+						MaxPool2DForward(nil, ps, want, wantY, wantArg)
+						requireSameBits(t, wantY, py, fmt.Sprintf("fused pool %d y", k))
+						requireSameBits(t, wantArg, parg, fmt.Sprintf("fused pool %d argmax", k))
+					}
 					Conv2DBackwardData(p, &ws, s, dy, w, dx)
 					Conv2DBackwardFilter(p, &ws, s, x, dy, dw)
 					tol := 1e-4 * float64(s.KH*s.KW*s.C)
