@@ -6,9 +6,9 @@
 // a fixed worker pool (GOMAXPROCS workers) owned by the Backend, with two
 // exceptions: Conv2D and ReLUBackward are queued until the next op (or
 // Sync, Download, Close, Buffer.Data), so that a BiasAdd and an in-place
-// ReLU of the convolution's output, or a BiasGrad of the ReLU gradient,
-// that follow run fused into them, on data still in cache (see pendingConv
-// and pendingReLUBack). A Backend must be used
+// ReLU of the convolution's output and a MaxPool2D of it, or a BiasGrad of
+// the ReLU gradient, that follow run fused into them, on data still in
+// cache (see pendingConv and pendingReLUBack). A Backend must be used
 // from one goroutine at a time
 // (Buffer.Free and Stats may be called from any goroutine). Scratch memory
 // (GEMM packing, im2col) is owned by the Backend and only grows, so

@@ -15,9 +15,10 @@
 // kernel; backward-data with stride 1 is the forward convolution of the
 // padded output gradient with the rotated filter; backward-filter sums
 // per-chunk partial products in chunk order. The forward pass can add a
-// bias and apply ReLU to each chunk while it is in cache
-// (Conv2DForwardBiasReLU; backend/cpu uses it for the BiasAdd and ReLU
-// that follow a Conv2D). Max pooling, bias add, bias gradient and the Adam
+// bias, apply ReLU and max-pool each chunk while it is in cache
+// (Conv2DForwardEpilogue; backend/cpu uses it for the BiasAdd, ReLU and
+// MaxPool2D that follow a Conv2D), and ReLUBackwardBiasGrad sums the bias
+// gradient of each chunk of a ReLU gradient as it computes it. Max pooling, bias add, bias gradient and the Adam
 // step have AVX2 loops over the contiguous channel runs of NHWC data.
 //
 // The SGEMM micro-kernel is chosen once, at start, from the CPU's features:
