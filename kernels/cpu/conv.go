@@ -220,7 +220,7 @@ func (j *convJob) directChunk(w, t int) {
 			if ow == a && b > a {
 				first := ((n*s.H+ih0)*s.W + a*s.StrideW - s.PadLeft) * s.C
 				for f := 0; f < s.F; f += 64 {
-					convRowsVec(s, j.x[first:], j.w[f:], j.y[(rowBase+a)*s.F+f:], b-a)
+					convRowsVec(s, j.x[first:], j.w[f:], j.y[(rowBase+a)*s.F+f:], b-a, j.biasAt(f), j.relu)
 				}
 				ow = b - 1
 				continue
@@ -231,11 +231,19 @@ func (j *convJob) directChunk(w, t int) {
 				gemv64(col, j.w[f:], s.F, &acc)
 				copy(j.y[rr*s.F+f:rr*s.F+f+64], acc[:])
 			}
+			j.epilogue(rr, rr+1)
 		}
 		r += ow1 - ow0
 	}
-	j.epilogue(lo, hi)
 	j.poolChunk(t)
+}
+
+// biasAt returns the 64 bias values from filter f, or nil.
+func (j *convJob) biasAt(f int) []float32 {
+	if j.bias == nil {
+		return nil
+	}
+	return j.bias[f : f+64]
 }
 
 // poolChunks makes the forward chunks whole rows of e's pooling windows

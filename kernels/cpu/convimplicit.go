@@ -163,7 +163,7 @@ func (j *convJob) implicitFwdChunk(w, t int) {
 						a[i] = a[0]
 					}
 				}
-				rowsKernel(run, s.KH, step, &a, &j.w[f0], s.F, &c, false)
+				rowsKernel(run, s.KH, step, &a, &j.w[f0], s.F, &c, false, j.biasAt(f0), j.relu)
 				continue
 			}
 			for tap := 0; tap < s.KH*s.KW; tap++ {
@@ -179,12 +179,16 @@ func (j *convJob) implicitFwdChunk(w, t int) {
 							}
 						}
 					}
-					rowsKernel(min(implicitKC, s.C-c0), 1, 0, &a, &j.w[(tap*s.C+c0)*s.F+f0], s.F, &c, tap > 0 || c0 > 0)
+					var bias []float32
+					relu := false
+					if tap == s.KH*s.KW-1 && c0+implicitKC >= s.C {
+						bias, relu = j.biasAt(f0), j.relu // the last call of the panel
+					}
+					rowsKernel(min(implicitKC, s.C-c0), 1, 0, &a, &j.w[(tap*s.C+c0)*s.F+f0], s.F, &c, tap > 0 || c0 > 0, bias, relu)
 				}
 			}
 		}
 	}
-	j.epilogue(lo, hi)
 	j.poolChunk(t)
 }
 
@@ -235,7 +239,7 @@ func (j *convJob) implicitDataChunk(w, t int) {
 							c[i] = &l.tile[i*inr]
 						}
 					}
-					rowsKernel(kc, 1, 0, &a, b, s.C, &c, true)
+					rowsKernel(kc, 1, 0, &a, b, s.C, &c, true, nil, false)
 				}
 			}
 		}

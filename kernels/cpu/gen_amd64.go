@@ -115,14 +115,18 @@ func (g *gen) kernel(name, reg string, vec, mr, nv int, bcast []int, unroll int)
 // wide. The k loop runs nseg segments of kc steps; after each segment the
 // A row pointers move on by segStep bytes (past the kc·4 bytes read), so a
 // window of an NHWC image (KH runs of KW·C contiguous floats, rowStride
-// apart) is one call. B rows follow on across segments.
+// apart) is one call. B rows follow on across segments. Before the tile
+// is stored (after C is added to it when add is non-zero), bias[j] is added
+// to column j when bias is not nil, and max(·, 0) is taken when relu is
+// non-zero, as BiasAdd and reluAVX2 would (VMAXPS returns +0 for NaN and
+// -0).
 func (g *gen) rowsKernel(name string) {
 	const mr, nv, unroll = 6, 4, 4
 	rows := []string{"SI", "BX", "R9", "R10", "R11", "R12"}
 	acc := func(i, j int) string { return fmt.Sprintf("Z%d", i*nv+j) }
-	g.p("// func %s(kc, nseg, segStep int, a **float32, b *float32, ldb int, c **float32, add int)", name)
+	g.p("// func %s(kc, nseg, segStep int, a **float32, b *float32, ldb int, c **float32, add int, bias *float32, relu int)", name)
 	g.p("// computes a %d×%d tile from row pointers; see gen_amd64.go.", mr, nv*16)
-	g.p("TEXT ·%s(SB), NOSPLIT, $0-64", name)
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-80", name)
 	g.p("\tMOVQ a+24(FP), DX")
 	for i, r := range rows {
 		g.p("\tMOVQ %d(DX), %s", i*8, r)
@@ -183,6 +187,15 @@ func (g *gen) rowsKernel(name string) {
 	g.p("%s_store:", name)
 	g.p("\tMOVQ c+48(FP), DX")
 	g.p("\tMOVQ add+56(FP), CX")
+	g.p("\tMOVQ bias+64(FP), BX")
+	g.p("\tMOVQ relu+72(FP), R13")
+	g.p("\tTESTQ BX, BX")
+	g.p("\tJEQ %s_nobias", name)
+	for j := 0; j < nv; j++ {
+		g.p("\tVMOVUPS %d(BX), Z%d", j*64, 24+j)
+	}
+	g.p("%s_nobias:", name)
+	g.p("\tVPXORD Z28, Z28, Z28")
 	for i := 0; i < mr; i++ {
 		g.p("\tMOVQ %d(DX), AX", i*8)
 		g.p("\tTESTQ CX, CX")
@@ -191,6 +204,18 @@ func (g *gen) rowsKernel(name string) {
 			g.p("\tVADDPS %d(AX), %s, %s", j*64, acc(i, j), acc(i, j))
 		}
 		g.p("%s_ow%d:", name, i)
+		g.p("\tTESTQ BX, BX")
+		g.p("\tJEQ %s_nb%d", name, i)
+		for j := 0; j < nv; j++ {
+			g.p("\tVADDPS Z%d, %s, %s", 24+j, acc(i, j), acc(i, j))
+		}
+		g.p("%s_nb%d:", name, i)
+		g.p("\tTESTQ R13, R13")
+		g.p("\tJEQ %s_nr%d", name, i)
+		for j := 0; j < nv; j++ {
+			g.p("\tVMAXPS Z28, %s, %s", acc(i, j), acc(i, j))
+		}
+		g.p("%s_nr%d:", name, i)
 		for j := 0; j < nv; j++ {
 			g.p("\tVMOVUPS %s, %d(AX)", acc(i, j), j*64)
 		}

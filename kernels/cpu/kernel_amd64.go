@@ -25,7 +25,7 @@ func adamAVX2(param, grad, m, v *float32, n int, lrt, omb1, omb2, eps float32)
 func fmaPeakAVX512(iters int)
 
 //go:noescape
-func convRowsAVX512(kc, nseg, segStep int, a **float32, b *float32, ldb int, c **float32, add int)
+func convRowsAVX512(kc, nseg, segStep int, a **float32, b *float32, ldb int, c **float32, add int, bias *float32, relu int)
 
 //go:noescape
 func convGather1AVX512(kc int, off *int, x, dy, c *float32, ldc int, add int)
@@ -145,9 +145,15 @@ func implicitOK(kr *gemmKernel) bool { return kr == &avx512Kernel }
 
 // rowsKernel runs convRowsAVX512 (see gen_amd64.go). The caller
 // guarantees every pointer it passes has the data the kernel reads and
-// writes.
-func rowsKernel(kc, nseg, segStep int, a *[6]*float32, b *float32, ldb int, c *[6]*float32, add bool) {
-	convRowsAVX512(kc, nseg, segStep, &a[0], b, ldb, &c[0], b2i(add))
+// writes. bias (64 values, or nil) is added and ReLU applied (when relu)
+// to the tile, after adding it to C (when add), before it is stored.
+func rowsKernel(kc, nseg, segStep int, a *[6]*float32, b *float32, ldb int, c *[6]*float32, add bool, bias []float32, relu bool) {
+	var bp *float32
+	if bias != nil {
+		_ = bias[63]
+		bp = &bias[0]
+	}
+	convRowsAVX512(kc, nseg, segStep, &a[0], b, ldb, &c[0], b2i(add), bp, b2i(relu))
 }
 
 // gatherKernel runs convGather<mr>AVX512 (see gen_amd64.go) for 1 ≤ mr ≤ 6.

@@ -21,6 +21,6 @@ func reluBackVec(_, _, _ []float32) int { return 0 }
 // implicitOK: the implicit-GEMM convolution kernels are amd64 only.
 func implicitOK(*gemmKernel) bool { return false }
 
-func rowsKernel(int, int, int, *[6]*float32, *float32, int, *[6]*float32, bool) {}
+func rowsKernel(int, int, int, *[6]*float32, *float32, int, *[6]*float32, bool, []float32, bool) {}
 
 func gatherKernel(int, int, []int, *float32, *float32, *float32, int, bool) {}

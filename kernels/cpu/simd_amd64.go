@@ -28,18 +28,24 @@ func biasGradVec(dy []float32, acc []float64, rows, cols int) bool {
 }
 
 //go:noescape
-func convRowsAVX2(x *float32, rowStride, kh, run int, w *float32, ldw int, y *float32, npix, pixStep int)
+func convRowsAVX2(x *float32, rowStride, kh, run int, w *float32, ldw int, y *float32, npix, pixStep int, bias *float32, relu int)
 
 // convRowsVec computes npix interior output pixels of one output row, 64
 // filters starting at w[0] and y[0], with AVX2+FMA (see convRowsAVX2): x
 // starts at the first window's top-left element. The caller checked
-// hasFMA; bounds are checked here.
-func convRowsVec(s ConvShape, x, w, y []float32, npix int) {
+// hasFMA; bounds are checked here. bias (64 values, or nil) is added and
+// ReLU applied (when relu) to each pixel before it is stored.
+func convRowsVec(s ConvShape, x, w, y []float32, npix int, bias []float32, relu bool) {
 	run := s.KW * s.C
 	_ = x[(npix-1)*s.StrideW*s.C+(s.KH-1)*s.W*s.C+run-1]
 	_ = w[(s.KH*run-1)*s.F+63]
 	_ = y[(npix-1)*s.F+63]
-	convRowsAVX2(&x[0], s.W*s.C, s.KH, run, &w[0], s.F, &y[0], npix, s.StrideW*s.C)
+	var bp *float32
+	if bias != nil {
+		_ = bias[63]
+		bp = &bias[0]
+	}
+	convRowsAVX2(&x[0], s.W*s.C, s.KH, run, &w[0], s.F, &y[0], npix, s.StrideW*s.C, bp, b2i(relu))
 }
 
 //go:noescape

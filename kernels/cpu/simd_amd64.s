@@ -275,15 +275,17 @@ bg_done:
 	VZEROUPPER
 	RET
 
-// func convRowsAVX2(x *float32, rowStride, kh, run int, w *float32, ldw int, y *float32, npix, pixStep int)
+// func convRowsAVX2(x *float32, rowStride, kh, run int, w *float32, ldw int, y *float32, npix, pixStep int, bias *float32, relu int)
 // Direct convolution of npix output pixels whose windows lie inside the
 // input, 64 filters: for pixel q (x advanced by q·pixStep floats, y by q·ldw)
 // y[f] = Σ_{ky<kh} Σ_{j<run} x[ky·rowStride+j]·w[(ky·run+j)·ldw+f] for
 // f < 64, summed in that order. A window row is run = KW·C contiguous
 // floats in NHWC, and the matching filter rows are contiguous in HWIO, so
 // nothing is gathered or packed: one broadcast of x and eight 8-wide FMAs
-// (w read from L1) per step.
-TEXT ·convRowsAVX2(SB), NOSPLIT, $0-72
+// (w read from L1) per step. When bias is not nil, bias[f] is added to
+// each sum before it is stored, and when relu is non-zero the result is
+// max(·, 0) as reluAVX2 computes it: the bits of BiasAdd and ReLU after.
+TEXT ·convRowsAVX2(SB), NOSPLIT, $0-88
 	MOVQ x+0(FP), SI
 	MOVQ rowStride+8(FP), R12
 	MOVQ ldw+40(FP), R8
@@ -331,6 +333,33 @@ cr_j:
 	DECQ CX
 	JNE cr_ky
 
+	MOVQ bias+72(FP), BX
+	TESTQ BX, BX
+	JEQ cr_nobias
+	VADDPS 0(BX), Y0, Y0
+	VADDPS 32(BX), Y1, Y1
+	VADDPS 64(BX), Y2, Y2
+	VADDPS 96(BX), Y3, Y3
+	VADDPS 128(BX), Y4, Y4
+	VADDPS 160(BX), Y5, Y5
+	VADDPS 192(BX), Y6, Y6
+	VADDPS 224(BX), Y7, Y7
+
+cr_nobias:
+	MOVQ relu+80(FP), BX
+	TESTQ BX, BX
+	JEQ cr_store
+	VXORPS Y9, Y9, Y9
+	VMAXPS Y9, Y0, Y0
+	VMAXPS Y9, Y1, Y1
+	VMAXPS Y9, Y2, Y2
+	VMAXPS Y9, Y3, Y3
+	VMAXPS Y9, Y4, Y4
+	VMAXPS Y9, Y5, Y5
+	VMAXPS Y9, Y6, Y6
+	VMAXPS Y9, Y7, Y7
+
+cr_store:
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)
 	VMOVUPS Y2, 64(DX)
