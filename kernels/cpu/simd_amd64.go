@@ -8,6 +8,9 @@ import "golang.org/x/sys/cpu"
 func maxPoolRowAVX2(x, y, arg *float32, c, outW, kh, kw, rowStride, colStep int)
 
 //go:noescape
+func maxPoolRowAVX512(x, y, arg *float32, c, outW, kh, kw, rowStride, colStep int)
+
+//go:noescape
 func maxPoolBackRowAVX2(dy, arg, dx *float32, c, outW, kh, kw, rowStride, colStep int)
 
 //go:noescape
@@ -51,6 +54,9 @@ func convRowsVec(s ConvShape, x, w, y []float32, npix int, bias []float32, relu 
 //go:noescape
 func gemv64AVX2(k int, a, b *float32, ldb int, acc *float32, add int)
 
+// hasAVX512 selects the AVX-512 pooling loop; fixed at start.
+var hasAVX512 = cpu.X86.HasAVX512F
+
 // hasFMA selects the FMA vector loops; fixed at start.
 var hasFMA = hasAVX2 && cpu.X86.HasFMA
 
@@ -77,10 +83,15 @@ func gemv64Add(a, b []float32, ldb int, acc []float32) {
 // poolVec reports whether the vector pooling loops handle c channels.
 func poolVec(c int) bool { return hasAVX2 && c%8 == 0 }
 
-// maxPoolRowVec pools one output row with AVX2; x starts at the first
-// window's top-left element and y, arg at the row's first output. The
-// caller checked poolVec and the bounds (see maxPoolRowBounds).
+// maxPoolRowVec pools one output row with AVX-512 (c a multiple of 64) or
+// AVX2; x starts at the first window's top-left element and y, arg at the
+// row's first output. The caller checked poolVec and the bounds (see
+// maxPoolRowBounds).
 func maxPoolRowVec(s PoolShape, x, y, arg []float32) {
+	if hasAVX512 && s.C%64 == 0 {
+		maxPoolRowAVX512(&x[0], &y[0], &arg[0], s.C, s.OutW, s.KH, s.KW, s.W*s.C, s.StrideW*s.C)
+		return
+	}
 	maxPoolRowAVX2(&x[0], &y[0], &arg[0], s.C, s.OutW, s.KH, s.KW, s.W*s.C, s.StrideW*s.C)
 }
 

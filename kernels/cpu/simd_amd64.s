@@ -376,3 +376,91 @@ cr_store:
 cr_done:
 	VZEROUPPER
 	RET
+
+// func maxPoolRowAVX512(x, y, arg *float32, c, outW, kh, kw, rowStride, colStep int)
+// maxPoolRowAVX2 with AVX-512 for c a multiple of 64: 64 channels (four
+// independent compare-and-select chains, the selection under a mask) per
+// step, with the same comparisons in the same order, so the same results.
+TEXT ·maxPoolRowAVX512(SB), NOSPLIT, $0-72
+	MOVQ x+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ arg+16(FP), DX
+	MOVQ c+24(FP), R8
+	MOVQ outW+32(FP), R9
+	MOVQ rowStride+56(FP), R12
+	MOVQ colStep+64(FP), R13
+	SHLQ $2, R8
+	SHLQ $2, R12
+	SHLQ $2, R13
+	MOVL $0x3f800000, AX
+	VMOVD AX, X9
+	VBROADCASTSS X9, Z9 // 1.0
+	TESTQ R9, R9
+	JEQ mpz_done
+
+mpz_pixel:
+	XORQ BX, BX // channel offset in bytes
+
+mpz_chan:
+	LEAQ (SI)(BX*1), R10 // window row pointer
+	VMOVUPS 0(R10), Z0   // best
+	VMOVUPS 64(R10), Z1
+	VMOVUPS 128(R10), Z2
+	VMOVUPS 192(R10), Z3
+	VPXORD Z4, Z4, Z4    // arg
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8    // idx
+	MOVQ kh+40(FP), CX
+
+mpz_ky:
+	MOVQ R10, R11 // tap pointer
+	MOVQ kw+48(FP), AX
+
+mpz_kx:
+	VMOVUPS 0(R11), Z12
+	VMOVUPS 64(R11), Z13
+	VMOVUPS 128(R11), Z14
+	VMOVUPS 192(R11), Z15
+	VCMPPS $0x11, Z12, Z0, K1 // best < v
+	VCMPPS $0x11, Z13, Z1, K2
+	VCMPPS $0x11, Z14, Z2, K3
+	VCMPPS $0x11, Z15, Z3, K4
+	VMOVAPS Z12, K1, Z0
+	VMOVAPS Z13, K2, Z1
+	VMOVAPS Z14, K3, Z2
+	VMOVAPS Z15, K4, Z3
+	VMOVAPS Z8, K1, Z4
+	VMOVAPS Z8, K2, Z5
+	VMOVAPS Z8, K3, Z6
+	VMOVAPS Z8, K4, Z7
+	VADDPS Z9, Z8, Z8
+	ADDQ R8, R11
+	DECQ AX
+	JNE mpz_kx
+	ADDQ R12, R10
+	DECQ CX
+	JNE mpz_ky
+
+	VMOVUPS Z0, 0(DI)(BX*1)
+	VMOVUPS Z1, 64(DI)(BX*1)
+	VMOVUPS Z2, 128(DI)(BX*1)
+	VMOVUPS Z3, 192(DI)(BX*1)
+	VMOVUPS Z4, 0(DX)(BX*1)
+	VMOVUPS Z5, 64(DX)(BX*1)
+	VMOVUPS Z6, 128(DX)(BX*1)
+	VMOVUPS Z7, 192(DX)(BX*1)
+	ADDQ $256, BX
+	CMPQ BX, R8
+	JLT mpz_chan
+
+	ADDQ R13, SI
+	ADDQ R8, DI
+	ADDQ R8, DX
+	DECQ R9
+	JNE mpz_pixel
+
+mpz_done:
+	VZEROUPPER
+	RET

@@ -50,13 +50,15 @@ func TestMaxPoolShapes(t *testing.T) {
 		poolShapeOf(2, 26, 26, 64, 2, 2, 2, 2), // reference CNN, pool 1
 		poolShapeOf(3, 11, 11, 64, 2, 2, 2, 2), // pool 2: last row and column uncovered
 		poolShapeOf(1, 7, 9, 8, 2, 2, 2, 2),
-		poolShapeOf(2, 6, 5, 16, 3, 3, 1, 1), // overlapping
-		poolShapeOf(1, 9, 7, 24, 3, 2, 2, 1), // overlapping in w only
-		poolShapeOf(2, 9, 10, 8, 2, 2, 3, 3), // gaps between windows
-		poolShapeOf(1, 4, 5, 8, 1, 1, 1, 1),  // identity
-		poolShapeOf(1, 5, 5, 8, 5, 5, 5, 5),  // one window
-		poolShapeOf(2, 8, 8, 3, 2, 2, 2, 2),  // scalar path
-		poolShapeOf(1, 7, 6, 12, 3, 2, 2, 2), // scalar path, gapped rows
+		poolShapeOf(2, 6, 5, 16, 3, 3, 1, 1),  // overlapping
+		poolShapeOf(1, 9, 7, 24, 3, 2, 2, 1),  // overlapping in w only
+		poolShapeOf(2, 9, 10, 8, 2, 2, 3, 3),  // gaps between windows
+		poolShapeOf(1, 4, 5, 8, 1, 1, 1, 1),   // identity
+		poolShapeOf(1, 5, 5, 8, 5, 5, 5, 5),   // one window
+		poolShapeOf(2, 8, 8, 3, 2, 2, 2, 2),   // scalar path
+		poolShapeOf(1, 7, 6, 12, 3, 2, 2, 2),  // scalar path, gapped rows
+		poolShapeOf(2, 7, 8, 128, 3, 3, 1, 1), // 64-channel groups, overlapping
+		poolShapeOf(1, 9, 9, 64, 3, 2, 3, 2),  // 64-channel groups, gaps between rows
 	}
 	for i, s := range shapes {
 		for _, mode := range []string{"uniform", "ties", "nan"} {
