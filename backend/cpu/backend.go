@@ -188,22 +188,6 @@ func (b *Backend) validate(op string, reqs ...backend.Req) error {
 // data returns the backing slice of a buffer that check accepted.
 func data(buf backend.Buffer) []float32 { return buf.(*Buffer).data }
 
-// prod multiplies non-negative sizes and returns -1 if any is negative or
-// the product overflows, so that Need rejects it.
-func prod(xs ...int) int {
-	p := 1
-	for _, x := range xs {
-		if x < 0 {
-			return -1
-		}
-		if x != 0 && p > math.MaxInt/x {
-			return -1
-		}
-		p *= x
-	}
-	return p
-}
-
 // Upload copies src into the first len(src) elements of dst.
 func (b *Backend) Upload(dst backend.Buffer, src []float32) error {
 	if err := b.check(backend.OpUpload, backend.Req{Name: "dst", Buf: dst, N: len(src)}); err != nil {
@@ -244,9 +228,9 @@ func (b *Backend) Copy(dst, src backend.Buffer, n int) error {
 // Gemm computes C = alpha·op(A)·op(B) + beta·C (see backend.Backend).
 func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, bb backend.Buffer, beta float32, c backend.Buffer) error {
 	if err := b.check(backend.OpGemm,
-		backend.Req{Name: "A", Buf: a, N: prod(m, k)},
-		backend.Req{Name: "B", Buf: bb, N: prod(k, n)},
-		backend.Req{Name: "C", Buf: c, N: prod(m, n)}); err != nil {
+		backend.Req{Name: "A", Buf: a, N: backend.Prod(m, k)},
+		backend.Req{Name: "B", Buf: bb, N: backend.Prod(k, n)},
+		backend.Req{Name: "C", Buf: c, N: backend.Prod(m, n)}); err != nil {
 		return err
 	}
 	lda, ldb := k, n
@@ -267,9 +251,9 @@ func (b *Backend) convCheck(op string, p backend.ConvParams, xName string, x bac
 		return err
 	}
 	return b.check(op,
-		backend.Req{Name: xName, Buf: x, N: prod(p.N, p.H, p.W, p.C)},
-		backend.Req{Name: wName, Buf: w, N: prod(p.KH, p.KW, p.C, p.F)},
-		backend.Req{Name: yName, Buf: y, N: prod(p.N, p.OutH, p.OutW, p.F)})
+		backend.Req{Name: xName, Buf: x, N: backend.Prod(p.N, p.H, p.W, p.C)},
+		backend.Req{Name: wName, Buf: w, N: backend.Prod(p.KH, p.KW, p.C, p.F)},
+		backend.Req{Name: yName, Buf: y, N: backend.Prod(p.N, p.OutH, p.OutW, p.F)})
 }
 
 // Conv2D computes y = conv(x, w) (no bias).
@@ -301,7 +285,7 @@ func (b *Backend) Conv2DBackwardFilter(p backend.ConvParams, x, dy, dw backend.B
 }
 
 func poolLens(p backend.PoolParams) (in, out int) {
-	return prod(p.N, p.H, p.W, p.C), prod(p.N, p.OutH, p.OutW, p.C)
+	return backend.Prod(p.N, p.H, p.W, p.C), backend.Prod(p.N, p.OutH, p.OutW, p.C)
 }
 
 // MaxPool2D computes y and the argmax offsets of each window.
@@ -358,7 +342,7 @@ func (b *Backend) MaxPool2DBackward(p backend.PoolParams, dy, argmax, dx backend
 
 // BiasAdd adds bias[c] to x[r·cols+c] for r < rows, in place.
 func (b *Backend) BiasAdd(x, bias backend.Buffer, rows, cols int) error {
-	if err := b.validate(backend.OpBiasAdd, backend.Req{Name: "x", Buf: x, N: prod(rows, cols)}, backend.Req{Name: "bias", Buf: bias, N: cols}); err != nil {
+	if err := b.validate(backend.OpBiasAdd, backend.Req{Name: "x", Buf: x, N: backend.Prod(rows, cols)}, backend.Req{Name: "bias", Buf: bias, N: cols}); err != nil {
 		return err
 	}
 	if q := &b.pending; q.on && q.e.Bias == nil && !q.e.ReLU && q.e.Pool.N == 0 && x == backend.Buffer(q.yBuf) && bias != x &&
@@ -373,7 +357,7 @@ func (b *Backend) BiasAdd(x, bias backend.Buffer, rows, cols int) error {
 
 // BiasGrad sets db[c] = Σ_r dy[r·cols+c].
 func (b *Backend) BiasGrad(dy, db backend.Buffer, rows, cols int) error {
-	if err := b.validate(backend.OpBiasGrad, backend.Req{Name: "dy", Buf: dy, N: prod(rows, cols)}, backend.Req{Name: "db", Buf: db, N: cols}); err != nil {
+	if err := b.validate(backend.OpBiasGrad, backend.Req{Name: "dy", Buf: dy, N: backend.Prod(rows, cols)}, backend.Req{Name: "db", Buf: db, N: cols}); err != nil {
 		return err
 	}
 	if q := &b.pendingBack; q.on && dy == backend.Buffer(q.dxBuf) && rows*cols == len(q.dx) {
@@ -437,7 +421,7 @@ func (b *Backend) DropoutMask(mask backend.Buffer, n int, rate float32, seed uin
 
 // Softmax sets y to the row-wise softmax of x (rows×cols).
 func (b *Backend) Softmax(x, y backend.Buffer, rows, cols int) error {
-	if err := b.check(backend.OpSoftmax, backend.Req{Name: "x", Buf: x, N: prod(rows, cols)}, backend.Req{Name: "y", Buf: y, N: prod(rows, cols)}); err != nil {
+	if err := b.check(backend.OpSoftmax, backend.Req{Name: "x", Buf: x, N: backend.Prod(rows, cols)}, backend.Req{Name: "y", Buf: y, N: backend.Prod(rows, cols)}); err != nil {
 		return err
 	}
 	kern.Softmax(b.pool, data(x), data(y), rows, cols)
@@ -453,9 +437,9 @@ func (b *Backend) SoftmaxCrossEntropy(logits, labels backend.Buffer, rows, cols 
 	if rows <= 0 || cols <= 0 {
 		return backend.ShapeError(Name, op, "rows %d and cols %d must be positive", rows, cols)
 	}
-	if err := b.check(op, backend.Req{Name: "logits", Buf: logits, N: prod(rows, cols)},
+	if err := b.check(op, backend.Req{Name: "logits", Buf: logits, N: backend.Prod(rows, cols)},
 		backend.Req{Name: "labels", Buf: labels, N: rows},
-		backend.Req{Name: "grad", Buf: grad, N: prod(rows, cols)},
+		backend.Req{Name: "grad", Buf: grad, N: backend.Prod(rows, cols)},
 		backend.Req{Name: "stats", Buf: stats, N: 2}); err != nil {
 		return err
 	}
