@@ -8,7 +8,7 @@
 # reference CNN (MNIST shape) with random weights is written instead (speed
 # does not depend on the weights). Environment (defaults): DURATION=30
 # CONNS=64 THREADS=2 LOW_DURATION=10 PORT=18080 BACKEND=cpu MAX_BATCH=64
-# DELAY_US=500 QUEUE=1024 OUTDIR=out/load.
+# DELAY_US=0 QUEUE=1024 OUTDIR=out/load (DELAY_US is --max-queue-delay, µs).
 #
 # Phases: (1) engine batch-64 throughput and batch-1 latency (loadtool);
 # (2) wrk, CONNS connections for DURATION s against a server batching with
@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-30} CONNS=${CONNS:-64} THREADS=${THREADS:-2} LOW_DURATION=${LOW_DURATION:-10}
-PORT=${PORT:-18080} BACKEND=${BACKEND:-cpu} MAX_BATCH=${MAX_BATCH:-64} DELAY_US=${DELAY_US:-500}
+PORT=${PORT:-18080} BACKEND=${BACKEND:-cpu} MAX_BATCH=${MAX_BATCH:-64} DELAY_US=${DELAY_US:-0}
 QUEUE=${QUEUE:-1024} OUTDIR=${OUTDIR:-out/load}
 MODEL=${1:-out/mnist.kiln}
 GO=${GO:-go}

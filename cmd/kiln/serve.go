@@ -27,7 +27,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	poll := fs.Duration("poll", 5*time.Second, "how often --model-repo is rescanned for new versions (0 disables)")
 	addr := fs.String("addr", "127.0.0.1:8000", "listen address (use :8000 to listen on every interface)")
 	maxBatch := fs.Int("max-batch", d.MaxBatch, "largest number of samples one backend call runs")
-	delay := fs.Int("max-queue-delay", int(d.MaxQueueDelay/time.Microsecond), "microseconds the batcher waits after the first queued request for more to join")
+	delay := fs.Int("max-queue-delay", int(d.MaxQueueDelay/time.Microsecond), "microseconds the batcher waits after the first queued request for more to join (0: batch only what queued while the previous batch ran; a lone request runs at once)")
 	queue := fs.Int("queue", d.QueueSize, "requests that may wait per model; beyond that the server answers 503 at once")
 	timeout := fs.Duration("timeout", d.Timeout, "per-request deadline for queueing (504 beyond)")
 	maxBody := fs.Int("max-body-bytes", d.MaxBodyBytes, "largest request body accepted (413 beyond)")
