@@ -17,33 +17,15 @@ the same size.
     /usr/bin/python3 bench/peers/stepcheck.py --dir out/stepcheck --data DIR
 """
 import argparse
-import gzip
 import json
 import os
-import struct
 import sys
 
 import numpy as np
 import torch
 from torch import nn
 
-
-def read_idx(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        zero, dtype, ndim = struct.unpack(">HBB", f.read(4))
-        if zero != 0 or dtype != 0x08:
-            raise ValueError("%s: not an unsigned-byte IDX file" % path)
-        dims = struct.unpack(">" + "I" * ndim, f.read(4 * ndim))
-        return np.frombuffer(f.read(), np.uint8).reshape(dims)
-
-
-def find(data_dir, stem):
-    for name in (stem + ".gz", stem):
-        p = os.path.join(data_dir, name)
-        if os.path.exists(p):
-            return p
-    raise FileNotFoundError("%s(.gz) not found in %s" % (stem, data_dir))
+from torch_cnn import find, read_idx  # same folder: Python puts it on sys.path
 
 
 class NHWCFlatten(nn.Module):
