@@ -130,15 +130,26 @@ func (v *modelVersion) runInline(bmu *sync.Mutex, t *task) (bool, error) {
 	start := time.Now()
 	err := v.model.Predict(t.in[:t.n*v.inLen], t.n, t.out[:t.n*v.classes])
 	bmu.Unlock()
-	t.compDur = time.Since(start)
-	t.queueDur = start.Sub(t.enq)
-	if err != nil {
-		err = fmt.Errorf("inference failed: %w", err)
-	}
 	v.bObs.Observe(float64(t.n))
+	v.record(t, start, time.Since(start))
+	return true, inferErr(err)
+}
+
+// record sets and observes the queue and compute times of t, whose batch
+// started computing at start and took comp.
+func (v *modelVersion) record(t *task, start time.Time, comp time.Duration) {
+	t.queueDur = start.Sub(t.enq)
+	t.compDur = comp
 	v.qObs.Observe(t.queueDur.Seconds())
-	v.cObs.Observe(t.compDur.Seconds())
-	return true, err
+	v.cObs.Observe(comp.Seconds())
+}
+
+// inferErr wraps a backend error from Predict for the client.
+func inferErr(err error) error {
+	if err != nil {
+		return fmt.Errorf("inference failed: %w", err)
+	}
+	return nil
 }
 
 // wait blocks until t is answered or its deadline passes while it is still
@@ -246,18 +257,13 @@ func (v *modelVersion) run(bmu *sync.Mutex) {
 		err := v.model.Predict(images, total, probs)
 		bmu.Unlock()
 		comp := time.Since(start)
-		if err != nil {
-			err = fmt.Errorf("inference failed: %w", err)
-		}
+		err = inferErr(err)
 		v.bObs.Observe(float64(total))
 		off = 0
 		for _, t := range batch {
 			copy(t.out[:t.n*v.classes], probs[off*v.classes:])
 			off += t.n
-			t.queueDur = start.Sub(t.enq)
-			t.compDur = comp
-			v.qObs.Observe(t.queueDur.Seconds())
-			v.cObs.Observe(comp.Seconds())
+			v.record(t, start, comp)
 			t.done <- err
 		}
 	}
