@@ -360,7 +360,7 @@ func Conv2DBackwardData(p *Pool, ws *Workspace, s ConvShape, dy, w, dx []float32
 	}
 	if kr := ws.Gemm.kernel(); s.implicitData(kr) && s.N > 0 {
 		s.checkLens(dx, w, dy)
-		wt := ws.conv.transposedTaps(s, w)
+		wt := ws.conv.transposedTaps(s, w, false)
 		j := ws.conv.start(ws, s)
 		j.x, j.w, j.y = dy, wt, dx
 		j.rows = s.N * pix
@@ -371,7 +371,7 @@ func Conv2DBackwardData(p *Pool, ws *Workspace, s ConvShape, dy, w, dx []float32
 		return
 	}
 	if t, ok := s.transposed(); ok {
-		wt := ws.conv.rotated(s, w)
+		wt := ws.conv.transposedTaps(s, w, true)
 		Conv2DForward(p, ws, t, dy, wt, dx)
 		return
 	}
@@ -543,12 +543,13 @@ func (j *convJob) filterChunk(w, t int) {
 }
 
 // convWork is the convolution state of a Workspace: per-worker patch
-// buffers and SGEMM workspaces, backward-filter partials, the rotated
-// filter of backward-data, and the current job.
+// buffers and SGEMM workspaces, backward-filter partials, the filter of
+// backward-data with its taps transposed (see transposedTaps), the packed
+// filter of the forward pass, and the current job.
 type convWork struct {
 	wk   []convLocal
 	part []float32
-	rot  []float32
+	rot  []float32 // transposedTaps
 	pb   []float32 // the packed filter of the forward pass
 	job  convJob
 	a    args
@@ -629,15 +630,21 @@ func (j *convJob) runChunks(p *Pool, chunks int, fn func(a *args, w, lo, hi int)
 	p.run(chunks, 1, a, fn)
 }
 
-// rotated returns w (KH, KW, C, F) rotated by 180° with its channel axes
-// swapped, (KH, KW, F, C): the filter of the transposed convolution.
-func (cw *convWork) rotated(s ConvShape, w []float32) []float32 {
+// transposedTaps returns w (KH, KW, C, F) with the channel axes of each
+// tap swapped, (KH, KW, F, C), and, when rotate, the taps in reverse order
+// (the filter rotated by 180°): with rotate, the filter of the transposed
+// convolution; without, the B operand of the implicit backward-data pass.
+func (cw *convWork) transposedTaps(s ConvShape, w []float32, rotate bool) []float32 {
 	n := s.KH * s.KW * s.C * s.F
 	cw.rot = growF32(cw.rot, n)
 	r := cw.rot[:n]
 	taps := s.KH * s.KW
 	for t := 0; t < taps; t++ {
-		src := w[(taps-1-t)*s.C*s.F : (taps-t)*s.C*s.F]
+		st := t
+		if rotate {
+			st = taps - 1 - t
+		}
+		src := w[st*s.C*s.F : (st+1)*s.C*s.F]
 		dst := r[t*s.C*s.F : (t+1)*s.C*s.F]
 		for c := 0; c < s.C; c++ {
 			row := src[c*s.F : c*s.F+s.F]

@@ -246,26 +246,6 @@ func (j *convJob) implicitDataChunk(w, t int) {
 	}
 }
 
-// transposedTaps returns w (KH, KW, C, F) with the channel axes of each
-// tap swapped, (KH, KW, F, C): the B operand of the implicit
-// backward-data pass.
-func (cw *convWork) transposedTaps(s ConvShape, w []float32) []float32 {
-	n := s.KH * s.KW * s.C * s.F
-	cw.rot = growF32(cw.rot, n)
-	r := cw.rot[:n]
-	for t := 0; t < s.KH*s.KW; t++ {
-		src := w[t*s.C*s.F : (t+1)*s.C*s.F]
-		dst := r[t*s.C*s.F : (t+1)*s.C*s.F]
-		for c := 0; c < s.C; c++ {
-			row := src[c*s.F : c*s.F+s.F]
-			for f, v := range row {
-				dst[f*s.C+c] = v
-			}
-		}
-	}
-	return r
-}
-
 func convGatherFilterTask(a *args, w, lo, hi int) {
 	for t := lo; t < hi; t++ {
 		a.cj.gatherFilterChunk(w, t)
