@@ -226,7 +226,7 @@ func (j *convJob) directChunk(w, t int) {
 				continue
 			}
 			rr := rowBase + ow
-			im2colRows(s, j.x, col, 0, rr, rr+1)
+			im2colRows(s, j.x, col, rr, rr+1)
 			for f := 0; f < s.F; f += 64 {
 				gemv64(col, j.w[f:], s.F, &acc)
 				copy(j.y[rr*s.F+f:rr*s.F+f+64], acc[:])
@@ -335,7 +335,7 @@ func (j *convJob) fwdChunk(w, t int) {
 	hi := min(lo+j.chunk, j.rows)
 	l := &j.cw.wk[w]
 	col := l.col[:(hi-lo)*k]
-	im2colRows(s, j.x, col, 0, lo, hi)
+	im2colRows(s, j.x, col, lo, hi)
 	l.gemm.kern = j.kern
 	if j.pb != nil {
 		sgemmPackedB(&l.gemm, j.kern, hi-lo, s.F, k, col, k, j.pb, 0, j.y[lo*s.F:], s.F)
@@ -533,7 +533,7 @@ func (j *convJob) filterChunk(w, t int) {
 	for r0 := lo; r0 < hi; r0 += j.sub {
 		r1 := min(r0+j.sub, hi)
 		col := l.col[:(r1-r0)*k]
-		im2colRows(s, j.x, col, 0, r0, r1)
+		im2colRows(s, j.x, col, r0, r1)
 		var beta float32
 		if r0 > lo {
 			beta = 1
@@ -685,14 +685,13 @@ func convFromArgs(a *args) ConvShape {
 		StrideH: i[7], StrideW: i[8], PadTop: i[9], PadLeft: i[10], OutH: i[11], OutW: i[12]}
 }
 
-// im2colRows writes the patches of rows lo..hi-1 (counted from image n0)
-// to col, row lo first.
-func im2colRows(s ConvShape, x, col []float32, n0, lo, hi int) {
+// im2colRows writes the patches of rows lo..hi-1 to col, row lo first.
+func im2colRows(s ConvShape, x, col []float32, lo, hi int) {
 	k := s.patchCols()
 	pix := s.OutH * s.OutW
 	c := s.C
 	for r := lo; r < hi; r++ {
-		img := n0 + r/pix
+		img := r / pix
 		rem := r % pix
 		oh, ow := rem/s.OutW, rem%s.OutW
 		dst := col[(r-lo)*k : (r-lo)*k+k]
