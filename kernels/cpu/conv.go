@@ -139,7 +139,7 @@ func Conv2DForwardEpilogue(p *Pool, ws *Workspace, s ConvShape, x, w, y []float3
 			j.poolChunks(e)
 		}
 		ws.conv.growImplicit(p.Workers(), j.maxChunkRows())
-		j.runChunks(p, j.chunkCount(), convImplicitFwdTask)
+		j.runChunks(p, j.chunkCount(), (*convJob).implicitFwdChunk)
 		j.clear()
 		if e.Pool.N > 0 && !fuse {
 			MaxPool2DForward(p, e.Pool, y, e.PoolY, e.PoolArg)
@@ -152,7 +152,7 @@ func Conv2DForwardEpilogue(p *Pool, ws *Workspace, s ConvShape, x, w, y []float3
 			j.poolChunks(e)
 		}
 		ws.conv.grow(p.Workers(), k, nil, 0)
-		j.runChunks(p, j.chunkCount(), convDirectTask)
+		j.runChunks(p, j.chunkCount(), (*convJob).directChunk)
 		j.clear()
 		return
 	}
@@ -165,7 +165,7 @@ func Conv2DForwardEpilogue(p *Pool, ws *Workspace, s ConvShape, x, w, y []float3
 		j.pb = ws.conv.pb
 		packBWhole(j.kern, j.pb, w, s.F, s.F, k)
 	}
-	j.runChunks(p, chunks, convFwdTask)
+	j.runChunks(p, chunks, (*convJob).fwdChunk)
 	j.clear()
 	if e.Pool.N > 0 {
 		MaxPool2DForward(p, e.Pool, y, e.PoolY, e.PoolArg)
@@ -181,12 +181,6 @@ const directMaxK = 64
 // (few input channels, like a first layer on grey or RGB images).
 func (s ConvShape) direct() bool {
 	return hasFMA && s.F%64 == 0 && s.patchCols() <= directMaxK
-}
-
-func convDirectTask(a *args, w, lo, hi int) {
-	for t := lo; t < hi; t++ {
-		a.cj.directChunk(w, t)
-	}
 }
 
 // directChunk computes output rows [t·chunk, (t+1)·chunk) directly from x:
@@ -321,12 +315,6 @@ func (j *convJob) epilogue(lo, hi int) {
 	}
 }
 
-func convFwdTask(a *args, w, lo, hi int) {
-	for t := lo; t < hi; t++ {
-		a.cj.fwdChunk(w, t)
-	}
-}
-
 // fwdChunk computes output rows [t·chunk, (t+1)·chunk) on worker w.
 func (j *convJob) fwdChunk(w, t int) {
 	s := j.s
@@ -366,7 +354,7 @@ func Conv2DBackwardData(p *Pool, ws *Workspace, s ConvShape, dy, w, dx []float32
 		j.rows = s.N * pix
 		j.chunk = s.implicitDataImages()
 		ws.conv.growImplicit(p.Workers(), j.chunk*pix)
-		j.runChunks(p, (s.N+j.chunk-1)/j.chunk, convImplicitDataTask)
+		j.runChunks(p, (s.N+j.chunk-1)/j.chunk, (*convJob).implicitDataChunk)
 		j.clear()
 		return
 	}
@@ -426,14 +414,14 @@ func Conv2DBackwardFilter(p *Pool, ws *Workspace, s ConvShape, x, dy, dw []float
 	j.x, j.y, j.dw = x, dy, dw
 	j.rows = s.N * pix
 	chunks := min(filterMaxChunks, (j.rows+filterMinRows-1)/filterMinRows)
-	units, task := j.rows, convFilterTask
+	units, task := j.rows, (*convJob).filterChunk
 	switch {
 	case s.directFilter():
 		// chunks of whole output rows
-		units, task = s.N*s.OutH, convDirectFilterTask
+		units, task = s.N*s.OutH, (*convJob).directFilterChunk
 	case s.implicitFilter(j.kern) && j.rows > 0:
 		s.checkLens(x, dw, dy)
-		task = convGatherFilterTask
+		task = (*convJob).gatherFilterChunk
 		ws.conv.growImplicit(p.Workers(), gatherRows)
 	default:
 		j.sub = convChunkRows(j.rows, k, 1)
@@ -444,7 +432,7 @@ func Conv2DBackwardFilter(p *Pool, ws *Workspace, s ConvShape, x, dy, dw []float
 	ws.conv.grow(p.Workers(), min(j.sub, j.chunk)*k, j.kern, s.F)
 	if chunks == 1 {
 		j.part = dw[:kf]
-		task(j.cw.args(), 0, 0, 1)
+		task(j, 0, 0)
 		j.clear()
 		return
 	}
@@ -464,12 +452,6 @@ const (
 	filterMinRows = 128
 )
 
-func convFilterTask(a *args, w, lo, hi int) {
-	for t := lo; t < hi; t++ {
-		a.cj.filterChunk(w, t)
-	}
-}
-
 func convFilterSumTask(a *args, _, lo, hi int) {
 	j := a.cj
 	kf := len(j.part) / j.chunks
@@ -488,16 +470,10 @@ func (s ConvShape) directFilter() bool {
 		(s.OutH-1)*s.StrideH+s.KH <= s.H && s.OutW-1+s.KW <= s.W
 }
 
-func convDirectFilterTask(a *args, _, lo, hi int) {
-	for t := lo; t < hi; t++ {
-		a.cj.directFilterChunk(t)
-	}
-}
-
 // directFilterChunk computes the partial filter gradient of output rows
 // [t·chunk, (t+1)·chunk): for each output row and tap, the tap's inputs
 // along the row (contiguous in x) times that row of dy, added in order.
-func (j *convJob) directFilterChunk(t int) {
+func (j *convJob) directFilterChunk(_, t int) {
 	s := j.s
 	kf := s.KH * s.KW * s.F
 	lines := s.N * s.OutH
@@ -581,6 +557,7 @@ type convJob struct {
 	chunk       int       // rows per parallel chunk
 	sub         int       // rows per lowering (backward-filter)
 	chunks      int
+	chunkFn     func(j *convJob, w, t int) // what runChunks runs
 }
 
 func (cw *convWork) start(ws *Workspace, s ConvShape) *convJob {
@@ -618,16 +595,25 @@ func (cw *convWork) grow(workers, colLen int, kr *gemmKernel, n int) {
 	}
 }
 
-// runChunks runs fn over chunks on the pool, or serially when there is
-// one chunk or one worker, or too little work to be worth waking workers.
-func (j *convJob) runChunks(p *Pool, chunks int, fn func(a *args, w, lo, hi int)) {
+// runChunks runs chunk(j, w, t) for chunks t = 0..chunks-1 on the pool (w
+// the worker), or serially when there is one chunk or one worker, or too
+// little work to be worth waking workers.
+func (j *convJob) runChunks(p *Pool, chunks int, chunk func(j *convJob, w, t int)) {
+	j.chunkFn = chunk
 	a := j.cw.args()
 	s := j.s
 	if p.serial(chunks, 1) || float64(j.rows)*float64(s.patchCols())*float64(s.F) < serialMACs {
-		fn(a, 0, 0, chunks)
+		convChunkTask(a, 0, 0, chunks)
 		return
 	}
-	p.run(chunks, 1, a, fn)
+	p.run(chunks, 1, a, convChunkTask)
+}
+
+func convChunkTask(a *args, w, lo, hi int) {
+	j := a.cj
+	for t := lo; t < hi; t++ {
+		j.chunkFn(j, w, t)
+	}
 }
 
 // transposedTaps returns w (KH, KW, C, F) with the channel axes of each

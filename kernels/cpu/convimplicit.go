@@ -120,12 +120,6 @@ func (cw *convWork) growImplicit(workers, rows int) {
 	}
 }
 
-func convImplicitFwdTask(a *args, w, lo, hi int) {
-	for t := lo; t < hi; t++ {
-		a.cj.implicitFwdChunk(w, t)
-	}
-}
-
 // implicitFwdChunk computes output rows [t·chunk, (t+1)·chunk) on worker w,
 // 6-row panel by panel: a panel whose windows all lie inside the image is
 // one call over the whole window (KH runs of KW·C contiguous floats, with
@@ -197,12 +191,6 @@ func (s ConvShape) implicitDataImages() int {
 	return max(1, implicitDataRows/max(1, s.OutH*s.OutW))
 }
 
-func convImplicitDataTask(a *args, w, lo, hi int) {
-	for t := lo; t < hi; t++ {
-		a.cj.implicitDataChunk(w, t)
-	}
-}
-
 // implicitDataChunk computes dx (j.y) for images [t·chunk, (t+1)·chunk)
 // from dy (j.x) and the per-tap transposed filter wt (j.w, tap-major,
 // F×C per tap) on worker w.
@@ -243,12 +231,6 @@ func (j *convJob) implicitDataChunk(w, t int) {
 				}
 			}
 		}
-	}
-}
-
-func convGatherFilterTask(a *args, w, lo, hi int) {
-	for t := lo; t < hi; t++ {
-		a.cj.gatherFilterChunk(w, t)
 	}
 }
 
