@@ -43,13 +43,14 @@ type pendingReLUBack struct {
 }
 
 // pendingConv is a forward convolution that Conv2D has queued but not run.
-// Its work is deferred to the next op (or Sync, Download, Close), so that
-// a BiasAdd of its whole output and a ReLU of its whole output in place
-// that directly follow it (the calls of a convolution layer), and then a
-// MaxPool2D of its output, run in its epilogue, on each chunk of output
-// rows while it is in cache, instead of as more passes over memory. The contract allows this: ops run in
-// order on one queue and only Sync and Download wait. The results are the
-// bits of the separate ops.
+// Its work is deferred to the next op (or Sync, Download, Close,
+// Buffer.Data), so that a BiasAdd of its whole output and a ReLU of its
+// whole output in place that directly follow it (the calls of a
+// convolution layer), and then a MaxPool2D of its output, run in its
+// epilogue, on each chunk of output rows while it is in cache, instead of
+// as more passes over memory. The contract allows this: ops run in order
+// on one queue and only Sync and Download wait. The results are the bits
+// of the separate ops.
 type pendingConv struct {
 	on                   bool
 	s                    kern.ConvShape
@@ -149,7 +150,7 @@ func (b *Backend) Alloc(n int) (backend.Buffer, error) {
 }
 
 // check validates the buffers an op uses (see validate) and then runs the
-// pending convolution, so that the op sees its results.
+// queued op, if any (see flush), so that the op sees its results.
 func (b *Backend) check(op string, reqs ...backend.Req) error {
 	if err := b.validate(op, reqs...); err != nil {
 		return err

@@ -9,8 +9,7 @@
 // ReLU of the convolution's output and a MaxPool2D of it, or a BiasGrad of
 // the ReLU gradient, that follow run fused into them, on data still in
 // cache (see pendingConv and pendingReLUBack). A Backend must be used
-// from one goroutine at a time
-// (Buffer.Free and Stats may be called from any goroutine). Scratch memory
-// (GEMM packing, im2col) is owned by the Backend and only grows, so
-// steady-state ops allocate nothing.
+// from one goroutine at a time (Buffer.Free and Stats may be called from
+// any goroutine). Scratch memory (GEMM packing, im2col) is owned by the
+// Backend and only grows, so steady-state ops allocate nothing.
 package cpu

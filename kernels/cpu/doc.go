@@ -18,8 +18,10 @@
 // bias, apply ReLU and max-pool each chunk while it is in cache
 // (Conv2DForwardEpilogue; backend/cpu uses it for the BiasAdd, ReLU and
 // MaxPool2D that follow a Conv2D), and ReLUBackwardBiasGrad sums the bias
-// gradient of each chunk of a ReLU gradient as it computes it. Max pooling, bias add, bias gradient and the Adam
-// step have AVX2 loops over the contiguous channel runs of NHWC data.
+// gradient of each chunk of a ReLU gradient as it computes it. Max
+// pooling, bias add, bias gradient and the Adam step have AVX2 loops over
+// the contiguous channel runs of NHWC data (max pooling an AVX-512 one
+// for 64·k channels).
 //
 // The SGEMM micro-kernel is chosen once, at start, from the CPU's features:
 // a 12×32 AVX-512 kernel, a 6×16 AVX2+FMA kernel (both Go assembly,
