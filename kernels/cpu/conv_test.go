@@ -9,30 +9,39 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// naiveConv is the direct float64 convolution.
-func naiveConv(s ConvShape, x, w []float32) []float64 {
-	y := make([]float64, s.N*s.OutH*s.OutW*s.F)
+// convTaps calls fn for every (output pixel, tap, input channel) whose
+// input lies inside the image, in order of pixel, tap and channel, with the
+// offsets of the pixel's first output in y, of the input element in x and
+// of its first filter weight in w (each f adds f to the y and w offsets).
+func convTaps(s ConvShape, fn func(yo, xo, wo int)) {
 	for n := 0; n < s.N; n++ {
 		for oh := 0; oh < s.OutH; oh++ {
 			for ow := 0; ow < s.OutW; ow++ {
-				for f := 0; f < s.F; f++ {
-					var sum float64
-					for ky := 0; ky < s.KH; ky++ {
-						for kx := 0; kx < s.KW; kx++ {
-							ih, iw := oh*s.StrideH-s.PadTop+ky, ow*s.StrideW-s.PadLeft+kx
-							if ih < 0 || ih >= s.H || iw < 0 || iw >= s.W {
-								continue
-							}
-							for c := 0; c < s.C; c++ {
-								sum += float64(x[((n*s.H+ih)*s.W+iw)*s.C+c]) * float64(w[((ky*s.KW+kx)*s.C+c)*s.F+f])
-							}
+				yo := ((n*s.OutH+oh)*s.OutW + ow) * s.F
+				for ky := 0; ky < s.KH; ky++ {
+					for kx := 0; kx < s.KW; kx++ {
+						ih, iw := oh*s.StrideH-s.PadTop+ky, ow*s.StrideW-s.PadLeft+kx
+						if ih < 0 || ih >= s.H || iw < 0 || iw >= s.W {
+							continue
+						}
+						for c := 0; c < s.C; c++ {
+							fn(yo, ((n*s.H+ih)*s.W+iw)*s.C+c, ((ky*s.KW+kx)*s.C+c)*s.F)
 						}
 					}
-					y[((n*s.OutH+oh)*s.OutW+ow)*s.F+f] = sum
 				}
 			}
 		}
 	}
+}
+
+// naiveConv is the direct float64 convolution.
+func naiveConv(s ConvShape, x, w []float32) []float64 {
+	y := make([]float64, s.N*s.OutH*s.OutW*s.F)
+	convTaps(s, func(yo, xo, wo int) {
+		for f := 0; f < s.F; f++ {
+			y[yo+f] += float64(x[xo]) * float64(w[wo+f])
+		}
+	})
 	return y
 }
 

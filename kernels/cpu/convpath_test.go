@@ -14,29 +14,13 @@ import (
 func refConvBackward(s ConvShape, x, w, dy []float32) (dx, dw []float64) {
 	dx = make([]float64, len(x))
 	dw = make([]float64, len(w))
-	for n := 0; n < s.N; n++ {
-		for oh := 0; oh < s.OutH; oh++ {
-			for ow := 0; ow < s.OutW; ow++ {
-				for ky := 0; ky < s.KH; ky++ {
-					for kx := 0; kx < s.KW; kx++ {
-						ih, iw := oh*s.StrideH-s.PadTop+ky, ow*s.StrideW-s.PadLeft+kx
-						if ih < 0 || ih >= s.H || iw < 0 || iw >= s.W {
-							continue
-						}
-						for c := 0; c < s.C; c++ {
-							xi := ((n*s.H+ih)*s.W+iw)*s.C + c
-							for f := 0; f < s.F; f++ {
-								g := float64(dy[((n*s.OutH+oh)*s.OutW+ow)*s.F+f])
-								wi := ((ky*s.KW+kx)*s.C+c)*s.F + f
-								dx[xi] += g * float64(w[wi])
-								dw[wi] += g * float64(x[xi])
-							}
-						}
-					}
-				}
-			}
+	convTaps(s, func(yo, xi, wo int) {
+		for f := 0; f < s.F; f++ {
+			g := float64(dy[yo+f])
+			dx[xi] += g * float64(w[wo+f])
+			dw[wo+f] += g * float64(x[xi])
 		}
-	}
+	})
 	return dx, dw
 }
 
