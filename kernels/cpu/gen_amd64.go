@@ -83,30 +83,7 @@ func (g *gen) kernel(name, reg string, vec, mr, nv int, bcast []int, unroll int)
 	g.p("%s_store:", name)
 	g.p("\tMOVQ add+40(FP), AX")
 	g.p("\tTESTQ AX, AX")
-	g.p("\tJEQ %s_overwrite", name)
-	for i := 0; i < mr; i++ {
-		for j := 0; j < nv; j++ {
-			g.p("\tVADDPS %d(DX), %s, %s", j*vb, acc(i, j), acc(i, j))
-			g.p("\tVMOVUPS %s, %d(DX)", acc(i, j), j*vb)
-		}
-		if i < mr-1 {
-			g.p("\tADDQ R8, DX")
-		}
-	}
-	g.p("\tVZEROUPPER")
-	g.p("\tRET")
-	g.p("%s_overwrite:", name)
-	for i := 0; i < mr; i++ {
-		for j := 0; j < nv; j++ {
-			g.p("\tVMOVUPS %s, %d(DX)", acc(i, j), j*vb)
-		}
-		if i < mr-1 {
-			g.p("\tADDQ R8, DX")
-		}
-	}
-	g.p("\tVZEROUPPER")
-	g.p("\tRET")
-	g.p("")
+	g.storeTile(name, mr, nv, vb, acc)
 }
 
 // rowsKernel emits the AVX-512 "rows" kernel: a 6×64 tile whose six A rows
@@ -277,11 +254,19 @@ func (g *gen) gatherKernel(name string, mr int) {
 	g.p("\tSHLQ $2, R8")
 	g.p("\tMOVQ add+48(FP), CX")
 	g.p("\tTESTQ CX, CX")
+	g.storeTile(name, mr, nv, 64, acc)
+}
+
+// storeTile emits the end of a tile kernel whose flags say whether to add
+// (JEQ falls through to adding): the mr×nv accumulators acc(i, j) are added
+// to, or written over, C rows starting at DX, R8 bytes apart, vb bytes per
+// vector; both ways end in VZEROUPPER and RET.
+func (g *gen) storeTile(name string, mr, nv, vb int, acc func(i, j int) string) {
 	g.p("\tJEQ %s_overwrite", name)
 	for i := 0; i < mr; i++ {
 		for j := 0; j < nv; j++ {
-			g.p("\tVADDPS %d(DX), %s, %s", j*64, acc(i, j), acc(i, j))
-			g.p("\tVMOVUPS %s, %d(DX)", acc(i, j), j*64)
+			g.p("\tVADDPS %d(DX), %s, %s", j*vb, acc(i, j), acc(i, j))
+			g.p("\tVMOVUPS %s, %d(DX)", acc(i, j), j*vb)
 		}
 		if i < mr-1 {
 			g.p("\tADDQ R8, DX")
@@ -292,7 +277,7 @@ func (g *gen) gatherKernel(name string, mr int) {
 	g.p("%s_overwrite:", name)
 	for i := 0; i < mr; i++ {
 		for j := 0; j < nv; j++ {
-			g.p("\tVMOVUPS %s, %d(DX)", acc(i, j), j*64)
+			g.p("\tVMOVUPS %s, %d(DX)", acc(i, j), j*vb)
 		}
 		if i < mr-1 {
 			g.p("\tADDQ R8, DX")
