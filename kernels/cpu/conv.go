@@ -127,6 +127,10 @@ func Conv2DForwardEpilogue(p *Pool, ws *Workspace, s ConvShape, x, w, y []float3
 		j.clear()
 		return
 	}
+	if s.winograd(j.kern) && !ws.conv.noWinograd {
+		j.winoForward(p, s, e)
+		return
+	}
 	fusePool := e.Pool.N > 0 && e.Pool.StrideH >= e.Pool.KH && e.Pool.OutH > 0
 	if s.implicitFwd(j.kern) {
 		s.checkLens(x, w, y)
@@ -527,8 +531,13 @@ type convWork struct {
 	part []float32
 	rot  []float32 // transposedTaps
 	pb   []float32 // the packed filter of the forward pass
+	wu   []float32 // the Winograd-transformed filter
+	zero []float32 // C zeros, read (never written) outside the image
 	job  convJob
-	a    args
+	// noWinograd makes the forward pass take the path it would without
+	// the Winograd one (tests compare the two).
+	noWinograd bool
+	a          args
 }
 
 // convLocal is one worker's scratch memory.
@@ -538,6 +547,9 @@ type convLocal struct {
 	org  []int              // window origins (implicit kernels)
 	list []int              // offset pairs (gather kernel)
 	tile [imr * inr]float32 // discarded rows (implicit kernels)
+	wv   []float32          // transformed input tiles (Winograd)
+	wm   []float32          // transformed products (Winograd)
+	dump []float32          // output pixels past the edge (Winograd)
 }
 
 // convJob describes the current convolution call to the workers.

@@ -317,6 +317,291 @@ func (g *gen) peak(name, reg string, nacc int) {
 	g.p("")
 }
 
+// Winograd F(2×2, 3×3) transforms (see winograd.go), 16 lanes (channels or
+// filters) per zmm register. z(i) names Zi; sub(a, b, d) emits Zd = Za − Zb
+// and add(a, b, d) Zd = Za + Zb.
+func z(i int) string { return fmt.Sprintf("Z%d", i) }
+
+func (g *gen) sub(a, b, d int) { g.p("\tVSUBPS %s, %s, %s", z(b), z(a), z(d)) }
+func (g *gen) add(a, b, d int) { g.p("\tVADDPS %s, %s, %s", z(b), z(a), z(d)) }
+
+// winoInput emits the input transform V = Bᵀ·d·B of 4×4 input tiles, with
+// Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]: d[i][j] is read from
+// p[4i+j] + 16·b floats and V[ξ] stored at v + ξ·vstride + 16·b floats,
+// for channel blocks b < nblk.
+func (g *gen) winoInput(name string) {
+	g.p("// func %s(p *[16]*float32, nblk int, v *float32, vstride int)", name)
+	g.p("// Winograd F(2×2,3×3) input transform; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
+	g.p("\tMOVQ p+0(FP), SI")
+	g.p("\tMOVQ nblk+8(FP), CX")
+	g.p("\tMOVQ v+16(FP), DI")
+	g.p("\tMOVQ vstride+24(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tXORQ AX, AX")
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_done", name)
+	g.p("%s_loop:", name)
+	for e := 0; e < 16; e++ {
+		g.p("\tMOVQ %d(SI), DX", e*8)
+		g.p("\tVMOVUPS (DX)(AX*1), Z%d", e)
+	}
+	// Bᵀ·d, one column j at a time: rows r0..r3 in Z16+j, Z20+j, Z24+j, Z28+j
+	for j := 0; j < 4; j++ {
+		g.sub(j, 8+j, 16+j)
+		g.add(4+j, 8+j, 20+j)
+		g.sub(8+j, 4+j, 24+j)
+		g.sub(4+j, 12+j, 28+j)
+	}
+	// (Bᵀ·d)·B, one row i at a time, into Z4i..Z4i+3
+	for i := 0; i < 4; i++ {
+		r := 16 + 4*i
+		g.sub(r, r+2, 4*i)
+		g.add(r+1, r+2, 4*i+1)
+		g.sub(r+2, r+1, 4*i+2)
+		g.sub(r+1, r+3, 4*i+3)
+	}
+	g.p("\tLEAQ (DI)(AX*1), BX")
+	for e := 0; e < 16; e++ {
+		g.p("\tVMOVUPS Z%d, (BX)", e)
+		if e < 15 {
+			g.p("\tADDQ R8, BX")
+		}
+	}
+	g.p("\tADDQ $64, AX")
+	g.p("\tDECQ CX")
+	g.p("\tJNE %s_loop", name)
+	g.p("%s_done:", name)
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
+// winoOutput emits the output transform Y = Aᵀ·M·A of 4×4 product tiles,
+// with Aᵀ = [1 1 1 0; 0 1 −1 −1]: M[ξ] is read from m + ξ·mstride + 16·b
+// floats and Y[i][j] stored at y[2i+j] + 16·b floats for filter blocks
+// b < nblk, after adding bias (when not nil) and applying ReLU (when relu
+// is non-zero) as the separate ops do.
+func (g *gen) winoOutput(name string) {
+	g.p("// func %s(m *float32, mstride, nblk int, y *[4]*float32, bias *float32, relu int)", name)
+	g.p("// Winograd F(2×2,3×3) output transform; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
+	g.p("\tMOVQ m+0(FP), SI")
+	g.p("\tMOVQ mstride+8(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tMOVQ nblk+16(FP), CX")
+	g.p("\tMOVQ y+24(FP), DI")
+	out := []string{"R9", "R10", "R11", "R12"}
+	for i, r := range out {
+		g.p("\tMOVQ %d(DI), %s", i*8, r)
+	}
+	g.p("\tMOVQ bias+32(FP), BX")
+	g.p("\tMOVQ relu+40(FP), R13")
+	g.p("\tVPXORD Z31, Z31, Z31")
+	g.p("\tXORQ AX, AX")
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_done", name)
+	g.p("%s_loop:", name)
+	g.p("\tLEAQ (SI)(AX*1), DX")
+	for e := 0; e < 16; e++ {
+		g.p("\tVMOVUPS (DX), Z%d", e)
+		if e < 15 {
+			g.p("\tADDQ R8, DX")
+		}
+	}
+	// Aᵀ·M, one column j at a time: rows s0, s1 in Z16+j, Z20+j
+	for j := 0; j < 4; j++ {
+		g.add(j, 4+j, 16+j)
+		g.add(16+j, 8+j, 16+j)
+		g.sub(4+j, 8+j, 20+j)
+		g.sub(20+j, 12+j, 20+j)
+	}
+	// (Aᵀ·M)·A: Y[i][0] in Z24+i, Y[i][1] in Z26+i
+	for i := 0; i < 2; i++ {
+		r := 16 + 4*i
+		g.add(r, r+1, 24+i)
+		g.add(24+i, r+2, 24+i)
+		g.sub(r+1, r+2, 26+i)
+		g.sub(26+i, r+3, 26+i)
+	}
+	res := []int{24, 26, 25, 27} // Y[0][0], Y[0][1], Y[1][0], Y[1][1]
+	g.p("\tTESTQ BX, BX")
+	g.p("\tJEQ %s_nobias", name)
+	g.p("\tVMOVUPS (BX)(AX*1), Z28")
+	for _, r := range res {
+		g.p("\tVADDPS Z28, %s, %s", z(r), z(r))
+	}
+	g.p("%s_nobias:", name)
+	g.p("\tTESTQ R13, R13")
+	g.p("\tJEQ %s_store", name)
+	for _, r := range res {
+		g.p("\tVMAXPS Z31, %s, %s", z(r), z(r))
+	}
+	g.p("%s_store:", name)
+	for i, r := range res {
+		g.p("\tVMOVUPS %s, (%s)(AX*1)", z(r), out[i])
+	}
+	g.p("\tADDQ $64, AX")
+	g.p("\tDECQ CX")
+	g.p("\tJNE %s_loop", name)
+	g.p("%s_done:", name)
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
+// winoFilter emits the filter transform U = G·g·Gᵀ of 3×3 filters, with
+// G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]: g[ky][kx] is read from w + (3ky+kx)·cf
+// + 16·b floats and U[ξ] stored at u + ξ·ustride + 16·b floats, for blocks
+// b < n16 (an HWIO filter's taps are cf = C·F floats apart).
+func (g *gen) winoFilter(name string) {
+	g.p("// func %s(w *float32, cf int, u *float32, ustride, n16 int, half float32)", name)
+	g.p("// Winograd F(2×2,3×3) filter transform; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-44", name)
+	g.p("\tMOVQ w+0(FP), SI")
+	g.p("\tMOVQ cf+8(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tMOVQ u+16(FP), DI")
+	g.p("\tMOVQ ustride+24(FP), R9")
+	g.p("\tSHLQ $2, R9")
+	g.p("\tMOVQ n16+32(FP), CX")
+	g.p("\tVBROADCASTSS half+40(FP), Z31")
+	g.p("\tXORQ AX, AX")
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_done", name)
+	g.p("%s_loop:", name)
+	g.p("\tLEAQ (SI)(AX*1), DX")
+	for t := 0; t < 9; t++ {
+		g.p("\tVMOVUPS (DX), Z%d", t)
+		if t < 8 {
+			g.p("\tADDQ R8, DX")
+		}
+	}
+	// G·g, one column k at a time: rows g0 (Z0+k), ½(g0+g2+g1) (Z12+k),
+	// ½(g0+g2−g1) (Z15+k), g2 (Z6+k)
+	for k := 0; k < 3; k++ {
+		g.add(k, 6+k, 9+k)
+		g.add(9+k, 3+k, 12+k)
+		g.p("\tVMULPS Z31, Z%d, Z%d", 12+k, 12+k)
+		g.sub(9+k, 3+k, 15+k)
+		g.p("\tVMULPS Z31, Z%d, Z%d", 15+k, 15+k)
+	}
+	g.p("\tLEAQ (DI)(AX*1), DX")
+	rows := [4]int{0, 12, 15, 6}
+	for i, b0 := range rows {
+		b1, b2 := b0+1, b0+2
+		g.add(b0, b2, 18)
+		g.add(18, b1, 19)
+		g.p("\tVMULPS Z31, Z19, Z19")
+		g.sub(18, b1, 20)
+		g.p("\tVMULPS Z31, Z20, Z20")
+		for j, r := range []int{b0, 19, 20, b2} {
+			g.p("\tVMOVUPS Z%d, (DX)", r)
+			if i < 3 || j < 3 {
+				g.p("\tADDQ R9, DX")
+			}
+		}
+	}
+	g.p("\tADDQ $64, AX")
+	g.p("\tDECQ CX")
+	g.p("\tJNE %s_loop", name)
+	g.p("%s_done:", name)
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
+// winoGemm emits winoGemmAVX512, the products of the Winograd transform
+// domain: C[r][0:64] = Σ_k A[r][k]·B[k][0:64] for the rows r of npanel
+// panels of 6, A's rows lda floats apart, B's ldb, C's ldc. Like the rows
+// kernel (6×64 tile, the same order of sums) but with evenly spaced rows,
+// so a whole column of panels is one call.
+func (g *gen) winoGemm(name string) {
+	const mr, nv, unroll = 6, 4, 4
+	acc := func(i, j int) string { return fmt.Sprintf("Z%d", i*nv+j) }
+	// row i of A (and C) relative to its base registers
+	rowA := []string{"(SI)", "(SI)(R8*1)", "(SI)(R8*2)", "(R9)", "(R9)(R8*1)", "(R9)(R8*2)"}
+	rowC := []string{"(DX)", "(DX)(R12*1)", "(DX)(R12*2)", "(R13)", "(R13)(R12*1)", "(R13)(R12*2)"}
+	g.p("// func %s(kc, npanel int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)", name)
+	g.p("// computes npanel 6×64 tiles of evenly spaced rows; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-64", name)
+	g.p("\tMOVQ a+16(FP), AX")
+	g.p("\tMOVQ lda+24(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tMOVQ b+32(FP), R11")
+	g.p("\tMOVQ ldb+40(FP), R10")
+	g.p("\tSHLQ $2, R10")
+	g.p("\tMOVQ c+48(FP), DX")
+	g.p("\tMOVQ ldc+56(FP), R12")
+	g.p("\tSHLQ $2, R12")
+	g.p("\tMOVQ npanel+8(FP), BX")
+	g.p("\tTESTQ BX, BX")
+	g.p("\tJEQ %s_done", name)
+	g.p("%s_panel:", name)
+	g.p("\tMOVQ AX, SI")
+	g.p("\tLEAQ (SI)(R8*2), R9")
+	g.p("\tADDQ R8, R9")
+	g.p("\tMOVQ R11, DI")
+	for i := 0; i < mr*nv; i++ {
+		g.p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	step := func(k int) {
+		for j := 0; j < nv; j++ {
+			g.p("\tVMOVUPS %d(DI), Z%d", j*64, 24+j)
+		}
+		g.p("\tADDQ R10, DI")
+		for i := 0; i < mr; i++ {
+			br := fmt.Sprintf("Z%d", 28+i%4)
+			g.p("\tVBROADCASTSS %d%s, %s", k*4, rowA[i], br)
+			for j := 0; j < nv; j++ {
+				g.p("\tVFMADD231PS Z%d, %s, %s", 24+j, br, acc(i, j))
+			}
+		}
+	}
+	g.p("\tMOVQ kc+0(FP), CX")
+	g.p("\tCMPQ CX, $%d", unroll)
+	g.p("\tJLT %s_tail", name)
+	g.p("%s_loop%d:", name, unroll)
+	for k := 0; k < unroll; k++ {
+		step(k)
+	}
+	g.p("\tADDQ $%d, SI", unroll*4)
+	g.p("\tADDQ $%d, R9", unroll*4)
+	g.p("\tSUBQ $%d, CX", unroll)
+	g.p("\tCMPQ CX, $%d", unroll)
+	g.p("\tJGE %s_loop%d", name, unroll)
+	g.p("%s_tail:", name)
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_store", name)
+	g.p("%s_loop1:", name)
+	step(0)
+	g.p("\tADDQ $4, SI")
+	g.p("\tADDQ $4, R9")
+	g.p("\tDECQ CX")
+	g.p("\tJNE %s_loop1", name)
+	g.p("%s_store:", name)
+	g.p("\tLEAQ (DX)(R12*2), R13")
+	g.p("\tADDQ R12, R13")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nv; j++ {
+			g.p("\tVMOVUPS %s, %d%s", acc(i, j), j*64, rowC[i])
+		}
+	}
+	// next panel: A and C 6 rows on
+	g.p("\tLEAQ (R12)(R12*2), R13")
+	g.p("\tADDQ R13, DX")
+	g.p("\tADDQ R13, DX")
+	g.p("\tLEAQ (R8)(R8*2), R13")
+	g.p("\tADDQ R13, AX")
+	g.p("\tADDQ R13, AX")
+	g.p("\tDECQ BX")
+	g.p("\tJNE %s_panel", name)
+	g.p("%s_done:", name)
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
 func main() {
 	var g gen
 	g.p("// Code generated by gen_amd64.go; DO NOT EDIT.")
@@ -334,6 +619,10 @@ func main() {
 	for mr := 1; mr <= 6; mr++ {
 		g.gatherKernel(fmt.Sprintf("convGather%dAVX512", mr), mr)
 	}
+	g.winoGemm("winoGemmAVX512")
+	g.winoInput("winoInputAVX512")
+	g.winoOutput("winoOutputAVX512")
+	g.winoFilter("winoFilterAVX512")
 	g.peak("fmaPeakAVX512", "Z", 24)
 	g.peak("fmaPeakAVX2", "Y", 12)
 	if err := os.WriteFile("kernel_amd64.s", g.b.Bytes(), 0o644); err != nil {

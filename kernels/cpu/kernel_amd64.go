@@ -25,6 +25,18 @@ func adamAVX2(param, grad, m, v *float32, n int, lrt, omb1, omb2, eps float32)
 func fmaPeakAVX512(iters int)
 
 //go:noescape
+func winoGemmAVX512(kc, npanel int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)
+
+//go:noescape
+func winoInputAVX512(p *[16]*float32, nblk int, v *float32, vstride int)
+
+//go:noescape
+func winoOutputAVX512(m *float32, mstride, nblk int, y *[4]*float32, bias *float32, relu int)
+
+//go:noescape
+func winoFilterAVX512(w *float32, cf int, u *float32, ustride, n16 int, half float32)
+
+//go:noescape
 func convRowsAVX512(kc, nseg, segStep int, a **float32, b *float32, ldb int, c **float32, add int, bias *float32, relu int)
 
 //go:noescape
@@ -174,4 +186,42 @@ func gatherKernel(mr, kc int, off []int, x, dy, c *float32, ldc int, add bool) {
 	default:
 		convGather1AVX512(kc, o, x, dy, c, ldc, ad)
 	}
+}
+
+// winoGemm runs winoGemmAVX512 (see gen_amd64.go): npanel 6×64 tiles of
+// C = A·B, rows evenly spaced. The caller guarantees the pointers have the
+// data the kernel reads and writes.
+func winoGemm(kc, npanel int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int) {
+	winoGemmAVX512(kc, npanel, a, lda, b, ldb, c, ldc)
+}
+
+// winoInput runs winoInputAVX512 (see gen_amd64.go): the input transform
+// of one tile, nblk blocks of 16 channels. The caller guarantees every
+// pointer has the data the kernel reads and writes.
+func winoInput(p *[16]*float32, nblk int, v *float32, vstride int) {
+	winoInputAVX512(p, nblk, v, vstride)
+}
+
+// winoOutput runs winoOutputAVX512 (see gen_amd64.go): the output
+// transform of one tile, nblk blocks of 16 filters, with the bias (nil
+// for none, else one value per filter) and ReLU of the epilogue.
+func winoOutput(m *float32, mstride, nblk int, y *[4]*float32, bias []float32, relu bool) {
+	var bp *float32
+	if bias != nil {
+		_ = bias[16*nblk-1]
+		bp = &bias[0]
+	}
+	winoOutputAVX512(m, mstride, nblk, y, bp, b2i(relu))
+}
+
+// winoFilter runs winoFilterAVX512 (see gen_amd64.go): the filter
+// transform of the 16-column blocks [lo, hi) of an HWIO 3×3 filter's cf =
+// C·F columns into u, whose 16 planes are ustride floats apart.
+func winoFilter(w []float32, cf int, u []float32, ustride, lo, hi int) {
+	if hi <= lo {
+		return
+	}
+	_ = w[8*cf+16*hi-1]
+	_ = u[15*ustride+16*hi-1]
+	winoFilterAVX512(&w[16*lo], cf, &u[16*lo], ustride, hi-lo, 0.5)
 }

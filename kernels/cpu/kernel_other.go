@@ -24,3 +24,11 @@ func implicitOK(*gemmKernel) bool { return false }
 func rowsKernel(int, int, int, *[6]*float32, *float32, int, *[6]*float32, bool, []float32, bool) {}
 
 func gatherKernel(int, int, []int, *float32, *float32, *float32, int, bool) {}
+
+func winoInput(*[16]*float32, int, *float32, int) {}
+
+func winoOutput(*float32, int, int, *[4]*float32, []float32, bool) {}
+
+func winoFilter([]float32, int, []float32, int, int, int) {}
+
+func winoGemm(int, int, *float32, int, *float32, int, *float32, int) {}

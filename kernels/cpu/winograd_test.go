@@ -1,0 +1,106 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestWinograd checks the Winograd F(2×2, 3×3) forward pass against a
+// float64 reference with the conformance suite's tolerance for Conv2D
+// (1e-5·√(KH·KW·C)·S, S the sum of the terms' absolute values), and
+// against the implicit-GEMM path, on shapes with odd and even outputs
+// (tiles past the edge), every padding a 3×3 filter can have, several
+// chunks and workers, and channel and filter blocks; and that it gives
+// the same bits for any number of workers.
+func TestWinograd(t *testing.T) {
+	if !(ConvShape{KH: 3, KW: 3, StrideH: 1, StrideW: 1, C: 16, F: 64, OutH: 1, OutW: 1}).winograd(defaultKernel) {
+		t.Skipf("the Winograd path runs on the avx512 micro-kernel only; this CPU uses %q", DefaultKernel())
+	}
+	shapes := []ConvShape{
+		{N: 1, H: 13, W: 13, C: 64, F: 64, OutH: 11, OutW: 11},                         // conv2 of the reference CNN, batch 1
+		{N: 5, H: 13, W: 13, C: 64, F: 64, OutH: 11, OutW: 11},                         // several chunks
+		{N: 2, H: 6, W: 7, C: 16, F: 64, PadTop: 1, PadLeft: 1, OutH: 6, OutW: 7},      // "same", odd width
+		{N: 3, H: 5, W: 4, C: 32, F: 128, PadTop: 2, PadLeft: 2, OutH: 7, OutW: 6},     // full padding, two filter blocks
+		{N: 1, H: 3, W: 3, C: 80, F: 64, OutH: 1, OutW: 1},                             // one output pixel
+		{N: 2, H: 16, W: 16, C: 16, F: 64, PadTop: 1, PadLeft: 0, OutH: 15, OutW: 14},  // asymmetric padding
+		{N: 40, H: 10, W: 10, C: 32, F: 64, PadTop: 1, PadLeft: 1, OutH: 10, OutW: 10}, // many chunks
+	}
+	for i, s := range shapes {
+		s.KH, s.KW, s.StrideH, s.StrideW = 3, 3, 1, 1
+		r := rand.New(rand.NewPCG(uint64(i), 99))
+		x := randSlice(r, s.N*s.H*s.W*s.C)
+		w := randSlice(r, 9*s.C*s.F)
+		want := naiveConv(s, x, w)
+		scale := make([]float64, len(want))
+		convTaps(s, func(yo, xo, wo int) {
+			for f := 0; f < s.F; f++ {
+				scale[yo+f] += math.Abs(float64(x[xo]) * float64(w[wo+f]))
+			}
+		})
+		tol := 1e-5 * math.Sqrt(float64(9*s.C))
+		var first []float32
+		for _, workers := range []int{1, 2, 3} {
+			t.Run(fmt.Sprintf("%d/w%d", i, workers), func(t *testing.T) {
+				var p *Pool
+				if workers > 1 {
+					p = NewPool(workers)
+					defer p.Close()
+				}
+				var ws Workspace
+				y := make([]float32, len(want))
+				for j := range y {
+					y[j] = float32(math.NaN())
+				}
+				Conv2DForward(p, &ws, s, x, w, y)
+				for j := range want {
+					if d := math.Abs(float64(y[j]) - want[j]); !(d <= tol*scale[j]) {
+						require.Failf(t, "y differs from the float64 reference", "y[%d] = %v, want %v (|diff| %.3g > %.3g)", j, y[j], want[j], d, tol*scale[j])
+					}
+				}
+				ws.conv.noWinograd = true
+				other := make([]float32, len(want))
+				Conv2DForward(p, &ws, s, x, w, other)
+				for j := range other {
+					require.InDelta(t, other[j], y[j], 2*tol*scale[j], "y[%d] against the implicit path", j)
+				}
+				if first == nil {
+					first = y
+					return
+				}
+				requireSameBits(t, first, y, "y for another number of workers")
+			})
+		}
+	}
+}
+
+// BenchmarkWinograd compares the Winograd forward pass of the reference
+// CNN's second convolution with the implicit-GEMM one it replaces.
+func BenchmarkWinograd(b *testing.B) {
+	for _, batch := range []int{1, 64} {
+		s := ConvShape{N: batch, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11}
+		r := rand.New(rand.NewPCG(1, 1))
+		x := randSlice(r, s.N*s.H*s.W*s.C)
+		w := randSlice(r, 9*s.C*s.F)
+		y := make([]float32, s.N*s.OutH*s.OutW*s.F)
+		flops := 2 * float64(s.N*s.OutH*s.OutW*s.F*9*s.C)
+		for _, path := range []string{"winograd", "implicit"} {
+			b.Run(fmt.Sprintf("batch%d/%s", batch, path), func(b *testing.B) {
+				p := NewPool(0)
+				defer p.Close()
+				var ws Workspace
+				ws.conv.noWinograd = path == "implicit"
+				Conv2DForward(p, &ws, s, x, w, y)
+				b.ResetTimer()
+				cpu0 := cpuSeconds()
+				for i := 0; i < b.N; i++ {
+					Conv2DForward(p, &ws, s, x, w, y)
+				}
+				reportRates(b, flops*float64(b.N), cpu0)
+			})
+		}
+	}
+}
