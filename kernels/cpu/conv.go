@@ -218,7 +218,7 @@ func (j *convJob) directChunk(w, t int) {
 			if ow == a && b > a {
 				first := ((n*s.H+ih0)*s.W + a*s.StrideW - s.PadLeft) * s.C
 				for f := 0; f < s.F; f += 64 {
-					convRowsVec(s, j.x[first:], j.w[f:], j.y[(rowBase+a)*s.F+f:], b-a, j.biasAt(f), j.relu)
+					convRowsVec(s, j.x[first:], j.w[f:], j.y[(rowBase+a)*s.F+f:], b-a, j.biasAt(f), j.relu, implicitOK(j.kern))
 				}
 				ow = b - 1
 				continue

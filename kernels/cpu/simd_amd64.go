@@ -33,12 +33,17 @@ func biasGradVec(dy []float32, acc []float64, rows, cols int) bool {
 //go:noescape
 func convRowsAVX2(x *float32, rowStride, kh, run int, w *float32, ldw int, y *float32, npix, pixStep int, bias *float32, relu int)
 
+//go:noescape
+func convDirectAVX512(x *float32, rowStride, kh, run int, w *float32, ldw int, y *float32, npix, pixStep int, bias *float32, relu int)
+
 // convRowsVec computes npix interior output pixels of one output row, 64
-// filters starting at w[0] and y[0], with AVX2+FMA (see convRowsAVX2): x
-// starts at the first window's top-left element. The caller checked
-// hasFMA; bounds are checked here. bias (64 values, or nil) is added and
-// ReLU applied (when relu) to each pixel before it is stored.
-func convRowsVec(s ConvShape, x, w, y []float32, npix int, bias []float32, relu bool) {
+// filters starting at w[0] and y[0], with AVX-512 when wide (see
+// convDirectAVX512 in gen_amd64.go) and AVX2+FMA otherwise (see
+// convRowsAVX2), in the same order of sums: x starts at the first window's
+// top-left element. The caller checked hasFMA (and, for wide, AVX-512);
+// bounds are checked here. bias (64 values, or nil) is added and ReLU
+// applied (when relu) to each pixel before it is stored.
+func convRowsVec(s ConvShape, x, w, y []float32, npix int, bias []float32, relu, wide bool) {
 	run := s.KW * s.C
 	_ = x[(npix-1)*s.StrideW*s.C+(s.KH-1)*s.W*s.C+run-1]
 	_ = w[(s.KH*run-1)*s.F+63]
@@ -47,6 +52,10 @@ func convRowsVec(s ConvShape, x, w, y []float32, npix int, bias []float32, relu 
 	if bias != nil {
 		_ = bias[63]
 		bp = &bias[0]
+	}
+	if wide {
+		convDirectAVX512(&x[0], s.W*s.C, s.KH, run, &w[0], s.F, &y[0], npix, s.StrideW*s.C, bp, b2i(relu))
+		return
 	}
 	convRowsAVX2(&x[0], s.W*s.C, s.KH, run, &w[0], s.F, &y[0], npix, s.StrideW*s.C, bp, b2i(relu))
 }
