@@ -29,6 +29,8 @@ type Backend struct {
 
 	pending     pendingConv
 	pendingBack pendingReLUBack
+
+	gens uint64 // the last Buffer.gen handed out
 }
 
 // pendingReLUBack is a ReLUBackward that has been queued but not run, so
@@ -143,6 +145,7 @@ func (b *Backend) Alloc(n int) (backend.Buffer, error) {
 			n, int64(n)*4, b.dev.MemoryBytes)
 	}
 	buf := &Buffer{data: make([]float32, n), owner: b}
+	b.touch(buf)
 	b.live.Add(1)
 	b.liveElems.Add(int64(n))
 	b.allocs.Add(1)
@@ -183,7 +186,29 @@ func (b *Backend) validate(op string, reqs ...backend.Req) error {
 			return backend.ShapeError(Name, op, "%s: buffer was freed", r.Name)
 		}
 	}
-	return backend.Need(Name, op, reqs...)
+	if err := backend.Need(Name, op, reqs...); err != nil {
+		return err
+	}
+	for _, r := range reqs {
+		if r.Buf != nil {
+			b.touch(r.Buf.(*Buffer))
+		}
+	}
+	return nil
+}
+
+// touch gives buf a new generation: every buffer an op is given, read or
+// written, gets one (see validate), so a generation that has not changed
+// since an earlier op proves that no op has written the buffer since. The
+// forward convolution keeps its filter's (see Conv2D) and passes it to the
+// kernels, which reuse work done on the same filter values (Winograd's
+// transformed filter). Buffers whose slice Data has handed out have none.
+func (b *Backend) touch(buf *Buffer) {
+	if buf.exposed {
+		return
+	}
+	b.gens++
+	buf.gen = b.gens
 }
 
 // data returns the backing slice of a buffer that check accepted.
@@ -259,11 +284,20 @@ func (b *Backend) convCheck(op string, p backend.ConvParams, xName string, x bac
 
 // Conv2D computes y = conv(x, w) (no bias).
 func (b *Backend) Conv2D(p backend.ConvParams, x, w, y backend.Buffer) error {
+	var gen uint64
+	if wb, ok := w.(*Buffer); ok && wb != nil {
+		gen = wb.gen
+	}
 	if err := b.convCheck(backend.OpConv2D, p, "x", x, "w", w, "y", y); err != nil {
 		return err
 	}
+	wb := w.(*Buffer)
+	if w != y && !wb.exposed {
+		wb.gen = gen // only read: its values are the same
+	}
 	b.pending = pendingConv{on: true, s: kern.ConvShape(p), x: data(x), w: data(w), y: data(y),
-		xBuf: x.(*Buffer), wBuf: w.(*Buffer), yBuf: y.(*Buffer)}
+		xBuf: x.(*Buffer), wBuf: wb, yBuf: y.(*Buffer)}
+	b.pending.e.FilterID = wb.gen
 	return nil
 }
 

@@ -11,6 +11,12 @@ type Buffer struct {
 	data  []float32
 	owner *Backend
 	freed atomic.Bool
+	// gen identifies the buffer's values for the kernels' caches (see
+	// Backend.touch): a new value from the backend's counter each time an
+	// op may have written it, 0 for ever once Data has handed out the
+	// slice.
+	gen     uint64
+	exposed bool
 }
 
 // Len is the capacity of the buffer in float32 elements; 0 once freed.
@@ -43,6 +49,7 @@ func (b *Buffer) Data() []float32 {
 	if b.owner != nil {
 		b.owner.flush()
 	}
+	b.exposed, b.gen = true, 0 // the caller may write it behind the backend's back
 	return b.data
 }
 

@@ -84,11 +84,17 @@ func Conv2DForwardBiasReLU(p *Pool, ws *Workspace, s ConvShape, x, w, bias []flo
 // convolution: add Bias (F values; nil for none), apply ReLU, then max-pool
 // y with Pool (Pool.N == 0 for none; Pool.N, H, W, C must be N, OutH, OutW,
 // F) into PoolY and PoolArg as MaxPool2DForward does.
+//
+// FilterID, when not 0, identifies the values of w: a caller that passes
+// the same FilterID with the same w slice and shape again promises that w
+// has not changed, so the Winograd path may reuse the filter it
+// transformed then. 0 promises nothing.
 type ConvEpilogue struct {
 	Bias           []float32
 	ReLU           bool
 	Pool           PoolShape
 	PoolY, PoolArg []float32
+	FilterID       uint64
 }
 
 // Conv2DForwardEpilogue is Conv2DForward followed by the epilogue e, which
@@ -527,13 +533,15 @@ func (j *convJob) filterChunk(w, t int) {
 // backward-data with its taps transposed (see transposedTaps), the packed
 // filter of the forward pass, and the current job.
 type convWork struct {
-	wk   []convLocal
-	part []float32
-	rot  []float32 // transposedTaps
-	pb   []float32 // the packed filter of the forward pass
-	wu   []float32 // the Winograd-transformed filter
-	zero []float32 // C zeros, read (never written) outside the image
-	job  convJob
+	wk     []convLocal
+	part   []float32
+	rot    []float32                     // transposedTaps
+	pb     []float32                     // the packed filter of the forward pass
+	wu     [winoCacheLen]winoFilterEntry // Winograd-transformed filters
+	wuNext int                           // the entry to replace next
+	wuTmp  []float32                     // a transformed filter not kept
+	zero   []float32                     // C zeros, read (never written) outside the image
+	job    convJob
 	// noWinograd makes the forward pass take the path it would without
 	// the Winograd one (tests compare the two).
 	noWinograd bool
@@ -560,6 +568,7 @@ type convJob struct {
 	x, w, y, dw []float32
 	part        []float32
 	pb          []float32 // w packed by packBWhole, or nil
+	wu          []float32 // w transformed for Winograd
 	bias        []float32 // forward epilogue: bias to add, or nil
 	relu        bool      // forward epilogue: ReLU
 	units       int       // forward epilogue: pooling rows per chunk, or 0
@@ -587,7 +596,7 @@ func (cw *convWork) args() *args {
 
 // clear drops the job's references to the caller's slices.
 func (j *convJob) clear() {
-	j.x, j.w, j.y, j.dw, j.part, j.pb, j.bias, j.py, j.parg = nil, nil, nil, nil, nil, nil, nil, nil, nil
+	j.x, j.w, j.y, j.dw, j.part, j.pb, j.bias, j.py, j.parg, j.wu = nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
 }
 
 // grow sizes every worker's patch buffer for colLen elements and, when kr
@@ -619,6 +628,13 @@ func (j *convJob) runChunks(p *Pool, chunks int, chunk func(j *convJob, w, t int
 		return
 	}
 	p.run(chunks, 1, a, convChunkTask)
+}
+
+// argsFor sets chunk as j's chunk function and returns the argument block
+// for convChunkTask (to run the chunks on the calling goroutine).
+func (cw *convWork) argsFor(j *convJob, chunk func(j *convJob, w, t int)) *args {
+	j.chunkFn = chunk
+	return cw.args()
 }
 
 func convChunkTask(a *args, w, lo, hi int) {
