@@ -149,6 +149,19 @@ type Backend interface {
 	SGD(p SGDParams, param, grad, vel Buffer, n int) error
 }
 
+// Discarder is implemented by backends that can use a hint that a buffer's
+// values are dead. Discard(buf) declares that buf's values will not be
+// read again before an op overwrites them (the engine says so at
+// inference for a convolution's output once it has been pooled, and for
+// the pooling's argmax), so work already queued that would store them may
+// skip it. buf's values are undefined afterwards until an op writes it;
+// it stays allocated and usable. A backend may ignore the hint; buffers it
+// does not know are ignored. Discard is not an op: it never fails, and it
+// is not listed by Ops.
+type Discarder interface {
+	Discard(buf Buffer)
+}
+
 // Op names, as listed by Backend.Ops and named in errors.
 const (
 	OpAlloc                = "Alloc"

@@ -321,11 +321,17 @@ func (m *maxpool2d) setup(maxBatch int) error {
 	return err
 }
 
-func (m *maxpool2d) forward(x backend.Buffer, n int, _ bool, _ uint64) (backend.Buffer, error) {
+func (m *maxpool2d) forward(x backend.Buffer, n int, train bool, _ uint64) (backend.Buffer, error) {
 	p := m.p
 	p.N = n
 	if err := m.b.MaxPool2D(p, x, m.y, m.arg); err != nil {
 		return nil, err
+	}
+	if d, ok := m.b.(backend.Discarder); ok && !train {
+		// At inference nothing reads the pooled input (the layer before's
+		// output) or the argmax again: the backend need not store them.
+		d.Discard(x)
+		d.Discard(m.arg)
 	}
 	return m.y, nil
 }

@@ -80,7 +80,10 @@ func New() *Backend {
 	return &Backend{pool: kern.NewPool(0), dev: deviceInfo()}
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend   = (*Backend)(nil)
+	_ backend.Discarder = (*Backend)(nil)
+)
 
 // Name returns "cpu".
 func (b *Backend) Name() string { return Name }
@@ -356,7 +359,25 @@ func (b *Backend) fusePool(p backend.PoolParams, x, y, argmax backend.Buffer) bo
 		}
 	}
 	q.e.Pool, q.e.PoolY, q.e.PoolArg = kern.PoolShape(p), data(y), data(argmax)
+	q.poolYBuf, q.poolArgBuf = y, argmax
 	return true
+}
+
+// Discard implements backend.Discarder: when the queued convolution pools
+// its output in its epilogue, a discarded output or pooling argmax is not
+// stored (kern.ConvEpilogue's ScratchY and NoArg). Other buffers keep
+// their values.
+func (b *Backend) Discard(buf backend.Buffer) {
+	q := &b.pending
+	if b.closed || !q.on || q.e.Pool.N == 0 || buf == nil {
+		return
+	}
+	switch buf {
+	case backend.Buffer(q.yBuf):
+		q.e.ScratchY = true
+	case q.poolArgBuf:
+		q.e.NoArg = true
+	}
 }
 
 // MaxPool2DBackward computes dx from dy and argmax (overwrites dx). Argmax

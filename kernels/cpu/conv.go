@@ -95,6 +95,13 @@ type ConvEpilogue struct {
 	Pool           PoolShape
 	PoolY, PoolArg []float32
 	FilterID       uint64
+	// ScratchY and NoArg say that y's and PoolArg's values will not be
+	// read (inference): where the pooling runs in the epilogue, y then
+	// goes only to per-worker scratch memory, read by the pooling while in
+	// cache, and the argmax is not stored, which saves their passes over
+	// memory; y and PoolArg are then left undefined. Elsewhere both are
+	// written as usual.
+	ScratchY, NoArg bool
 }
 
 // Conv2DForwardEpilogue is Conv2DForward followed by the epilogue e, which
@@ -158,10 +165,11 @@ func Conv2DForwardEpilogue(p *Pool, ws *Workspace, s ConvShape, x, w, y []float3
 	}
 	if s.direct() {
 		j.chunk = convChunkRows(j.rows, k, 1)
+		ws.conv.grow(p.Workers(), k, nil, 0)
 		if fusePool {
 			j.poolChunks(e)
+			j.scratch(p.Workers(), e, j.maxChunkRows())
 		}
-		ws.conv.grow(p.Workers(), k, nil, 0)
 		j.runChunks(p, j.chunkCount(), (*convJob).directChunk)
 		j.clear()
 		return
@@ -207,7 +215,12 @@ func (j *convJob) directChunk(w, t int) {
 	if s.W-s.KW+s.PadLeft >= 0 {
 		inB = (s.W-s.KW+s.PadLeft)/s.StrideW + 1
 	}
-	col := j.cw.wk[w].col[:k]
+	l := &j.cw.wk[w]
+	col := l.col[:k]
+	yb, y0 := j.y, 0 // y's row r is yb's row r-y0
+	if j.ys {
+		yb, y0 = l.ysc, lo
+	}
 	var acc [64]float32
 	for r := lo; r < hi; {
 		n, rem := r/pix, r%pix
@@ -224,22 +237,23 @@ func (j *convJob) directChunk(w, t int) {
 			if ow == a && b > a {
 				first := ((n*s.H+ih0)*s.W + a*s.StrideW - s.PadLeft) * s.C
 				for f := 0; f < s.F; f += 64 {
-					convRowsVec(s, j.x[first:], j.w[f:], j.y[(rowBase+a)*s.F+f:], b-a, j.biasAt(f), j.relu, implicitOK(j.kern))
+					convRowsVec(s, j.x[first:], j.w[f:], yb[(rowBase+a-y0)*s.F+f:], b-a, j.biasAt(f), j.relu, implicitOK(j.kern))
 				}
 				ow = b - 1
 				continue
 			}
 			rr := rowBase + ow
 			im2colRows(s, j.x, col, rr, rr+1)
+			yr := yb[(rr-y0)*s.F : (rr-y0+1)*s.F]
 			for f := 0; f < s.F; f += 64 {
 				gemv64(col, j.w[f:], s.F, &acc)
-				copy(j.y[rr*s.F+f:rr*s.F+f+64], acc[:])
+				copy(yr[f:f+64], acc[:])
 			}
-			j.epilogue(rr, rr+1)
+			j.epilogue(yr)
 		}
 		r += ow1 - ow0
 	}
-	j.poolChunk(t)
+	j.poolChunk(w, t, yb, y0)
 }
 
 // biasAt returns the 64 bias values from filter f, or nil.
@@ -248,6 +262,21 @@ func (j *convJob) biasAt(f int) []float32 {
 		return nil
 	}
 	return j.bias[f : f+64]
+}
+
+// scratch sets up the scratch memory of e's ScratchY (rows of y per chunk)
+// and NoArg, once the pooling is known to run in the chunks' epilogue.
+func (j *convJob) scratch(workers int, e ConvEpilogue, rows int) {
+	j.ys, j.noArg = e.ScratchY, e.NoArg
+	for w := 0; w < workers; w++ {
+		l := &j.cw.wk[w]
+		if j.ys {
+			l.ysc = growF32(l.ysc, rows*j.s.F)
+		}
+		if j.noArg {
+			l.argsc = growF32(l.argsc, e.Pool.OutW*e.Pool.C)
+		}
+	}
 }
 
 // poolChunks makes the forward chunks whole rows of e's pooling windows
@@ -299,26 +328,31 @@ func (j *convJob) maxChunkRows() int {
 	return min(j.rows, j.units*(j.pool.StrideH*s.OutW+max(0, s.OutH-j.pool.OutH*j.pool.StrideH)*s.OutW))
 }
 
-// poolChunk pools the units of forward chunk t, when the pooling is fused.
-func (j *convJob) poolChunk(t int) {
+// poolChunk pools the units of forward chunk t on worker w, when the
+// pooling is fused; yb holds y from row y0 on.
+func (j *convJob) poolChunk(w, t int, yb []float32, y0 int) {
 	if j.units == 0 {
 		return
 	}
 	u0 := t * j.units
 	u1 := min(u0+j.units, j.s.N*j.pool.OutH)
-	maxPoolRows(j.pool, j.y, j.py, j.parg, u0, u1)
+	maxPoolRowsAt(j.pool, yb, y0*j.s.F, j.py, j.parg, j.argRow(w), u0, u1)
 }
 
-// epilogue applies the bias and ReLU of a forward pass to output rows
-// [lo, hi).
-func (j *convJob) epilogue(lo, hi int) {
-	if j.bias == nil && !j.relu {
-		return
+// argRow is worker w's scratch row for the pooling's argmax when it is not
+// stored (ConvEpilogue.NoArg), else nil.
+func (j *convJob) argRow(w int) []float32 {
+	if !j.noArg {
+		return nil
 	}
-	f := j.s.F
-	y := j.y[lo*f : hi*f]
+	return j.cw.wk[w].argsc[:j.pool.OutW*j.pool.C]
+}
+
+// epilogue applies the bias and ReLU of a forward pass to whole output
+// rows y.
+func (j *convJob) epilogue(y []float32) {
 	if j.bias != nil {
-		biasAddRows(y, j.bias, f, 0, hi-lo)
+		biasAddRows(y, j.bias, j.s.F, 0, len(y)/j.s.F)
 	}
 	if j.relu {
 		reluRange(y, y)
@@ -340,7 +374,7 @@ func (j *convJob) fwdChunk(w, t int) {
 	} else {
 		Sgemm(nil, &l.gemm, false, false, hi-lo, s.F, k, 1, col, k, j.w, s.F, 0, j.y[lo*s.F:], s.F)
 	}
-	j.epilogue(lo, hi)
+	j.epilogue(j.y[lo*s.F : hi*s.F])
 }
 
 // Conv2DBackwardData computes dx = ∂L/∂x from dy and w, overwriting dx.
@@ -550,14 +584,16 @@ type convWork struct {
 
 // convLocal is one worker's scratch memory.
 type convLocal struct {
-	gemm GemmWorkspace
-	col  []float32
-	org  []int              // window origins (implicit kernels)
-	list []int              // offset pairs (gather kernel)
-	tile [imr * inr]float32 // discarded rows (implicit kernels)
-	wv   []float32          // transformed input tiles (Winograd)
-	wm   []float32          // transformed products (Winograd)
-	dump []float32          // output pixels past the edge (Winograd)
+	gemm  GemmWorkspace
+	col   []float32
+	org   []int              // window origins (implicit kernels)
+	list  []int              // offset pairs (gather kernel)
+	tile  [imr * inr]float32 // discarded rows (implicit kernels)
+	wv    []float32          // transformed input tiles (Winograd)
+	wm    []float32          // transformed products (Winograd)
+	dump  []float32          // output pixels past the edge (Winograd)
+	ysc   []float32          // a chunk of y not stored (ConvEpilogue.ScratchY)
+	argsc []float32          // a row of argmax not stored (ConvEpilogue.NoArg)
 }
 
 // convJob describes the current convolution call to the workers.
@@ -572,6 +608,7 @@ type convJob struct {
 	bias        []float32 // forward epilogue: bias to add, or nil
 	relu        bool      // forward epilogue: ReLU
 	units       int       // forward epilogue: pooling rows per chunk, or 0
+	ys, noArg   bool      // forward epilogue: y to scratch, argmax not stored
 	pool        PoolShape // forward epilogue: the pooling of y
 	py, parg    []float32 // forward epilogue: its output and argmax
 	rows        int       // output pixels in the batch

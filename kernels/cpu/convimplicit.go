@@ -183,7 +183,7 @@ func (j *convJob) implicitFwdChunk(w, t int) {
 			}
 		}
 	}
-	j.poolChunk(t)
+	j.poolChunk(w, t, j.y, 0)
 }
 
 // implicitDataImages returns the images of one backward-data chunk.

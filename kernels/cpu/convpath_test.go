@@ -30,7 +30,9 @@ func refConvBackward(s ConvShape, x, w, dy []float32) (dx, dw []float64) {
 // micro-kernel, serial and parallel, on shapes with several chunks, odd
 // sizes and asymmetric padding; and that backward-filter gives the same
 // bits for any number of workers; and that the forward pass with a fused
-// bias and ReLU gives the bits of the separate calls.
+// bias and ReLU gives the bits of the separate calls, and a fused max
+// pooling those of MaxPool2DForward, also when y and the argmax need not be
+// stored.
 func TestConvPaths(t *testing.T) {
 	shapes := []ConvShape{
 		{N: 2, H: 7, W: 6, C: 8, KH: 3, KW: 3, F: 5, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 7, OutW: 6},
@@ -122,6 +124,12 @@ func TestConvPaths(t *testing.T) {
 						MaxPool2DForward(nil, ps, want, wantY, wantArg)
 						requireSameBits(t, wantY, py, fmt.Sprintf("fused pool %d y", k))
 						requireSameBits(t, wantArg, parg, fmt.Sprintf("fused pool %d argmax", k))
+						// inference: y and the argmax need not be stored
+						clear(py)
+						scratch := append([]float32(nil), y...)
+						Conv2DForwardEpilogue(p, &ws, s, x, w, scratch, ConvEpilogue{Bias: bias, ReLU: true, Pool: ps, PoolY: py, PoolArg: parg,
+							ScratchY: true, NoArg: true})
+						requireSameBits(t, wantY, py, fmt.Sprintf("fused pool %d y, y and argmax not stored", k))
 					}
 					Conv2DBackwardData(p, &ws, s, dy, w, dx)
 					Conv2DBackwardFilter(p, &ws, s, x, dy, dw)

@@ -45,6 +45,13 @@ const poolGrainElems = 1 << 16
 
 // maxPoolRows handles output rows lo..hi-1, a row being (n, oh).
 func maxPoolRows(s PoolShape, x, y, argmax []float32, lo, hi int) {
+	maxPoolRowsAt(s, x, 0, y, argmax, nil, lo, hi)
+}
+
+// maxPoolRowsAt is maxPoolRows with x holding the input from element xoff
+// on (x[i] is element xoff+i), and, when argRow is not nil, every row's
+// argmax written to argRow (OutW·C values) instead of argmax.
+func maxPoolRowsAt(s PoolShape, x []float32, xoff int, y, argmax, argRow []float32, lo, hi int) {
 	c := s.C
 	if poolVec(c) && s.OutW > 0 {
 		// elements from a row's first window's top-left to its last read
@@ -52,9 +59,13 @@ func maxPoolRows(s PoolShape, x, y, argmax []float32, lo, hi int) {
 		out := s.OutW * c
 		for r := lo; r < hi; r++ {
 			n, oh := r/s.OutH, r%s.OutH
-			first := ((n * s.H) + oh*s.StrideH) * s.W * c
+			first := ((n*s.H)+oh*s.StrideH)*s.W*c - xoff
 			o := r * out
-			maxPoolRowVec(s, x[first:first+span], y[o:o+out], argmax[o:o+out])
+			arg := argRow
+			if arg == nil {
+				arg = argmax[o : o+out]
+			}
+			maxPoolRowVec(s, x[first:first+span], y[o:o+out], arg[:out])
 		}
 		return
 	}
@@ -63,9 +74,14 @@ func maxPoolRows(s PoolShape, x, y, argmax []float32, lo, hi int) {
 		for ow := 0; ow < s.OutW; ow++ {
 			o := ((n*s.OutH+oh)*s.OutW + ow) * c
 			best := y[o : o+c]
-			arg := argmax[o : o+c]
+			var arg []float32
+			if argRow != nil {
+				arg = argRow[ow*c : ow*c+c]
+			} else {
+				arg = argmax[o : o+c]
+			}
 			ih0, iw0 := oh*s.StrideH, ow*s.StrideW
-			first := (((n*s.H)+ih0)*s.W + iw0) * c
+			first := (((n*s.H)+ih0)*s.W+iw0)*c - xoff
 			copy(best, x[first:first+c])
 			clear(arg)
 			for ky := 0; ky < s.KH; ky++ {
@@ -73,7 +89,7 @@ func maxPoolRows(s PoolShape, x, y, argmax []float32, lo, hi int) {
 					if ky == 0 && kx == 0 {
 						continue
 					}
-					off := (((n*s.H)+ih0+ky)*s.W + iw0 + kx) * c
+					off := (((n*s.H)+ih0+ky)*s.W+iw0+kx)*c - xoff
 					src := x[off : off+c]
 					idx := float32(ky*s.KW + kx)
 					for i, v := range src {

@@ -94,6 +94,7 @@ func (j *convJob) winoForward(p *Pool, s ConvShape, e ConvEpilogue) {
 	fuse := e.Pool.N > 0 && e.Pool.StrideH == 2 && e.Pool.KH <= 2 && e.Pool.OutH > 0
 	if fuse {
 		j.pool, j.py, j.parg = e.Pool, e.PoolY, e.PoolArg
+		j.scratch(workers, e, 2*per*s.OutW)
 	}
 	y := j.y
 	if workers == 1 {
@@ -193,6 +194,11 @@ func (j *convJob) winoChunk(w, t int) {
 
 	// output transform and epilogue; pixels past the output's bottom or
 	// right edge go to the dump row
+	yb, y0 := j.y, 0 // y's pixel p is yb's pixel p-y0
+	if j.ys {
+		n, tr := lo/th, lo%th
+		yb, y0 = l.ysc, (n*s.OutH+2*tr)*s.OutW
+	}
 	var y [4]*float32
 	for u := lo; u < hi; u++ {
 		n, tr := u/th, u%th
@@ -201,7 +207,7 @@ func (j *convJob) winoChunk(w, t int) {
 				for b := range 2 {
 					oh, ow := 2*tr+a, 2*tc+b
 					if oh < s.OutH && ow < s.OutW {
-						y[2*a+b] = &j.y[((n*s.OutH+oh)*s.OutW+ow)*s.F]
+						y[2*a+b] = &yb[((n*s.OutH+oh)*s.OutW+ow-y0)*s.F]
 					} else {
 						y[2*a+b] = &l.dump[0]
 					}
@@ -211,7 +217,7 @@ func (j *convJob) winoChunk(w, t int) {
 		}
 		if j.py != nil && tr < j.pool.OutH {
 			r := n*j.pool.OutH + tr
-			maxPoolRows(j.pool, j.y, j.py, j.parg, r, r+1)
+			maxPoolRowsAt(j.pool, yb, y0*s.F, j.py, j.parg, j.argRow(w), r, r+1)
 		}
 	}
 }
