@@ -390,6 +390,13 @@ func Conv2DBackwardData(p *Pool, ws *Workspace, s ConvShape, dy, w, dx []float32
 		Sgemm(p, &ws.Gemm, false, true, s.N*pix, k, s.F, 1, dy, s.F, w, s.F, 0, dx, k)
 		return
 	}
+	if t, ok := s.transposedShape(); ok && t.winograd(ws.Gemm.kernel()) && !ws.conv.noWinograd {
+		// the transposed convolution as Winograd: fewer multiply-adds than
+		// the scatter below even with its larger output
+		wt := ws.conv.transposedTaps(s, w, true)
+		Conv2DForward(p, ws, t, dy, wt, dx)
+		return
+	}
 	if kr := ws.Gemm.kernel(); s.implicitData(kr) && s.N > 0 {
 		s.checkLens(dx, w, dy)
 		wt := ws.conv.transposedTaps(s, w, false)
@@ -430,9 +437,18 @@ const minTransposedC = 8
 // H·W/(OutH·OutW) times the multiply-adds of dy·wᵀ, so for a "valid"
 // convolution on a small image, 13×13 from 11×11, the col2im path wins).
 func (s ConvShape) transposed() (ConvShape, bool) {
+	if s.C < minTransposedC || 8*s.H*s.W > 9*s.OutH*s.OutW {
+		return ConvShape{}, false
+	}
+	return s.transposedShape()
+}
+
+// transposedShape returns the forward convolution of dy that computes
+// this one's backward-data pass, when there is one (stride 1, padding at
+// most the filter size less one).
+func (s ConvShape) transposedShape() (ConvShape, bool) {
 	if s.StrideH != 1 || s.StrideW != 1 || s.PadTop > s.KH-1 || s.PadLeft > s.KW-1 ||
-		s.PadTop < 0 || s.PadLeft < 0 || s.C < minTransposedC ||
-		8*s.H*s.W > 9*s.OutH*s.OutW {
+		s.PadTop < 0 || s.PadLeft < 0 {
 		return ConvShape{}, false
 	}
 	return ConvShape{N: s.N, H: s.OutH, W: s.OutW, C: s.F, KH: s.KH, KW: s.KW, F: s.C,
