@@ -334,6 +334,29 @@ func BenchmarkDecodeInferRequest(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeFP32Request decodes a 784-value FP32 JSON request of
+// pixels scaled to [0, 1] as a client writes them (shortest decimal form of
+// each float32, like "0.14509805").
+func BenchmarkDecodeFP32Request(b *testing.B) {
+	vals := make([]byte, 0, 12*28*28)
+	for i := range 28 * 28 {
+		if i > 0 {
+			vals = append(vals, ',')
+		}
+		vals = strconv.AppendFloat(vals, float64(float32(i*37%256)/255), 'g', -1, 32)
+	}
+	body := fmt.Appendf(nil, `{"id":"x","inputs":[{"name":"input","shape":[1,28,28,1],"datatype":"FP32","data":[%s]}]}`, vals)
+	var r InferRequest
+	lim := DefaultLimits()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := DecodeInferRequest(body, &r, lim); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkDecodeBinaryRequest decodes the same image sent as binary
 // tensor data.
 func BenchmarkDecodeBinaryRequest(b *testing.B) {

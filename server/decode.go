@@ -632,60 +632,87 @@ func (p *parser) integer() (int64, error) {
 	return int64(v), nil
 }
 
-// number reads a JSON number with the strict JSON grammar.
+// number reads a JSON number with the strict JSON grammar. Numbers whose
+// digits fit in 52 bits with a decimal exponent within ±22 (pixel values,
+// and floats written with up to 15 significant digits: what clients
+// send) are converted here by Clinger's exact method, one correctly rounded
+// multiplication or division of two exact float64 values, so the result is
+// the correctly rounded float64 that strconv.ParseFloat gives; others go to
+// strconv.ParseFloat.
 func (p *parser) number() (float64, error) {
 	p.ws()
 	start := p.i
 	b := p.b
 	i := p.i
-	if i < len(b) && b[i] == '-' {
+	neg := i < len(b) && b[i] == '-'
+	if neg {
 		i++
 	}
 	if i >= len(b) || b[i] < '0' || b[i] > '9' {
 		p.i = i
 		return 0, p.errorf("invalid number")
 	}
-	var acc uint64
-	digits := 0
+	var acc uint64 // the digits, while they fit in 52 bits
+	over := false  // a digit did not fit
+	exp := 0
 	if b[i] == '0' {
 		i++
 	} else {
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			if acc >= (1<<52)/10 {
+				over = true
+				continue
+			}
 			acc = acc*10 + uint64(b[i]-'0')
-			digits++
-			i++
 		}
 	}
-	simple := digits <= 15
 	if i < len(b) && b[i] == '.' {
-		simple = false
 		i++
 		if i >= len(b) || b[i] < '0' || b[i] > '9' {
 			p.i = i
 			return 0, p.errorf("invalid number: digits must follow '.'")
 		}
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			if acc >= (1<<52)/10 {
+				over = true
+				continue
+			}
+			acc = acc*10 + uint64(b[i]-'0')
+			exp--
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		simple = false
 		i++
+		eneg := false
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			eneg = b[i] == '-'
 			i++
 		}
 		if i >= len(b) || b[i] < '0' || b[i] > '9' {
 			p.i = i
 			return 0, p.errorf("invalid number: digits must follow the exponent")
 		}
+		e := 0
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			if e < 10000 {
+				e = e*10 + int(b[i]-'0')
+			}
 			i++
 		}
+		if eneg {
+			e = -e
+		}
+		exp += e
 	}
 	p.i = i
-	if simple {
+	if !over && exp >= -22 && exp <= 22 {
 		v := float64(acc)
-		if b[start] == '-' {
+		if exp > 0 {
+			v *= pow10[exp]
+		} else if exp < 0 {
+			v /= pow10[-exp]
+		}
+		if neg {
 			v = -v
 		}
 		return v, nil
@@ -698,6 +725,10 @@ func (p *parser) number() (float64, error) {
 	}
 	return v, nil
 }
+
+// pow10 holds the powers of ten that float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
 // str reads a JSON string and returns its unescaped bytes. The result
 // aliases the input or the parser's scratch and is valid until the next call.

@@ -89,14 +89,17 @@ func TestDecodeInferRequestErrors(t *testing.T) {
 	}
 }
 
-// TestDecodeDataNumbers checks the decoder's fast path for small integers
-// against encoding/json: every array below decodes to the same float32
-// values, or is rejected as encoding/json rejects it.
+// TestDecodeDataNumbers checks the decoder's fast paths for small integers
+// and short decimals against encoding/json: every array below decodes to
+// the same float32 values, or is rejected as encoding/json rejects it.
 func TestDecodeDataNumbers(t *testing.T) {
 	arrays := []string{
 		`[0,1,2,255,0]`, `[7]`, `[0]`, `[12,34 ,56, 78,9]`, `[1,-2,3]`, `[1.5,2,3e2,4E-1,0.0]`,
 		`[999999999,1]`, `[1000000000,1]`, `[4294967295,4294967296,1]`, `[16777217,16777219,1]`,
-		`[123456789012345678901234567890,1]`, `[-0,0,-0]`,
+		`[123456789012345678901234567890,1]`, `[-0,0,-0]`, `[-0.0,0.0e5,-0e-3]`,
+		`[0.1,0.2,0.3,1e22,1e23,1e-22,1e-23,4503599627370495,4503599627370496,4503599627370497]`,
+		`[0.000000000000000000001,123456789.987654321,9007199254740993,1.00000000000000011102230246251565]`,
+		`[1e400,1]`, `[1e-400,1]`, `[3.4028235e38,-3.4028235e38]`,
 		`[01,2]`, `[00,1]`, `[1,,2]`, `[,1]`, `[1,]`, `[1 2]`, `[1,2`, `[1,2,`, `[+1,2]`, `[1.,2]`, `[.5,1]`,
 	}
 	lim := DefaultLimits()
@@ -136,6 +139,42 @@ func TestDecodeDataNumbers(t *testing.T) {
 		require.Len(t, r.Inputs[0].Data, n)
 		for i, v := range vals {
 			require.Equal(t, float32(float64(v)), r.Inputs[0].Data[i], text)
+		}
+	}
+	// Random decimals, exactly as encoding/json reads them (float64, then
+	// float32): the shortest forms of float32 and float64 values, fixed and
+	// exponent forms, signs, and exponents at and past the exact range.
+	for range 300 {
+		n := 1 + rng.IntN(40)
+		text := "["
+		for i := range n {
+			if i > 0 {
+				text += ","
+			}
+			v := rng.Float64() * math.Pow(10, float64(rng.IntN(60)-30))
+			if rng.IntN(2) == 0 {
+				v = -v
+			}
+			switch rng.IntN(5) {
+			case 0:
+				text += strconv.FormatFloat(float64(float32(v)), 'g', -1, 32)
+			case 1:
+				text += strconv.FormatFloat(v, 'g', -1, 64)
+			case 2:
+				text += strconv.FormatFloat(v, 'e', rng.IntN(20), 64)
+			case 3:
+				text += strconv.FormatFloat(v, 'f', rng.IntN(25), 64)
+			default:
+				text += strconv.FormatInt(rng.Int64N(1<<62)>>rng.IntN(62), 10) + "e" + strconv.Itoa(rng.IntN(40)-25)
+			}
+		}
+		text += "]"
+		var want []float64
+		require.NoError(t, json.Unmarshal([]byte(text), &want), text)
+		body := `{"inputs":[{"name":"input","shape":[1],"datatype":"FP32","data":` + text + `}]}`
+		require.NoError(t, DecodeInferRequest([]byte(body), &r, lim), text)
+		for i := range want {
+			require.Equal(t, math.Float32bits(float32(want[i])), math.Float32bits(r.Inputs[0].Data[i]), "%s element %d", text, i)
 		}
 	}
 	// The element limit holds on the fast path too.
