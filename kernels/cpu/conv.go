@@ -683,13 +683,6 @@ func (j *convJob) runChunks(p *Pool, chunks int, chunk func(j *convJob, w, t int
 	p.run(chunks, 1, a, convChunkTask)
 }
 
-// argsFor sets chunk as j's chunk function and returns the argument block
-// for convChunkTask (to run the chunks on the calling goroutine).
-func (cw *convWork) argsFor(j *convJob, chunk func(j *convJob, w, t int)) *args {
-	j.chunkFn = chunk
-	return cw.args()
-}
-
 func convChunkTask(a *args, w, lo, hi int) {
 	j := a.cj
 	for t := lo; t < hi; t++ {

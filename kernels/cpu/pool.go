@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Pool is a fixed set of worker goroutines that run parallel loops. It is
@@ -25,7 +26,8 @@ type Pool struct {
 	mu     sync.Mutex
 	idle   sync.Cond
 	open   bool
-	active int
+	active atomic.Int32
+	gen    atomic.Uint64 // counts the jobs opened (see spin)
 
 	// the current job
 	next   atomic.Int64
@@ -93,21 +95,50 @@ func (p *Pool) Close() {
 }
 
 func (p *Pool) loop(ch chan struct{}, w int) {
-	for range ch {
+	var seen uint64
+	for {
+		if g := p.spin(seen); g != 0 {
+			seen = g
+		} else if _, ok := <-ch; !ok {
+			return
+		} else {
+			seen = p.gen.Load()
+		}
 		p.mu.Lock()
 		if !p.open {
 			p.mu.Unlock()
 			continue
 		}
-		p.active++
+		p.active.Add(1)
 		p.mu.Unlock()
 		p.work(w)
-		p.mu.Lock()
-		p.active--
-		if p.active == 0 {
+		if p.active.Add(-1) == 0 {
+			p.mu.Lock()
 			p.idle.Signal()
+			p.mu.Unlock()
 		}
-		p.mu.Unlock()
+	}
+}
+
+// spinTime is how long a helper that has finished a job watches for the
+// next one before it blocks, and how long the caller watches for its
+// helpers to finish before it blocks: the ops of one inference or
+// training step follow each other within microseconds, and putting a
+// thread to sleep and waking it costs tens of them on a VM (the trade of
+// OpenMP's wait policy, with a much shorter wait).
+const spinTime = 50 * time.Microsecond
+
+// spin watches for a job newer than generation seen for up to spinTime
+// and returns its generation, or 0 when none opened.
+func (p *Pool) spin(seen uint64) uint64 {
+	start := time.Now()
+	for i := 1; ; i++ {
+		if g := p.gen.Load(); g != seen {
+			return g
+		}
+		if i%32 == 0 && time.Since(start) > spinTime {
+			return 0
+		}
 	}
 }
 
@@ -185,6 +216,7 @@ func (p *Pool) dispatch(n, grain int) {
 	p.mu.Lock()
 	p.open = true
 	p.mu.Unlock()
+	p.gen.Add(1) // spinning helpers join now; sleeping ones are woken
 	for i := 0; i < helpers; i++ {
 		select {
 		case p.wake[i] <- struct{}{}:
@@ -194,10 +226,18 @@ func (p *Pool) dispatch(n, grain int) {
 	p.work(0)
 	p.mu.Lock()
 	p.open = false
-	for p.active > 0 {
-		p.idle.Wait()
-	}
 	p.mu.Unlock()
+	start := time.Now()
+	for i := 1; p.active.Load() > 0; i++ {
+		if i%32 == 0 && time.Since(start) > spinTime {
+			p.mu.Lock()
+			for p.active.Load() > 0 {
+				p.idle.Wait()
+			}
+			p.mu.Unlock()
+			break
+		}
+	}
 }
 
 // args returns the pool's scratch argument block, cleared. A nil pool has

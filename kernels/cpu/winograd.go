@@ -26,11 +26,6 @@ package cpu
 // tiles × F floats each).
 const winoChunkBytes = 384 << 10
 
-// winoSerialMACs: a Winograd pass with fewer multiply-adds in its products
-// runs on the calling goroutine. Measured on a 2-vCPU VM: at batch 1 of the
-// reference CNN (2.4M) one goroutine takes 65 µs and two 84 µs.
-const winoSerialMACs = 4 << 20
-
 // winograd reports whether the forward pass runs as Winograd F(2×2, 3×3)
 // with micro-kernel kr: a 3×3 filter, stride 1, channels in blocks of 16
 // and filters in blocks of 64, on the AVX-512 kernels.
@@ -52,9 +47,6 @@ func (j *convJob) winoForward(p *Pool, s ConvShape, e ConvEpilogue) {
 	th, tw := s.winoTiles()
 	units := s.N * th
 	workers := p.Workers()
-	if float64(units*tw)*16*float64(s.C*s.F) < winoSerialMACs {
-		workers = 1 // one image or so: waking a worker costs more than it saves
-	}
 	per := max(1, winoChunkBytes/(16*4*(s.C+s.F)*tw))
 	chunks := max((units+per-1)/per, min(units, workers))
 	per = (units + chunks - 1) / chunks
@@ -85,11 +77,7 @@ func (j *convJob) winoForward(p *Pool, s ConvShape, e ConvEpilogue) {
 			j.wu = ent.u
 		}
 		j.sub = (s.C*s.F/16 + workers - 1) / workers
-		if workers == 1 {
-			convChunkTask(j.cw.argsFor(j, (*convJob).winoFilterChunk), 0, 0, 1)
-		} else {
-			j.runChunks(p, workers, (*convJob).winoFilterChunk)
-		}
+		j.runChunks(p, workers, (*convJob).winoFilterChunk)
 	}
 	fuse := e.Pool.N > 0 && e.Pool.StrideH == 2 && e.Pool.KH <= 2 && e.Pool.OutH > 0
 	if fuse {
@@ -97,11 +85,7 @@ func (j *convJob) winoForward(p *Pool, s ConvShape, e ConvEpilogue) {
 		j.scratch(workers, e, 2*per*s.OutW)
 	}
 	y := j.y
-	if workers == 1 {
-		convChunkTask(j.cw.argsFor(j, (*convJob).winoChunk), 0, 0, (units+per-1)/per)
-	} else {
-		j.runChunks(p, (units+per-1)/per, (*convJob).winoChunk)
-	}
+	j.runChunks(p, (units+per-1)/per, (*convJob).winoChunk)
 	j.clear()
 	if e.Pool.N > 0 && !fuse {
 		MaxPool2DForward(p, e.Pool, y, e.PoolY, e.PoolArg)
