@@ -136,8 +136,11 @@ func (p *Pool) spin(seen uint64) uint64 {
 		if g := p.gen.Load(); g != seen {
 			return g
 		}
-		if i%32 == 0 && time.Since(start) > spinTime {
-			return 0
+		if i%32 == 0 {
+			if time.Since(start) > spinTime {
+				return 0
+			}
+			runtime.Gosched() // let other goroutines (a server's) have the thread
 		}
 	}
 }
