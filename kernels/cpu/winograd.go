@@ -57,8 +57,8 @@ func (j *convJob) winoForward(p *Pool, s ConvShape, e ConvEpilogue) {
 	}
 	for w := 0; w < workers; w++ {
 		l := &cw.wk[w]
-		l.wv = growF32(l.wv, 16*tiles*s.C)
-		l.wm = growF32(l.wm, 16*tiles*s.F)
+		l.wv = growF32(l.wv, tiles*winoTileStride(s.C))
+		l.wm = growF32(l.wm, tiles*winoTileStride(s.F))
 		l.dump = growF32(l.dump, s.F)
 	}
 	if len(cw.zero) < s.C {
@@ -120,6 +120,12 @@ func (cw *convWork) winoEntry(s ConvShape, w []float32, id uint64) *winoFilterEn
 	return nil
 }
 
+// winoTileStride is the distance between tiles in V (n = C) and M (n =
+// F): their 16 planes of n floats and 16 more, so that the rows one
+// product pass reads (and writes), a tile apart, do not all fall in the
+// same sets of the L1 cache.
+func winoTileStride(n int) int { return 16*n + 16 }
+
 // winoUStride is the distance between the planes of the transformed
 // filter: C·F floats and 16 more, so that the 16 stores of one block do not
 // all fall in one set of the L1 cache.
@@ -144,7 +150,8 @@ func (j *convJob) winoChunk(w, t int) {
 	tiles := roundUp((hi-lo)*tw, imr)
 	// V and M hold each tile's 16 planes together, tile after tile:
 	// V[tile][ξ][c], M[tile][ξ][f]
-	v, m := l.wv[:16*tiles*s.C], l.wm[:16*tiles*s.F]
+	vts, mts := winoTileStride(s.C), winoTileStride(s.F)
+	v, m := l.wv[:tiles*vts], l.wm[:tiles*mts]
 
 	// input transform, tile by tile
 	var d [16]*float32
@@ -162,7 +169,7 @@ func (j *convJob) winoChunk(w, t int) {
 					}
 				}
 			}
-			winoInput(&d, s.C/16, &v[((u-lo)*tw+tc)*16*s.C], s.C)
+			winoInput(&d, s.C/16, &v[((u-lo)*tw+tc)*vts], s.C)
 		}
 	}
 
@@ -172,7 +179,7 @@ func (j *convJob) winoChunk(w, t int) {
 	_ = j.wu[16*ust-1]
 	for xi := range 16 {
 		for f0 := 0; f0 < s.F; f0 += inr {
-			winoGemm(s.C, tiles/imr, &v[xi*s.C], 16*s.C, &j.wu[xi*ust+f0], s.F, &m[xi*s.F+f0], 16*s.F)
+			winoGemm(s.C, tiles/imr, &v[xi*s.C], vts, &j.wu[xi*ust+f0], s.F, &m[xi*s.F+f0], mts)
 		}
 	}
 
@@ -197,7 +204,7 @@ func (j *convJob) winoChunk(w, t int) {
 					}
 				}
 			}
-			winoOutput(&m[((u-lo)*tw+tc)*16*s.F], s.F, s.F/16, &y, j.bias, j.relu)
+			winoOutput(&m[((u-lo)*tw+tc)*mts], s.F, s.F/16, &y, j.bias, j.relu)
 		}
 		if j.py != nil && tr < j.pool.OutH {
 			r := n*j.pool.OutH + tr
