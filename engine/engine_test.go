@@ -291,3 +291,52 @@ func TestTrainRejectsBadInput(t *testing.T) {
 	_, err = Train(m, wrong, nil, TrainConfig{Epochs: 1, Batch: 4}, nil)
 	assert.ErrorContains(t, err, "has images of 9x9x1, the model expects 8x8x1")
 }
+
+// TestPoolTakesReLU checks that moving a convolution's ReLU gradient into
+// the max pooling after it (Model.poolTakesReLU) changes no bit: the
+// reference CNN trained for a few steps either way has the same losses,
+// correct counts and weights.
+func TestPoolTakesReLU(t *testing.T) {
+	const batch, steps = 8, 4
+	train := func(fused bool) ([]float64, [][]float32) {
+		be := cpu.New()
+		defer be.Close()
+		m, err := New(be, ReferenceSpec(28, 28, 1, 10), 3)
+		require.NoError(t, err)
+		defer m.Close()
+		if !fused {
+			m.poolTakesReLU(false)
+		}
+		require.NoError(t, m.Setup(batch))
+		opt, err := NewOptimizer(be, OptimizerConfig{}, m.Params())
+		require.NoError(t, err)
+		defer opt.Close()
+		var losses []float64
+		for s := range steps {
+			images, labels := benchBatch(batch, m.InputLen())
+			for i := range images {
+				images[i] = float32(math.Mod(float64(images[i])*float64(s+1)*7, 1))
+			}
+			loss, correct, err := m.TrainStep(images, labels, batch, opt, uint64(s))
+			require.NoError(t, err)
+			losses = append(losses, loss, float64(correct))
+		}
+		var ws [][]float32
+		for _, p := range m.Params() {
+			w := make([]float32, p.Len())
+			require.NoError(t, be.Download(w, p.W))
+			ws = append(ws, w)
+		}
+		return losses, ws
+	}
+	lossA, wA := train(true)
+	lossB, wB := train(false)
+	require.Equal(t, lossB, lossA, "losses and correct counts")
+	for i := range wA {
+		for j := range wA[i] {
+			if math.Float32bits(wA[i][j]) != math.Float32bits(wB[i][j]) {
+				require.Failf(t, "weights differ", "param %d element %d: %v vs %v", i, j, wA[i][j], wB[i][j])
+			}
+		}
+	}
+}

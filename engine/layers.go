@@ -111,6 +111,7 @@ type conv2d struct {
 	y, dz, dx  backend.Buffer
 	outPerItem int
 	inPerItem  int
+	reluInPool bool // the next layer (a max pooling) applies the ReLU gradient
 }
 
 func newConv2D(b backend.Backend, name string, l LayerSpec, in []int, rng *rand.Rand) (*conv2d, error) {
@@ -181,7 +182,7 @@ func (c *conv2d) backward(dy backend.Buffer, n int, needDX bool) (backend.Buffer
 	p := c.p
 	p.N = n
 	dz := dy
-	if c.relu {
+	if c.relu && !c.reluInPool {
 		if err := c.b.ReLUBackward(c.y, dy, c.dz, n*c.outPerItem); err != nil {
 			return nil, err
 		}
@@ -290,7 +291,9 @@ type maxpool2d struct {
 	bufs
 	p             backend.PoolParams
 	y, arg, dx    backend.Buffer
+	dyr           backend.Buffer // the ReLU gradient of dy, when reluBack
 	inLen, outLen int
+	reluBack      bool // apply the previous layer's ReLU gradient (Model.poolTakesReLU)
 }
 
 func newMaxPool(b backend.Backend, l LayerSpec, in []int) *maxpool2d {
@@ -317,6 +320,11 @@ func (m *maxpool2d) setup(maxBatch int) error {
 	if m.arg, err = m.realloc(m.arg, maxBatch*m.outLen); err != nil {
 		return err
 	}
+	if m.reluBack {
+		if m.dyr, err = m.realloc(m.dyr, maxBatch*m.outLen); err != nil {
+			return err
+		}
+	}
 	m.dx, err = m.realloc(m.dx, maxBatch*m.inLen)
 	return err
 }
@@ -342,6 +350,12 @@ func (m *maxpool2d) backward(dy backend.Buffer, n int, needDX bool) (backend.Buf
 	}
 	p := m.p
 	p.N = n
+	if m.reluBack {
+		if err := m.b.ReLUBackward(m.y, dy, m.dyr, n*m.outLen); err != nil {
+			return nil, err
+		}
+		dy = m.dyr
+	}
 	if err := m.b.MaxPool2DBackward(p, dy, m.arg, m.dx); err != nil {
 		return nil, err
 	}

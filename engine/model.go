@@ -67,10 +67,31 @@ func build(b backend.Backend, spec Spec, rng *rand.Rand) (*Model, error) {
 		m.layers = append(m.layers, ly)
 		in = shapes[i]
 	}
+	m.poolTakesReLU(true)
 	for _, l := range m.layers {
 		m.paramsCache = append(m.paramsCache, l.params()...)
 	}
 	return m, nil
+}
+
+// poolTakesReLU moves the ReLU gradient of every convolution with a fused
+// ReLU whose output goes straight into a max pooling from the
+// convolution's backward pass (over its whole output) to the pooling's
+// (over the pooled gradient, before it is scattered), or back when on is
+// false. The results are the same bits: the pooling routes each gradient
+// to its window's argmax, where the ReLU output is the pooled value, so
+// masking by "pooled value > 0" before the scatter equals masking by
+// "ReLU output > 0" after it. The full-size pass over the convolution's
+// output (the largest tensors of the reference CNN) becomes one over a
+// quarter of it.
+func (m *Model) poolTakesReLU(on bool) {
+	for i := 1; i < len(m.layers); i++ {
+		pool, ok := m.layers[i].(*maxpool2d)
+		conv, ok2 := m.layers[i-1].(*conv2d)
+		if ok && ok2 && conv.relu {
+			pool.reluBack, conv.reluInPool = on, on
+		}
+	}
 }
 
 // Params lists every trainable tensor in layer order.
