@@ -473,6 +473,10 @@ func Conv2DBackwardFilter(p *Pool, ws *Workspace, s ConvShape, x, dy, dw []float
 	j := ws.conv.start(ws, s)
 	j.x, j.y, j.dw = x, dy, dw
 	j.rows = s.N * pix
+	if s.winograd(j.kern) && !ws.conv.noWinograd && j.rows >= winoGradMinRows {
+		j.winoFilterGrad(p, s)
+		return
+	}
 	chunks := min(filterMaxChunks, (j.rows+filterMinRows-1)/filterMinRows)
 	units, task := j.rows, (*convJob).filterChunk
 	switch {
@@ -608,6 +612,7 @@ type convLocal struct {
 	wv    []float32          // transformed input tiles (Winograd)
 	wm    []float32          // transformed products (Winograd)
 	dump  []float32          // output pixels past the edge (Winograd)
+	wg    []float32          // a chunk's sums of the filter gradient (Winograd)
 	ysc   []float32          // a chunk of y not stored (ConvEpilogue.ScratchY)
 	argsc []float32          // a row of argmax not stored (ConvEpilogue.NoArg)
 }

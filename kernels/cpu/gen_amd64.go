@@ -719,6 +719,192 @@ func (g *gen) directKernel(name string) {
 	g.p("")
 }
 
+// winoGemmT emits winoGemmTAVX512, the products of the Winograd filter
+// gradient: C[i][0:64] (+)= Σ_k A[k][i]·B[k][0:64] for the 6 rows i of one
+// panel, A's columns i consecutive floats and its rows k lda floats apart,
+// B's rows ldb floats apart, C's rows ldc floats apart; C is added to when
+// add is non-zero and overwritten otherwise.
+func (g *gen) winoGemmT(name string) {
+	const mr, nv = 6, 4
+	acc := func(i, j int) string { return fmt.Sprintf("Z%d", i*nv+j) }
+	rowC := []string{"(DX)", "(DX)(R12*1)", "(DX)(R12*2)", "(R13)", "(R13)(R12*1)", "(R13)(R12*2)"}
+	g.p("// func %s(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, add int)", name)
+	g.p("// computes a 6×64 tile of Aᵀ·B; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-64", name)
+	g.p("\tMOVQ a+8(FP), SI")
+	g.p("\tMOVQ lda+16(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tMOVQ b+24(FP), DI")
+	g.p("\tMOVQ ldb+32(FP), R10")
+	g.p("\tSHLQ $2, R10")
+	g.p("\tMOVQ c+40(FP), DX")
+	g.p("\tMOVQ ldc+48(FP), R12")
+	g.p("\tSHLQ $2, R12")
+	for i := 0; i < mr*nv; i++ {
+		g.p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	g.p("\tMOVQ kc+0(FP), CX")
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_store", name)
+	g.p("%s_loop:", name)
+	for j := 0; j < nv; j++ {
+		g.p("\tVMOVUPS %d(DI), Z%d", j*64, 24+j)
+	}
+	g.p("\tADDQ R10, DI")
+	for i := 0; i < mr; i++ {
+		br := fmt.Sprintf("Z%d", 28+i%4)
+		g.p("\tVBROADCASTSS %d(SI), %s", i*4, br)
+		for j := 0; j < nv; j++ {
+			g.p("\tVFMADD231PS Z%d, %s, %s", 24+j, br, acc(i, j))
+		}
+	}
+	g.p("\tADDQ R8, SI")
+	g.p("\tDECQ CX")
+	g.p("\tJNE %s_loop", name)
+	g.p("%s_store:", name)
+	g.p("\tLEAQ (DX)(R12*2), R13")
+	g.p("\tADDQ R12, R13")
+	g.p("\tMOVQ add+56(FP), CX")
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_over", name)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nv; j++ {
+			g.p("\tVADDPS %d%s, %s, %s", j*64, rowC[i], acc(i, j), acc(i, j))
+		}
+	}
+	g.p("%s_over:", name)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nv; j++ {
+			g.p("\tVMOVUPS %s, %d%s", acc(i, j), j*64, rowC[i])
+		}
+	}
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
+// winoDy emits the output-gradient transform of the Winograd filter
+// gradient, D = A·g·Aᵀ of 2×2 tiles g of dy, with A = [1 0; 1 1; 1 −1;
+// 0 −1]: g[i][j] is read from p[2i+j] + 16·b floats and D[ξ] stored at
+// d + ξ·dstride + 16·b floats, for filter blocks b < nblk.
+func (g *gen) winoDy(name string) {
+	g.p("// func %s(p *[4]*float32, nblk int, d *float32, dstride int)", name)
+	g.p("// Winograd F(3×3,2×2) output-gradient transform; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
+	g.p("\tMOVQ p+0(FP), SI")
+	g.p("\tMOVQ 0(SI), R9")
+	g.p("\tMOVQ 8(SI), R10")
+	g.p("\tMOVQ 16(SI), R11")
+	g.p("\tMOVQ 24(SI), R12")
+	g.p("\tMOVQ nblk+8(FP), CX")
+	g.p("\tMOVQ d+16(FP), DI")
+	g.p("\tMOVQ dstride+24(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tVPXORD Z31, Z31, Z31")
+	g.p("\tXORQ AX, AX")
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_done", name)
+	g.p("%s_loop:", name)
+	for i, r := range []string{"R9", "R10", "R11", "R12"} {
+		g.p("\tVMOVUPS (%s)(AX*1), Z%d", r, i) // g00 g01 g10 g11 in Z0..Z3
+	}
+	// A·g: rows r0..r3 of 2 values, in Z4+2i, Z5+2i
+	g.p("\tVMOVAPS Z0, Z4")
+	g.p("\tVMOVAPS Z1, Z5")
+	g.add(0, 2, 6)
+	g.add(1, 3, 7)
+	g.sub(0, 2, 8)
+	g.sub(1, 3, 9)
+	g.sub(31, 2, 10)
+	g.sub(31, 3, 11)
+	// (A·g)·Aᵀ: row i is [r0, r0+r1, r0−r1, −r1], into Z12+4i..Z15+4i
+	for i := 0; i < 4; i++ {
+		r0, r1 := 4+2*i, 5+2*i
+		o := 12 + 4*i
+		g.p("\tVMOVAPS Z%d, Z%d", r0, o)
+		g.add(r0, r1, o+1)
+		g.sub(r0, r1, o+2)
+		g.sub(31, r1, o+3)
+	}
+	g.p("\tLEAQ (DI)(AX*1), BX")
+	for e := 0; e < 16; e++ {
+		g.p("\tVMOVUPS Z%d, (BX)", 12+e)
+		if e < 15 {
+			g.p("\tADDQ R8, BX")
+		}
+	}
+	g.p("\tADDQ $64, AX")
+	g.p("\tDECQ CX")
+	g.p("\tJNE %s_loop", name)
+	g.p("%s_done:", name)
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
+// winoGradOut emits the output transform of the Winograd filter gradient,
+// W = Gᵀ·M·G of 4×4 product tiles into 3×3 filter taps, with Gᵀ = [1 ½ ½
+// 0; 0 ½ −½ 0; 0 ½ ½ 1]: M[ξ] is read from m + ξ·mstride + 16·b floats and
+// W[ky][kx] stored at w + (3ky+kx)·wstride + 16·b floats, for blocks b <
+// nblk.
+func (g *gen) winoGradOut(name string) {
+	g.p("// func %s(m *float32, mstride, nblk int, w *float32, wstride int, half float32)", name)
+	g.p("// Winograd F(3×3,2×2) output transform; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-44", name)
+	g.p("\tMOVQ m+0(FP), SI")
+	g.p("\tMOVQ mstride+8(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tMOVQ nblk+16(FP), CX")
+	g.p("\tMOVQ w+24(FP), DI")
+	g.p("\tMOVQ wstride+32(FP), R9")
+	g.p("\tSHLQ $2, R9")
+	g.p("\tVBROADCASTSS half+40(FP), Z31")
+	g.p("\tXORQ AX, AX")
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_done", name)
+	g.p("%s_loop:", name)
+	g.p("\tLEAQ (SI)(AX*1), DX")
+	for e := 0; e < 16; e++ {
+		g.p("\tVMOVUPS (DX), Z%d", e)
+		if e < 15 {
+			g.p("\tADDQ R8, DX")
+		}
+	}
+	// Gᵀ·M, one column j at a time: rows s0, s1, s2 in Z16+j, Z20+j, Z24+j
+	for j := 0; j < 4; j++ {
+		g.add(4+j, 8+j, 28)                       // m1 + m2
+		g.p("\tVMULPS Z31, Z28, Z28")             // ½(m1 + m2)
+		g.add(j, 28, 16+j)                        // s0 = m0 + ½(m1+m2)
+		g.sub(4+j, 8+j, 20+j)                     // m1 − m2
+		g.p("\tVMULPS Z31, Z%d, Z%d", 20+j, 20+j) // s1 = ½(m1 − m2)
+		g.add(28, 12+j, 24+j)                     // s2 = ½(m1+m2) + m3
+	}
+	// (Gᵀ·M)·G, one row i at a time, into Z0..Z8 (tap 3i+k)
+	for i := 0; i < 3; i++ {
+		r := 16 + 4*i
+		g.add(r+1, r+2, 28)
+		g.p("\tVMULPS Z31, Z28, Z28")
+		g.add(r, 28, 3*i)
+		g.sub(r+1, r+2, 3*i+1)
+		g.p("\tVMULPS Z31, Z%d, Z%d", 3*i+1, 3*i+1)
+		g.add(28, r+3, 3*i+2)
+	}
+	g.p("\tLEAQ (DI)(AX*1), DX")
+	for t := 0; t < 9; t++ {
+		g.p("\tVMOVUPS Z%d, (DX)", t)
+		if t < 8 {
+			g.p("\tADDQ R9, DX")
+		}
+	}
+	g.p("\tADDQ $64, AX")
+	g.p("\tDECQ CX")
+	g.p("\tJNE %s_loop", name)
+	g.p("%s_done:", name)
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
 func main() {
 	var g gen
 	g.p("// Code generated by gen_amd64.go; DO NOT EDIT.")
@@ -739,6 +925,9 @@ func main() {
 	g.directKernel("convDirectAVX512")
 	g.winoGemm("winoGemmAVX512")
 	g.winoInput("winoInputAVX512")
+	g.winoGemmT("winoGemmTAVX512")
+	g.winoDy("winoDyAVX512")
+	g.winoGradOut("winoGradOutAVX512")
 	g.winoOutput("winoOutputAVX512")
 	g.winoFilter("winoFilterAVX512")
 	g.peak("fmaPeakAVX512", "Z", 24)

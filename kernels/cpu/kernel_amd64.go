@@ -28,6 +28,15 @@ func fmaPeakAVX512(iters int)
 func winoGemmAVX512(kc, npanel int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)
 
 //go:noescape
+func winoGemmTAVX512(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, add int)
+
+//go:noescape
+func winoDyAVX512(p *[4]*float32, nblk int, d *float32, dstride int)
+
+//go:noescape
+func winoGradOutAVX512(m *float32, mstride, nblk int, w *float32, wstride int, half float32)
+
+//go:noescape
 func winoInputAVX512(p *[16]*float32, nblk int, v *float32, vstride int)
 
 //go:noescape
@@ -193,6 +202,26 @@ func gatherKernel(mr, kc int, off []int, x, dy, c *float32, ldc int, add bool) {
 // data the kernel reads and writes.
 func winoGemm(kc, npanel int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int) {
 	winoGemmAVX512(kc, npanel, a, lda, b, ldb, c, ldc)
+}
+
+// winoGemmT runs winoGemmTAVX512 (see gen_amd64.go): a 6×64 tile of
+// C (+)= Aᵀ·B over kc rows. The caller guarantees the pointers have the
+// data the kernel reads and writes.
+func winoGemmT(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, add bool) {
+	winoGemmTAVX512(kc, a, lda, b, ldb, c, ldc, b2i(add))
+}
+
+// winoDy runs winoDyAVX512 (see gen_amd64.go): the transform of one 2×2
+// tile of the output gradient, nblk blocks of 16 filters.
+func winoDy(p *[4]*float32, nblk int, d *float32, dstride int) {
+	winoDyAVX512(p, nblk, d, dstride)
+}
+
+// winoGradOut runs winoGradOutAVX512 (see gen_amd64.go): the 16 product
+// planes of nblk blocks of 16 (channel, filter) pairs into 3×3 filter
+// taps wstride floats apart.
+func winoGradOut(m *float32, mstride, nblk int, w *float32, wstride int) {
+	winoGradOutAVX512(m, mstride, nblk, w, wstride, 0.5)
 }
 
 // winoInput runs winoInputAVX512 (see gen_amd64.go): the input transform

@@ -32,3 +32,9 @@ func winoOutput(*float32, int, int, *[4]*float32, []float32, bool) {}
 func winoFilter([]float32, int, []float32, int, int, int) {}
 
 func winoGemm(int, int, *float32, int, *float32, int, *float32, int) {}
+
+func winoGemmT(int, *float32, int, *float32, int, *float32, int, bool) {}
+
+func winoDy(*[4]*float32, int, *float32, int) {}
+
+func winoGradOut(*float32, int, int, *float32, int) {}

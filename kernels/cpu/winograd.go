@@ -212,3 +212,140 @@ func (j *convJob) winoChunk(w, t int) {
 		}
 	}
 }
+
+// The filter gradient as Winograd F(3×3, 2×2). With the forward pass's
+// 2×2 output tiles, each tile's share of the filter gradient is
+//
+//	dW = Gᵀ·[ (A·g·Aᵀ) ⊙ (Bᵀ·d·B) ]·G
+//
+// for its 4×4 input tile d and 2×2 output-gradient tile g, with the
+// forward pass's matrices (the transposition principle turns F(2×2, 3×3)
+// into F(3×3, 2×2)): 16 multiply-adds per tile, channel and filter instead
+// of 36. Summed over the tiles, the products are 16 GEMMs, (C × tiles)·
+// (tiles × F), reduced over the tiles. The tiles are cut into
+// filterMaxChunks chunks by shape; each chunk's sum goes to its own
+// partial (transformed back to 3×3 taps), and the partials are added in
+// chunk order, as on the other paths.
+
+// winoGradMinRows is the fewest output pixels (N·OutH·OutW, the length of
+// each gradient element's sum) for which the filter gradient runs as
+// Winograd. The transforms mix a tile's 16 inputs, so an element's
+// rounding error scales with its tile's values rather than its own terms.
+// The conformance suite's tolerance grows with the square root of the
+// sum's length, and from this length on it covers that mixing (a single
+// output pixel missed it by 10 %).
+const winoGradMinRows = 64
+
+// winoGradTiles is about how many tiles one pass of a chunk transforms
+// before multiplying (their V and D stay in L2 beside the chunk's sums).
+const winoGradTiles = 48
+
+// winoGradPlane is the distance between the 16 planes of a chunk's sums:
+// C rounded up to the 6-row panels of the product kernel, times F, and 16
+// more.
+func (s ConvShape) winoGradPlane() int { return roundUp(s.C, imr)*s.F + 16 }
+
+// winoFilterGrad computes dw from j.x and j.y (the output gradient) as
+// Winograd F(3×3, 2×2).
+func (j *convJob) winoFilterGrad(p *Pool, s ConvShape) {
+	s.checkLens(j.x, j.dw, j.y)
+	cw := j.cw
+	th, tw := s.winoTiles()
+	units := s.N * th
+	chunks := min(filterMaxChunks, units)
+	j.chunk = (units + chunks - 1) / chunks
+	chunks = (units + j.chunk - 1) / j.chunk
+	tiles := min(max(1, winoGradTiles/tw), j.chunk) * tw
+	workers := p.Workers()
+	for len(cw.wk) < workers {
+		cw.wk = append(cw.wk, convLocal{})
+	}
+	for w := 0; w < workers; w++ {
+		l := &cw.wk[w]
+		l.wv = growF32(l.wv, tiles*winoTileStride(s.C))
+		l.wm = growF32(l.wm, tiles*winoTileStride(s.F))
+		l.wg = growF32(l.wg, 16*s.winoGradPlane())
+	}
+	if len(cw.zero) < max(s.C, s.F) {
+		cw.zero = make([]float32, max(s.C, s.F))
+	}
+	kf := 9 * s.C * s.F
+	if chunks == 1 {
+		j.part = j.dw[:kf]
+		j.winoGradChunk(0, 0)
+		j.clear()
+		return
+	}
+	cw.part = growF32(cw.part, chunks*kf)
+	j.part = cw.part[:chunks*kf]
+	j.runChunks(p, chunks, (*convJob).winoGradChunk)
+	// dw = Σ_t part[t], in chunk order, elements in parallel.
+	j.chunks = chunks
+	p.run(kf, ewGrain/chunks, cw.args(), convFilterSumTask)
+	j.clear()
+}
+
+// winoGradChunk sums the filter gradient of the tile rows [t·chunk,
+// (t+1)·chunk) into partial t on worker w.
+func (j *convJob) winoGradChunk(w, t int) {
+	s, cw := j.s, j.cw
+	l := &cw.wk[w]
+	th, tw := s.winoTiles()
+	lo := t * j.chunk
+	hi := min(lo+j.chunk, s.N*th)
+	vts, dts := winoTileStride(s.C), winoTileStride(s.F)
+	plane := s.winoGradPlane()
+	m := l.wg[:16*plane]
+	sub := max(1, winoGradTiles/tw)
+	var xd [16]*float32
+	var g [4]*float32
+	for u0 := lo; u0 < hi; u0 += sub {
+		u1 := min(u0+sub, hi)
+		nt := (u1 - u0) * tw
+		v, d := l.wv[:nt*vts], l.wm[:nt*dts]
+		for u := u0; u < u1; u++ {
+			n, tr := u/th, u%th
+			for tc := 0; tc < tw; tc++ {
+				idx := (u-u0)*tw + tc
+				ih0, iw0 := 2*tr-s.PadTop, 2*tc-s.PadLeft
+				for a := range 4 {
+					for b := range 4 {
+						ih, iw := ih0+a, iw0+b
+						if uint(ih) < uint(s.H) && uint(iw) < uint(s.W) {
+							xd[4*a+b] = &j.x[((n*s.H+ih)*s.W+iw)*s.C]
+						} else {
+							xd[4*a+b] = &cw.zero[0]
+						}
+					}
+				}
+				winoInput(&xd, s.C/16, &v[idx*vts], s.C)
+				for a := range 2 {
+					for b := range 2 {
+						oh, ow := 2*tr+a, 2*tc+b
+						if oh < s.OutH && ow < s.OutW {
+							g[2*a+b] = &j.y[((n*s.OutH+oh)*s.OutW+ow)*s.F]
+						} else {
+							g[2*a+b] = &cw.zero[0]
+						}
+					}
+				}
+				winoDy(&g, s.F/16, &d[idx*dts], s.F)
+			}
+		}
+		// the products, 6 channels × 64 filters at a time; the rows past
+		// C read the next plane (or the padding) and are never used
+		_ = v[(nt-1)*vts+15*s.C+roundUp(s.C, imr)-1]
+		for xi := range 16 {
+			for f0 := 0; f0 < s.F; f0 += inr {
+				for c0 := 0; c0 < s.C; c0 += imr {
+					winoGemmT(nt, &v[xi*s.C+c0], vts, &d[xi*s.F+f0], dts, &m[xi*plane+c0*s.F+f0], s.F, u0 > lo)
+				}
+			}
+		}
+	}
+	cf := s.C * s.F
+	part := j.part[t*9*cf : (t+1)*9*cf]
+	for c := 0; c < s.C; c++ {
+		winoGradOut(&m[c*s.F], plane, s.F/16, &part[c*s.F], cf)
+	}
+}

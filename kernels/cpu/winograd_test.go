@@ -9,10 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestWinograd checks the Winograd F(2×2, 3×3) forward pass against a
-// float64 reference with the conformance suite's tolerance for Conv2D
-// (1e-5·√(KH·KW·C)·S, S the sum of the terms' absolute values), and
-// against the implicit-GEMM path, on shapes with odd and even outputs
+// TestWinograd checks the Winograd F(2×2, 3×3) forward pass and the
+// F(3×3, 2×2) filter gradient against float64 references with the
+// conformance suite's tolerances (1e-5·√(KH·KW·C)·S and
+// 1e-5·√(N·OutH·OutW)·S, S the sum of the terms' absolute values), and
+// against the paths they replace, on shapes with odd and even outputs
 // (tiles past the edge), every padding a 3×3 filter can have, several
 // chunks and workers, and channel and filter blocks; and that it gives
 // the same bits for any number of workers.
@@ -67,11 +68,35 @@ func TestWinograd(t *testing.T) {
 				for j := range other {
 					require.InDelta(t, other[j], y[j], 2*tol*scale[j], "y[%d] against the implicit path", j)
 				}
+				// the filter gradient, against float64 and the gather path
+				dy := randSlice(rand.New(rand.NewPCG(uint64(i), 5)), len(want))
+				_, wantDW := refConvBackward(s, x, w, dy)
+				dwScale := make([]float64, len(w))
+				convTaps(s, func(yo, xo, wo int) {
+					for f := 0; f < s.F; f++ {
+						dwScale[wo+f] += math.Abs(float64(x[xo]) * float64(dy[yo+f]))
+					}
+				})
+				dwTol := 1e-5 * math.Sqrt(float64(s.N*s.OutH*s.OutW))
+				dw, dwOther := make([]float32, len(w)), make([]float32, len(w))
+				ws.conv.noWinograd = false
+				Conv2DBackwardFilter(p, &ws, s, x, dy, dw)
+				for j := range wantDW {
+					if d := math.Abs(float64(dw[j]) - wantDW[j]); !(d <= dwTol*dwScale[j]) {
+						require.Failf(t, "dw differs from the float64 reference", "dw[%d] = %v, want %v (|diff| %.3g > %.3g)", j, dw[j], wantDW[j], d, dwTol*dwScale[j])
+					}
+				}
+				ws.conv.noWinograd = true
+				Conv2DBackwardFilter(p, &ws, s, x, dy, dwOther)
+				for j := range dw {
+					require.InDelta(t, dwOther[j], dw[j], 2*dwTol*dwScale[j], "dw[%d] against the gather path", j)
+				}
+				y = append(y, dw...)
 				if first == nil {
 					first = y
 					return
 				}
-				requireSameBits(t, first, y, "y for another number of workers")
+				requireSameBits(t, first, y, "y and dw for another number of workers")
 			})
 		}
 	}
