@@ -12,8 +12,9 @@
 // worker lowers an L2-sized chunk with im2col into its own buffer and runs
 // a serial SGEMM on it. A 3×3 stride-1 forward pass with 16·k channels
 // and 64·k filters runs as Winograd F(2×2, 3×3) on the AVX-512 kernels
-// instead (winograd.go; and so does backward-data when its transposed
-// convolution has that shape), keeping its transformed filter between calls when
+// instead (winograd.go; and so do backward-data, when its transposed
+// convolution has that shape, and the filter gradient, as F(3×3, 2×2)),
+// keeping its transformed filter between calls when
 // the caller identifies the filter's values (ConvEpilogue.FilterID).
 // Layers with narrow patches (KH·KW·C ≤ 64, like a first layer on grey
 // images) skip the lowering and run a direct AVX-512 or AVX2 kernel;
