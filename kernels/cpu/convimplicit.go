@@ -13,8 +13,9 @@ package cpu
 //     inside the image; elsewhere one call per tap and up to implicitKC
 //     channels adds to y, reading zeros outside the image.
 //     (Layers with few channels, like a first layer on grey images, keep
-//     the direct AVX2 kernel: their output is written at memory speed
-//     either way, and the rows kernel's per-call overhead is higher.)
+//     the direct kernel, which loops over a row's pixels in one call: the
+//     rows kernel's per-call overhead is higher there. 3×3 stride-1 layers
+//     with 16·k channels run as Winograd instead: see winograd.go.)
 //   - Backward-data: dx[pixel(r, tap)][c] += Σ_f dy[r][f]·w[tap][c][f], the
 //     rows kernel with the output pointers scattered instead, over chunks
 //     of whole images so that no two workers write the same element.
