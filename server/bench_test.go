@@ -322,16 +322,7 @@ func BenchmarkDecodeInferRequest(b *testing.B) {
 	for i := range px {
 		px[i] = i * 37 % 256
 	}
-	body := inferBody(b, "UINT8", []int{1, 28, 28, 1}, px, `"id":"x",`)
-	var r InferRequest
-	lim := DefaultLimits()
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := DecodeInferRequest(body, &r, lim); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchDecodeJSON(b, inferBody(b, "UINT8", []int{1, 28, 28, 1}, px, `"id":"x",`))
 }
 
 // BenchmarkDecodeFP32Request decodes a 784-value FP32 JSON request of
@@ -345,7 +336,11 @@ func BenchmarkDecodeFP32Request(b *testing.B) {
 		}
 		vals = strconv.AppendFloat(vals, float64(float32(i*37%256)/255), 'g', -1, 32)
 	}
-	body := fmt.Appendf(nil, `{"id":"x","inputs":[{"name":"input","shape":[1,28,28,1],"datatype":"FP32","data":[%s]}]}`, vals)
+	benchDecodeJSON(b, fmt.Appendf(nil, `{"id":"x","inputs":[{"name":"input","shape":[1,28,28,1],"datatype":"FP32","data":[%s]}]}`, vals))
+}
+
+// benchDecodeJSON times DecodeInferRequest on body.
+func benchDecodeJSON(b *testing.B, body []byte) {
 	var r InferRequest
 	lim := DefaultLimits()
 	b.SetBytes(int64(len(body)))

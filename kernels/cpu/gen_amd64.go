@@ -86,6 +86,24 @@ func (g *gen) kernel(name, reg string, vec, mr, nv int, bcast []int, unroll int)
 	g.storeTile(name, mr, nv, vb, acc)
 }
 
+// fmaRows emits one reduction step of the mr×64 convolution and Winograd
+// kernels: the 64 B values at DI into Z24..Z27, DI advanced by bstep, then
+// row i's A value broadcast from the address row(i) and multiplied into
+// its accumulators Z4i..Z4i+3, for i < mr.
+func (g *gen) fmaRows(mr int, bstep string, row func(i int) string) {
+	for j := 0; j < 4; j++ {
+		g.p("\tVMOVUPS %d(DI), Z%d", j*64, 24+j)
+	}
+	g.p("\tADDQ %s, DI", bstep)
+	for i := 0; i < mr; i++ {
+		br := fmt.Sprintf("Z%d", 28+i%4)
+		g.p("\tVBROADCASTSS %s, %s", row(i), br)
+		for j := 0; j < 4; j++ {
+			g.p("\tVFMADD231PS Z%d, %s, Z%d", 24+j, br, 4*i+j)
+		}
+	}
+}
+
 // rowsKernel emits the AVX-512 "rows" kernel: a 6×64 tile whose six A rows
 // are given by pointers (a[0..5], contiguous along k) and whose six C rows
 // are given by pointers (c[0..5]); B rows are ldb floats apart, 64 columns
@@ -117,17 +135,7 @@ func (g *gen) rowsKernel(name string) {
 		g.p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
 	}
 	step := func(k int) {
-		for j := 0; j < nv; j++ {
-			g.p("\tVMOVUPS %d(DI), Z%d", j*64, 24+j)
-		}
-		g.p("\tADDQ R8, DI")
-		for i := 0; i < mr; i++ {
-			br := fmt.Sprintf("Z%d", 28+i%4)
-			g.p("\tVBROADCASTSS %d(%s), %s", k*4, rows[i], br)
-			for j := 0; j < nv; j++ {
-				g.p("\tVFMADD231PS Z%d, %s, %s", 24+j, br, acc(i, j))
-			}
-		}
+		g.fmaRows(mr, "R8", func(i int) string { return fmt.Sprintf("%d(%s)", k*4, rows[i]) })
 	}
 	g.p("\tTESTQ R13, R13")
 	g.p("\tJEQ %s_store", name)
@@ -325,6 +333,26 @@ func z(i int) string { return fmt.Sprintf("Z%d", i) }
 func (g *gen) sub(a, b, d int) { g.p("\tVSUBPS %s, %s, %s", z(b), z(a), z(d)) }
 func (g *gen) add(a, b, d int) { g.p("\tVADDPS %s, %s, %s", z(b), z(a), z(d)) }
 
+// blockLoop opens the loop of the transform kernels over CX blocks of 16
+// lanes, AX the byte offset of the current block; blockLoopEnd closes it
+// and returns.
+func (g *gen) blockLoop(name string) {
+	g.p("\tXORQ AX, AX")
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_done", name)
+	g.p("%s_loop:", name)
+}
+
+func (g *gen) blockLoopEnd(name string) {
+	g.p("\tADDQ $64, AX")
+	g.p("\tDECQ CX")
+	g.p("\tJNE %s_loop", name)
+	g.p("%s_done:", name)
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
 // winoInput emits the input transform V = Bᵀ·d·B of 4×4 input tiles, with
 // Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]: d[i][j] is read from
 // p[4i+j] + 16·b floats and V[ξ] stored at v + ξ·vstride + 16·b floats,
@@ -338,10 +366,7 @@ func (g *gen) winoInput(name string) {
 	g.p("\tMOVQ v+16(FP), DI")
 	g.p("\tMOVQ vstride+24(FP), R8")
 	g.p("\tSHLQ $2, R8")
-	g.p("\tXORQ AX, AX")
-	g.p("\tTESTQ CX, CX")
-	g.p("\tJEQ %s_done", name)
-	g.p("%s_loop:", name)
+	g.blockLoop(name)
 	for e := 0; e < 16; e++ {
 		g.p("\tMOVQ %d(SI), DX", e*8)
 		g.p("\tVMOVUPS (DX)(AX*1), Z%d", e)
@@ -368,13 +393,7 @@ func (g *gen) winoInput(name string) {
 			g.p("\tADDQ R8, BX")
 		}
 	}
-	g.p("\tADDQ $64, AX")
-	g.p("\tDECQ CX")
-	g.p("\tJNE %s_loop", name)
-	g.p("%s_done:", name)
-	g.p("\tVZEROUPPER")
-	g.p("\tRET")
-	g.p("")
+	g.blockLoopEnd(name)
 }
 
 // winoOutput emits the output transform Y = Aᵀ·M·A of 4×4 product tiles,
@@ -398,10 +417,7 @@ func (g *gen) winoOutput(name string) {
 	g.p("\tMOVQ bias+32(FP), BX")
 	g.p("\tMOVQ relu+40(FP), R13")
 	g.p("\tVPXORD Z31, Z31, Z31")
-	g.p("\tXORQ AX, AX")
-	g.p("\tTESTQ CX, CX")
-	g.p("\tJEQ %s_done", name)
-	g.p("%s_loop:", name)
+	g.blockLoop(name)
 	g.p("\tLEAQ (SI)(AX*1), DX")
 	for e := 0; e < 16; e++ {
 		g.p("\tVMOVUPS (DX), Z%d", e)
@@ -441,13 +457,7 @@ func (g *gen) winoOutput(name string) {
 	for i, r := range res {
 		g.p("\tVMOVUPS %s, (%s)(AX*1)", z(r), out[i])
 	}
-	g.p("\tADDQ $64, AX")
-	g.p("\tDECQ CX")
-	g.p("\tJNE %s_loop", name)
-	g.p("%s_done:", name)
-	g.p("\tVZEROUPPER")
-	g.p("\tRET")
-	g.p("")
+	g.blockLoopEnd(name)
 }
 
 // winoFilter emits the filter transform U = G·g·Gᵀ of 3×3 filters, with
@@ -466,10 +476,7 @@ func (g *gen) winoFilter(name string) {
 	g.p("\tSHLQ $2, R9")
 	g.p("\tMOVQ n16+32(FP), CX")
 	g.p("\tVBROADCASTSS half+40(FP), Z31")
-	g.p("\tXORQ AX, AX")
-	g.p("\tTESTQ CX, CX")
-	g.p("\tJEQ %s_done", name)
-	g.p("%s_loop:", name)
+	g.blockLoop(name)
 	g.p("\tLEAQ (SI)(AX*1), DX")
 	for t := 0; t < 9; t++ {
 		g.p("\tVMOVUPS (DX), Z%d", t)
@@ -502,13 +509,7 @@ func (g *gen) winoFilter(name string) {
 			}
 		}
 	}
-	g.p("\tADDQ $64, AX")
-	g.p("\tDECQ CX")
-	g.p("\tJNE %s_loop", name)
-	g.p("%s_done:", name)
-	g.p("\tVZEROUPPER")
-	g.p("\tRET")
-	g.p("")
+	g.blockLoopEnd(name)
 }
 
 // winoGemm emits winoGemmAVX512, the products of the Winograd transform
@@ -546,17 +547,7 @@ func (g *gen) winoGemm(name string) {
 		g.p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
 	}
 	step := func(k int) {
-		for j := 0; j < nv; j++ {
-			g.p("\tVMOVUPS %d(DI), Z%d", j*64, 24+j)
-		}
-		g.p("\tADDQ R10, DI")
-		for i := 0; i < mr; i++ {
-			br := fmt.Sprintf("Z%d", 28+i%4)
-			g.p("\tVBROADCASTSS %d%s, %s", k*4, rowA[i], br)
-			for j := 0; j < nv; j++ {
-				g.p("\tVFMADD231PS Z%d, %s, %s", 24+j, br, acc(i, j))
-			}
-		}
+		g.fmaRows(mr, "R10", func(i int) string { return fmt.Sprintf("%d%s", k*4, rowA[i]) })
 	}
 	g.p("\tMOVQ kc+0(FP), CX")
 	g.p("\tCMPQ CX, $%d", unroll)
@@ -642,21 +633,11 @@ func (g *gen) directKernel(name string) {
 		}
 		g.p("\tMOVQ run+24(FP), R9")
 		g.p("%s_j:", label)
-		for j := 0; j < nv; j++ {
-			g.p("\tVMOVUPS %d(DI), Z%d", j*64, 24+j)
-		}
-		for i := 0; i < mr; i++ {
-			br := fmt.Sprintf("Z%d", 28+i%4)
-			g.p("\tVBROADCASTSS %s, %s", pixA[i], br)
-			for j := 0; j < nv; j++ {
-				g.p("\tVFMADD231PS Z%d, %s, %s", 24+j, br, acc(i, j))
-			}
-		}
+		g.fmaRows(mr, "R8", func(i int) string { return pixA[i] })
 		g.p("\tADDQ $4, R11")
 		if mr > 3 {
 			g.p("\tADDQ $4, AX")
 		}
-		g.p("\tADDQ R8, DI")
 		g.p("\tDECQ R9")
 		g.p("\tJNE %s_j", label)
 		g.p("\tADDQ R12, R10")
@@ -747,17 +728,7 @@ func (g *gen) winoGemmT(name string) {
 	g.p("\tTESTQ CX, CX")
 	g.p("\tJEQ %s_store", name)
 	g.p("%s_loop:", name)
-	for j := 0; j < nv; j++ {
-		g.p("\tVMOVUPS %d(DI), Z%d", j*64, 24+j)
-	}
-	g.p("\tADDQ R10, DI")
-	for i := 0; i < mr; i++ {
-		br := fmt.Sprintf("Z%d", 28+i%4)
-		g.p("\tVBROADCASTSS %d(SI), %s", i*4, br)
-		for j := 0; j < nv; j++ {
-			g.p("\tVFMADD231PS Z%d, %s, %s", 24+j, br, acc(i, j))
-		}
-	}
+	g.fmaRows(mr, "R10", func(i int) string { return fmt.Sprintf("%d(SI)", i*4) })
 	g.p("\tADDQ R8, SI")
 	g.p("\tDECQ CX")
 	g.p("\tJNE %s_loop", name)
@@ -801,10 +772,7 @@ func (g *gen) winoDy(name string) {
 	g.p("\tMOVQ dstride+24(FP), R8")
 	g.p("\tSHLQ $2, R8")
 	g.p("\tVPXORD Z31, Z31, Z31")
-	g.p("\tXORQ AX, AX")
-	g.p("\tTESTQ CX, CX")
-	g.p("\tJEQ %s_done", name)
-	g.p("%s_loop:", name)
+	g.blockLoop(name)
 	for i, r := range []string{"R9", "R10", "R11", "R12"} {
 		g.p("\tVMOVUPS (%s)(AX*1), Z%d", r, i) // g00 g01 g10 g11 in Z0..Z3
 	}
@@ -833,13 +801,7 @@ func (g *gen) winoDy(name string) {
 			g.p("\tADDQ R8, BX")
 		}
 	}
-	g.p("\tADDQ $64, AX")
-	g.p("\tDECQ CX")
-	g.p("\tJNE %s_loop", name)
-	g.p("%s_done:", name)
-	g.p("\tVZEROUPPER")
-	g.p("\tRET")
-	g.p("")
+	g.blockLoopEnd(name)
 }
 
 // winoGradOut emits the output transform of the Winograd filter gradient,
@@ -859,10 +821,7 @@ func (g *gen) winoGradOut(name string) {
 	g.p("\tMOVQ wstride+32(FP), R9")
 	g.p("\tSHLQ $2, R9")
 	g.p("\tVBROADCASTSS half+40(FP), Z31")
-	g.p("\tXORQ AX, AX")
-	g.p("\tTESTQ CX, CX")
-	g.p("\tJEQ %s_done", name)
-	g.p("%s_loop:", name)
+	g.blockLoop(name)
 	g.p("\tLEAQ (SI)(AX*1), DX")
 	for e := 0; e < 16; e++ {
 		g.p("\tVMOVUPS (DX), Z%d", e)
@@ -896,13 +855,7 @@ func (g *gen) winoGradOut(name string) {
 			g.p("\tADDQ R9, DX")
 		}
 	}
-	g.p("\tADDQ $64, AX")
-	g.p("\tDECQ CX")
-	g.p("\tJNE %s_loop", name)
-	g.p("%s_done:", name)
-	g.p("\tVZEROUPPER")
-	g.p("\tRET")
-	g.p("")
+	g.blockLoopEnd(name)
 }
 
 func main() {

@@ -51,15 +51,9 @@ func (j *convJob) winoForward(p *Pool, s ConvShape, e ConvEpilogue) {
 	chunks := max((units+per-1)/per, min(units, workers))
 	per = (units + chunks - 1) / chunks
 	j.chunk = per
-	tiles := roundUp(per*tw, imr)
-	for len(cw.wk) < workers {
-		cw.wk = append(cw.wk, convLocal{})
-	}
+	cw.growWino(workers, roundUp(per*tw, imr), s)
 	for w := 0; w < workers; w++ {
-		l := &cw.wk[w]
-		l.wv = growF32(l.wv, tiles*winoTileStride(s.C))
-		l.wm = growF32(l.wm, tiles*winoTileStride(s.F))
-		l.dump = growF32(l.dump, s.F)
+		cw.wk[w].dump = growF32(cw.wk[w].dump, s.F)
 	}
 	if len(cw.zero) < s.C {
 		cw.zero = make([]float32, s.C)
@@ -139,6 +133,36 @@ func (j *convJob) winoFilterChunk(_, t int) {
 	winoFilter(j.w, s.C*s.F, j.wu, s.winoUStride(), min(t*j.sub, n16), min((t+1)*j.sub, n16))
 }
 
+// growWino sizes the workers' transformed tiles (V and M, or the filter
+// gradient's V and D) for the given number of tiles.
+func (cw *convWork) growWino(workers, tiles int, s ConvShape) {
+	for len(cw.wk) < workers {
+		cw.wk = append(cw.wk, convLocal{})
+	}
+	for w := 0; w < workers; w++ {
+		l := &cw.wk[w]
+		l.wv = growF32(l.wv, tiles*winoTileStride(s.C))
+		l.wm = growF32(l.wm, tiles*winoTileStride(s.F))
+	}
+}
+
+// winoTileIn sets d to the 16 input pixels (their first channel) of tile
+// (tr, tc) of image n: the zero row where the tile lies outside the image.
+func (j *convJob) winoTileIn(d *[16]*float32, n, tr, tc int) {
+	s := j.s
+	ih0, iw0 := 2*tr-s.PadTop, 2*tc-s.PadLeft
+	for a := range 4 {
+		for b := range 4 {
+			ih, iw := ih0+a, iw0+b
+			if uint(ih) < uint(s.H) && uint(iw) < uint(s.W) {
+				d[4*a+b] = &j.x[((n*s.H+ih)*s.W+iw)*s.C]
+			} else {
+				d[4*a+b] = &j.cw.zero[0]
+			}
+		}
+	}
+}
+
 // winoChunk computes the output tile rows [t·chunk, (t+1)·chunk) (over
 // the batch) on worker w.
 func (j *convJob) winoChunk(w, t int) {
@@ -158,17 +182,7 @@ func (j *convJob) winoChunk(w, t int) {
 	for u := lo; u < hi; u++ {
 		n, tr := u/th, u%th
 		for tc := 0; tc < tw; tc++ {
-			ih0, iw0 := 2*tr-s.PadTop, 2*tc-s.PadLeft
-			for a := range 4 {
-				for b := range 4 {
-					ih, iw := ih0+a, iw0+b
-					if uint(ih) < uint(s.H) && uint(iw) < uint(s.W) {
-						d[4*a+b] = &j.x[((n*s.H+ih)*s.W+iw)*s.C]
-					} else {
-						d[4*a+b] = &cw.zero[0]
-					}
-				}
-			}
+			j.winoTileIn(&d, n, tr, tc)
 			winoInput(&d, s.C/16, &v[((u-lo)*tw+tc)*vts], s.C)
 		}
 	}
@@ -257,14 +271,9 @@ func (j *convJob) winoFilterGrad(p *Pool, s ConvShape) {
 	chunks = (units + j.chunk - 1) / j.chunk
 	tiles := min(max(1, winoGradTiles/tw), j.chunk) * tw
 	workers := p.Workers()
-	for len(cw.wk) < workers {
-		cw.wk = append(cw.wk, convLocal{})
-	}
+	cw.growWino(workers, tiles, s)
 	for w := 0; w < workers; w++ {
-		l := &cw.wk[w]
-		l.wv = growF32(l.wv, tiles*winoTileStride(s.C))
-		l.wm = growF32(l.wm, tiles*winoTileStride(s.F))
-		l.wg = growF32(l.wg, 16*s.winoGradPlane())
+		cw.wk[w].wg = growF32(cw.wk[w].wg, 16*s.winoGradPlane())
 	}
 	if len(cw.zero) < max(s.C, s.F) {
 		cw.zero = make([]float32, max(s.C, s.F))
@@ -307,17 +316,7 @@ func (j *convJob) winoGradChunk(w, t int) {
 			n, tr := u/th, u%th
 			for tc := 0; tc < tw; tc++ {
 				idx := (u-u0)*tw + tc
-				ih0, iw0 := 2*tr-s.PadTop, 2*tc-s.PadLeft
-				for a := range 4 {
-					for b := range 4 {
-						ih, iw := ih0+a, iw0+b
-						if uint(ih) < uint(s.H) && uint(iw) < uint(s.W) {
-							xd[4*a+b] = &j.x[((n*s.H+ih)*s.W+iw)*s.C]
-						} else {
-							xd[4*a+b] = &cw.zero[0]
-						}
-					}
-				}
+				j.winoTileIn(&xd, n, tr, tc)
 				winoInput(&xd, s.C/16, &v[idx*vts], s.C)
 				for a := range 2 {
 					for b := range 2 {
