@@ -10,8 +10,9 @@ package cpu
 // 16 multiply-adds per tile, channel and filter instead of 36: 2.25× fewer
 // (1.89× for an 11×11 output, whose 6×6 tiles cover 12×12). The
 // element-wise products over the channels are 16 GEMMs, one per point ξ of
-// the 4×4 transform domain, (tiles × C)·(C × F), which the implicit rows
-// kernel runs straight from the transformed tiles. The transforms only add,
+// the 4×4 transform domain, (tiles × C)·(C × F), which a 6×64 product
+// kernel (winoGemm, the implicit rows kernel's twin for evenly spaced
+// rows) runs straight from the transformed tiles. The transforms only add,
 // subtract and halve, so the result is as accurate as a float32 direct
 // convolution to within a few units in the last place of the sums' size.
 //
