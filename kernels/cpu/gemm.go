@@ -24,7 +24,66 @@ const (
 	// splitMaxChunks chunks are used.
 	splitChunk     = 1024
 	splitMaxChunks = 32
+	// rowsMaxM and rowsMaxB select the unpacked path (sgemmRows): at most
+	// rowsMaxM rows of A, and B at most rowsMaxB floats (512 KiB).
+	rowsMaxM = 512
+	rowsMaxB = 128 << 10
 )
+
+// sgemmRows runs C = A·B (no transposes, alpha 1, beta 0) for n a
+// multiple of 64 on the strided 6×64 kernel (winoGemm), straight from A
+// and B: nothing is packed. It pays when B is small enough to stay in L2
+// for every 6-row panel (rowsMaxB) and A has few rows (rowsMaxM), like a
+// dense layer at inference: packing A and B there costs more than the
+// product. Each element of C is summed by one call in k order; the rows
+// past the last whole panel go through a zero-padded copy.
+func sgemmRows(p *Pool, ws *GemmWorkspace, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	panels := m / imr
+	_ = a[(panels*imr-1)*lda+k-1]
+	_ = b[(k-1)*ldb+n-1]
+	_ = c[(panels*imr-1)*ldc+n-1]
+	tasks := panels * (n / inr)
+	if p.serial(tasks, 1) || float64(m)*float64(n)*float64(k) < serialMACs {
+		var ar args
+		rowsArgs(&ar, a, b, c, k, lda, ldb, ldc, n)
+		rowsTask(&ar, 0, 0, tasks)
+	} else {
+		ar := p.args()
+		rowsArgs(ar, a, b, c, k, lda, ldb, ldc, n)
+		p.run(tasks, 1, ar, rowsTask)
+	}
+	if rem := m - panels*imr; rem > 0 {
+		// the last rows through a 6-row copy (zeros below them)
+		ws.rows = growF32(ws.rows, imr*(k+n))
+		pa, pc := ws.rows[:imr*k], ws.rows[imr*k:imr*(k+n)]
+		clear(pa[rem*k:])
+		for i := range rem {
+			copy(pa[i*k:(i+1)*k], a[(panels*imr+i)*lda:])
+		}
+		for f0 := 0; f0 < n; f0 += inr {
+			winoGemm(k, 1, &pa[0], k, &b[f0], ldb, &pc[f0], n)
+		}
+		for i := range rem {
+			copy(c[(panels*imr+i)*ldc:(panels*imr+i)*ldc+n], pc[i*n:(i+1)*n])
+		}
+	}
+}
+
+func rowsArgs(ar *args, a, b, c []float32, k, lda, ldb, ldc, n int) {
+	ar.s[0], ar.s[1], ar.s[2] = a, b, c
+	ar.i[0], ar.i[1], ar.i[2], ar.i[3], ar.i[4] = k, lda, ldb, ldc, n/inr
+}
+
+// rowsTask computes tasks [lo, hi) of sgemmRows: task t is 6 rows by 64
+// columns of C.
+func rowsTask(ar *args, _, lo, hi int) {
+	a, b, c := ar.s[0], ar.s[1], ar.s[2]
+	k, lda, ldb, ldc, nb := ar.i[0], ar.i[1], ar.i[2], ar.i[3], ar.i[4]
+	for t := lo; t < hi; t++ {
+		r0, f0 := t/nb*imr, t%nb*inr
+		winoGemm(k, 1, &a[r0*lda], lda, &b[f0], ldb, &c[r0*ldc+f0], ldc)
+	}
+}
 
 // GemmWorkspace holds the packing buffers and job state of Sgemm. It grows
 // on first use and is reused afterwards, so steady-state calls allocate
@@ -33,6 +92,7 @@ const (
 type GemmWorkspace struct {
 	kern  *gemmKernel
 	packB []float32   // the shared packed B block
+	rows  []float32   // sgemmRows' last, partial panel: 6 rows of A, then of C
 	wk    []gemmLocal // per worker
 	part  []float32   // split-k partial products
 	job   gemmJob
@@ -113,6 +173,19 @@ func Sgemm(p *Pool, ws *GemmWorkspace, transA, transB bool, m, n, k int,
 		return
 	}
 	kr := ws.kernel()
+	if implicitOK(kr) && !transA && !transB && alpha == 1 && beta == 0 && n%inr == 0 &&
+		m >= imr && m <= rowsMaxM && k*n <= rowsMaxB {
+		sgemmRows(p, ws, m, n, k, a, lda, b, ldb, c, ldc)
+		return
+	}
+	sgemmPacked(p, ws, kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmPacked is Sgemm on packed panels of A and B with micro-kernel kr
+// (the general path).
+func sgemmPacked(p *Pool, ws *GemmWorkspace, kr *gemmKernel, transA, transB bool, m, n, k int,
+	alpha float32, a []float32, lda int, b []float32, ldb int,
+	beta float32, c []float32, ldc int) {
 	workers := p.Workers()
 	j := &ws.job
 	*j = gemmJob{ws: ws, kr: kr, transA: transA, transB: transB, m: m, n: n, k: k,

@@ -96,6 +96,7 @@ func TestSgemm(t *testing.T) {
 		{12, 32, 8}, {13, 33, 9}, {11, 31, 257}, {24, 64, 300}, {6, 16, 5}, {7, 17, 4},
 		{63, 65, 17}, {65, 63, 127}, {127, 129, 65}, {257, 17, 300}, {2, 257, 3},
 		{300, 70, 9}, {129, 3100, 5}, {9, 64, 2500}, {37, 21, 4100},
+		{13, 64, 1600}, {64, 64, 1600}, {30, 128, 77}, // the unpacked path (sgemmRows), with and without leftover rows
 	}
 	pools := map[string]*Pool{"serial": nil, "pool": NewPool(4)}
 	defer pools["pool"].Close()
@@ -285,7 +286,7 @@ func TestSgemv(t *testing.T) {
 }
 
 // TestSgemmPackedB checks that multiplying by a B packed once
-// (packBWhole + sgemmPackedB) gives Sgemm's result bit for bit, for every
+// (packBWhole + sgemmPackedB) gives the packed Sgemm's result bit for bit, for every
 // micro-kernel, with edge tiles, several k blocks and beta 0 and 1.
 func TestSgemmPackedB(t *testing.T) {
 	for _, name := range KernelNames() {
@@ -299,7 +300,7 @@ func TestSgemmPackedB(t *testing.T) {
 				b := randSlice(r, s.k*s.n)
 				c0 := randSlice(r, s.m*s.n)
 				want := append([]float32(nil), c0...)
-				Sgemm(nil, &ws, false, false, s.m, s.n, s.k, 1, a, s.k, b, s.n, beta, want, s.n)
+				sgemmPacked(nil, &ws, kr, false, false, s.m, s.n, s.k, 1, a, s.k, b, s.n, beta, want, s.n)
 				pb := make([]float32, packedBLen(kr, s.n, s.k))
 				packBWhole(kr, pb, b, s.n, s.n, s.k)
 				got := append([]float32(nil), c0...)
