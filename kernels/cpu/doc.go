@@ -1,5 +1,6 @@
 // Package cpu holds kiln's hand-written CPU kernels: a worker pool, a packed,
-// cache-blocked SGEMM (with an unpacked path for a single row), convolution,
+// cache-blocked SGEMM (with unpacked paths for a single row, and on AVX-512
+// for up to 512 rows times 64·k columns when B fits in L2), convolution,
 // max pooling, and the element-wise, softmax and optimizer kernels.
 //
 // Convolution is one parallel pass over chunks of output pixels. With the
