@@ -22,8 +22,10 @@ find_header() {
 	return 1
 }
 
+# (No `grep -q` after a pipe: under pipefail, grep quitting at the first match
+# can kill the writer with SIGPIPE and fail the whole test.)
 find_nvrtc() {
-	if command -v ldconfig >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep -q 'libnvrtc\.so'; then
+	if command -v ldconfig >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep 'libnvrtc\.so' >/dev/null; then
 		return 0
 	fi
 	compgen -G '/usr/local/cuda/lib64/libnvrtc.so*' >/dev/null
@@ -57,7 +59,7 @@ mirror_uri() {
 
 if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
 	# apt may know the name (from a reference) without offering it: ask for a candidate.
-	if ! apt-cache policy "$PKG" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+	if ! apt-cache policy "$PKG" 2>/dev/null | grep 'Candidate: [0-9]' >/dev/null; then
 		if ! uri=$(mirror_uri); then
 			echo "error: no Debian bookworm apt source found to add contrib/non-free to; add them yourself, then: apt-get install -y --no-install-recommends $PKG" >&2
 			exit 1

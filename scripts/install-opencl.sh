@@ -15,7 +15,7 @@ PKGS=(pocl-opencl-icd ocl-icd-opencl-dev opencl-headers clinfo)
 have_headers() { [[ -f /usr/include/CL/cl.h ]]; }
 
 have_loader() {
-	if command -v ldconfig >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep -q 'libOpenCL\.so\.1'; then
+	if command -v ldconfig >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep 'libOpenCL\.so\.1' >/dev/null; then
 		return 0
 	fi
 	compgen -G '/usr/lib/*/libOpenCL.so.1' >/dev/null || compgen -G '/usr/lib/libOpenCL.so.1' >/dev/null
@@ -23,7 +23,7 @@ have_loader() {
 
 have_icd() { compgen -G '/etc/OpenCL/vendors/*.icd' >/dev/null; }
 
-have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep 'install ok installed' >/dev/null; }
 
 have_all() {
 	have_headers && have_loader && have_icd && command -v clinfo >/dev/null 2>&1
