@@ -104,6 +104,36 @@ func (g *gen) fmaRows(mr int, bstep string, row func(i int) string) {
 	}
 }
 
+// kLoop emits the reduction loop of the 6×64 kernels over kc (read from
+// the arguments into CX) steps: unroll steps at a time, then one at a
+// time, the registers of rows advanced 4 bytes a step, jumping to done
+// when kc is used up.
+func (g *gen) kLoop(name string, unroll int, rows []string, step func(k int), done string) {
+	g.p("\tMOVQ kc+0(FP), CX")
+	g.p("\tCMPQ CX, $%d", unroll)
+	g.p("\tJLT %s_tail", name)
+	g.p("%s_loop%d:", name, unroll)
+	for k := 0; k < unroll; k++ {
+		step(k)
+	}
+	for _, r := range rows {
+		g.p("\tADDQ $%d, %s", unroll*4, r)
+	}
+	g.p("\tSUBQ $%d, CX", unroll)
+	g.p("\tCMPQ CX, $%d", unroll)
+	g.p("\tJGE %s_loop%d", name, unroll)
+	g.p("%s_tail:", name)
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s", done)
+	g.p("%s_loop1:", name)
+	step(0)
+	for _, r := range rows {
+		g.p("\tADDQ $4, %s", r)
+	}
+	g.p("\tDECQ CX")
+	g.p("\tJNE %s_loop1", name)
+}
+
 // rowsKernel emits the AVX-512 "rows" kernel: a 6×64 tile whose six A rows
 // are given by pointers (a[0..5], contiguous along k) and whose six C rows
 // are given by pointers (c[0..5]); B rows are ldb floats apart, 64 columns
@@ -140,29 +170,7 @@ func (g *gen) rowsKernel(name string) {
 	g.p("\tTESTQ R13, R13")
 	g.p("\tJEQ %s_store", name)
 	g.p("%s_seg:", name)
-	g.p("\tMOVQ kc+0(FP), CX")
-	g.p("\tCMPQ CX, $%d", unroll)
-	g.p("\tJLT %s_tail", name)
-	g.p("%s_loop%d:", name, unroll)
-	for k := 0; k < unroll; k++ {
-		step(k)
-	}
-	for _, r := range rows {
-		g.p("\tADDQ $%d, %s", unroll*4, r)
-	}
-	g.p("\tSUBQ $%d, CX", unroll)
-	g.p("\tCMPQ CX, $%d", unroll)
-	g.p("\tJGE %s_loop%d", name, unroll)
-	g.p("%s_tail:", name)
-	g.p("\tTESTQ CX, CX")
-	g.p("\tJEQ %s_next", name)
-	g.p("%s_loop1:", name)
-	step(0)
-	for _, r := range rows {
-		g.p("\tADDQ $4, %s", r)
-	}
-	g.p("\tDECQ CX")
-	g.p("\tJNE %s_loop1", name)
+	g.kLoop(name, unroll, rows, step, name+"_next")
 	g.p("%s_next:", name)
 	for _, r := range rows {
 		g.p("\tADDQ AX, %s", r)
@@ -549,27 +557,7 @@ func (g *gen) winoGemm(name string) {
 	step := func(k int) {
 		g.fmaRows(mr, "R10", func(i int) string { return fmt.Sprintf("%d%s", k*4, rowA[i]) })
 	}
-	g.p("\tMOVQ kc+0(FP), CX")
-	g.p("\tCMPQ CX, $%d", unroll)
-	g.p("\tJLT %s_tail", name)
-	g.p("%s_loop%d:", name, unroll)
-	for k := 0; k < unroll; k++ {
-		step(k)
-	}
-	g.p("\tADDQ $%d, SI", unroll*4)
-	g.p("\tADDQ $%d, R9", unroll*4)
-	g.p("\tSUBQ $%d, CX", unroll)
-	g.p("\tCMPQ CX, $%d", unroll)
-	g.p("\tJGE %s_loop%d", name, unroll)
-	g.p("%s_tail:", name)
-	g.p("\tTESTQ CX, CX")
-	g.p("\tJEQ %s_store", name)
-	g.p("%s_loop1:", name)
-	step(0)
-	g.p("\tADDQ $4, SI")
-	g.p("\tADDQ $4, R9")
-	g.p("\tDECQ CX")
-	g.p("\tJNE %s_loop1", name)
+	g.kLoop(name, unroll, []string{"SI", "R9"}, step, name+"_store")
 	g.p("%s_store:", name)
 	g.p("\tLEAQ (DX)(R12*2), R13")
 	g.p("\tADDQ R12, R13")
