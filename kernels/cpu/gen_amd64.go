@@ -341,6 +341,31 @@ func z(i int) string { return fmt.Sprintf("Z%d", i) }
 func (g *gen) sub(a, b, d int) { g.p("\tVSUBPS %s, %s, %s", z(b), z(a), z(d)) }
 func (g *gen) add(a, b, d int) { g.p("\tVADDPS %s, %s, %s", z(b), z(a), z(d)) }
 
+// planes emits loads (load) or stores of the registers Z<regs[i]> from or
+// to consecutive planes: the address in ptr, advanced by stride between
+// planes.
+func (g *gen) planes(load bool, ptr, stride string, regs []int) {
+	for i, r := range regs {
+		if load {
+			g.p("\tVMOVUPS (%s), Z%d", ptr, r)
+		} else {
+			g.p("\tVMOVUPS Z%d, (%s)", r, ptr)
+		}
+		if i < len(regs)-1 {
+			g.p("\tADDQ %s, %s", stride, ptr)
+		}
+	}
+}
+
+// seq returns first, first+1, …, first+n−1.
+func seq(first, n int) []int {
+	r := make([]int, n)
+	for i := range r {
+		r[i] = first + i
+	}
+	return r
+}
+
 // blockLoop opens the loop of the transform kernels over CX blocks of 16
 // lanes, AX the byte offset of the current block; blockLoopEnd closes it
 // and returns.
@@ -395,12 +420,7 @@ func (g *gen) winoInput(name string) {
 		g.sub(r+1, r+3, 4*i+3)
 	}
 	g.p("\tLEAQ (DI)(AX*1), BX")
-	for e := 0; e < 16; e++ {
-		g.p("\tVMOVUPS Z%d, (BX)", e)
-		if e < 15 {
-			g.p("\tADDQ R8, BX")
-		}
-	}
+	g.planes(false, "BX", "R8", seq(0, 16))
 	g.blockLoopEnd(name)
 }
 
@@ -427,12 +447,7 @@ func (g *gen) winoOutput(name string) {
 	g.p("\tVPXORD Z31, Z31, Z31")
 	g.blockLoop(name)
 	g.p("\tLEAQ (SI)(AX*1), DX")
-	for e := 0; e < 16; e++ {
-		g.p("\tVMOVUPS (DX), Z%d", e)
-		if e < 15 {
-			g.p("\tADDQ R8, DX")
-		}
-	}
+	g.planes(true, "DX", "R8", seq(0, 16))
 	// Aᵀ·M, one column j at a time: rows s0, s1 in Z16+j, Z20+j
 	for j := 0; j < 4; j++ {
 		g.add(j, 4+j, 16+j)
@@ -486,12 +501,7 @@ func (g *gen) winoFilter(name string) {
 	g.p("\tVBROADCASTSS half+40(FP), Z31")
 	g.blockLoop(name)
 	g.p("\tLEAQ (SI)(AX*1), DX")
-	for t := 0; t < 9; t++ {
-		g.p("\tVMOVUPS (DX), Z%d", t)
-		if t < 8 {
-			g.p("\tADDQ R8, DX")
-		}
-	}
+	g.planes(true, "DX", "R8", seq(0, 9))
 	// G·g, one column k at a time: rows g0 (Z0+k), ½(g0+g2+g1) (Z12+k),
 	// ½(g0+g2−g1) (Z15+k), g2 (Z6+k)
 	for k := 0; k < 3; k++ {
@@ -783,12 +793,7 @@ func (g *gen) winoDy(name string) {
 		g.sub(31, r1, o+3)
 	}
 	g.p("\tLEAQ (DI)(AX*1), BX")
-	for e := 0; e < 16; e++ {
-		g.p("\tVMOVUPS Z%d, (BX)", 12+e)
-		if e < 15 {
-			g.p("\tADDQ R8, BX")
-		}
-	}
+	g.planes(false, "BX", "R8", seq(12, 16))
 	g.blockLoopEnd(name)
 }
 
@@ -811,12 +816,7 @@ func (g *gen) winoGradOut(name string) {
 	g.p("\tVBROADCASTSS half+40(FP), Z31")
 	g.blockLoop(name)
 	g.p("\tLEAQ (SI)(AX*1), DX")
-	for e := 0; e < 16; e++ {
-		g.p("\tVMOVUPS (DX), Z%d", e)
-		if e < 15 {
-			g.p("\tADDQ R8, DX")
-		}
-	}
+	g.planes(true, "DX", "R8", seq(0, 16))
 	// Gᵀ·M, one column j at a time: rows s0, s1, s2 in Z16+j, Z20+j, Z24+j
 	for j := 0; j < 4; j++ {
 		g.add(4+j, 8+j, 28)                       // m1 + m2
@@ -837,12 +837,7 @@ func (g *gen) winoGradOut(name string) {
 		g.add(28, r+3, 3*i+2)
 	}
 	g.p("\tLEAQ (DI)(AX*1), DX")
-	for t := 0; t < 9; t++ {
-		g.p("\tVMOVUPS Z%d, (DX)", t)
-		if t < 8 {
-			g.p("\tADDQ R9, DX")
-		}
-	}
+	g.planes(false, "DX", "R9", seq(0, 9))
 	g.blockLoopEnd(name)
 }
 
