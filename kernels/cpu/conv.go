@@ -599,7 +599,10 @@ type convWork struct {
 	// noWinograd makes the forward pass take the path it would without
 	// the Winograd one (tests compare the two).
 	noWinograd bool
-	a          args
+	// winoM, when not 0, is the forward pass's Winograd output tile size
+	// (2 or 4) instead of the one winoTile picks (tests compare the two).
+	winoM int
+	a     args
 }
 
 // convLocal is one worker's scratch memory.
@@ -614,6 +617,7 @@ type convLocal struct {
 	dump  []float32          // output pixels past the edge (Winograd)
 	wg    []float32          // a chunk's sums of the filter gradient (Winograd)
 	ysc   []float32          // a chunk of y not stored (ConvEpilogue.ScratchY)
+	wt    [36 * 16]float32   // the Winograd F(4×4, 3×3) transforms' scratch
 	argsc []float32          // a row of argmax not stored (ConvEpilogue.NoArg)
 }
 
@@ -632,6 +636,7 @@ type convJob struct {
 	ys, noArg   bool      // forward epilogue: y to scratch, argmax not stored
 	pool        PoolShape // forward epilogue: the pooling of y
 	py, parg    []float32 // forward epilogue: its output and argmax
+	tm          int       // Winograd forward: output tile size
 	rows        int       // output pixels in the batch
 	chunk       int       // rows per parallel chunk
 	sub         int       // rows per lowering (backward-filter)

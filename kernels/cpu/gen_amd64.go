@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"fmt"
 	"log"
+	"math"
 	"os"
 )
 
@@ -841,6 +842,254 @@ func (g *gen) winoGradOut(name string) {
 	g.blockLoopEnd(name)
 }
 
+// Winograd F(4×4, 3×3) transforms (see winograd.go): 6×6 input tiles, 4×4
+// output tiles, 36 points. The 2-D transforms run as two passes of 1-D
+// ones through a scratch area (tmp, 36 vectors): the columns first, then
+// the rows. Constants are broadcast from immediates.
+
+// fma emits Zd += Za·Zb, fnma Zd −= Za·Zb, mov Zd = Za, mul Zd = Za·Zb.
+func (g *gen) fma(a, b, d int)  { g.p("\tVFMADD231PS Z%d, Z%d, Z%d", a, b, d) }
+func (g *gen) fnma(a, b, d int) { g.p("\tVFNMADD231PS Z%d, Z%d, Z%d", a, b, d) }
+func (g *gen) mov(a, d int)     { g.p("\tVMOVAPS Z%d, Z%d", a, d) }
+func (g *gen) mul(a, b, d int)  { g.p("\tVMULPS Z%d, Z%d, Z%d", b, a, d) }
+
+// const32 broadcasts the float32 v into Zreg through the register gpr.
+func (g *gen) const32(v float32, reg int, gpr string) {
+	g.p("\tMOVL $0x%08x, %s", math.Float32bits(v), gpr)
+	g.p("\tVPBROADCASTD %s, Z%d", gpr, reg)
+}
+
+// bt6 emits o = Bᵀ·d for F(4×4, 3×3), Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0;
+// 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1], with the
+// constants 4, 5 and 2 in Z28, Z29 and Z30 and t1, t2 free.
+func (g *gen) bt6(d, o [6]int, t1, t2 int) {
+	const c4, c5, c2 = 28, 29, 30
+	g.mov(d[4], o[0])
+	g.fnma(c5, d[2], o[0])
+	g.fma(c4, d[0], o[0]) // 4d0 − 5d2 + d4
+	g.mov(d[4], t1)
+	g.fnma(c4, d[2], t1) // d4 − 4d2
+	g.mov(d[3], t2)
+	g.fnma(c4, d[1], t2) // d3 − 4d1
+	g.add(t1, t2, o[1])
+	g.sub(t1, t2, o[2])
+	g.sub(d[4], d[2], t1) // d4 − d2
+	g.sub(d[3], d[1], t2) // d3 − d1
+	g.mov(t1, o[3])
+	g.fma(c2, t2, o[3])
+	g.mov(t1, o[4])
+	g.fnma(c2, t2, o[4])
+	g.mov(d[5], o[5])
+	g.fnma(c5, d[3], o[5])
+	g.fma(c4, d[1], o[5]) // 4d1 − 5d3 + d5
+}
+
+// at6 emits o = Aᵀ·m for F(4×4, 3×3), Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0;
+// 0 1 1 4 4 0; 0 1 −1 8 −8 1], with the constants 2, 4 and 8 in Z28, Z29
+// and Z30 and Z12..Z15 free.
+func (g *gen) at6(m [6]int, o [4]int) {
+	const c2, c4, c8 = 28, 29, 30
+	const a, b, c, d = 12, 13, 14, 15
+	g.add(m[1], m[2], a)
+	g.sub(m[1], m[2], b)
+	g.add(m[3], m[4], c)
+	g.sub(m[3], m[4], d)
+	g.add(m[0], a, o[0])
+	g.add(o[0], c, o[0]) // m0 + a + c
+	g.mov(b, o[1])
+	g.fma(c2, d, o[1]) // b + 2d
+	g.mov(a, o[2])
+	g.fma(c4, c, o[2]) // a + 4c
+	g.add(b, m[5], o[3])
+	g.fma(c8, d, o[3]) // b + 8d + m5
+}
+
+// winoInput43 emits the input transform V = Bᵀ·d·B of 6×6 input tiles:
+// d[i][j] is read from p[6i+j] + 16·b floats and V[ξ] stored at v +
+// ξ·vstride + 16·b floats, for channel blocks b < nblk; tmp is 36·16
+// floats of scratch.
+func (g *gen) winoInput43(name string) {
+	g.p("// func %s(p *[36]*float32, nblk int, v *float32, vstride int, tmp *float32)", name)
+	g.p("// Winograd F(4×4,3×3) input transform; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
+	g.p("\tMOVQ p+0(FP), SI")
+	g.p("\tMOVQ nblk+8(FP), CX")
+	g.p("\tMOVQ v+16(FP), DI")
+	g.p("\tMOVQ vstride+24(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tMOVQ tmp+32(FP), R9")
+	g.const32(4, 28, "DX")
+	g.const32(5, 29, "DX")
+	g.const32(2, 30, "DX")
+	g.blockLoop(name)
+	in, out := [6]int{0, 1, 2, 3, 4, 5}, [6]int{6, 7, 8, 9, 10, 11}
+	// Bᵀ·d, one column j at a time, into tmp[i][j]
+	for j := 0; j < 6; j++ {
+		for i := 0; i < 6; i++ {
+			g.p("\tMOVQ %d(SI), DX", (6*i+j)*8)
+			g.p("\tVMOVUPS (DX)(AX*1), Z%d", i)
+		}
+		g.bt6(in, out, 12, 13)
+		for i := 0; i < 6; i++ {
+			g.p("\tVMOVUPS Z%d, %d(R9)", out[i], (6*i+j)*64)
+		}
+	}
+	// (Bᵀ·d)·B, one row i at a time, into planes 6i..6i+5
+	g.p("\tLEAQ (DI)(AX*1), BX")
+	for i := 0; i < 6; i++ {
+		for j := 0; j < 6; j++ {
+			g.p("\tVMOVUPS %d(R9), Z%d", (6*i+j)*64, j)
+		}
+		g.bt6(in, out, 12, 13)
+		for j := 0; j < 6; j++ {
+			g.p("\tVMOVUPS Z%d, (BX)", out[j])
+			if i < 5 || j < 5 {
+				g.p("\tADDQ R8, BX")
+			}
+		}
+	}
+	g.blockLoopEnd(name)
+}
+
+// winoOutput43 emits the output transform Y = Aᵀ·M·A of 6×6 product
+// tiles: M[ξ] is read from m + ξ·mstride + 16·b floats and Y[i][j] stored
+// at y[4i+j] + 16·b floats for filter blocks b < nblk, after adding bias
+// (when not nil) and applying ReLU (when relu is non-zero) as the separate
+// ops do; tmp is 24·16 floats of scratch.
+func (g *gen) winoOutput43(name string) {
+	g.p("// func %s(m *float32, mstride, nblk int, y *[16]*float32, bias *float32, relu int, tmp *float32)", name)
+	g.p("// Winograd F(4×4,3×3) output transform; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
+	g.p("\tMOVQ m+0(FP), SI")
+	g.p("\tMOVQ mstride+8(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tLEAQ (R8)(R8*2), R10")
+	g.p("\tADDQ R10, R10") // six planes
+	g.p("\tMOVQ nblk+16(FP), CX")
+	g.p("\tMOVQ y+24(FP), DI")
+	g.p("\tMOVQ bias+32(FP), BX")
+	g.p("\tMOVQ relu+40(FP), R13")
+	g.p("\tMOVQ tmp+48(FP), R9")
+	g.const32(2, 28, "DX")
+	g.const32(4, 29, "DX")
+	g.const32(8, 30, "DX")
+	g.p("\tVPXORD Z31, Z31, Z31")
+	g.blockLoop(name)
+	m, o := [6]int{0, 1, 2, 3, 4, 5}, [4]int{6, 7, 8, 9}
+	// Aᵀ·M, one column j at a time, into tmp[i][j]
+	g.p("\tLEAQ (SI)(AX*1), R11")
+	for j := 0; j < 6; j++ {
+		g.p("\tMOVQ R11, R12")
+		g.planes(true, "R12", "R10", m[:])
+		g.at6(m, o)
+		for i := 0; i < 4; i++ {
+			g.p("\tVMOVUPS Z%d, %d(R9)", o[i], (6*i+j)*64)
+		}
+		if j < 5 {
+			g.p("\tADDQ R8, R11")
+		}
+	}
+	g.p("\tTESTQ BX, BX")
+	g.p("\tJEQ %s_nobias", name)
+	g.p("\tVMOVUPS (BX)(AX*1), Z27")
+	g.p("%s_nobias:", name)
+	// (Aᵀ·M)·A, one row i at a time, to y[4i..4i+3]
+	for i := 0; i < 4; i++ {
+		for j := 0; j < 6; j++ {
+			g.p("\tVMOVUPS %d(R9), Z%d", (6*i+j)*64, j)
+		}
+		g.at6(m, o)
+		g.p("\tTESTQ BX, BX")
+		g.p("\tJEQ %s_nb%d", name, i)
+		for _, r := range o {
+			g.p("\tVADDPS Z27, Z%d, Z%d", r, r)
+		}
+		g.p("%s_nb%d:", name, i)
+		g.p("\tTESTQ R13, R13")
+		g.p("\tJEQ %s_st%d", name, i)
+		for _, r := range o {
+			g.p("\tVMAXPS Z31, Z%d, Z%d", r, r)
+		}
+		g.p("%s_st%d:", name, i)
+		for k, r := range o {
+			g.p("\tMOVQ %d(DI), R12", (4*i+k)*8)
+			g.p("\tVMOVUPS Z%d, (R12)(AX*1)", r)
+		}
+	}
+	g.blockLoopEnd(name)
+}
+
+// winoFilter43 emits the filter transform U = G·g·Gᵀ of 3×3 filters for
+// F(4×4, 3×3), G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙;
+// 0 0 1]: g[ky][kx] is read from w + (3ky+kx)·cf + 16·b floats and U[ξ]
+// stored at u + ξ·ustride + 16·b floats, for blocks b < n16.
+func (g *gen) winoFilter43(name string) {
+	const cq, cm6, c24, c12, c6 = 27, 28, 29, 30, 31
+	g.p("// func %s(w *float32, cf int, u *float32, ustride, n16 int)", name)
+	g.p("// Winograd F(4×4,3×3) filter transform; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
+	g.p("\tMOVQ w+0(FP), SI")
+	g.p("\tMOVQ cf+8(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tLEAQ (R8)(R8*2), R11") // three taps: one row of the filter
+	g.p("\tMOVQ u+16(FP), DI")
+	g.p("\tMOVQ ustride+24(FP), R9")
+	g.p("\tSHLQ $2, R9")
+	g.p("\tMOVQ n16+32(FP), CX")
+	g.const32(0.25, cq, "DX")
+	g.const32(-1.0/6, cm6, "DX")
+	g.const32(1.0/24, c24, "DX")
+	g.const32(1.0/12, c12, "DX")
+	g.const32(1.0/6, c6, "DX")
+	g.blockLoop(name)
+	// g1d emits r = G·(g0, g1, g2) with Z3, Z4 free.
+	g1d := func(g0, g1, g2 int, r [6]int) {
+		g.mul(cq, g0, r[0])
+		g.add(g0, g2, 3)
+		g.add(3, g1, r[1])
+		g.mul(cm6, r[1], r[1])
+		g.sub(3, g1, r[2])
+		g.mul(cm6, r[2], r[2])
+		g.mul(c24, g0, 3)
+		g.fma(c6, g2, 3)
+		g.mul(c12, g1, 4)
+		g.add(3, 4, r[3])
+		g.sub(3, 4, r[4])
+		if r[5] != g2 {
+			g.mov(g2, r[5])
+		}
+	}
+	// G·g, one column k at a time: T[i][k] in Z5+3i+k
+	g.p("\tLEAQ (SI)(AX*1), R10")
+	for k := 0; k < 3; k++ {
+		g.p("\tVMOVUPS (R10), Z0")
+		g.p("\tVMOVUPS (R10)(R11*1), Z1")
+		g.p("\tVMOVUPS (R10)(R11*2), Z2")
+		var r [6]int
+		for i := range r {
+			r[i] = 5 + 3*i + k
+		}
+		g1d(0, 1, 2, r)
+		if k < 2 {
+			g.p("\tADDQ R8, R10")
+		}
+	}
+	// (G·g)·Gᵀ, one row i at a time, into planes 6i..6i+5
+	g.p("\tLEAQ (DI)(AX*1), BX")
+	for i := 0; i < 6; i++ {
+		t := 5 + 3*i
+		r := [6]int{0, 1, 2, 23, 24, t + 2}
+		g1d(t, t+1, t+2, r)
+		for j := 0; j < 6; j++ {
+			g.p("\tVMOVUPS Z%d, (BX)", r[j])
+			if i < 5 || j < 5 {
+				g.p("\tADDQ R9, BX")
+			}
+		}
+	}
+	g.blockLoopEnd(name)
+}
+
 func main() {
 	var g gen
 	g.p("// Code generated by gen_amd64.go; DO NOT EDIT.")
@@ -866,6 +1115,9 @@ func main() {
 	g.winoGradOut("winoGradOutAVX512")
 	g.winoOutput("winoOutputAVX512")
 	g.winoFilter("winoFilterAVX512")
+	g.winoInput43("winoInput43AVX512")
+	g.winoOutput43("winoOutput43AVX512")
+	g.winoFilter43("winoFilter43AVX512")
 	g.peak("fmaPeakAVX512", "Z", 24)
 	g.peak("fmaPeakAVX2", "Y", 12)
 	if err := os.WriteFile("kernel_amd64.s", g.b.Bytes(), 0o644); err != nil {

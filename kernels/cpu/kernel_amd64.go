@@ -46,6 +46,15 @@ func winoOutputAVX512(m *float32, mstride, nblk int, y *[4]*float32, bias *float
 func winoFilterAVX512(w *float32, cf int, u *float32, ustride, n16 int, half float32)
 
 //go:noescape
+func winoInput43AVX512(p *[36]*float32, nblk int, v *float32, vstride int, tmp *float32)
+
+//go:noescape
+func winoOutput43AVX512(m *float32, mstride, nblk int, y *[16]*float32, bias *float32, relu int, tmp *float32)
+
+//go:noescape
+func winoFilter43AVX512(w *float32, cf int, u *float32, ustride, n16 int)
+
+//go:noescape
 func convRowsAVX512(kc, nseg, segStep int, a **float32, b *float32, ldb int, c **float32, add int, bias *float32, relu int)
 
 //go:noescape
@@ -253,4 +262,40 @@ func winoFilter(w []float32, cf int, u []float32, ustride, lo, hi int) {
 	_ = w[8*cf+16*hi-1]
 	_ = u[15*ustride+16*hi-1]
 	winoFilterAVX512(&w[16*lo], cf, &u[16*lo], ustride, hi-lo, 0.5)
+}
+
+// winoInput43 runs winoInput43AVX512 (see gen_amd64.go): the F(4×4, 3×3)
+// input transform of one 6×6 tile, nblk blocks of 16 channels, through
+// tmp (36·16 floats). The caller guarantees every pointer has the data
+// the kernel reads and writes.
+func winoInput43(p *[36]*float32, nblk int, v *float32, vstride int, tmp []float32) {
+	_ = tmp[36*16-1]
+	winoInput43AVX512(p, nblk, v, vstride, &tmp[0])
+}
+
+// winoOutput43 runs winoOutput43AVX512 (see gen_amd64.go): the F(4×4,
+// 3×3) output transform of one tile into 16 output pixels, nblk blocks of
+// 16 filters, with the bias (nil for none, else one value per filter) and
+// ReLU of the epilogue, through tmp (24·16 floats).
+func winoOutput43(m *float32, mstride, nblk int, y *[16]*float32, bias []float32, relu bool, tmp []float32) {
+	var bp *float32
+	if bias != nil {
+		_ = bias[16*nblk-1]
+		bp = &bias[0]
+	}
+	_ = tmp[24*16-1]
+	winoOutput43AVX512(m, mstride, nblk, y, bp, b2i(relu), &tmp[0])
+}
+
+// winoFilter43 runs winoFilter43AVX512 (see gen_amd64.go): the F(4×4,
+// 3×3) filter transform of the 16-column blocks [lo, hi) of an HWIO 3×3
+// filter's cf = C·F columns into u, whose 36 planes are ustride floats
+// apart.
+func winoFilter43(w []float32, cf int, u []float32, ustride, lo, hi int) {
+	if hi <= lo {
+		return
+	}
+	_ = w[8*cf+16*hi-1]
+	_ = u[35*ustride+16*hi-1]
+	winoFilter43AVX512(&w[16*lo], cf, &u[16*lo], ustride, hi-lo)
 }

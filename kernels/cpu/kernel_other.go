@@ -38,3 +38,9 @@ func winoGemmT(int, *float32, int, *float32, int, *float32, int, bool) {}
 func winoDy(*[4]*float32, int, *float32, int) {}
 
 func winoGradOut(*float32, int, int, *float32, int) {}
+
+func winoInput43(*[36]*float32, int, *float32, int, []float32) {}
+
+func winoOutput43(*float32, int, int, *[16]*float32, []float32, bool, []float32) {}
+
+func winoFilter43([]float32, int, []float32, int, int, int) {}

@@ -1,30 +1,40 @@
 package cpu
 
-// Winograd F(2×2, 3×3) forward convolution (Lavin and Gray, "Fast
-// Algorithms for Convolutional Neural Networks", 2016) for 3×3 filters with
-// stride 1. Each 2×2 block of output pixels (a tile) comes from the 4×4
+// Winograd forward convolution (Lavin and Gray, "Fast Algorithms for
+// Convolutional Neural Networks", 2016) for 3×3 filters with stride 1.
+// Each m×m block of output pixels (a tile) comes from the (m+2)×(m+2)
 // block of input under it:
 //
 //	Y = Aᵀ·[ Σ_c (G·g_cf·Gᵀ) ⊙ (Bᵀ·d_c·B) ]·A
 //
-// 16 multiply-adds per tile, channel and filter instead of 36: 2.25× fewer
-// (1.89× for an 11×11 output, whose 6×6 tiles cover 12×12). The
-// element-wise products over the channels are 16 GEMMs, one per point ξ of
-// the 4×4 transform domain, (tiles × C)·(C × F), which a 6×64 product
-// kernel (winoGemm, the implicit rows kernel's twin for evenly spaced
-// rows) runs straight from the transformed tiles. The transforms only add,
-// subtract and halve, so the result is as accurate as a float32 direct
-// convolution to within a few units in the last place of the sums' size.
+// F(2×2, 3×3) takes 16 multiply-adds per tile, channel and filter instead
+// of 36 (2.25× fewer); F(4×4, 3×3) takes 36 instead of 144 (4× fewer),
+// with larger transforms and tiles that waste more past the output's
+// edge, so winoTile picks the one that multiplies less for the shape (an
+// 11×11 output: 9 tiles of 36 points against 36 tiles of 16, 1.78× fewer
+// multiply-adds). The element-wise products over the channels are one
+// GEMM per point ξ of the transform domain, (tiles × C)·(C × F), which a
+// 6×64 product kernel (winoGemm, the implicit rows kernel's twin for
+// evenly spaced rows) runs straight from the transformed tiles.
 //
-// Work is cut into chunks of whole tile rows (two output rows of one
+// F(2×2, 3×3)'s transforms only add, subtract and halve, so its result is
+// as accurate as a float32 direct convolution to within a few units in
+// the last place of the sums' size (exact where every partial sum is).
+// F(4×4, 3×3)'s use the points 0, ±1, ±2 (coefficients up to 8 and 1/24),
+// which costs some accuracy: measured against float64 on the conformance
+// suite's exact-arithmetic case, its worst error is 1.4e-7 of the sum of
+// the terms' absolute values (the suite allows 1e-6 there; 2.4e-4 on
+// random inputs).
+//
+// Work is cut into chunks of whole tile rows (m output rows of one
 // image), sized so that a chunk's transformed input V and products M stay
 // in L2; each worker transforms, multiplies and transforms back its own
 // chunks, and applies the epilogue (bias, ReLU and a 2×2 max pooling)
 // while the output is in cache. Every output element is computed the same
 // way whatever the chunking and the number of workers.
 
-// winoChunkBytes bounds a chunk's V and M (16 planes of tiles × C and
-// tiles × F floats each).
+// winoChunkBytes bounds a chunk's V and M ((m+2)² planes of tiles × C
+// and tiles × F floats each).
 const winoChunkBytes = 384 << 10
 
 // winograd reports whether the forward pass runs as Winograd F(2×2, 3×3)
@@ -35,40 +45,59 @@ func (s ConvShape) winograd(kr *gemmKernel) bool {
 		s.C%16 == 0 && s.F%inr == 0 && s.OutH > 0 && s.OutW > 0
 }
 
-// winoTiles returns the tile rows and columns of s's output.
-func (s ConvShape) winoTiles() (th, tw int) { return (s.OutH + 1) / 2, (s.OutW + 1) / 2 }
+// winoTile returns the output tile size of s's forward pass: 4 (F(4×4,
+// 3×3), 36 transform points per tile) when that multiplies less than 2
+// (F(2×2, 3×3), 16 points per tile) over s's tiles, else 2; force, when
+// not 0, overrides it (tests compare the two).
+func (s ConvShape) winoTile(force int) int {
+	if force != 0 {
+		return force
+	}
+	th2, tw2 := s.winoTiles(2)
+	th4, tw4 := s.winoTiles(4)
+	if th4*tw4*36 < th2*tw2*16 {
+		return 4
+	}
+	return 2
+}
+
+// winoTiles returns the tile rows and columns of s's output for m×m tiles.
+func (s ConvShape) winoTiles(m int) (th, tw int) { return (s.OutH + m - 1) / m, (s.OutW + m - 1) / m }
 
 // winoForward runs the forward pass of j (x, w, y, bias and ReLU set) as
-// Winograd F(2×2, 3×3), with the pooling of e fused when its windows are
-// the tile rows (2 rows high at most, stride 2 vertically), else a pass of
-// its own after.
+// Winograd F(m×m, 3×3), m from winoTile, with the pooling of e fused when
+// its windows lie within the tile rows (2 rows high at most, stride 2
+// vertically), else a pass of its own after.
 func (j *convJob) winoForward(p *Pool, s ConvShape, e ConvEpilogue) {
 	s.checkLens(j.x, j.w, j.y)
 	cw := j.cw
-	th, tw := s.winoTiles()
+	m := s.winoTile(cw.winoM)
+	pts := (m + 2) * (m + 2)
+	j.tm = m
+	th, tw := s.winoTiles(m)
 	units := s.N * th
 	workers := p.Workers()
-	per := max(1, winoChunkBytes/(16*4*(s.C+s.F)*tw))
+	per := max(1, winoChunkBytes/(pts*4*(s.C+s.F)*tw))
 	chunks := max((units+per-1)/per, min(units, workers))
 	per = (units + chunks - 1) / chunks
 	j.chunk = per
-	cw.growWino(workers, roundUp(per*tw, imr), s)
+	cw.growWino(workers, roundUp(per*tw, imr), s, pts)
 	for w := 0; w < workers; w++ {
 		cw.wk[w].dump = growF32(cw.wk[w].dump, s.F)
 	}
 	if len(cw.zero) < s.C {
 		cw.zero = make([]float32, s.C)
 	}
-	if ent := cw.winoEntry(s, j.w, e.FilterID); ent != nil {
+	if ent := cw.winoEntry(s, j.w, e.FilterID, m); ent != nil {
 		j.wu = ent.u // transformed in an earlier call
 	} else {
 		if e.FilterID == 0 {
-			cw.wuTmp = growF32(cw.wuTmp, 16*s.winoUStride())
+			cw.wuTmp = growF32(cw.wuTmp, pts*s.winoUStride())
 			j.wu = cw.wuTmp
 		} else {
 			ent = &cw.wu[cw.wuNext]
 			cw.wuNext = (cw.wuNext + 1) % winoCacheLen
-			*ent = winoFilterEntry{id: e.FilterID, w: &j.w[0], c: s.C, f: s.F, u: growF32(ent.u, 16*s.winoUStride())}
+			*ent = winoFilterEntry{id: e.FilterID, w: &j.w[0], c: s.C, f: s.F, m: m, u: growF32(ent.u, pts*s.winoUStride())}
 			j.wu = ent.u
 		}
 		j.sub = (s.C*s.F/16 + workers - 1) / workers
@@ -77,7 +106,7 @@ func (j *convJob) winoForward(p *Pool, s ConvShape, e ConvEpilogue) {
 	fuse := e.Pool.N > 0 && e.Pool.StrideH == 2 && e.Pool.KH <= 2 && e.Pool.OutH > 0
 	if fuse {
 		j.pool, j.py, j.parg = e.Pool, e.PoolY, e.PoolArg
-		j.scratch(workers, e, 2*per*s.OutW)
+		j.scratch(workers, e, m*per*s.OutW)
 	}
 	y := j.y
 	j.runChunks(p, (units+per-1)/per, (*convJob).winoChunk)
@@ -91,24 +120,25 @@ func (j *convJob) winoForward(p *Pool, s ConvShape, e ConvEpilogue) {
 // Winograd layer of a model, for inference with fixed weights).
 const winoCacheLen = 4
 
-// winoFilterEntry is a transformed filter: u (16 planes winoUStride
-// apart) is the transform of the C×F filter at w whose values FilterID id
-// identified (0: none, never reused).
+// winoFilterEntry is a transformed filter: u ((m+2)² planes winoUStride
+// apart) is the F(m×m, 3×3) transform of the C×F filter at w whose values
+// FilterID id identified (0: none, never reused).
 type winoFilterEntry struct {
-	id   uint64
-	w    *float32
-	c, f int
-	u    []float32
+	id      uint64
+	w       *float32
+	c, f, m int
+	u       []float32
 }
 
-// winoEntry returns the cached transform of w for shape s when the caller
-// identified w's values with the id it was made from, else nil.
-func (cw *convWork) winoEntry(s ConvShape, w []float32, id uint64) *winoFilterEntry {
+// winoEntry returns the cached F(m×m, 3×3) transform of w for shape s
+// when the caller identified w's values with the id it was made from,
+// else nil.
+func (cw *convWork) winoEntry(s ConvShape, w []float32, id uint64, m int) *winoFilterEntry {
 	if id == 0 {
 		return nil
 	}
 	for i := range cw.wu {
-		if e := &cw.wu[i]; e.id == id && e.w == &w[0] && e.c == s.C && e.f == s.F {
+		if e := &cw.wu[i]; e.id == id && e.w == &w[0] && e.c == s.C && e.f == s.F && e.m == m {
 			return e
 		}
 	}
@@ -116,13 +146,13 @@ func (cw *convWork) winoEntry(s ConvShape, w []float32, id uint64) *winoFilterEn
 }
 
 // winoTileStride is the distance between tiles in V (n = C) and M (n =
-// F): their 16 planes of n floats and 16 more, so that the rows one
+// F): their pts planes of n floats and 16 more, so that the rows one
 // product pass reads (and writes), a tile apart, do not all fall in the
 // same sets of the L1 cache.
-func winoTileStride(n int) int { return 16*n + 16 }
+func winoTileStride(n, pts int) int { return pts*n + 16 }
 
 // winoUStride is the distance between the planes of the transformed
-// filter: C·F floats and 16 more, so that the 16 stores of one block do not
+// filter: C·F floats and 16 more, so that the stores of one block do not
 // all fall in one set of the L1 cache.
 func (s ConvShape) winoUStride() int { return s.C*s.F + 16 }
 
@@ -131,34 +161,50 @@ func (s ConvShape) winoUStride() int { return s.C*s.F + 16 }
 func (j *convJob) winoFilterChunk(_, t int) {
 	s := j.s
 	n16 := s.C * s.F / 16
-	winoFilter(j.w, s.C*s.F, j.wu, s.winoUStride(), min(t*j.sub, n16), min((t+1)*j.sub, n16))
+	lo, hi := min(t*j.sub, n16), min((t+1)*j.sub, n16)
+	if j.tm == 4 {
+		winoFilter43(j.w, s.C*s.F, j.wu, s.winoUStride(), lo, hi)
+		return
+	}
+	winoFilter(j.w, s.C*s.F, j.wu, s.winoUStride(), lo, hi)
 }
 
 // growWino sizes the workers' transformed tiles (V and M, or the filter
-// gradient's V and D) for the given number of tiles.
-func (cw *convWork) growWino(workers, tiles int, s ConvShape) {
+// gradient's V and D) for the given number of tiles of pts points.
+func (cw *convWork) growWino(workers, tiles int, s ConvShape, pts int) {
 	for len(cw.wk) < workers {
 		cw.wk = append(cw.wk, convLocal{})
 	}
 	for w := 0; w < workers; w++ {
 		l := &cw.wk[w]
-		l.wv = growF32(l.wv, tiles*winoTileStride(s.C))
-		l.wm = growF32(l.wm, tiles*winoTileStride(s.F))
+		l.wv = growF32(l.wv, tiles*winoTileStride(s.C, pts))
+		l.wm = growF32(l.wm, tiles*winoTileStride(s.F, pts))
 	}
 }
 
-// winoTileIn sets d to the 16 input pixels (their first channel) of tile
-// (tr, tc) of image n: the zero row where the tile lies outside the image.
-func (j *convJob) winoTileIn(d *[16]*float32, n, tr, tc int) {
+// winoTileIn sets d (len (m+2)²) to the input pixels (their first
+// channel) of the (m+2)×(m+2) tile under output tile (tr, tc) of image n,
+// m×m output pixels a tile: the zero row where the tile lies outside the
+// image.
+func (j *convJob) winoTileIn(d []*float32, m, n, tr, tc int) {
 	s := j.s
-	ih0, iw0 := 2*tr-s.PadTop, 2*tc-s.PadLeft
-	for a := range 4 {
-		for b := range 4 {
-			ih, iw := ih0+a, iw0+b
-			if uint(ih) < uint(s.H) && uint(iw) < uint(s.W) {
-				d[4*a+b] = &j.x[((n*s.H+ih)*s.W+iw)*s.C]
+	k := m + 2
+	ih0, iw0 := m*tr-s.PadTop, m*tc-s.PadLeft
+	_ = d[k*k-1]
+	for a := range k {
+		ih := ih0 + a
+		if uint(ih) >= uint(s.H) {
+			for b := range k {
+				d[k*a+b] = &j.cw.zero[0]
+			}
+			continue
+		}
+		row := (n*s.H + ih) * s.W
+		for b := range k {
+			if iw := iw0 + b; uint(iw) < uint(s.W) {
+				d[k*a+b] = &j.x[(row+iw)*s.C]
 			} else {
-				d[4*a+b] = &j.cw.zero[0]
+				d[k*a+b] = &j.cw.zero[0]
 			}
 		}
 	}
@@ -169,32 +215,40 @@ func (j *convJob) winoTileIn(d *[16]*float32, n, tr, tc int) {
 func (j *convJob) winoChunk(w, t int) {
 	s, cw := j.s, j.cw
 	l := &cw.wk[w]
-	th, tw := s.winoTiles()
+	m := j.tm
+	k := m + 2
+	pts := k * k
+	th, tw := s.winoTiles(m)
 	lo := t * j.chunk
 	hi := min(lo+j.chunk, s.N*th)
 	tiles := roundUp((hi-lo)*tw, imr)
-	// V and M hold each tile's 16 planes together, tile after tile:
+	// V and M hold each tile's planes together, tile after tile:
 	// V[tile][ξ][c], M[tile][ξ][f]
-	vts, mts := winoTileStride(s.C), winoTileStride(s.F)
-	v, m := l.wv[:tiles*vts], l.wm[:tiles*mts]
+	vts, mts := winoTileStride(s.C, pts), winoTileStride(s.F, pts)
+	v, mm := l.wv[:tiles*vts], l.wm[:tiles*mts]
 
 	// input transform, tile by tile
-	var d [16]*float32
+	var d [36]*float32
 	for u := lo; u < hi; u++ {
 		n, tr := u/th, u%th
 		for tc := 0; tc < tw; tc++ {
-			j.winoTileIn(&d, n, tr, tc)
-			winoInput(&d, s.C/16, &v[((u-lo)*tw+tc)*vts], s.C)
+			j.winoTileIn(d[:pts], m, n, tr, tc)
+			vp := &v[((u-lo)*tw+tc)*vts]
+			if m == 4 {
+				winoInput43(&d, s.C/16, vp, s.C, l.wt[:])
+			} else {
+				winoInput((*[16]*float32)(d[:16]), s.C/16, vp, s.C)
+			}
 		}
 	}
 
-	// the 16 products, 6 tiles × 64 filters at a time (the rows past the
+	// the products, 6 tiles × 64 filters at a time (the rows past the
 	// chunk's tiles are computed from stale data and never read)
 	ust := s.winoUStride()
-	_ = j.wu[16*ust-1]
-	for xi := range 16 {
+	_ = j.wu[pts*ust-1]
+	for xi := range pts {
 		for f0 := 0; f0 < s.F; f0 += inr {
-			winoGemm(s.C, tiles/imr, &v[xi*s.C], vts, &j.wu[xi*ust+f0], s.F, &m[xi*s.F+f0], mts)
+			winoGemm(s.C, tiles/imr, &v[xi*s.C], vts, &j.wu[xi*ust+f0], s.F, &mm[xi*s.F+f0], mts)
 		}
 	}
 
@@ -203,27 +257,36 @@ func (j *convJob) winoChunk(w, t int) {
 	yb, y0 := j.y, 0 // y's pixel p is yb's pixel p-y0
 	if j.ys {
 		n, tr := lo/th, lo%th
-		yb, y0 = l.ysc, (n*s.OutH+2*tr)*s.OutW
+		yb, y0 = l.ysc, (n*s.OutH+m*tr)*s.OutW
 	}
-	var y [4]*float32
+	var y [16]*float32
 	for u := lo; u < hi; u++ {
 		n, tr := u/th, u%th
 		for tc := 0; tc < tw; tc++ {
-			for a := range 2 {
-				for b := range 2 {
-					oh, ow := 2*tr+a, 2*tc+b
+			for a := range m {
+				for b := range m {
+					oh, ow := m*tr+a, m*tc+b
 					if oh < s.OutH && ow < s.OutW {
-						y[2*a+b] = &yb[((n*s.OutH+oh)*s.OutW+ow-y0)*s.F]
+						y[m*a+b] = &yb[((n*s.OutH+oh)*s.OutW+ow-y0)*s.F]
 					} else {
-						y[2*a+b] = &l.dump[0]
+						y[m*a+b] = &l.dump[0]
 					}
 				}
 			}
-			winoOutput(&m[((u-lo)*tw+tc)*mts], s.F, s.F/16, &y, j.bias, j.relu)
+			mp := &mm[((u-lo)*tw+tc)*mts]
+			if m == 4 {
+				winoOutput43(mp, s.F, s.F/16, &y, j.bias, j.relu, l.wt[:])
+			} else {
+				winoOutput(mp, s.F, s.F/16, (*[4]*float32)(y[:4]), j.bias, j.relu)
+			}
 		}
-		if j.py != nil && tr < j.pool.OutH {
-			r := n*j.pool.OutH + tr
-			maxPoolRowsAt(j.pool, yb, y0*s.F, j.py, j.parg, j.argRow(w), r, r+1)
+		if j.py != nil {
+			// the pooling rows whose windows lie in this tile row
+			r0, r1 := tr*m/2, min((tr+1)*m/2, j.pool.OutH)
+			if r0 < r1 {
+				base := n * j.pool.OutH
+				maxPoolRowsAt(j.pool, yb, y0*s.F, j.py, j.parg, j.argRow(w), base+r0, base+r1)
+			}
 		}
 	}
 }
@@ -265,14 +328,14 @@ func (s ConvShape) winoGradPlane() int { return roundUp(s.C, imr)*s.F + 16 }
 func (j *convJob) winoFilterGrad(p *Pool, s ConvShape) {
 	s.checkLens(j.x, j.dw, j.y)
 	cw := j.cw
-	th, tw := s.winoTiles()
+	th, tw := s.winoTiles(2)
 	units := s.N * th
 	chunks := min(filterMaxChunks, units)
 	j.chunk = (units + chunks - 1) / chunks
 	chunks = (units + j.chunk - 1) / j.chunk
 	tiles := min(max(1, winoGradTiles/tw), j.chunk) * tw
 	workers := p.Workers()
-	cw.growWino(workers, tiles, s)
+	cw.growWino(workers, tiles, s, 16)
 	for w := 0; w < workers; w++ {
 		cw.wk[w].wg = growF32(cw.wk[w].wg, 16*s.winoGradPlane())
 	}
@@ -300,10 +363,10 @@ func (j *convJob) winoFilterGrad(p *Pool, s ConvShape) {
 func (j *convJob) winoGradChunk(w, t int) {
 	s, cw := j.s, j.cw
 	l := &cw.wk[w]
-	th, tw := s.winoTiles()
+	th, tw := s.winoTiles(2)
 	lo := t * j.chunk
 	hi := min(lo+j.chunk, s.N*th)
-	vts, dts := winoTileStride(s.C), winoTileStride(s.F)
+	vts, dts := winoTileStride(s.C, 16), winoTileStride(s.F, 16)
 	plane := s.winoGradPlane()
 	m := l.wg[:16*plane]
 	sub := max(1, winoGradTiles/tw)
@@ -317,7 +380,7 @@ func (j *convJob) winoGradChunk(w, t int) {
 			n, tr := u/th, u%th
 			for tc := 0; tc < tw; tc++ {
 				idx := (u-u0)*tw + tc
-				j.winoTileIn(&xd, n, tr, tc)
+				j.winoTileIn(xd[:], 2, n, tr, tc)
 				winoInput(&xd, s.C/16, &v[idx*vts], s.C)
 				for a := range 2 {
 					for b := range 2 {

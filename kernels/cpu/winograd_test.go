@@ -4,14 +4,15 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
-// TestWinograd checks the Winograd F(2×2, 3×3) forward pass and the
-// F(3×3, 2×2) filter gradient against float64 references with the
-// conformance suite's tolerances (1e-5·√(KH·KW·C)·S and
+// TestWinograd checks the Winograd F(2×2, 3×3) and F(4×4, 3×3) forward
+// passes and the F(3×3, 2×2) filter gradient against float64 references
+// with the conformance suite's tolerances (1e-5·√(KH·KW·C)·S and
 // 1e-5·√(N·OutH·OutW)·S, S the sum of the terms' absolute values), and
 // against the paths they replace, on shapes with odd and even outputs
 // (tiles past the edge), every padding a 3×3 filter can have, several
@@ -43,62 +44,76 @@ func TestWinograd(t *testing.T) {
 			}
 		})
 		tol := 1e-5 * math.Sqrt(float64(9*s.C))
-		var first []float32
-		for _, workers := range []int{1, 2, 3} {
-			t.Run(fmt.Sprintf("%d/w%d", i, workers), func(t *testing.T) {
-				var p *Pool
-				if workers > 1 {
-					p = NewPool(workers)
-					defer p.Close()
-				}
-				var ws Workspace
-				y := make([]float32, len(want))
-				for j := range y {
-					y[j] = float32(math.NaN())
-				}
-				Conv2DForward(p, &ws, s, x, w, y)
-				for j := range want {
-					if d := math.Abs(float64(y[j]) - want[j]); !(d <= tol*scale[j]) {
-						require.Failf(t, "y differs from the float64 reference", "y[%d] = %v, want %v (|diff| %.3g > %.3g)", j, y[j], want[j], d, tol*scale[j])
+		for _, tile := range []int{2, 4} {
+			var first []float32
+			for _, workers := range []int{1, 2, 3} {
+				t.Run(fmt.Sprintf("%d/F%d/w%d", i, tile, workers), func(t *testing.T) {
+					var p *Pool
+					if workers > 1 {
+						p = NewPool(workers)
+						defer p.Close()
 					}
-				}
-				ws.conv.noWinograd = true
-				other := make([]float32, len(want))
-				Conv2DForward(p, &ws, s, x, w, other)
-				for j := range other {
-					require.InDelta(t, other[j], y[j], 2*tol*scale[j], "y[%d] against the implicit path", j)
-				}
-				// the filter gradient, against float64 and the gather path
-				dy := randSlice(rand.New(rand.NewPCG(uint64(i), 5)), len(want))
-				_, wantDW := refConvBackward(s, x, w, dy)
-				dwScale := make([]float64, len(w))
-				convTaps(s, func(yo, xo, wo int) {
-					for f := 0; f < s.F; f++ {
-						dwScale[wo+f] += math.Abs(float64(x[xo]) * float64(dy[yo+f]))
+					var ws Workspace
+					ws.conv.winoM = tile
+					y := make([]float32, len(want))
+					for j := range y {
+						y[j] = float32(math.NaN())
 					}
+					Conv2DForward(p, &ws, s, x, w, y)
+					for j := range want {
+						if d := math.Abs(float64(y[j]) - want[j]); !(d <= tol*scale[j]) {
+							require.Failf(t, "y differs from the float64 reference", "y[%d] = %v, want %v (|diff| %.3g > %.3g)", j, y[j], want[j], d, tol*scale[j])
+						}
+					}
+					ws.conv.noWinograd = true
+					other := make([]float32, len(want))
+					Conv2DForward(p, &ws, s, x, w, other)
+					for j := range other {
+						require.InDelta(t, other[j], y[j], 2*tol*scale[j], "y[%d] against the implicit path", j)
+					}
+					// the filter gradient, against float64 and the gather path
+					dy := randSlice(rand.New(rand.NewPCG(uint64(i), 5)), len(want))
+					_, wantDW := refConvBackward(s, x, w, dy)
+					dwScale := make([]float64, len(w))
+					convTaps(s, func(yo, xo, wo int) {
+						for f := 0; f < s.F; f++ {
+							dwScale[wo+f] += math.Abs(float64(x[xo]) * float64(dy[yo+f]))
+						}
+					})
+					dwTol := 1e-5 * math.Sqrt(float64(s.N*s.OutH*s.OutW))
+					dw, dwOther := make([]float32, len(w)), make([]float32, len(w))
+					ws.conv.noWinograd = false
+					Conv2DBackwardFilter(p, &ws, s, x, dy, dw)
+					for j := range wantDW {
+						if d := math.Abs(float64(dw[j]) - wantDW[j]); !(d <= dwTol*dwScale[j]) {
+							require.Failf(t, "dw differs from the float64 reference", "dw[%d] = %v, want %v (|diff| %.3g > %.3g)", j, dw[j], wantDW[j], d, dwTol*dwScale[j])
+						}
+					}
+					ws.conv.noWinograd = true
+					Conv2DBackwardFilter(p, &ws, s, x, dy, dwOther)
+					for j := range dw {
+						require.InDelta(t, dwOther[j], dw[j], 2*dwTol*dwScale[j], "dw[%d] against the gather path", j)
+					}
+					y = append(y, dw...)
+					if first == nil {
+						first = y
+						return
+					}
+					requireSameBits(t, first, y, "y and dw for another number of workers")
 				})
-				dwTol := 1e-5 * math.Sqrt(float64(s.N*s.OutH*s.OutW))
-				dw, dwOther := make([]float32, len(w)), make([]float32, len(w))
-				ws.conv.noWinograd = false
-				Conv2DBackwardFilter(p, &ws, s, x, dy, dw)
-				for j := range wantDW {
-					if d := math.Abs(float64(dw[j]) - wantDW[j]); !(d <= dwTol*dwScale[j]) {
-						require.Failf(t, "dw differs from the float64 reference", "dw[%d] = %v, want %v (|diff| %.3g > %.3g)", j, dw[j], wantDW[j], d, dwTol*dwScale[j])
-					}
-				}
-				ws.conv.noWinograd = true
-				Conv2DBackwardFilter(p, &ws, s, x, dy, dwOther)
-				for j := range dw {
-					require.InDelta(t, dwOther[j], dw[j], 2*dwTol*dwScale[j], "dw[%d] against the gather path", j)
-				}
-				y = append(y, dw...)
-				if first == nil {
-					first = y
-					return
-				}
-				requireSameBits(t, first, y, "y and dw for another number of workers")
-			})
+			}
 		}
+	}
+}
+
+// TestWinoTile checks which tile size the forward pass picks: F(4×4, 3×3)
+// where it multiplies less (the reference CNN's 11×11 output: 9 tiles of
+// 36 points against 36 of 16), F(2×2, 3×3) for tiny outputs.
+func TestWinoTile(t *testing.T) {
+	for _, c := range []struct{ oh, ow, want int }{{11, 11, 4}, {13, 13, 4}, {1, 1, 2}, {2, 2, 2}, {3, 3, 4}, {6, 7, 4}, {2, 9, 2}} {
+		s := ConvShape{OutH: c.oh, OutW: c.ow}
+		require.Equal(t, c.want, s.winoTile(0), "%d×%d output", c.oh, c.ow)
+		require.Equal(t, 2, s.winoTile(2), "forced")
 	}
 }
 
@@ -113,14 +128,17 @@ func BenchmarkWinograd(b *testing.B) {
 		w := randSlice(r, 9*s.C*s.F)
 		y := make([]float32, s.N*s.OutH*s.OutW*s.F)
 		flops := 2 * float64(s.N*s.OutH*s.OutW*s.F*9*s.C)
-		for _, path := range []string{"winograd", "winograd-kept", "implicit"} {
+		for _, path := range []string{"winograd", "winograd-kept", "f2-kept", "implicit"} {
 			b.Run(fmt.Sprintf("batch%d/%s", batch, path), func(b *testing.B) {
 				p := NewPool(0)
 				defer p.Close()
 				var ws Workspace
 				ws.conv.noWinograd = path == "implicit"
+				if path == "f2-kept" {
+					ws.conv.winoM = 2
+				}
 				var e ConvEpilogue
-				if path == "winograd-kept" {
+				if strings.HasSuffix(path, "-kept") {
 					e.FilterID = 1
 				}
 				Conv2DForwardEpilogue(p, &ws, s, x, w, y, e)
