@@ -10,8 +10,8 @@ package cpu
 // F(2×2, 3×3) takes 16 multiply-adds per tile, channel and filter instead
 // of 36 (2.25× fewer); F(4×4, 3×3) takes 36 instead of 144 (4× fewer),
 // with larger transforms and tiles that waste more past the output's
-// edge, so winoTile picks the one that multiplies less for the shape (an
-// 11×11 output: 9 tiles of 36 points against 36 tiles of 16, 1.78× fewer
+// edge, so winoTile picks the one that costs less for the shape (an 11×11
+// output: 9 tiles of 36 points against 36 tiles of 16, 1.78× fewer
 // multiply-adds). The element-wise products over the channels are one
 // GEMM per point ξ of the transform domain, (tiles × C)·(C × F), which a
 // 6×64 product kernel (winoGemm, the implicit rows kernel's twin for
@@ -46,16 +46,21 @@ func (s ConvShape) winograd(kr *gemmKernel) bool {
 }
 
 // winoTile returns the output tile size of s's forward pass: 4 (F(4×4,
-// 3×3), 36 transform points per tile) when that multiplies less than 2
-// (F(2×2, 3×3), 16 points per tile) over s's tiles, else 2; force, when
-// not 0, overrides it (tests compare the two).
+// 3×3), 36 transform points per tile) or 2 (F(2×2, 3×3), 16 points per
+// tile), whichever costs less for s's tiles, a point of F(4×4, 3×3)
+// counting 1.4 of F(2×2, 3×3)'s (its transforms cost more per point:
+// measured on the reference CNN's shapes, single-threaded, minimum of 30
+// runs each, an 11×11 output ran 1.29× faster as F(4×4, 3×3), 324 points
+// per image against 576; a 13×13 one 0.98×, 576 against 784; a 15×15 one
+// 1.25×, 576 against 1024). force, when not 0, overrides the choice
+// (tests compare the two).
 func (s ConvShape) winoTile(force int) int {
 	if force != 0 {
 		return force
 	}
 	th2, tw2 := s.winoTiles(2)
 	th4, tw4 := s.winoTiles(4)
-	if th4*tw4*36 < th2*tw2*16 {
+	if 7*th4*tw4*36 < 5*th2*tw2*16 {
 		return 4
 	}
 	return 2

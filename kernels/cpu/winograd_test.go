@@ -107,10 +107,11 @@ func TestWinograd(t *testing.T) {
 }
 
 // TestWinoTile checks which tile size the forward pass picks: F(4×4, 3×3)
-// where it multiplies less (the reference CNN's 11×11 output: 9 tiles of
-// 36 points against 36 of 16), F(2×2, 3×3) for tiny outputs.
+// where it costs less (the reference CNN's 11×11 output: 9 tiles of 36
+// points against 36 of 16), F(2×2, 3×3) for tiny outputs and where
+// F(4×4, 3×3)'s tiles waste too much (13×13).
 func TestWinoTile(t *testing.T) {
-	for _, c := range []struct{ oh, ow, want int }{{11, 11, 4}, {13, 13, 4}, {1, 1, 2}, {2, 2, 2}, {3, 3, 4}, {6, 7, 4}, {2, 9, 2}} {
+	for _, c := range []struct{ oh, ow, want int }{{11, 11, 4}, {13, 13, 2}, {15, 15, 4}, {1, 1, 2}, {2, 2, 2}, {3, 3, 4}, {6, 7, 2}, {8, 8, 4}, {2, 9, 2}} {
 		s := ConvShape{OutH: c.oh, OutW: c.ow}
 		require.Equal(t, c.want, s.winoTile(0), "%d×%d output", c.oh, c.ow)
 		require.Equal(t, 2, s.winoTile(2), "forced")
