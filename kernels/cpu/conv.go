@@ -163,6 +163,16 @@ func Conv2DForwardEpilogue(p *Pool, ws *Workspace, s ConvShape, x, w, y []float3
 		}
 		return
 	}
+	if s.direct() && e.ScratchY && e.NoArg && relu && implicitOK(j.kern) && s.directPool(e.Pool) {
+		// only the pooled values are kept: pool in registers
+		j.pool, j.py = e.Pool, e.PoolY
+		units := s.N * e.Pool.OutH
+		workers := p.Workers()
+		j.chunk = max(1, (units+4*workers-1)/(4*workers))
+		j.runChunks(p, (units+j.chunk-1)/j.chunk, (*convJob).directPoolChunk)
+		j.clear()
+		return
+	}
 	if s.direct() {
 		j.chunk = convChunkRows(j.rows, k, 1)
 		ws.conv.grow(p.Workers(), k, nil, 0)
@@ -254,6 +264,31 @@ func (j *convJob) directChunk(w, t int) {
 		r += ow1 - ow0
 	}
 	j.poolChunk(w, t, yb, y0)
+}
+
+// directPool reports whether the forward pass can pool ps (2×2 windows,
+// stride 2) in registers: every pixel of every window lies inside the
+// input (no padding).
+func (s ConvShape) directPool(ps PoolShape) bool {
+	return ps.N == s.N && ps.H == s.OutH && ps.W == s.OutW && ps.C == s.F &&
+		ps.KH == 2 && ps.KW == 2 && ps.StrideH == 2 && ps.StrideW == 2 && ps.OutH > 0 && ps.OutW > 0 &&
+		2*ps.OutH <= s.OutH && 2*ps.OutW <= s.OutW && s.PadTop == 0 && s.PadLeft == 0 &&
+		(2*ps.OutH-1)*s.StrideH+s.KH <= s.H && (2*ps.OutW-1)*s.StrideW+s.KW <= s.W
+}
+
+// directPoolChunk computes the pooled rows [t·chunk, (t+1)·chunk) (over
+// the batch) of the fused convolution, ReLU and 2×2 pooling.
+func (j *convJob) directPoolChunk(_, t int) {
+	s, ps := j.s, j.pool
+	lo := t * j.chunk
+	hi := min(lo+j.chunk, s.N*ps.OutH)
+	for u := lo; u < hi; u++ {
+		n, ph := u/ps.OutH, u%ps.OutH
+		first := (n*s.H + 2*ph*s.StrideH) * s.W * s.C
+		for f := 0; f < s.F; f += 64 {
+			convPoolVec(s, j.x[first:], j.w[f:], j.py[u*ps.OutW*s.F+f:], ps.OutW, j.biasAt(f))
+		}
+	}
 }
 
 // biasAt returns the 64 bias values from filter f, or nil.

@@ -699,6 +699,92 @@ func (g *gen) directKernel(name string) {
 	g.p("")
 }
 
+// directPoolKernel emits convDirectPoolAVX512: the direct convolution of
+// the 2×2 windows of npool pixels of a 2×2, stride-2 max pooling, 64
+// filters, every window's four pixels inside the input, with bias (when
+// not nil) and ReLU applied to each pixel as directKernel does, then the
+// window's maximum stored: for pooled pixel q (x advanced by 2q·pixStep
+// floats, y by q·ldw) the pixel (a, b) of its window reads from x +
+// a·convRowStep + b·pixStep, its taps as in directKernel. Only the pooled
+// values are stored (inference, where the convolution's output and the
+// pooling's argmax are not kept). With ReLU, the values are +0 or more and
+// never NaN, so the maximum has the bits MaxPool2DForward gives.
+func (g *gen) directPoolKernel(name string) {
+	const nv, mr = 4, 4
+	acc := func(i, j int) string { return fmt.Sprintf("Z%d", i*nv+j) }
+	pixA := []string{"(R11)", "(R11)(R13*1)", "(AX)", "(AX)(R13*1)"}
+	g.p("// func %s(x *float32, rowStride, kh, run int, w *float32, ldw int, y *float32, npool, pixStep, convRowStep int, bias *float32)", name)
+	g.p("// direct convolution and ReLU of npool 2×2 pooling windows, 64 filters, max stored; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-88", name)
+	g.p("\tMOVQ x+0(FP), SI")
+	g.p("\tMOVQ rowStride+8(FP), R12")
+	g.p("\tSHLQ $2, R12")
+	g.p("\tMOVQ ldw+40(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tMOVQ y+48(FP), DX")
+	g.p("\tMOVQ npool+56(FP), BX")
+	g.p("\tMOVQ pixStep+64(FP), R13")
+	g.p("\tSHLQ $2, R13")
+	// the bias in Z16..Z19 (zeros without one: adding +0 changes only a
+	// −0, which the ReLU makes +0 anyway)
+	for j := 0; j < nv; j++ {
+		g.p("\tVPXORD Z%d, Z%d, Z%d", 16+j, 16+j, 16+j)
+	}
+	g.p("\tMOVQ bias+80(FP), AX")
+	g.p("\tTESTQ AX, AX")
+	g.p("\tJEQ %s_nobias", name)
+	for j := 0; j < nv; j++ {
+		g.p("\tVMOVUPS %d(AX), Z%d", j*64, 16+j)
+	}
+	g.p("%s_nobias:", name)
+	g.p("\tTESTQ BX, BX")
+	g.p("\tJEQ %s_done", name)
+	g.p("%s_pool:", name)
+	for i := 0; i < mr*nv; i++ {
+		g.p("\tVPXORD %s, %s, %s", acc(i/nv, i%nv), acc(i/nv, i%nv), acc(i/nv, i%nv))
+	}
+	g.p("\tMOVQ w+32(FP), DI")
+	g.p("\tMOVQ kh+16(FP), CX")
+	g.p("\tMOVQ SI, R10")
+	g.p("%s_ky:", name)
+	g.p("\tMOVQ R10, R11")
+	g.p("\tMOVQ convRowStep+72(FP), AX")
+	g.p("\tLEAQ (R11)(AX*4), AX")
+	g.p("\tMOVQ run+24(FP), R9")
+	g.p("%s_j:", name)
+	g.fmaRows(mr, "R8", func(i int) string { return pixA[i] })
+	g.p("\tADDQ $4, R11")
+	g.p("\tADDQ $4, AX")
+	g.p("\tDECQ R9")
+	g.p("\tJNE %s_j", name)
+	g.p("\tADDQ R12, R10")
+	g.p("\tDECQ CX")
+	g.p("\tJNE %s_ky", name)
+	g.p("\tVPXORD Z28, Z28, Z28")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nv; j++ {
+			g.p("\tVADDPS Z%d, %s, %s", 16+j, acc(i, j), acc(i, j))
+			g.p("\tVMAXPS Z28, %s, %s", acc(i, j), acc(i, j))
+		}
+	}
+	for j := 0; j < nv; j++ {
+		g.p("\tVMAXPS %s, %s, %s", acc(1, j), acc(0, j), acc(0, j))
+		g.p("\tVMAXPS %s, %s, %s", acc(3, j), acc(2, j), acc(2, j))
+		g.p("\tVMAXPS %s, %s, %s", acc(2, j), acc(0, j), acc(0, j))
+		g.p("\tVMOVUPS %s, %d(DX)", acc(0, j), j*64)
+	}
+	// next window: two pixels on
+	g.p("\tADDQ R13, SI")
+	g.p("\tADDQ R13, SI")
+	g.p("\tADDQ R8, DX")
+	g.p("\tDECQ BX")
+	g.p("\tJNE %s_pool", name)
+	g.p("%s_done:", name)
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
 // winoGemmT emits winoGemmTAVX512, the products of the Winograd filter
 // gradient: C[i][0:64] (+)= Σ_k A[k][i]·B[k][0:64] for the 6 rows i of one
 // panel, A's columns i consecutive floats and its rows k lda floats apart,
@@ -1108,6 +1194,7 @@ func main() {
 		g.gatherKernel(fmt.Sprintf("convGather%dAVX512", mr), mr)
 	}
 	g.directKernel("convDirectAVX512")
+	g.directPoolKernel("convDirectPoolAVX512")
 	g.winoGemm("winoGemmAVX512")
 	g.winoInput("winoInputAVX512")
 	g.winoGemmT("winoGemmTAVX512")

@@ -61,6 +61,29 @@ func convRowsVec(s ConvShape, x, w, y []float32, npix int, bias []float32, relu,
 }
 
 //go:noescape
+func convDirectPoolAVX512(x *float32, rowStride, kh, run int, w *float32, ldw int, y *float32, npool, pixStep, convRowStep int, bias *float32)
+
+// convPoolVec computes npool pixels of one row of a 2×2, stride-2 max
+// pooling of the convolution s with ReLU, 64 filters starting at w[0] and
+// py[0], straight from x (which starts at the first window's top-left
+// input element), with convDirectPoolAVX512 (see gen_amd64.go): the
+// convolution's own output is never stored. bias (64 values, or nil) is
+// added before the ReLU. The caller checked AVX-512 and s.directPool;
+// bounds are checked here.
+func convPoolVec(s ConvShape, x, w, py []float32, npool int, bias []float32) {
+	run := s.KW * s.C
+	_ = x[((2*npool-1)*s.StrideW*s.C)+(s.StrideH+s.KH-1)*s.W*s.C+run-1]
+	_ = w[(s.KH*run-1)*s.F+63]
+	_ = py[(npool-1)*s.F+63]
+	var bp *float32
+	if bias != nil {
+		_ = bias[63]
+		bp = &bias[0]
+	}
+	convDirectPoolAVX512(&x[0], s.W*s.C, s.KH, run, &w[0], s.F, &py[0], npool, s.StrideW*s.C, s.StrideH*s.W*s.C, bp)
+}
+
+//go:noescape
 func gemv64AVX2(k int, a, b *float32, ldb int, acc *float32, add int)
 
 // hasAVX512 selects the AVX-512 pooling loop; fixed at start.

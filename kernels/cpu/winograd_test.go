@@ -155,40 +155,53 @@ func BenchmarkWinograd(b *testing.B) {
 }
 
 // TestScratchEpilogue checks that with ConvEpilogue.ScratchY and NoArg the
-// reference CNN's two convolutions (the direct and the Winograd path)
-// leave y and the argmax untouched and still pool the right values.
+// reference CNN's two convolutions (the direct path, which then pools in
+// registers, and the Winograd path) and a few more direct shapes (odd
+// outputs whose last row and column no window reads, three channels, a
+// stride, two filter blocks, padding, which the in-register pooling does
+// not take) leave y and the argmax untouched and pool the same bits, with
+// a bias and without.
 func TestScratchEpilogue(t *testing.T) {
 	for i, s := range []ConvShape{
 		{N: 3, H: 28, W: 28, C: 1, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 26, OutW: 26},
 		{N: 3, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11},
+		{N: 2, H: 29, W: 31, C: 1, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 27, OutW: 29},
+		{N: 2, H: 32, W: 32, C: 3, KH: 3, KW: 3, F: 128, StrideH: 1, StrideW: 1, OutH: 30, OutW: 30},
+		{N: 2, H: 17, W: 19, C: 2, KH: 3, KW: 3, F: 64, StrideH: 2, StrideW: 2, OutH: 8, OutW: 9},
+		{N: 2, H: 12, W: 12, C: 1, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 12, OutW: 12},
 	} {
 		if !s.direct() && !s.winograd(defaultKernel) {
 			t.Logf("shape %d: neither the direct nor the Winograd path runs on this CPU (%s)", i, DefaultKernel())
 			continue
 		}
-		r := rand.New(rand.NewPCG(uint64(i), 3))
-		x, w, bias := randSlice(r, s.N*s.H*s.W*s.C), randSlice(r, 9*s.C*s.F), randSlice(r, s.F)
-		ps := PoolShape{N: s.N, H: s.OutH, W: s.OutW, C: s.F, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: s.OutH / 2, OutW: s.OutW / 2}
-		n := ps.N * ps.OutH * ps.OutW * ps.C
-		p := NewPool(2)
-		var ws Workspace
-		y, wantY, wantArg := make([]float32, s.N*s.OutH*s.OutW*s.F), make([]float32, n), make([]float32, n)
-		Conv2DForwardEpilogue(p, &ws, s, x, w, y, ConvEpilogue{Bias: bias, ReLU: true, Pool: ps, PoolY: wantY, PoolArg: wantArg})
-		for j := range y {
-			y[j] = float32(math.NaN())
-		}
-		py, parg := make([]float32, n), make([]float32, n)
-		for j := range parg {
-			parg[j] = float32(math.NaN())
-		}
-		Conv2DForwardEpilogue(p, &ws, s, x, w, y, ConvEpilogue{Bias: bias, ReLU: true, Pool: ps, PoolY: py, PoolArg: parg, ScratchY: true, NoArg: true})
-		p.Close()
-		requireSameBits(t, wantY, py, "pooled y")
-		for j := range y {
-			require.True(t, math.IsNaN(float64(y[j])), "shape %d: y[%d] was written", i, j)
-		}
-		for j := range parg {
-			require.True(t, math.IsNaN(float64(parg[j])), "shape %d: argmax[%d] was written", i, j)
+		for _, withBias := range []bool{true, false} {
+			r := rand.New(rand.NewPCG(uint64(i), 3))
+			x, w, bias := randSlice(r, s.N*s.H*s.W*s.C), randSlice(r, 9*s.C*s.F), randSlice(r, s.F)
+			if !withBias {
+				bias = nil
+			}
+			ps := PoolShape{N: s.N, H: s.OutH, W: s.OutW, C: s.F, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: s.OutH / 2, OutW: s.OutW / 2}
+			n := ps.N * ps.OutH * ps.OutW * ps.C
+			p := NewPool(2)
+			var ws Workspace
+			y, wantY, wantArg := make([]float32, s.N*s.OutH*s.OutW*s.F), make([]float32, n), make([]float32, n)
+			Conv2DForwardEpilogue(p, &ws, s, x, w, y, ConvEpilogue{Bias: bias, ReLU: true, Pool: ps, PoolY: wantY, PoolArg: wantArg})
+			for j := range y {
+				y[j] = float32(math.NaN())
+			}
+			py, parg := make([]float32, n), make([]float32, n)
+			for j := range parg {
+				parg[j] = float32(math.NaN())
+			}
+			Conv2DForwardEpilogue(p, &ws, s, x, w, y, ConvEpilogue{Bias: bias, ReLU: true, Pool: ps, PoolY: py, PoolArg: parg, ScratchY: true, NoArg: true})
+			p.Close()
+			requireSameBits(t, wantY, py, "pooled y")
+			for j := range y {
+				require.True(t, math.IsNaN(float64(y[j])), "shape %d: y[%d] was written", i, j)
+			}
+			for j := range parg {
+				require.True(t, math.IsNaN(float64(parg[j])), "shape %d: argmax[%d] was written", i, j)
+			}
 		}
 	}
 }
