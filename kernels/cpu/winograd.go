@@ -218,21 +218,27 @@ func (j *convJob) winoTileIn(d []*float32, m, n, tr, tc int) {
 // winoChunk computes the output tile rows [t·chunk, (t+1)·chunk) (over
 // the batch) on worker w.
 func (j *convJob) winoChunk(w, t int) {
-	s, cw := j.s, j.cw
-	l := &cw.wk[w]
-	m := j.tm
-	k := m + 2
-	pts := k * k
-	th, tw := s.winoTiles(m)
+	s := j.s
+	l := &j.cw.wk[w]
+	th, tw := s.winoTiles(j.tm)
 	lo := t * j.chunk
 	hi := min(lo+j.chunk, s.N*th)
+	pts := (j.tm + 2) * (j.tm + 2)
 	tiles := roundUp((hi-lo)*tw, imr)
-	// V and M hold each tile's planes together, tile after tile:
-	// V[tile][ξ][c], M[tile][ξ][f]
-	vts, mts := winoTileStride(s.C, pts), winoTileStride(s.F, pts)
-	v, mm := l.wv[:tiles*vts], l.wm[:tiles*mts]
+	v, m := l.wv[:tiles*winoTileStride(s.C, pts)], l.wm[:tiles*winoTileStride(s.F, pts)]
+	j.winoIn(l, lo, hi, v)
+	j.winoProducts(v, m, tiles, 0, pts)
+	j.winoOut(w, lo, hi, m)
+}
 
-	// input transform, tile by tile
+// winoIn transforms the input tiles of tile rows [lo, hi) into v, tile
+// after tile (V[tile][ξ][c]), with worker l's scratch memory.
+func (j *convJob) winoIn(l *convLocal, lo, hi int, v []float32) {
+	s := j.s
+	m := j.tm
+	pts := (m + 2) * (m + 2)
+	th, tw := s.winoTiles(m)
+	vts := winoTileStride(s.C, pts)
 	var d [36]*float32
 	for u := lo; u < hi; u++ {
 		n, tr := u/th, u%th
@@ -246,19 +252,36 @@ func (j *convJob) winoChunk(w, t int) {
 			}
 		}
 	}
+}
 
-	// the products, 6 tiles × 64 filters at a time (the rows past the
-	// chunk's tiles are computed from stale data and never read)
+// winoProducts computes the products of points [xi0, xi1) of tiles
+// transformed tiles (a multiple of 6) of v into m (M[tile][ξ][f]), 6
+// tiles × 64 filters at a time; the rows past the tiles in use are
+// computed from stale data and never read.
+func (j *convJob) winoProducts(v, m []float32, tiles, xi0, xi1 int) {
+	s := j.s
+	pts := (j.tm + 2) * (j.tm + 2)
+	vts, mts := winoTileStride(s.C, pts), winoTileStride(s.F, pts)
+	_, _ = v[tiles*vts-1], m[tiles*mts-1]
 	ust := s.winoUStride()
 	_ = j.wu[pts*ust-1]
-	for xi := range pts {
+	for xi := xi0; xi < xi1; xi++ {
 		for f0 := 0; f0 < s.F; f0 += inr {
-			winoGemm(s.C, tiles/imr, &v[xi*s.C], vts, &j.wu[xi*ust+f0], s.F, &mm[xi*s.F+f0], mts)
+			winoGemm(s.C, tiles/imr, &v[xi*s.C], vts, &j.wu[xi*ust+f0], s.F, &m[xi*s.F+f0], mts)
 		}
 	}
+}
 
-	// output transform and epilogue; pixels past the output's bottom or
-	// right edge go to the dump row
+// winoOut transforms the products m of tile rows [lo, hi) back into
+// output pixels and applies the epilogue, on worker w; pixels past the
+// output's bottom or right edge go to the dump row.
+func (j *convJob) winoOut(w, lo, hi int, mm []float32) {
+	s := j.s
+	l := &j.cw.wk[w]
+	m := j.tm
+	pts := (m + 2) * (m + 2)
+	th, tw := s.winoTiles(m)
+	mts := winoTileStride(s.F, pts)
 	yb, y0 := j.y, 0 // y's pixel p is yb's pixel p-y0
 	if j.ys {
 		n, tr := lo/th, lo%th
