@@ -82,9 +82,19 @@ func (j *convJob) winoForward(p *Pool, s ConvShape, e ConvEpilogue) {
 	th, tw := s.winoTiles(m)
 	units := s.N * th
 	workers := p.Workers()
+	// chunks of per tile rows: per·tw tiles, a whole number of the
+	// product kernel's 6-row panels where possible (the rows past the
+	// last tile of a panel are computed and thrown away)
+	step := imr / gcd(tw, imr)
 	per := max(1, winoChunkBytes/(pts*4*(s.C+s.F)*tw))
+	if per >= step {
+		per -= per % step
+	}
 	chunks := max((units+per-1)/per, min(units, workers))
 	per = (units + chunks - 1) / chunks
+	if per >= step {
+		per = roundUp(per, step)
+	}
 	j.chunk = per
 	cw.growWino(workers, roundUp(per*tw, imr), s, pts)
 	for w := 0; w < workers; w++ {
@@ -439,4 +449,12 @@ func (j *convJob) winoGradChunk(w, t int) {
 	for c := 0; c < s.C; c++ {
 		winoGradOut(&m[c*s.F], plane, s.F/16, &part[c*s.F], cf)
 	}
+}
+
+// gcd returns the greatest common divisor of a and b (positive).
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
