@@ -12,13 +12,16 @@
 // and backward-filter gathers (input, output) pixel pairs. Otherwise each
 // worker lowers an L2-sized chunk with im2col into its own buffer and runs
 // a serial SGEMM on it. A 3×3 stride-1 forward pass with 16·k channels
-// and 64·k filters runs as Winograd F(2×2, 3×3) on the AVX-512 kernels
-// instead (winograd.go; and so do backward-data, when its transposed
+// and 64·k filters runs as Winograd F(4×4, 3×3) or F(2×2, 3×3), whichever
+// costs less for its output size, on the AVX-512 kernels instead
+// (winograd.go; and so does backward-data, when its transposed
 // convolution has that shape, and the filter gradient, as F(3×3, 2×2)),
 // keeping its transformed filter between calls when
 // the caller identifies the filter's values (ConvEpilogue.FilterID).
 // Layers with narrow patches (KH·KW·C ≤ 64, like a first layer on grey
-// images) skip the lowering and run a direct AVX-512 or AVX2 kernel;
+// images) skip the lowering and run a direct AVX-512 or AVX2 kernel
+// (which, when only a following 2×2 pooling's output is kept, pools in
+// registers and stores nothing else);
 // backward-data with stride 1 is the forward convolution of the
 // padded output gradient with the rotated filter; backward-filter sums
 // per-chunk partial products in chunk order. The forward pass can add a
