@@ -92,6 +92,12 @@ func (g *gen) kernel(name, reg string, vec, mr, nv int, bcast []int, unroll int)
 // row i's A value broadcast from the address row(i) and multiplied into
 // its accumulators Z4i..Z4i+3, for i < mr.
 func (g *gen) fmaRows(mr int, bstep string, row func(i int) string) {
+	g.rowsStep(mr, bstep, row, false)
+}
+
+// rowsStep is fmaRows, or with mul the first step of a reduction: the
+// products are written to the accumulators (VMULPS) instead of added.
+func (g *gen) rowsStep(mr int, bstep string, row func(i int) string, mul bool) {
 	for j := 0; j < 4; j++ {
 		g.p("\tVMOVUPS %d(DI), Z%d", j*64, 24+j)
 	}
@@ -100,7 +106,11 @@ func (g *gen) fmaRows(mr int, bstep string, row func(i int) string) {
 		br := fmt.Sprintf("Z%d", 28+i%4)
 		g.p("\tVBROADCASTSS %s, %s", row(i), br)
 		for j := 0; j < 4; j++ {
-			g.p("\tVFMADD231PS Z%d, %s, Z%d", 24+j, br, 4*i+j)
+			if mul {
+				g.p("\tVMULPS Z%d, %s, Z%d", 24+j, br, 4*i+j)
+			} else {
+				g.p("\tVFMADD231PS Z%d, %s, Z%d", 24+j, br, 4*i+j)
+			}
 		}
 	}
 }
@@ -707,8 +717,9 @@ func (g *gen) directKernel(name string) {
 // floats, y by q·ldw) the pixel (a, b) of its window reads from x +
 // a·convRowStep + b·pixStep, its taps as in directKernel. Only the pooled
 // values are stored (inference, where the convolution's output and the
-// pooling's argmax are not kept). With ReLU, the values are +0 or more and
-// never NaN, so the maximum has the bits MaxPool2DForward gives.
+// pooling's argmax are not kept). The stored values have the bits of
+// ReLU(pixel + bias) pooled by MaxPool2DForward, NaN and signed zeros
+// included (see the epilogue).
 func (g *gen) directPoolKernel(name string) {
 	const nv, mr = 4, 4
 	acc := func(i, j int) string { return fmt.Sprintf("Z%d", i*nv+j) }
@@ -740,37 +751,51 @@ func (g *gen) directPoolKernel(name string) {
 	g.p("\tTESTQ BX, BX")
 	g.p("\tJEQ %s_done", name)
 	g.p("%s_pool:", name)
-	for i := 0; i < mr*nv; i++ {
-		g.p("\tVPXORD %s, %s, %s", acc(i/nv, i%nv), acc(i/nv, i%nv), acc(i/nv, i%nv))
-	}
 	g.p("\tMOVQ w+32(FP), DI")
 	g.p("\tMOVQ kh+16(FP), CX")
 	g.p("\tMOVQ SI, R10")
-	g.p("%s_ky:", name)
-	g.p("\tMOVQ R10, R11")
-	g.p("\tMOVQ convRowStep+72(FP), AX")
-	g.p("\tLEAQ (R11)(AX*4), AX")
-	g.p("\tMOVQ run+24(FP), R9")
+	rowStart := func() {
+		g.p("\tMOVQ R10, R11")
+		g.p("\tMOVQ convRowStep+72(FP), AX")
+		g.p("\tLEAQ (R11)(AX*4), AX")
+		g.p("\tMOVQ run+24(FP), R9")
+	}
+	advance := func() {
+		g.p("\tADDQ $4, R11")
+		g.p("\tADDQ $4, AX")
+		g.p("\tDECQ R9")
+	}
+	// the first tap sets the accumulators (a product is what 0 plus it
+	// rounds to, but for the sign of a zero, which the ReLU clears)
+	rowStart()
+	g.rowsStep(mr, "R8", func(i int) string { return pixA[i] }, true)
+	advance()
+	g.p("\tJEQ %s_nextky", name)
 	g.p("%s_j:", name)
 	g.fmaRows(mr, "R8", func(i int) string { return pixA[i] })
-	g.p("\tADDQ $4, R11")
-	g.p("\tADDQ $4, AX")
-	g.p("\tDECQ R9")
+	advance()
 	g.p("\tJNE %s_j", name)
+	g.p("%s_nextky:", name)
 	g.p("\tADDQ R12, R10")
 	g.p("\tDECQ CX")
-	g.p("\tJNE %s_ky", name)
+	g.p("\tJEQ %s_epi", name)
+	rowStart()
+	g.p("\tJMP %s_j", name)
+	g.p("%s_epi:", name)
+	// max over the window skipping NaNs (VMAXPS returns its second source
+	// when either is NaN), from −Inf; then the bias and the ReLU. This is
+	// the maximum of ReLU(pixel + bias) over the window, bit for bit:
+	// adding the bias is monotone, and the ReLU maps NaN and −0 to +0.
 	g.p("\tVPXORD Z28, Z28, Z28")
-	for i := 0; i < mr; i++ {
-		for j := 0; j < nv; j++ {
-			g.p("\tVADDPS Z%d, %s, %s", 16+j, acc(i, j), acc(i, j))
-			g.p("\tVMAXPS Z28, %s, %s", acc(i, j), acc(i, j))
-		}
-	}
+	g.p("\tMOVL $0xff800000, AX")
+	g.p("\tVPBROADCASTD AX, Z29")
 	for j := 0; j < nv; j++ {
-		g.p("\tVMAXPS %s, %s, %s", acc(1, j), acc(0, j), acc(0, j))
-		g.p("\tVMAXPS %s, %s, %s", acc(3, j), acc(2, j), acc(2, j))
-		g.p("\tVMAXPS %s, %s, %s", acc(2, j), acc(0, j), acc(0, j))
+		g.p("\tVMAXPS Z29, %s, %s", acc(0, j), acc(0, j))
+		for i := 1; i < mr; i++ {
+			g.p("\tVMAXPS %s, %s, %s", acc(0, j), acc(i, j), acc(0, j))
+		}
+		g.p("\tVADDPS Z%d, %s, %s", 16+j, acc(0, j), acc(0, j))
+		g.p("\tVMAXPS Z28, %s, %s", acc(0, j), acc(0, j))
 		g.p("\tVMOVUPS %s, %d(DX)", acc(0, j), j*64)
 	}
 	// next window: two pixels on

@@ -160,7 +160,7 @@ func BenchmarkWinograd(b *testing.B) {
 // outputs whose last row and column no window reads, three channels, a
 // stride, two filter blocks, padding, which the in-register pooling does
 // not take) leave y and the argmax untouched and pool the same bits, with
-// a bias and without.
+// a bias and without (then with NaN, infinities and −0 in x and w).
 func TestScratchEpilogue(t *testing.T) {
 	for i, s := range []ConvShape{
 		{N: 3, H: 28, W: 28, C: 1, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 26, OutW: 26},
@@ -179,6 +179,11 @@ func TestScratchEpilogue(t *testing.T) {
 			x, w, bias := randSlice(r, s.N*s.H*s.W*s.C), randSlice(r, 9*s.C*s.F), randSlice(r, s.F)
 			if !withBias {
 				bias = nil
+				// and special values: NaN, ±Inf and −0 in the input and
+				// the filter, so that some pixels are NaN, infinite or
+				// a signed zero (the ReLU maps them the same way fused)
+				x[0], x[7], x[len(x)/2], x[len(x)-1] = float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1))
+				w[3], w[len(w)-1] = float32(math.Copysign(0, -1)), float32(math.Inf(1))
 			}
 			ps := PoolShape{N: s.N, H: s.OutH, W: s.OutW, C: s.F, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: s.OutH / 2, OutW: s.OutW / 2}
 			n := ps.N * ps.OutH * ps.OutW * ps.C
