@@ -672,6 +672,7 @@ type convJob struct {
 	pool        PoolShape // forward epilogue: the pooling of y
 	py, parg    []float32 // forward epilogue: its output and argmax
 	tm          int       // Winograd forward: output tile size
+	poolReg     bool      // Winograd forward: pool in registers, store nothing else
 	rows        int       // output pixels in the batch
 	chunk       int       // rows per parallel chunk
 	sub         int       // rows per lowering (backward-filter)

@@ -1130,6 +1130,82 @@ func (g *gen) winoOutput43(name string) {
 	g.blockLoopEnd(name)
 }
 
+// winoOutput43Pool emits the output transform of winoOutput43 fused with
+// a 2×2, stride-2 max pooling of the 4×4 output tile and the ReLU: the
+// pooled pixel (a, b) of the tile is stored at y[2a+b] + 16·b floats, the
+// maximum over its window of ReLU(Y + bias) (bias zeros when nil). Only
+// the pooled values are stored (inference). As in directPoolKernel, the
+// maximum is taken first, skipping NaNs, then the bias and the ReLU: the
+// same bits.
+func (g *gen) winoOutput43Pool(name string) {
+	g.p("// func %s(m *float32, mstride, nblk int, y *[4]*float32, bias *float32, tmp *float32)", name)
+	g.p("// Winograd F(4×4,3×3) output transform, ReLU and 2×2 max pooling; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
+	g.p("\tMOVQ m+0(FP), SI")
+	g.p("\tMOVQ mstride+8(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tLEAQ (R8)(R8*2), R10")
+	g.p("\tADDQ R10, R10") // six planes
+	g.p("\tMOVQ nblk+16(FP), CX")
+	g.p("\tMOVQ y+24(FP), DI")
+	g.p("\tMOVQ bias+32(FP), BX")
+	g.p("\tMOVQ tmp+40(FP), R9")
+	g.const32(2, 28, "DX")
+	g.const32(4, 29, "DX")
+	g.const32(8, 30, "DX")
+	g.p("\tVPXORD Z31, Z31, Z31")
+	g.p("\tMOVL $0xff800000, DX")
+	g.p("\tVPBROADCASTD DX, Z26")
+	g.p("\tVPXORD Z27, Z27, Z27")
+	g.blockLoop(name)
+	m, o := [6]int{0, 1, 2, 3, 4, 5}, [4]int{6, 7, 8, 9}
+	// Aᵀ·M, one column j at a time, into tmp[i][j]
+	g.p("\tLEAQ (SI)(AX*1), R11")
+	for j := 0; j < 6; j++ {
+		g.p("\tMOVQ R11, R12")
+		g.planes(true, "R12", "R10", m[:])
+		g.at6(m, o)
+		for i := 0; i < 4; i++ {
+			g.p("\tVMOVUPS Z%d, %d(R9)", o[i], (6*i+j)*64)
+		}
+		if j < 5 {
+			g.p("\tADDQ R8, R11")
+		}
+	}
+	g.p("\tTESTQ BX, BX")
+	g.p("\tJEQ %s_nobias", name)
+	g.p("\tVMOVUPS (BX)(AX*1), Z27")
+	g.p("%s_nobias:", name)
+	// (Aᵀ·M)·A, two rows at a time, pooled
+	for a := 0; a < 2; a++ {
+		for r := 0; r < 2; r++ {
+			i := 2*a + r
+			for j := 0; j < 6; j++ {
+				g.p("\tVMOVUPS %d(R9), Z%d", (6*i+j)*64, j)
+			}
+			g.at6(m, o)
+			if r == 0 {
+				for k, reg := range o {
+					g.mov(reg, 16+k) // the window's top row
+				}
+			}
+		}
+		// windows (a, 0) and (a, 1): top row in Z16..Z19, bottom in o
+		for b := 0; b < 2; b++ {
+			d := 20 + b
+			g.p("\tVMAXPS Z26, Z%d, Z%d", 16+2*b, d)
+			g.p("\tVMAXPS Z%d, Z%d, Z%d", d, 17+2*b, d)
+			g.p("\tVMAXPS Z%d, Z%d, Z%d", d, o[2*b], d)
+			g.p("\tVMAXPS Z%d, Z%d, Z%d", d, o[2*b+1], d)
+			g.p("\tVADDPS Z27, Z%d, Z%d", d, d)
+			g.p("\tVMAXPS Z31, Z%d, Z%d", d, d)
+			g.p("\tMOVQ %d(DI), R12", (2*a+b)*8)
+			g.p("\tVMOVUPS Z%d, (R12)(AX*1)", d)
+		}
+	}
+	g.blockLoopEnd(name)
+}
+
 // winoFilter43 emits the filter transform U = G·g·Gᵀ of 3×3 filters for
 // F(4×4, 3×3), G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙;
 // 0 0 1]: g[ky][kx] is read from w + (3ky+kx)·cf + 16·b floats and U[ξ]
@@ -1229,6 +1305,7 @@ func main() {
 	g.winoFilter("winoFilterAVX512")
 	g.winoInput43("winoInput43AVX512")
 	g.winoOutput43("winoOutput43AVX512")
+	g.winoOutput43Pool("winoOutput43PoolAVX512")
 	g.winoFilter43("winoFilter43AVX512")
 	g.peak("fmaPeakAVX512", "Z", 24)
 	g.peak("fmaPeakAVX2", "Y", 12)

@@ -52,6 +52,9 @@ func winoInput43AVX512(p *[36]*float32, nblk int, v *float32, vstride int, tmp *
 func winoOutput43AVX512(m *float32, mstride, nblk int, y *[16]*float32, bias *float32, relu int, tmp *float32)
 
 //go:noescape
+func winoOutput43PoolAVX512(m *float32, mstride, nblk int, y *[4]*float32, bias *float32, tmp *float32)
+
+//go:noescape
 func winoFilter43AVX512(w *float32, cf int, u *float32, ustride, n16 int)
 
 //go:noescape
@@ -298,4 +301,18 @@ func winoFilter43(w []float32, cf int, u []float32, ustride, lo, hi int) {
 	_ = w[8*cf+16*hi-1]
 	_ = u[35*ustride+16*hi-1]
 	winoFilter43AVX512(&w[16*lo], cf, &u[16*lo], ustride, hi-lo)
+}
+
+// winoOutput43Pool runs winoOutput43PoolAVX512 (see gen_amd64.go): the
+// F(4×4, 3×3) output transform of one tile, the bias (nil for none), the
+// ReLU and the 2×2, stride-2 max pooling of the tile into its 4 pooled
+// pixels y, nblk blocks of 16 filters, through tmp (24·16 floats).
+func winoOutput43Pool(m *float32, mstride, nblk int, y *[4]*float32, bias []float32, tmp []float32) {
+	var bp *float32
+	if bias != nil {
+		_ = bias[16*nblk-1]
+		bp = &bias[0]
+	}
+	_ = tmp[24*16-1]
+	winoOutput43PoolAVX512(m, mstride, nblk, y, bp, &tmp[0])
 }

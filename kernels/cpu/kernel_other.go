@@ -44,3 +44,5 @@ func winoInput43(*[36]*float32, int, *float32, int, []float32) {}
 func winoOutput43(*float32, int, int, *[16]*float32, []float32, bool, []float32) {}
 
 func winoFilter43([]float32, int, []float32, int, int, int) {}
+
+func winoOutput43Pool(*float32, int, int, *[4]*float32, []float32, []float32) {}

@@ -121,7 +121,12 @@ func (j *convJob) winoForward(p *Pool, s ConvShape, e ConvEpilogue) {
 	fuse := e.Pool.N > 0 && e.Pool.StrideH == 2 && e.Pool.KH <= 2 && e.Pool.OutH > 0
 	if fuse {
 		j.pool, j.py, j.parg = e.Pool, e.PoolY, e.PoolArg
-		j.scratch(workers, e, m*per*s.OutW)
+		// at inference, an F(4×4, 3×3) tile holds whole 2×2 windows:
+		// pool them in registers, storing nothing else
+		j.poolReg = m == 4 && e.ScratchY && e.NoArg && j.relu && e.Pool.KH == 2 && e.Pool.KW == 2 && e.Pool.StrideW == 2
+		if !j.poolReg {
+			j.scratch(workers, e, m*per*s.OutW)
+		}
 	}
 	y := j.y
 	j.runChunks(p, (units+per-1)/per, (*convJob).winoChunk)
@@ -292,6 +297,10 @@ func (j *convJob) winoOut(w, lo, hi int, mm []float32) {
 	pts := (m + 2) * (m + 2)
 	th, tw := s.winoTiles(m)
 	mts := winoTileStride(s.F, pts)
+	if j.poolReg {
+		j.winoOutPooled(l, lo, hi, mm)
+		return
+	}
 	yb, y0 := j.y, 0 // y's pixel p is yb's pixel p-y0
 	if j.ys {
 		n, tr := lo/th, lo%th
@@ -325,6 +334,32 @@ func (j *convJob) winoOut(w, lo, hi int, mm []float32) {
 				base := n * j.pool.OutH
 				maxPoolRowsAt(j.pool, yb, y0*s.F, j.py, j.parg, j.argRow(w), base+r0, base+r1)
 			}
+		}
+	}
+}
+
+// winoOutPooled is winoOut for F(4×4, 3×3) tiles whose 2×2 pooling
+// windows are pooled in registers (convJob.poolReg): each tile's four
+// pooled pixels go to PoolY, those past its edge to the dump row.
+func (j *convJob) winoOutPooled(l *convLocal, lo, hi int, mm []float32) {
+	s, ps := j.s, j.pool
+	th, tw := s.winoTiles(4)
+	mts := winoTileStride(s.F, 36)
+	var y [4]*float32
+	for u := lo; u < hi; u++ {
+		n, tr := u/th, u%th
+		for tc := 0; tc < tw; tc++ {
+			for a := range 2 {
+				for b := range 2 {
+					ph, pw := 2*tr+a, 2*tc+b
+					if ph < ps.OutH && pw < ps.OutW {
+						y[2*a+b] = &j.py[((n*ps.OutH+ph)*ps.OutW+pw)*s.F]
+					} else {
+						y[2*a+b] = &l.dump[0]
+					}
+				}
+			}
+			winoOutput43Pool(&mm[((u-lo)*tw+tc)*mts], s.F, s.F/16, &y, j.bias, l.wt[:])
 		}
 	}
 }
