@@ -1062,15 +1062,11 @@ func (g *gen) winoInput43(name string) {
 	g.blockLoopEnd(name)
 }
 
-// winoOutput43 emits the output transform Y = Aᵀ·M·A of 6×6 product
-// tiles: M[ξ] is read from m + ξ·mstride + 16·b floats and Y[i][j] stored
-// at y[4i+j] + 16·b floats for filter blocks b < nblk, after adding bias
-// (when not nil) and applying ReLU (when relu is non-zero) as the separate
-// ops do; tmp is 24·16 floats of scratch.
-func (g *gen) winoOutput43(name string) {
-	g.p("// func %s(m *float32, mstride, nblk int, y *[16]*float32, bias *float32, relu int, tmp *float32)", name)
-	g.p("// Winograd F(4×4,3×3) output transform; see gen_amd64.go.")
-	g.p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
+// at6Prologue emits the argument loads the F(4×4, 3×3) output transforms
+// share (m in SI, mstride in bytes in R8 and six times that in R10, nblk
+// in CX, y in DI, bias in BX, tmp, at argument offset tmpOff, in R9) and
+// their constants (2, 4, 8 in Z28..Z30, zeros in Z31).
+func (g *gen) at6Prologue(tmpOff int) {
 	g.p("\tMOVQ m+0(FP), SI")
 	g.p("\tMOVQ mstride+8(FP), R8")
 	g.p("\tSHLQ $2, R8")
@@ -1079,15 +1075,20 @@ func (g *gen) winoOutput43(name string) {
 	g.p("\tMOVQ nblk+16(FP), CX")
 	g.p("\tMOVQ y+24(FP), DI")
 	g.p("\tMOVQ bias+32(FP), BX")
-	g.p("\tMOVQ relu+40(FP), R13")
-	g.p("\tMOVQ tmp+48(FP), R9")
+	g.p("\tMOVQ tmp+%d(FP), R9", tmpOff)
 	g.const32(2, 28, "DX")
 	g.const32(4, 29, "DX")
 	g.const32(8, 30, "DX")
 	g.p("\tVPXORD Z31, Z31, Z31")
-	g.blockLoop(name)
-	m, o := [6]int{0, 1, 2, 3, 4, 5}, [4]int{6, 7, 8, 9}
-	// Aᵀ·M, one column j at a time, into tmp[i][j]
+}
+
+// at6Columns emits the first pass of the F(4×4, 3×3) output transforms
+// for the block at AX: Aᵀ·M, one column j of the planes at SI (R8 bytes
+// apart, R10 = 6·R8) at a time, into tmp[i][j] at R9; then the block's
+// bias from BX (when not nil) into Z27. It returns the registers at6 reads
+// and writes.
+func (g *gen) at6Columns(name string) (m [6]int, o [4]int) {
+	m, o = [6]int{0, 1, 2, 3, 4, 5}, [4]int{6, 7, 8, 9}
 	g.p("\tLEAQ (SI)(AX*1), R11")
 	for j := 0; j < 6; j++ {
 		g.p("\tMOVQ R11, R12")
@@ -1104,6 +1105,22 @@ func (g *gen) winoOutput43(name string) {
 	g.p("\tJEQ %s_nobias", name)
 	g.p("\tVMOVUPS (BX)(AX*1), Z27")
 	g.p("%s_nobias:", name)
+	return m, o
+}
+
+// winoOutput43 emits the output transform Y = Aᵀ·M·A of 6×6 product
+// tiles: M[ξ] is read from m + ξ·mstride + 16·b floats and Y[i][j] stored
+// at y[4i+j] + 16·b floats for filter blocks b < nblk, after adding bias
+// (when not nil) and applying ReLU (when relu is non-zero) as the separate
+// ops do; tmp is 24·16 floats of scratch.
+func (g *gen) winoOutput43(name string) {
+	g.p("// func %s(m *float32, mstride, nblk int, y *[16]*float32, bias *float32, relu int, tmp *float32)", name)
+	g.p("// Winograd F(4×4,3×3) output transform; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
+	g.at6Prologue(48)
+	g.p("\tMOVQ relu+40(FP), R13")
+	g.blockLoop(name)
+	m, o := g.at6Columns(name)
 	// (Aᵀ·M)·A, one row i at a time, to y[4i..4i+3]
 	for i := 0; i < 4; i++ {
 		for j := 0; j < 6; j++ {
@@ -1141,41 +1158,12 @@ func (g *gen) winoOutput43Pool(name string) {
 	g.p("// func %s(m *float32, mstride, nblk int, y *[4]*float32, bias *float32, tmp *float32)", name)
 	g.p("// Winograd F(4×4,3×3) output transform, ReLU and 2×2 max pooling; see gen_amd64.go.")
 	g.p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
-	g.p("\tMOVQ m+0(FP), SI")
-	g.p("\tMOVQ mstride+8(FP), R8")
-	g.p("\tSHLQ $2, R8")
-	g.p("\tLEAQ (R8)(R8*2), R10")
-	g.p("\tADDQ R10, R10") // six planes
-	g.p("\tMOVQ nblk+16(FP), CX")
-	g.p("\tMOVQ y+24(FP), DI")
-	g.p("\tMOVQ bias+32(FP), BX")
-	g.p("\tMOVQ tmp+40(FP), R9")
-	g.const32(2, 28, "DX")
-	g.const32(4, 29, "DX")
-	g.const32(8, 30, "DX")
-	g.p("\tVPXORD Z31, Z31, Z31")
+	g.at6Prologue(40)
 	g.p("\tMOVL $0xff800000, DX")
 	g.p("\tVPBROADCASTD DX, Z26")
 	g.p("\tVPXORD Z27, Z27, Z27")
 	g.blockLoop(name)
-	m, o := [6]int{0, 1, 2, 3, 4, 5}, [4]int{6, 7, 8, 9}
-	// Aᵀ·M, one column j at a time, into tmp[i][j]
-	g.p("\tLEAQ (SI)(AX*1), R11")
-	for j := 0; j < 6; j++ {
-		g.p("\tMOVQ R11, R12")
-		g.planes(true, "R12", "R10", m[:])
-		g.at6(m, o)
-		for i := 0; i < 4; i++ {
-			g.p("\tVMOVUPS Z%d, %d(R9)", o[i], (6*i+j)*64)
-		}
-		if j < 5 {
-			g.p("\tADDQ R8, R11")
-		}
-	}
-	g.p("\tTESTQ BX, BX")
-	g.p("\tJEQ %s_nobias", name)
-	g.p("\tVMOVUPS (BX)(AX*1), Z27")
-	g.p("%s_nobias:", name)
+	m, o := g.at6Columns(name)
 	// (Aᵀ·M)·A, two rows at a time, pooled
 	for a := 0; a < 2; a++ {
 		for r := 0; r < 2; r++ {

@@ -181,11 +181,7 @@ func implicitOK(kr *gemmKernel) bool { return kr == &avx512Kernel }
 // writes. bias (64 values, or nil) is added and ReLU applied (when relu)
 // to the tile, after adding it to C (when add), before it is stored.
 func rowsKernel(kc, nseg, segStep int, a *[6]*float32, b *float32, ldb int, c *[6]*float32, add bool, bias []float32, relu bool) {
-	var bp *float32
-	if bias != nil {
-		_ = bias[63]
-		bp = &bias[0]
-	}
+	bp := biasPtr(bias, 64)
 	convRowsAVX512(kc, nseg, segStep, &a[0], b, ldb, &c[0], b2i(add), bp, b2i(relu))
 }
 
@@ -247,11 +243,7 @@ func winoInput(p *[16]*float32, nblk int, v *float32, vstride int) {
 // transform of one tile, nblk blocks of 16 filters, with the bias (nil
 // for none, else one value per filter) and ReLU of the epilogue.
 func winoOutput(m *float32, mstride, nblk int, y *[4]*float32, bias []float32, relu bool) {
-	var bp *float32
-	if bias != nil {
-		_ = bias[16*nblk-1]
-		bp = &bias[0]
-	}
+	bp := biasPtr(bias, 16*nblk)
 	winoOutputAVX512(m, mstride, nblk, y, bp, b2i(relu))
 }
 
@@ -281,11 +273,7 @@ func winoInput43(p *[36]*float32, nblk int, v *float32, vstride int, tmp []float
 // 16 filters, with the bias (nil for none, else one value per filter) and
 // ReLU of the epilogue, through tmp (24·16 floats).
 func winoOutput43(m *float32, mstride, nblk int, y *[16]*float32, bias []float32, relu bool, tmp []float32) {
-	var bp *float32
-	if bias != nil {
-		_ = bias[16*nblk-1]
-		bp = &bias[0]
-	}
+	bp := biasPtr(bias, 16*nblk)
 	_ = tmp[24*16-1]
 	winoOutput43AVX512(m, mstride, nblk, y, bp, b2i(relu), &tmp[0])
 }
@@ -308,11 +296,7 @@ func winoFilter43(w []float32, cf int, u []float32, ustride, lo, hi int) {
 // ReLU and the 2×2, stride-2 max pooling of the tile into its 4 pooled
 // pixels y, nblk blocks of 16 filters, through tmp (24·16 floats).
 func winoOutput43Pool(m *float32, mstride, nblk int, y *[4]*float32, bias []float32, tmp []float32) {
-	var bp *float32
-	if bias != nil {
-		_ = bias[16*nblk-1]
-		bp = &bias[0]
-	}
+	bp := biasPtr(bias, 16*nblk)
 	_ = tmp[24*16-1]
 	winoOutput43PoolAVX512(m, mstride, nblk, y, bp, &tmp[0])
 }

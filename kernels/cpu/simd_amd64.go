@@ -48,11 +48,7 @@ func convRowsVec(s ConvShape, x, w, y []float32, npix int, bias []float32, relu,
 	_ = x[(npix-1)*s.StrideW*s.C+(s.KH-1)*s.W*s.C+run-1]
 	_ = w[(s.KH*run-1)*s.F+63]
 	_ = y[(npix-1)*s.F+63]
-	var bp *float32
-	if bias != nil {
-		_ = bias[63]
-		bp = &bias[0]
-	}
+	bp := biasPtr(bias, 64)
 	if wide {
 		convDirectAVX512(&x[0], s.W*s.C, s.KH, run, &w[0], s.F, &y[0], npix, s.StrideW*s.C, bp, b2i(relu))
 		return
@@ -75,11 +71,7 @@ func convPoolVec(s ConvShape, x, w, py []float32, npool int, bias []float32) {
 	_ = x[((2*npool-1)*s.StrideW*s.C)+(s.StrideH+s.KH-1)*s.W*s.C+run-1]
 	_ = w[(s.KH*run-1)*s.F+63]
 	_ = py[(npool-1)*s.F+63]
-	var bp *float32
-	if bias != nil {
-		_ = bias[63]
-		bp = &bias[0]
-	}
+	bp := biasPtr(bias, 64)
 	convDirectPoolAVX512(&x[0], s.W*s.C, s.KH, run, &w[0], s.F, &py[0], npool, s.StrideW*s.C, s.StrideH*s.W*s.C, bp)
 }
 
@@ -142,4 +134,14 @@ func biasAddVec(x, bias []float32, rows, cols int) bool {
 	_, _ = x[rows*cols-1], bias[cols-1]
 	biasAddAVX2(&x[0], &bias[0], rows, cols)
 	return true
+}
+
+// biasPtr returns &bias[0] after checking that bias holds n values, or nil
+// for no bias, for the assembly kernels' bias arguments.
+func biasPtr(bias []float32, n int) *float32 {
+	if bias == nil {
+		return nil
+	}
+	_ = bias[n-1]
+	return &bias[0]
 }
