@@ -519,21 +519,26 @@ func packBTask(a *args, _, lo, hi int) {
 }
 
 func packBRange(nr int, dst, b []float32, ldb int, transB bool, pc, kc, jc, nc, lo, hi int) {
+	if !transB {
+		// row by row of B, so that its reads are sequential (panel by
+		// panel, they step down B a row at a time, which the hardware
+		// prefetchers do not follow: a cache miss per chunk)
+		for p := 0; p < kc; p++ {
+			src := b[(pc+p)*ldb+jc : (pc+p)*ldb+jc+nc]
+			for jp := lo; jp < hi; jp++ {
+				jr := jp * nr
+				dp := dst[jr*kc+p*nr : jr*kc+p*nr+nr]
+				if n := copy(dp, src[jr:min(jr+nr, nc)]); n < nr {
+					clear(dp[n:])
+				}
+			}
+		}
+		return
+	}
 	for jp := lo; jp < hi; jp++ {
 		jr := jp * nr
 		nb := min(nr, nc-jr)
 		d := dst[jr*kc : jr*kc+kc*nr]
-		if !transB {
-			for p := 0; p < kc; p++ {
-				src := b[(pc+p)*ldb+jc+jr:]
-				dp := d[p*nr : p*nr+nr]
-				copy(dp, src[:nb])
-				if nb < nr {
-					clear(dp[nb:])
-				}
-			}
-			continue
-		}
 		// op(B)[p][j] = b[j·ldb + p]
 		for cc := 0; cc < nr; cc++ {
 			if cc >= nb {
