@@ -435,15 +435,12 @@ func (p *parser) data(in *InputTensor, depth int) error {
 		return nil
 	}
 	for {
-		// Fast path for the bulk of an image request: a small unsigned
-		// integer followed directly by ','. Anything else (spaces, signs,
-		// fractions, exponents, the last element) takes the general path
-		// below, which accepts and rejects exactly what this one does.
-		if v, n := smallUint(p.b[p.i:]); n > 0 && len(in.Data) < p.lim.MaxElements {
-			in.Data = append(in.Data, float32(v))
-			p.i += n + 1
-			continue
-		}
+		// Fast path for the bulk of an image request: a run of small
+		// unsigned integers each followed directly by ','. Anything else
+		// (spaces, signs, fractions, exponents, the last element) takes
+		// the general path below, which accepts and rejects exactly what
+		// this one does.
+		p.uintRun(in)
 		c := p.peek()
 		switch {
 		case c == '[':
@@ -484,24 +481,31 @@ func (p *parser) data(in *InputTensor, depth int) error {
 	}
 }
 
-// smallUint reads a JSON integer of at most 9 digits (so exact in float32
-// only up to 2^24, rounded like the general path beyond) that is followed
-// directly by ','. It returns the value and the number of digits, or n = 0
-// when b does not start that way (including a forbidden leading zero).
-func smallUint(b []byte) (v uint32, n int) {
-	for i, c := range b {
-		if c == ',' {
-			if i == 0 || (i > 1 && b[0] == '0') {
-				return 0, 0
+// uintRun appends to in.Data the run of JSON integers at p.i that have
+// at most 9 digits (so exact in float32 only up to 2^24, rounded like the
+// general path beyond), no leading zero, and a ',' right after them, and
+// moves p.i past it; it stops before the first element that is not one,
+// and at MaxElements.
+func (p *parser) uintRun(in *InputTensor) {
+	b, i, data, limit := p.b, p.i, in.Data, p.lim.MaxElements
+	for len(data) < limit {
+		j, v := i, uint32(0)
+		for j < len(b) && j-i < 10 {
+			c := b[j] - '0'
+			if c > 9 {
+				break
 			}
-			return v, i
+			v = v*10 + uint32(c)
+			j++
 		}
-		if c < '0' || c > '9' || i == 9 {
-			return 0, 0
+		n := j - i
+		if n == 0 || n > 9 || j >= len(b) || b[j] != ',' || (n > 1 && b[i] == '0') {
+			break
 		}
-		v = v*10 + uint32(c-'0')
+		data = append(data, float32(v))
+		i = j + 1
 	}
-	return 0, 0
+	p.i, in.Data = i, data
 }
 
 // object calls fn for each member with the parser positioned at its value.
