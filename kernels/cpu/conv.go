@@ -270,10 +270,16 @@ func (j *convJob) directChunk(w, t int) {
 // stride 2) in registers: every pixel of every window lies inside the
 // input (no padding).
 func (s ConvShape) directPool(ps PoolShape) bool {
+	return s.pools2x2(ps) && s.PadTop == 0 && s.PadLeft == 0 &&
+		(2*ps.OutH-1)*s.StrideH+s.KH <= s.H && (2*ps.OutW-1)*s.StrideW+s.KW <= s.W
+}
+
+// pools2x2 reports whether ps is a 2×2, stride-2 max pooling of s's
+// output whose windows all lie inside it.
+func (s ConvShape) pools2x2(ps PoolShape) bool {
 	return ps.N == s.N && ps.H == s.OutH && ps.W == s.OutW && ps.C == s.F &&
 		ps.KH == 2 && ps.KW == 2 && ps.StrideH == 2 && ps.StrideW == 2 && ps.OutH > 0 && ps.OutW > 0 &&
-		2*ps.OutH <= s.OutH && 2*ps.OutW <= s.OutW && s.PadTop == 0 && s.PadLeft == 0 &&
-		(2*ps.OutH-1)*s.StrideH+s.KH <= s.H && (2*ps.OutW-1)*s.StrideW+s.KW <= s.W
+		2*ps.OutH <= s.OutH && 2*ps.OutW <= s.OutW
 }
 
 // directPoolChunk computes the pooled rows [t·chunk, (t+1)·chunk) (over
@@ -652,7 +658,7 @@ type convLocal struct {
 	dump  []float32          // output pixels past the edge (Winograd)
 	wg    []float32          // a chunk's sums of the filter gradient (Winograd)
 	ysc   []float32          // a chunk of y not stored (ConvEpilogue.ScratchY)
-	wt    [36 * 16]float32   // the Winograd F(4×4, 3×3) transforms' scratch
+	wt    []float32          // the Winograd F(4×4, 3×3) transforms' scratch (36·16 floats, 64-byte aligned)
 	argsc []float32          // a row of argmax not stored (ConvEpilogue.NoArg)
 }
 

@@ -1,5 +1,7 @@
 package cpu
 
+import "unsafe"
+
 // Winograd forward convolution (Lavin and Gray, "Fast Algorithms for
 // Convolutional Neural Networks", 2016) for 3×3 filters with stride 1.
 // Each m×m block of output pixels (a tile) comes from the (m+2)×(m+2)
@@ -37,8 +39,8 @@ package cpu
 // and tiles × F floats each).
 const winoChunkBytes = 384 << 10
 
-// winograd reports whether the forward pass runs as Winograd F(2×2, 3×3)
-// with micro-kernel kr: a 3×3 filter, stride 1, channels in blocks of 16
+// winograd reports whether the forward pass runs as Winograd (F(2×2, 3×3)
+// or F(4×4, 3×3), see winoTile) with micro-kernel kr: a 3×3 filter, stride 1, channels in blocks of 16
 // and filters in blocks of 64, on the AVX-512 kernels.
 func (s ConvShape) winograd(kr *gemmKernel) bool {
 	return implicitOK(kr) && s.KH == 3 && s.KW == 3 && s.StrideH == 1 && s.StrideW == 1 &&
@@ -123,7 +125,7 @@ func (j *convJob) winoForward(p *Pool, s ConvShape, e ConvEpilogue) {
 		j.pool, j.py, j.parg = e.Pool, e.PoolY, e.PoolArg
 		// at inference, an F(4×4, 3×3) tile holds whole 2×2 windows:
 		// pool them in registers, storing nothing else
-		j.poolReg = m == 4 && e.ScratchY && e.NoArg && j.relu && e.Pool.KH == 2 && e.Pool.KW == 2 && e.Pool.StrideW == 2
+		j.poolReg = m == 4 && e.ScratchY && e.NoArg && j.relu && s.pools2x2(e.Pool)
 		if !j.poolReg {
 			j.scratch(workers, e, m*per*s.OutW)
 		}
@@ -199,7 +201,19 @@ func (cw *convWork) growWino(workers, tiles int, s ConvShape, pts int) {
 		l := &cw.wk[w]
 		l.wv = growF32(l.wv, tiles*winoTileStride(s.C, pts))
 		l.wm = growF32(l.wm, tiles*winoTileStride(s.F, pts))
+		if l.wt == nil {
+			l.wt = alignedF32(36 * 16)
+		}
 	}
+}
+
+// alignedF32 returns n floats starting on a 64-byte boundary (a cache
+// line), so that the transforms' 64-byte loads and stores of it never
+// straddle two lines.
+func alignedF32(n int) []float32 {
+	buf := make([]float32, n+15)
+	off := int((64 - uintptr(unsafe.Pointer(&buf[0]))%64) % 64 / 4)
+	return buf[off : off+n : off+n]
 }
 
 // winoTileIn sets d (len (m+2)²) to the input pixels (their first
@@ -261,7 +275,7 @@ func (j *convJob) winoIn(l *convLocal, lo, hi int, v []float32) {
 			j.winoTileIn(d[:pts], m, n, tr, tc)
 			vp := &v[((u-lo)*tw+tc)*vts]
 			if m == 4 {
-				winoInput43(&d, s.C/16, vp, s.C, l.wt[:])
+				winoInput43(&d, s.C/16, vp, s.C, l.wt)
 			} else {
 				winoInput((*[16]*float32)(d[:16]), s.C/16, vp, s.C)
 			}
@@ -322,7 +336,7 @@ func (j *convJob) winoOut(w, lo, hi int, mm []float32) {
 			}
 			mp := &mm[((u-lo)*tw+tc)*mts]
 			if m == 4 {
-				winoOutput43(mp, s.F, s.F/16, &y, j.bias, j.relu, l.wt[:])
+				winoOutput43(mp, s.F, s.F/16, &y, j.bias, j.relu, l.wt)
 			} else {
 				winoOutput(mp, s.F, s.F/16, (*[4]*float32)(y[:4]), j.bias, j.relu)
 			}
@@ -343,6 +357,7 @@ func (j *convJob) winoOut(w, lo, hi int, mm []float32) {
 // pooled pixels go to PoolY, those past its edge to the dump row.
 func (j *convJob) winoOutPooled(l *convLocal, lo, hi int, mm []float32) {
 	s, ps := j.s, j.pool
+	_ = j.py[ps.N*ps.OutH*ps.OutW*ps.C-1] // the kernel writes F = C floats a pixel
 	th, tw := s.winoTiles(4)
 	mts := winoTileStride(s.F, 36)
 	var y [4]*float32
@@ -359,7 +374,7 @@ func (j *convJob) winoOutPooled(l *convLocal, lo, hi int, mm []float32) {
 					}
 				}
 			}
-			winoOutput43Pool(&mm[((u-lo)*tw+tc)*mts], s.F, s.F/16, &y, j.bias, l.wt[:])
+			winoOutput43Pool(&mm[((u-lo)*tw+tc)*mts], s.F, s.F/16, &y, j.bias, l.wt)
 		}
 	}
 }

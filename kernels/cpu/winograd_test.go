@@ -210,3 +210,99 @@ func TestScratchEpilogue(t *testing.T) {
 		}
 	}
 }
+
+// TestWinoPooled checks the F(4×4, 3×3) forward pass with a fused 2×2
+// pooling against the same pass with y and the argmax stored, bit for bit:
+// output sizes whose rows and columns are 0, 1, 2 and 3 past a multiple
+// of 4, with padding, for each way of discarding y and the argmax (both:
+// pooling in registers; y only: pooling from per-worker scratch rows,
+// two pooling rows a tile row, chunks across images), with a bias that
+// holds NaN, ±Inf and −0 and inputs that do too, on 1, 2 and 5 workers.
+func TestWinoPooled(t *testing.T) {
+	if !(ConvShape{KH: 3, KW: 3, StrideH: 1, StrideW: 1, C: 16, F: 64, OutH: 1, OutW: 1}).winograd(defaultKernel) {
+		t.Skipf("the Winograd path runs on the avx512 micro-kernel only; this CPU uses %q", DefaultKernel())
+	}
+	nan, inf, negz := float32(math.NaN()), float32(math.Inf(1)), float32(math.Copysign(0, -1))
+	for i, s := range []ConvShape{
+		{N: 3, H: 10, W: 10, C: 16, F: 64, OutH: 8, OutW: 8},
+		{N: 2, H: 11, W: 12, C: 32, F: 64, OutH: 9, OutW: 10},
+		{N: 4, H: 13, W: 15, C: 16, F: 128, OutH: 11, OutW: 13},
+		{N: 5, H: 9, W: 7, C: 16, F: 64, PadTop: 1, PadLeft: 1, OutH: 9, OutW: 7},
+	} {
+		s.KH, s.KW, s.StrideH, s.StrideW = 3, 3, 1, 1
+		r := rand.New(rand.NewPCG(uint64(i), 17))
+		x, w, bias := randSlice(r, s.N*s.H*s.W*s.C), randSlice(r, 9*s.C*s.F), randSlice(r, s.F)
+		x[1], x[len(x)/3], x[len(x)-2] = nan, inf, negz
+		bias[0], bias[1], bias[2], bias[3] = nan, inf, -inf, negz
+		ps := PoolShape{N: s.N, H: s.OutH, W: s.OutW, C: s.F, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: s.OutH / 2, OutW: s.OutW / 2}
+		n := ps.N * ps.OutH * ps.OutW * ps.C
+		for _, workers := range []int{1, 2, 5} {
+			p := NewPool(workers)
+			var ws Workspace
+			ws.conv.winoM = 4
+			y, wantP, wantA := make([]float32, s.N*s.OutH*s.OutW*s.F), make([]float32, n), make([]float32, n)
+			Conv2DForwardEpilogue(p, &ws, s, x, w, y, ConvEpilogue{Bias: bias, ReLU: true, Pool: ps, PoolY: wantP, PoolArg: wantA})
+			for _, c := range []struct{ scratchY, noArg bool }{{true, true}, {true, false}, {false, true}} {
+				name := fmt.Sprintf("shape %d, %d workers, ScratchY %v NoArg %v", i, workers, c.scratchY, c.noArg)
+				py, pa, y2 := make([]float32, n), make([]float32, n), make([]float32, len(y))
+				for j := range pa {
+					pa[j] = nan
+				}
+				for j := range y2 {
+					y2[j] = nan
+				}
+				Conv2DForwardEpilogue(p, &ws, s, x, w, y2, ConvEpilogue{Bias: bias, ReLU: true, Pool: ps, PoolY: py, PoolArg: pa, ScratchY: c.scratchY, NoArg: c.noArg})
+				requireSameBits(t, wantP, py, name+": pooled y")
+				if !c.noArg {
+					requireSameBits(t, wantA, pa, name+": argmax")
+				}
+				if !c.scratchY {
+					requireSameBits(t, y, y2, name+": y")
+				}
+			}
+			p.Close()
+		}
+	}
+}
+
+// TestWinoFilterCacheTile checks that a transformed filter kept for one
+// tile size is not used for the other: the same filter (same FilterID)
+// on an 11×11 output (F(4×4, 3×3)) and a 13×13 one (F(2×2, 3×3)), in
+// turn, gives the bits of the uncached passes.
+func TestWinoFilterCacheTile(t *testing.T) {
+	if !(ConvShape{KH: 3, KW: 3, StrideH: 1, StrideW: 1, C: 16, F: 64, OutH: 1, OutW: 1}).winograd(defaultKernel) {
+		t.Skipf("the Winograd path runs on the avx512 micro-kernel only; this CPU uses %q", DefaultKernel())
+	}
+	r := rand.New(rand.NewPCG(5, 5))
+	w := randSlice(r, 9*32*64)
+	var cached Workspace
+	for k, hw := range []int{13, 15, 13, 15} {
+		s := ConvShape{N: 2, H: hw, W: hw, C: 32, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: hw - 2, OutW: hw - 2}
+		x := randSlice(r, s.N*s.H*s.W*s.C)
+		want, got := make([]float32, s.N*s.OutH*s.OutW*s.F), make([]float32, s.N*s.OutH*s.OutW*s.F)
+		var fresh Workspace
+		Conv2DForwardEpilogue(nil, &fresh, s, x, w, want, ConvEpilogue{})
+		Conv2DForwardEpilogue(nil, &cached, s, x, w, got, ConvEpilogue{FilterID: 7})
+		requireSameBits(t, want, got, fmt.Sprintf("call %d (%d×%d output, tile %d)", k, hw-2, hw-2, s.winoTile(0)))
+	}
+}
+
+// TestWinoPooledShortOutput checks that a pooled output one element too
+// short panics (a bounds check) instead of being written past its end.
+func TestWinoPooledShortOutput(t *testing.T) {
+	if !(ConvShape{KH: 3, KW: 3, StrideH: 1, StrideW: 1, C: 16, F: 64, OutH: 1, OutW: 1}).winograd(defaultKernel) {
+		t.Skipf("the Winograd path runs on the avx512 micro-kernel only; this CPU uses %q", DefaultKernel())
+	}
+	s := ConvShape{N: 1, H: 13, W: 13, C: 16, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11}
+	ps := PoolShape{N: 1, H: 11, W: 11, C: 64, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: 5, OutW: 5}
+	r := rand.New(rand.NewPCG(6, 6))
+	x, w := randSlice(r, 13*13*16), randSlice(r, 9*16*64)
+	n := 25 * 64
+	backing := make([]float32, n)
+	backing[n-1] = 42
+	var ws Workspace
+	require.Panics(t, func() {
+		Conv2DForwardEpilogue(nil, &ws, s, x, w, make([]float32, 121*64), ConvEpilogue{ReLU: true, Pool: ps, PoolY: backing[:n-1], PoolArg: make([]float32, n), ScratchY: true, NoArg: true})
+	})
+	require.Equal(t, float32(42), backing[n-1], "the element past PoolY was written")
+}
