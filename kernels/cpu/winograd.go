@@ -94,8 +94,8 @@ func (j *convJob) winoForward(p *Pool, s ConvShape, e ConvEpilogue) {
 	}
 	chunks := max((units+per-1)/per, min(units, workers))
 	per = (units + chunks - 1) / chunks
-	if per >= step {
-		per = roundUp(per, step)
+	if r := roundUp(per, step); per >= step && (units+r-1)/r >= min(units, workers) {
+		per = r // (not when that would leave a worker idle)
 	}
 	j.chunk = per
 	cw.growWino(workers, roundUp(per*tw, imr), s, pts)
