@@ -165,12 +165,12 @@ func Sgemm(p *Pool, ws *GemmWorkspace, transA, transB bool, m, n, k int,
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
+	if m == 1 && !transB && (!transA || lda == 1) && ws.kern == nil {
+		sgemv(p, ws, n, k, alpha, a, b, ldb, beta, c)
+		return
+	}
 	if float64(m)*float64(n)*float64(k) < serialMACs {
 		p = nil
-	}
-	if m == 1 && !transB && (!transA || lda == 1) && ws.kern == nil {
-		sgemv(p, n, k, alpha, a, b, ldb, beta, c)
-		return
 	}
 	kr := ws.kernel()
 	if implicitOK(kr) && !transA && !transB && alpha == 1 && beta == 0 && n%inr == 0 &&
@@ -560,8 +560,20 @@ func packBRange(nr int, dst, b []float32, ldb int, transB bool, pc, kc, jc, nc, 
 // without packing: 64 columns at a time with the vector loop where there is
 // one, the rest in Go. Column blocks run in parallel on p. Each element is
 // summed in order of k, so the result does not depend on the workers.
-func sgemv(p *Pool, n, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
+//
+// A long product over few columns (k ≥ sgemvSplitMinK, n ≤ 64, like a
+// dense layer at batch 1) is summed instead in sgemvSplitK chunks of k,
+// in parallel, whose partial sums are then added in order: the same bits
+// with any number of workers, and each worker reads only its part of B.
+func sgemv(p *Pool, ws *GemmWorkspace, n, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
 	blocks := (n + 63) / 64
+	if k >= sgemvSplitMinK && blocks == 1 {
+		sgemvSplit(p, ws, n, k, alpha, a, b, ldb, beta, c)
+		return
+	}
+	if float64(n)*float64(k) < serialMACs {
+		p = nil
+	}
 	if p.serial(blocks, 1) {
 		sgemvCols(0, blocks, n, alpha, a[:k], b, ldb, beta, c)
 		return
@@ -575,6 +587,57 @@ func sgemv(p *Pool, n, k int, alpha float32, a, b []float32, ldb int, beta float
 
 func sgemvTask(ar *args, _, lo, hi int) {
 	sgemvCols(lo, hi, ar.i[0], ar.f[0], ar.s[0], ar.s[1], ar.i[1], ar.f[1], ar.s[2])
+}
+
+// sgemvSplitMinK and sgemvSplitK: sgemv over at most 64 columns splits k
+// into sgemvSplitK chunks from a depth of sgemvSplitMinK on.
+const (
+	sgemvSplitMinK = 1024
+	sgemvSplitK    = 2
+)
+
+// sgemvSplit is sgemv for one block of columns over a long k: the
+// sgemvSplitK chunks of k (cut by shape alone) in parallel into partial
+// sums, then c = alpha·Σ partials (in chunk order) + beta·c.
+func sgemvSplit(p *Pool, ws *GemmWorkspace, n, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
+	ws.part = growF32(ws.part, sgemvSplitK*n)
+	part := ws.part[:sgemvSplitK*n]
+	if p.serial(sgemvSplitK, 1) {
+		for t := 0; t < sgemvSplitK; t++ {
+			sgemvChunk(t, n, k, a, b, ldb, part)
+		}
+	} else {
+		ar := p.args()
+		ar.s[0], ar.s[1], ar.s[2] = a[:k], b, part
+		ar.i[0], ar.i[1] = n, ldb
+		p.run(sgemvSplitK, 1, ar, sgemvSplitTask)
+	}
+	for j := 0; j < n; j++ {
+		v := part[j]
+		for t := 1; t < sgemvSplitK; t++ {
+			v += part[t*n+j]
+		}
+		switch beta {
+		case 0:
+			c[j] = alpha * v
+		case 1:
+			c[j] += alpha * v
+		default:
+			c[j] = alpha*v + beta*c[j]
+		}
+	}
+}
+
+func sgemvSplitTask(ar *args, _, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		sgemvChunk(t, ar.i[0], len(ar.s[0]), ar.s[0], ar.s[1], ar.i[1], ar.s[2])
+	}
+}
+
+// sgemvChunk sums chunk t of k of sgemvSplit into part[t·n:(t+1)·n].
+func sgemvChunk(t, n, k int, a, b []float32, ldb int, part []float32) {
+	lo, hi := t*k/sgemvSplitK, (t+1)*k/sgemvSplitK
+	sgemvCols(0, 1, n, 1, a[lo:hi], b[lo*ldb:], ldb, 0, part[t*n:(t+1)*n])
 }
 
 // sgemvCols computes the 64-column blocks lo..hi-1 of sgemv.

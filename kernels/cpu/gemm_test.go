@@ -311,3 +311,45 @@ func TestSgemmPackedB(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemvSplit checks the split-k path of one-row products over at most
+// 64 columns (a dense layer at batch 1) against float64, with alpha and
+// beta, and that it gives the same bits serially and on 2 and 3 workers.
+func TestSgemvSplit(t *testing.T) {
+	for _, c := range []struct {
+		n, k        int
+		alpha, beta float32
+	}{{64, 1600, 1, 0}, {10, 1024, 1, 0}, {1, 3001, 0.5, 1}, {37, 2048, -2, 0.25}} {
+		r := rand.New(rand.NewPCG(uint64(c.n), uint64(c.k)))
+		a, b, c0 := randSlice(r, c.k), randSlice(r, c.k*c.n), randSlice(r, c.n)
+		want, scale := make([]float64, c.n), make([]float64, c.n)
+		for j := range want {
+			var s, abs float64
+			for p := 0; p < c.k; p++ {
+				s += float64(a[p]) * float64(b[p*c.n+j])
+				abs += math.Abs(float64(a[p]) * float64(b[p*c.n+j]))
+			}
+			want[j] = float64(c.alpha)*s + float64(c.beta)*float64(c0[j])
+			scale[j] = math.Abs(float64(c.alpha))*abs + math.Abs(float64(c.beta)*float64(c0[j]))
+		}
+		var first []float32
+		for _, workers := range []int{1, 2, 3} {
+			var p *Pool
+			if workers > 1 {
+				p = NewPool(workers)
+			}
+			var ws GemmWorkspace
+			got := append([]float32(nil), c0...)
+			Sgemm(p, &ws, false, false, 1, c.n, c.k, c.alpha, a, c.k, b, c.n, c.beta, got, c.n)
+			p.Close()
+			for j := range want {
+				require.InDelta(t, want[j], got[j], 1e-5*math.Sqrt(float64(c.k))*scale[j], "n %d k %d: c[%d]", c.n, c.k, j)
+			}
+			if first == nil {
+				first = got
+				continue
+			}
+			requireSameBits(t, first, got, fmt.Sprintf("n %d k %d on %d workers", c.n, c.k, workers))
+		}
+	}
+}
