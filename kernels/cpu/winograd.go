@@ -216,6 +216,22 @@ func alignedF32(n int) []float32 {
 	return buf[off : off+n : off+n]
 }
 
+// blockPtrs sets p (len m·m) to the first channel of pixels (r0+a, c0+b),
+// a, b < m, of image n in buf, an NHWC tensor of rows×cols pixels of ch
+// floats whose pixel q is buf's pixel q−off; pixels past the bottom or
+// right edge get outside instead.
+func blockPtrs(p []*float32, m int, buf []float32, off, n, rows, cols, ch, r0, c0 int, outside *float32) {
+	for a := range m {
+		for b := range m {
+			if r, c := r0+a, c0+b; r < rows && c < cols {
+				p[m*a+b] = &buf[((n*rows+r)*cols+c-off)*ch]
+			} else {
+				p[m*a+b] = outside
+			}
+		}
+	}
+}
+
 // winoTileIn sets d (len (m+2)²) to the input pixels (their first
 // channel) of the (m+2)×(m+2) tile under output tile (tr, tc) of image n,
 // m×m output pixels a tile: the zero row where the tile lies outside the
@@ -324,16 +340,7 @@ func (j *convJob) winoOut(w, lo, hi int, mm []float32) {
 	for u := lo; u < hi; u++ {
 		n, tr := u/th, u%th
 		for tc := 0; tc < tw; tc++ {
-			for a := range m {
-				for b := range m {
-					oh, ow := m*tr+a, m*tc+b
-					if oh < s.OutH && ow < s.OutW {
-						y[m*a+b] = &yb[((n*s.OutH+oh)*s.OutW+ow-y0)*s.F]
-					} else {
-						y[m*a+b] = &l.dump[0]
-					}
-				}
-			}
+			blockPtrs(y[:m*m], m, yb, y0, n, s.OutH, s.OutW, s.F, m*tr, m*tc, &l.dump[0])
 			mp := &mm[((u-lo)*tw+tc)*mts]
 			if m == 4 {
 				winoOutput43(mp, s.F, s.F/16, &y, j.bias, j.relu, l.wt)
@@ -364,16 +371,7 @@ func (j *convJob) winoOutPooled(l *convLocal, lo, hi int, mm []float32) {
 	for u := lo; u < hi; u++ {
 		n, tr := u/th, u%th
 		for tc := 0; tc < tw; tc++ {
-			for a := range 2 {
-				for b := range 2 {
-					ph, pw := 2*tr+a, 2*tc+b
-					if ph < ps.OutH && pw < ps.OutW {
-						y[2*a+b] = &j.py[((n*ps.OutH+ph)*ps.OutW+pw)*s.F]
-					} else {
-						y[2*a+b] = &l.dump[0]
-					}
-				}
-			}
+			blockPtrs(y[:], 2, j.py, 0, n, ps.OutH, ps.OutW, ps.C, 2*tr, 2*tc, &l.dump[0])
 			winoOutput43Pool(&mm[((u-lo)*tw+tc)*mts], s.F, s.F/16, &y, j.bias, l.wt)
 		}
 	}
@@ -470,16 +468,7 @@ func (j *convJob) winoGradChunk(w, t int) {
 				idx := (u-u0)*tw + tc
 				j.winoTileIn(xd[:], 2, n, tr, tc)
 				winoInput(&xd, s.C/16, &v[idx*vts], s.C)
-				for a := range 2 {
-					for b := range 2 {
-						oh, ow := 2*tr+a, 2*tc+b
-						if oh < s.OutH && ow < s.OutW {
-							g[2*a+b] = &j.y[((n*s.OutH+oh)*s.OutW+ow)*s.F]
-						} else {
-							g[2*a+b] = &cw.zero[0]
-						}
-					}
-				}
+				blockPtrs(g[:], 2, j.y, 0, n, s.OutH, s.OutW, s.F, 2*tr, 2*tc, &cw.zero[0])
 				winoDy(&g, s.F/16, &d[idx*dts], s.F)
 			}
 		}
