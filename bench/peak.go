@@ -4,15 +4,17 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	kcpu "github.com/kiln-ml/kiln/kernels/cpu"
 )
 
 // Peak sources: which loop measured a peak.
 const (
-	// PeakAVX512 is 12 independent 512-bit VFMADD231PS per iteration, in
-	// Go assembly (amd64 with AVX-512F).
+	// PeakAVX512 is 24 independent 512-bit VFMADD231PS per iteration, in
+	// Go assembly (amd64 with AVX-512F; kernels/cpu.FMALoop "avx512").
 	PeakAVX512 = "avx512-fma-asm"
 	// PeakAVX2 is 12 independent 256-bit VFMADD231PS per iteration, in Go
-	// assembly (amd64 with AVX2 and FMA).
+	// assembly (amd64 with AVX2 and FMA; kernels/cpu.FMALoop "avx2").
 	PeakAVX2 = "avx2-fma-asm"
 	// PeakPlainGo is a scalar float32 multiply-add loop in plain Go with 8
 	// independent chains; it is a lower bound far below the SIMD peak and is
@@ -46,6 +48,20 @@ type peakKernel struct {
 	name         string
 	flopsPerIter float64
 	run          func(n int)
+}
+
+// peakKernels lists the FMA loops this CPU can run, widest first: the
+// assembly loops of package kernels/cpu where the CPU has them, then the
+// plain-Go one.
+func peakKernels() []peakKernel {
+	var ks []peakKernel
+	for _, k := range []struct{ kernel, source string }{{"avx512", PeakAVX512}, {"avx2", PeakAVX2}} {
+		if perIter := kcpu.FMALoop(k.kernel, 1); perIter > 0 {
+			name := k.kernel
+			ks = append(ks, peakKernel{name: k.source, flopsPerIter: perIter, run: func(n int) { kcpu.FMALoop(name, n) }})
+		}
+	}
+	return append(ks, goKernel())
 }
 
 // goKernel is the plain-Go scalar loop: 8 chains of one multiply and one

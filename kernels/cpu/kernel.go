@@ -104,3 +104,17 @@ func (ws *GemmWorkspace) kernel() *gemmKernel {
 	}
 	return defaultKernel
 }
+
+// FMALoop runs iters iterations of the register-FMA loop of the named
+// micro-kernel's vector width ("avx512": 24 independent 512-bit FMAs an
+// iteration; "avx2": 12 independent 256-bit FMAs) and returns the flops it
+// did; 0, running nothing, for a name this CPU has no such loop for. It
+// measures the FMA peak that kiln bench reports percentages against.
+func FMALoop(name string, iters int) float64 {
+	for _, k := range supportedKernels() {
+		if k.name == name {
+			return fmaPeak(name, iters)
+		}
+	}
+	return 0
+}
