@@ -5,7 +5,9 @@
 #   make test-cuda   install the toolkit if needed, vet with the tag, build
 #                    both, compile every kernel through NVRTC + ptxas for
 #                    sm_80/sm_90 (fails on spills in GEMM/conv), and check
-#                    that the cuda build falls back to the CPU on this host
+#                    that the cuda build falls back to the CPU on this host,
+#                    then run the CUDA C kernels through the backend's own
+#                    launch code on the CPU emulator (tag cudaemu, g++)
 #
 # No GPU is needed. GPU hosts run bench/gpu-check.sh instead.
 
@@ -16,7 +18,7 @@ CUDA_PKGS   := ./kernels/cuda ./bindings/cuda/... ./backend/cuda/...
 
 TEST_EXTRA += test-cuda
 
-.PHONY: cuda cuda-toolkit test-cuda
+.PHONY: cuda cuda-toolkit test-cuda test-cuda-emu cxx
 
 cuda-toolkit:
 	bash scripts/install-cuda.sh
@@ -26,7 +28,16 @@ cuda: cuda-toolkit
 	$(GO) build -tags cuda -o $(CUDA_KILN) ./cmd/kiln
 	$(GO) build -buildmode=plugin -tags cuda -o $(CUDA_PLUGIN) ./backend/cuda/plugin
 
-test-cuda: cuda
+cxx:
+	bash scripts/install-cxx.sh
+
+# The CUDA backend's conformance suite on the kernel emulator: no GPU, no
+# toolkit; the .cu sources compiled by g++ (see kernels/cuda/emu.go).
+test-cuda-emu: cxx
+	$(GO) vet -tags cudaemu ./kernels/cuda ./backend/cuda
+	$(GO) test -count=1 -tags cudaemu ./kernels/cuda ./backend/cuda
+
+test-cuda: cuda test-cuda-emu
 	$(GO) vet -tags cuda ./...
 	$(GO) vet -tags 'cuda gpu' $(CUDA_PKGS)
 	$(GO) test -c -tags 'cuda gpu' -o $(CUDA_DIR)/cuda-gpu.test ./backend/cuda

@@ -1,20 +1,15 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
 import (
 	"errors"
-	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/kiln-ml/kiln/backend"
 	bind "github.com/kiln-ml/kiln/bindings/cuda"
-	"github.com/kiln-ml/kiln/bindings/cuda/rtc"
-	kern "github.com/kiln-ml/kiln/kernels/cuda"
 )
 
 // Name is the registry name of this backend.
@@ -30,9 +25,8 @@ const maxElems = math.MaxInt32
 // be used from one goroutine at a time (Buffer.Free and Stats may be called
 // from any goroutine).
 type Backend struct {
-	ctx    *bind.Context
+	ctx    device
 	dev    backend.DeviceInfo
-	fns    map[string]bind.Function
 	ptxLog string
 	arch   string
 	cached bool
@@ -48,108 +42,19 @@ type Backend struct {
 
 var _ backend.Backend = (*Backend)(nil)
 
-// Devices lists the CUDA devices as backend.DeviceInfo.
-func Devices() ([]backend.DeviceInfo, error) {
-	ds, err := bind.Devices()
+// newBackend wraps an open device: it allocates the bad-label flag. On
+// error it closes ctx.
+func newBackend(ctx device, info backend.DeviceInfo) (*Backend, error) {
+	b := &Backend{ctx: ctx, dev: info, pool: map[int64][]bind.DevicePtr{}}
+	var err error
+	if b.bad, err = ctx.Alloc(4); err == nil {
+		err = b.resetBad()
+	}
 	if err != nil {
-		return nil, err
-	}
-	if len(ds) == 0 {
-		return nil, fmt.Errorf("%w: the CUDA driver reports no devices", backend.ErrUnavailable)
-	}
-	out := make([]backend.DeviceInfo, len(ds))
-	for i, d := range ds {
-		out[i] = toInfo(d)
-	}
-	return out, nil
-}
-
-func toInfo(d bind.DeviceInfo) backend.DeviceInfo {
-	return backend.DeviceInfo{
-		Backend:      Name,
-		Name:         fmt.Sprintf("%s (sm_%d%d, %d SMs)", d.Name, d.Major, d.Minor, d.SMs),
-		Vendor:       "NVIDIA",
-		Driver:       fmt.Sprintf("CUDA driver %d.%d", d.Driver/1000, d.Driver%1000/10),
-		MemoryBytes:  d.MemoryBytes,
-		ComputeUnits: d.SMs,
-	}
-}
-
-// pickDevice resolves Options.Device: an index or a name substring.
-func pickDevice(sel string) (int, error) {
-	ds, err := bind.Devices()
-	if err != nil {
-		return 0, err
-	}
-	if len(ds) == 0 {
-		return 0, fmt.Errorf("%w: the CUDA driver reports no devices", backend.ErrUnavailable)
-	}
-	if sel == "" {
-		return 0, nil
-	}
-	if i, err := strconv.Atoi(sel); err == nil {
-		if i < 0 || i >= len(ds) {
-			return 0, fmt.Errorf("%w: device %d out of range (%d devices)", backend.ErrUnavailable, i, len(ds))
-		}
-		return i, nil
-	}
-	for _, d := range ds {
-		if strings.Contains(strings.ToLower(d.Name), strings.ToLower(sel)) {
-			return d.Ordinal, nil
-		}
-	}
-	return 0, fmt.Errorf("%w: no CUDA device matches %q", backend.ErrUnavailable, sel)
-}
-
-// Open creates the backend on the selected device: a context and stream,
-// the kernels compiled by NVRTC for its architecture (or loaded from the PTX
-// cache) and loaded as one module.
-func Open(opts backend.Options) (backend.Backend, error) {
-	ord, err := pickDevice(opts.Device)
-	if err != nil {
-		return nil, backend.Wrap(Name, "Open", err)
-	}
-	ctx, err := bind.NewContext(ord)
-	if err != nil {
-		return nil, backend.Wrap(Name, "Open", err)
-	}
-	b := &Backend{ctx: ctx, dev: toInfo(ctx.Info()), pool: map[int64][]bind.DevicePtr{}}
-	if err := b.loadKernels(opts.CacheDir); err != nil {
-		ctx.Close()
-		return nil, backend.Wrap(Name, "Open", err)
-	}
-	if b.bad, err = ctx.Alloc(4); err != nil {
-		ctx.Close()
-		return nil, backend.Wrap(Name, "Open", err)
-	}
-	if err := b.resetBad(); err != nil {
 		ctx.Close()
 		return nil, backend.Wrap(Name, "Open", err)
 	}
 	return b, nil
-}
-
-func (b *Backend) loadKernels(cacheDir string) error {
-	src, err := kern.Source()
-	if err != nil {
-		return err
-	}
-	if cacheDir == "" {
-		if d, err := rtc.DefaultDir(); err == nil {
-			cacheDir = d
-		}
-	} else {
-		cacheDir = cacheDir + "/cuda-ptx"
-	}
-	info := b.ctx.Info()
-	res, err := rtc.Cache{Dir: cacheDir}.CompileBest(rtc.Request{Source: src, Name: kern.ProgramName,
-		Options: kern.CompileOptions()}, rtc.ArchesFor(info.Major, info.Minor))
-	if err != nil {
-		return err
-	}
-	b.ptxLog, b.arch, b.cached = res.Log, res.Arch, res.Cached
-	b.fns, err = b.ctx.LoadPTX(res.PTX, kern.Kernels())
-	return err
 }
 
 // Name returns "cuda".

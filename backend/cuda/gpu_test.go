@@ -59,7 +59,7 @@ func BenchmarkSgemm4096(b *testing.B) {
 	// Both are timed by the wall clock around b.N launches and a
 	// context-wide synchronize, since cuBLAS runs on the legacy default
 	// stream and kiln on its own.
-	syncAll := func() error { return be.ctx.Run(func() error { return cu.Synchronize() }) }
+	syncAll := func() error { return be.ctx.(*driverDevice).Run(func() error { return cu.Synchronize() }) }
 	measure := func(b *testing.B, run func() error) {
 		require.NoError(b, run()) // warm-up
 		require.NoError(b, syncAll())
@@ -76,15 +76,15 @@ func BenchmarkSgemm4096(b *testing.B) {
 	})
 	b.Run("cublas", func(b *testing.B) {
 		var h *cublas.Standard
-		require.NoError(b, be.ctx.Run(func() error {
+		require.NoError(b, be.ctx.(*driverDevice).Run(func() error {
 			h = &cublas.Standard{}
 			return h.Init()
 		}))
-		defer be.ctx.Run(h.Close)
+		defer be.ctx.(*driverDevice).Run(h.Close)
 		a, bb, c := deviceSlice(ptr(bufs[0]), n*n), deviceSlice(ptr(bufs[1]), n*n), deviceSlice(ptr(bufs[2]), n*n)
 		// Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ.
 		measure(b, func() error {
-			return be.ctx.Run(func() error {
+			return be.ctx.(*driverDevice).Run(func() error {
 				h.Sgemm(blas.NoTrans, blas.NoTrans, n, n, n, 1, bb, n, a, n, 0, c, n)
 				return h.Err()
 			})

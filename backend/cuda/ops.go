@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -14,7 +14,7 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // launch queues kernel name and wraps its error with op.
 func (b *Backend) launch(op, name string, grid, block bind.Dim, args ...bind.Arg) error {
-	return backend.Wrap(Name, op, b.ctx.Launch(b.fns[name], grid, block, 0, args...))
+	return backend.Wrap(Name, op, b.ctx.Launch(name, grid, block, args...))
 }
 
 // flat launches a grid-stride kernel over n elements.

@@ -5,23 +5,11 @@ package cuda
 import (
 	"errors"
 	"fmt"
-	"math"
 	"runtime"
 	"unsafe"
 
 	"gorgonia.org/cu"
 )
-
-// Error is a failed driver call.
-type Error struct {
-	Call string // the driver API function, e.g. "cuMemAlloc"
-	Err  error
-}
-
-func (e *Error) Error() string { return "cuda: " + e.Call + ": " + e.Err.Error() }
-
-// Unwrap returns the driver's error.
-func (e *Error) Unwrap() error { return e.Err }
 
 func wrap(call string, err error) error {
 	if err == nil {
@@ -32,16 +20,6 @@ func wrap(call string, err error) error {
 
 // ErrClosed is returned by calls on a closed Context.
 var ErrClosed = errors.New("cuda: context is closed")
-
-// DeviceInfo describes one device.
-type DeviceInfo struct {
-	Ordinal      int
-	Name         string
-	MemoryBytes  int64
-	SMs          int // multiprocessors
-	Major, Minor int // compute capability
-	Driver       int // driver version, e.g. 12040
-}
 
 // Devices lists the devices the driver sees. The driver was initialised by
 // gorgonia.org/cu's init.
@@ -81,9 +59,6 @@ func deviceInfo(ordinal int) (DeviceInfo, error) {
 	}
 	return info, nil
 }
-
-// DevicePtr is a device address.
-type DevicePtr uintptr
 
 // Function is a loaded kernel.
 type Function struct{ fn cu.Function }
@@ -303,27 +278,6 @@ func (c *Context) LoadPTX(ptx string, names []string) (map[string]Function, erro
 	})
 	return fns, err
 }
-
-// Dim is a grid or block size.
-type Dim struct{ X, Y, Z int }
-
-// Arg is one kernel argument in the 8-byte slot gorgonia.org/cu's Launch
-// reads (it copies 8 bytes from behind every argument pointer). Build them
-// with Int, F32, U64 and Ptr; on little-endian hosts a 4-byte parameter
-// reads the low half.
-type Arg uint64
-
-// Int is a C int argument.
-func Int(v int) Arg { return Arg(uint64(uint32(int32(v)))) }
-
-// F32 is a C float argument.
-func F32(v float32) Arg { return Arg(math.Float32bits(v)) }
-
-// U64 is an unsigned long long argument.
-func U64(v uint64) Arg { return Arg(v) }
-
-// Ptr is a device pointer argument.
-func Ptr(p DevicePtr) Arg { return Arg(p) }
 
 // Launch queues fn on the stream.
 func (c *Context) Launch(fn Function, grid, block Dim, sharedBytes int, args ...Arg) error {

@@ -1,8 +1,12 @@
 // Package cuda holds kiln's hand-written CUDA C kernels, embedded in the
 // binary with go:embed, and the table of kernel names the CUDA backend looks
-// up. It has no cgo and no build tag: the sources are plain data, compiled at
-// start by NVRTC (see github.com/kiln-ml/kiln/bindings/cuda/rtc) for the
-// device's architecture.
+// up. In normal builds it has no cgo: the sources are plain data, compiled
+// at start by NVRTC (see github.com/kiln-ml/kiln/bindings/cuda/rtc) for the
+// device's architecture. With the build tag cudaemu it also compiles them as
+// C++ into a CPU emulator (Emulator, emu.cc) for tests on hosts without a
+// GPU; the emulator lives here, beside the sources it includes, because the
+// go command rebuilds a package when its embedded files change, and so
+// rebuilds the emulator whenever a kernel changes.
 //
 // The files form one translation unit: common.cuh first, then the .cu files
 // in the order of Files. Every kernel is extern "C", so its PTX name is the

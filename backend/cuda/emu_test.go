@@ -1,0 +1,26 @@
+//go:build cudaemu && !cuda
+
+// The CUDA backend on the CPU emulator (kernels/cuda, build tag cudaemu):
+// the conformance suite runs this package's launch code and the unchanged
+// CUDA C kernels, so a wrong index, a missing bound or a bad launch shape
+// shows here, on hosts without a GPU. make test runs it:
+//
+//	go test -tags cudaemu ./backend/cuda
+package cuda
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kiln-ml/kiln/backend"
+	"github.com/kiln-ml/kiln/backend/backendtest"
+)
+
+func TestEmulatedConformance(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T) backend.Backend {
+		b, err := OpenEmulated()
+		require.NoError(t, err)
+		return b
+	})
+}

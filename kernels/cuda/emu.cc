@@ -1,0 +1,308 @@
+//go:build cudaemu
+
+// emu.cc: a CPU emulator for kiln's CUDA kernels, for tests on hosts
+// without a GPU (build tag cudaemu; see emu.go). The kernel sources are
+// included unchanged, in the order of Files in cuda.go (a test checks it).
+//
+// A launch runs every block of the grid in order on the calling OS thread.
+// A block's threads are fibers; the scheduler runs each until it finishes,
+// reaches __syncthreads or a warp shuffle. When every live thread waits at
+// __syncthreads they all go on; when every lane of a warp waits at a
+// shuffle, the values are exchanged and the warp goes on. A barrier some
+// threads can never reach (they have exited, or wait elsewhere) is a
+// deadlock on a GPU: here it is reported as the launch's error.
+
+// NVRTC compiles with --fmad=false: no contraction of a*b+c into an FMA
+// except where the source writes fmaf. The same here.
+#pragma GCC optimize("fp-contract=off")
+
+#include "emu.h"
+
+#include <ucontext.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <utility>
+#include <vector>
+
+#include "common.cuh"
+#include "gemm.cu"
+#include "conv.cu"
+#include "pool.cu"
+#include "elementwise.cu"
+#include "softmax.cu"
+#include "optim.cu"
+
+namespace kiln_emu {
+
+thread_local uint3 thread_idx, block_idx;
+thread_local dim3 block_dim, grid_dim;
+
+namespace {
+
+enum State { kRun, kSync, kShfl, kDone };
+
+struct Fiber {
+	ucontext_t ctx;
+	State st;
+	uint32_t val, res, mask;
+	int lane_mask;
+};
+
+constexpr size_t kStack = 64 << 10;
+
+struct Sched {
+	ucontext_t main;
+	std::vector<Fiber> fibers;
+	std::vector<char> stacks;
+	int cur = 0;
+	void (*entry)(const uint64_t*) = nullptr;
+	const uint64_t* args = nullptr;
+};
+
+thread_local Sched sched;
+
+void fiber_main() {
+	sched.entry(sched.args);
+	sched.fibers[sched.cur].st = kDone;
+	// returning resumes sched.main through uc_link
+}
+
+void yield(State st) {
+	Fiber& f = sched.fibers[sched.cur];
+	f.st = st;
+	swapcontext(&f.ctx, &sched.main);
+}
+
+// run_block runs one block to completion; it returns false with err set on
+// a barrier or shuffle that cannot complete.
+bool run_block(int n, char* err, int errlen) {
+	const unsigned bx = block_dim.x, by = block_dim.y;
+	for (int t = 0; t < n; ++t) {
+		Fiber& f = sched.fibers[t];
+		getcontext(&f.ctx);
+		f.ctx.uc_stack.ss_sp = sched.stacks.data() + (size_t)t * kStack;
+		f.ctx.uc_stack.ss_size = kStack;
+		f.ctx.uc_link = &sched.main;
+		makecontext(&f.ctx, fiber_main, 0);
+		f.st = kRun;
+	}
+	for (;;) {
+		for (int t = 0; t < n; ++t) {
+			Fiber& f = sched.fibers[t];
+			if (f.st != kRun) continue;
+			sched.cur = t;
+			thread_idx = {(unsigned)t % bx, (unsigned)t / bx % by, (unsigned)t / (bx * by)};
+			swapcontext(&sched.main, &f.ctx);
+		}
+		int done = 0, sync = 0, shfl = 0;
+		for (int t = 0; t < n; ++t) {
+			const State st = sched.fibers[t].st;
+			done += st == kDone;
+			sync += st == kSync;
+			shfl += st == kShfl;
+		}
+		if (done == n) return true;
+		bool moved = false;
+		// Warps whose 32 lanes all wait at a shuffle exchange values.
+		for (int w = 0; w * 32 < n && shfl > 0; ++w) {
+			const int lo = w * 32, hi = lo + 32 < n ? lo + 32 : n;
+			int waiting = 0;
+			for (int t = lo; t < hi; ++t) waiting += sched.fibers[t].st == kShfl;
+			if (waiting == 0) continue;
+			if (waiting != 32) {
+				bool others = false;  // lanes still at a barrier may come later
+				for (int t = lo; t < hi; ++t) others |= sched.fibers[t].st == kSync;
+				if (others) continue;
+				snprintf(err, errlen, "block (%u,%u,%u) warp %d: __shfl_xor_sync reached by %d of 32 lanes (the others have exited or the warp is partial)",
+				         block_idx.x, block_idx.y, block_idx.z, w, waiting);
+				return false;
+			}
+			const Fiber& f0 = sched.fibers[lo];
+			for (int t = lo; t < hi; ++t) {
+				const Fiber& f = sched.fibers[t];
+				if (f.mask != 0xffffffffu || f.lane_mask != f0.lane_mask) {
+					snprintf(err, errlen, "block (%u,%u,%u) warp %d: lanes disagree on the shuffle (mask %#x, lane mask %d vs %d)",
+					         block_idx.x, block_idx.y, block_idx.z, w, f.mask, f.lane_mask, f0.lane_mask);
+					return false;
+				}
+			}
+			for (int t = lo; t < hi; ++t) {
+				const int src = lo + ((t - lo) ^ f0.lane_mask);
+				sched.fibers[t].res = sched.fibers[src].val;
+			}
+			for (int t = lo; t < hi; ++t) sched.fibers[t].st = kRun;
+			moved = true;
+		}
+		if (moved) continue;
+		if (sync == n) {
+			for (int t = 0; t < n; ++t) sched.fibers[t].st = kRun;
+			continue;
+		}
+		snprintf(err, errlen, "block (%u,%u,%u): __syncthreads can never complete: %d threads wait at it, %d at a shuffle, %d have exited",
+		         block_idx.x, block_idx.y, block_idx.z, sync, shfl, done);
+		return false;
+	}
+}
+
+}  // namespace
+
+void sync_threads() { yield(kSync); }
+
+uint32_t shfl_xor(uint32_t mask, uint32_t v, int lane_mask) {
+	Fiber& f = sched.fibers[sched.cur];
+	f.val = v;
+	f.mask = mask;
+	f.lane_mask = lane_mask & 31;
+	yield(kShfl);
+	return sched.fibers[sched.cur].res;
+}
+
+// Argument slots as bindings/cuda packs them: 8 bytes each, 4-byte values
+// in the low half.
+template <class T>
+struct Unpack;
+template <>
+struct Unpack<int> {
+	static int get(uint64_t v) { return (int)(uint32_t)v; }
+};
+template <>
+struct Unpack<float> {
+	static float get(uint64_t v) {
+		const uint32_t b = (uint32_t)v;
+		float f;
+		memcpy(&f, &b, 4);
+		return f;
+	}
+};
+template <>
+struct Unpack<unsigned long long> {
+	static unsigned long long get(uint64_t v) { return v; }
+};
+template <class T>
+struct Unpack<T*> {
+	static T* get(uint64_t v) { return (T*)(uintptr_t)v; }
+};
+
+template <auto F>
+struct Thunk;
+template <class... P, void (*F)(P...)>
+struct Thunk<F> {
+	static constexpr int nargs = sizeof...(P);
+	template <size_t... I>
+	static void call_impl(const uint64_t* a, std::index_sequence<I...>) {
+		F(Unpack<P>::get(a[I])...);
+	}
+	static void call(const uint64_t* a) { call_impl(a, std::index_sequence_for<P...>{}); }
+};
+
+struct Entry {
+	const char* name;
+	int nargs;
+	void (*call)(const uint64_t*);
+};
+
+#define KILN_EMU_ENTRY(f) \
+	{ #f, Thunk<f>::nargs, &Thunk<f>::call }
+
+const Entry kEntries[] = {
+    KILN_EMU_ENTRY(kiln_sgemm_nn_128), KILN_EMU_ENTRY(kiln_sgemm_nt_128), KILN_EMU_ENTRY(kiln_sgemm_tn_128),
+    KILN_EMU_ENTRY(kiln_sgemm_tt_128), KILN_EMU_ENTRY(kiln_sgemm_nn_32),  KILN_EMU_ENTRY(kiln_sgemm_nt_32),
+    KILN_EMU_ENTRY(kiln_sgemm_tn_32),  KILN_EMU_ENTRY(kiln_sgemm_tt_32),  KILN_EMU_ENTRY(kiln_conv2d_fwd),
+    KILN_EMU_ENTRY(kiln_conv2d_bwd_filter), KILN_EMU_ENTRY(kiln_conv2d_bwd_data),
+    KILN_EMU_ENTRY(kiln_maxpool2d_fwd), KILN_EMU_ENTRY(kiln_maxpool2d_bwd), KILN_EMU_ENTRY(kiln_bias_add),
+    KILN_EMU_ENTRY(kiln_bias_grad), KILN_EMU_ENTRY(kiln_relu), KILN_EMU_ENTRY(kiln_relu_bwd),
+    KILN_EMU_ENTRY(kiln_mul), KILN_EMU_ENTRY(kiln_dropout_mask), KILN_EMU_ENTRY(kiln_softmax),
+    KILN_EMU_ENTRY(kiln_softmax_xent), KILN_EMU_ENTRY(kiln_adam), KILN_EMU_ENTRY(kiln_sgd),
+};
+
+}  // namespace kiln_emu
+
+extern "C" {
+
+// kiln_emu_kernels writes the names of every kernel the emulator has,
+// separated by spaces, into buf (for the test that it matches the Go
+// table); it returns the number of kernels.
+int kiln_emu_kernels(char* buf, int len) {
+	int off = 0;
+	for (const auto& e : kiln_emu::kEntries) {
+		off += snprintf(buf + off, off < len ? len - off : 0, "%s ", e.name);
+	}
+	return (int)(sizeof(kiln_emu::kEntries) / sizeof(kiln_emu::kEntries[0]));
+}
+
+// kiln_emu_launch runs kernel name over the grid; 0 on success, else -1 with
+// a message in err.
+int kiln_emu_launch(const char* name, int gx, int gy, int gz, int bx, int by, int bz, const uint64_t* args, int nargs,
+                    char* err, int errlen) {
+	using namespace kiln_emu;
+	const Entry* e = nullptr;
+	for (const auto& x : kEntries) {
+		if (strcmp(x.name, name) == 0) e = &x;
+	}
+	if (!e) {
+		snprintf(err, errlen, "no kernel named %s", name);
+		return -1;
+	}
+	if (nargs != e->nargs) {
+		snprintf(err, errlen, "%s takes %d arguments, launched with %d", name, e->nargs, nargs);
+		return -1;
+	}
+	const long n = (long)bx * by * bz;
+	if (gx < 1 || gy < 1 || gz < 1 || bx < 1 || by < 1 || bz < 1 || n > 1024 || bz > 64 || gy > 65535 || gz > 65535) {
+		snprintf(err, errlen, "%s: invalid launch: grid (%d,%d,%d), block (%d,%d,%d)", name, gx, gy, gz, bx, by, bz);
+		return -1;
+	}
+	if (sched.fibers.size() < (size_t)n) {
+		sched.fibers.resize(n);
+		sched.stacks.resize((size_t)n * kStack);
+	}
+	sched.entry = e->call;
+	sched.args = args;
+	block_dim = {(unsigned)bx, (unsigned)by, (unsigned)bz};
+	grid_dim = {(unsigned)gx, (unsigned)gy, (unsigned)gz};
+	for (int z = 0; z < gz; ++z)
+		for (int y = 0; y < gy; ++y)
+			for (int x = 0; x < gx; ++x) {
+				block_idx = {(unsigned)x, (unsigned)y, (unsigned)z};
+				if (!run_block((int)n, err, errlen)) return -1;
+			}
+	return 0;
+}
+
+// kiln_emu_alloc maps bytes of "device" memory that end exactly at an
+// inaccessible guard page (and start after one), so a kernel that reads or
+// writes past either end of a buffer faults at once instead of corrupting
+// memory. It returns 0 when the mapping fails.
+uintptr_t kiln_emu_alloc(int64_t bytes) {
+	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	const size_t data = ((size_t)bytes + page - 1) / page * page;
+	char* base = (char*)mmap(nullptr, data + 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED) return 0;
+	if (mprotect(base + page, data, PROT_READ | PROT_WRITE) != 0) {
+		munmap(base, data + 2 * page);
+		return 0;
+	}
+	return (uintptr_t)(base + page + data - (size_t)bytes);
+}
+
+// kiln_emu_free unmaps a block from kiln_emu_alloc of the same size.
+void kiln_emu_free(uintptr_t p, int64_t bytes) {
+	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	const size_t data = ((size_t)bytes + page - 1) / page * page;
+	char* end = (char*)p + bytes;  // the start of the trailing guard page
+	munmap(end - data - page, data + 2 * page);
+}
+
+void kiln_emu_copy(uintptr_t dst, const void* src, int64_t bytes) { memmove((void*)dst, src, (size_t)bytes); }
+void kiln_emu_read(void* dst, uintptr_t src, int64_t bytes) { memmove(dst, (const void*)src, (size_t)bytes); }
+void kiln_emu_move(uintptr_t dst, uintptr_t src, int64_t bytes) { memmove((void*)dst, (const void*)src, (size_t)bytes); }
+void kiln_emu_memset32(uintptr_t dst, uint32_t v, int64_t n) {
+	uint32_t* p = (uint32_t*)dst;
+	for (int64_t i = 0; i < n; ++i) p[i] = v;
+}
+
+}  // extern "C"

@@ -1,0 +1,86 @@
+//go:build cudaemu
+
+package cuda
+
+import (
+	"os"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestEmulatorHasEveryKernel(t *testing.T) {
+	assert.ElementsMatch(t, Kernels(), EmulatedKernels())
+}
+
+func TestEmulatorIncludesFilesInOrder(t *testing.T) {
+	src, err := os.ReadFile("emu.cc")
+	require.NoError(t, err)
+	var got []string
+	for _, m := range regexp.MustCompile(`(?m)^#include "([^"]+)"`).FindAllStringSubmatch(string(src), -1) {
+		if m[1] != "emu.h" {
+			got = append(got, m[1])
+		}
+	}
+	assert.Equal(t, Files, got, "emu.cc must include the kernel sources in the order of Files")
+}
+
+func TestEmulatorLaunch(t *testing.T) {
+	e := NewEmulator()
+	const n = 1000
+	x, err := e.Alloc(n * 4)
+	require.NoError(t, err)
+	y, err := e.Alloc(n * 4)
+	require.NoError(t, err)
+	in := make([]float32, n)
+	for i := range in {
+		in[i] = float32(i%7) - 3
+	}
+	require.NoError(t, e.Upload(x, in))
+
+	require.NoError(t, e.Launch(ReLU, [3]int{3}, [3]int{128}, []uint64{uint64(x), uint64(y), n}))
+	out := make([]float32, n)
+	require.NoError(t, e.Download(out, y))
+	for i, v := range in {
+		require.Equal(t, max(v, 0), out[i], "relu of element %d", i)
+	}
+
+	for _, c := range []struct {
+		name         string
+		kernel       string
+		grid, block  [3]int
+		args         []uint64
+		wantContains string
+	}{
+		{"unknown kernel", "kiln_nope", [3]int{1}, [3]int{32}, nil, "no kernel named kiln_nope"},
+		{"missing argument", ReLU, [3]int{1}, [3]int{32}, []uint64{uint64(x), uint64(y)}, "takes 3 arguments, launched with 2"},
+		{"block too large", ReLU, [3]int{1}, [3]int{2048}, []uint64{uint64(x), uint64(y), n}, "invalid launch"},
+		// one warp a row: a 16-thread block leaves the shuffle half a warp
+		{"partial warp shuffle", Softmax, [3]int{1}, [3]int{16}, []uint64{uint64(x), uint64(y), 1, 10}, "reached by 16 of 32 lanes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := e.Launch(c.kernel, c.grid, c.block, c.args)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.wantContains)
+		})
+	}
+
+	// Softmax over 10 columns with full warps: each row sums to 1.
+	require.NoError(t, e.Launch(Softmax, [3]int{1}, [3]int{256}, []uint64{uint64(x), uint64(y), 8, 10}))
+	require.NoError(t, e.Download(out[:80], y))
+	for r := 0; r < 8; r++ {
+		var s float64
+		for _, v := range out[r*10 : r*10+10] {
+			s += float64(v)
+		}
+		assert.InDelta(t, 1, s, 1e-6, "row %d", r)
+	}
+
+	assert.Error(t, e.Upload(y+4, in), "an upload past the end of a buffer is refused")
+	assert.Error(t, e.Free(x+4), "freeing an address that was not allocated")
+	require.NoError(t, e.Free(x))
+	require.NoError(t, e.Free(y))
+	assert.Zero(t, e.Live())
+}
