@@ -15,12 +15,27 @@ import (
 
 	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/backend/backendtest"
+	"github.com/kiln-ml/kiln/engine/enginetest"
 )
 
 func TestEmulatedConformance(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T) backend.Backend {
 		b, err := OpenEmulated()
 		require.NoError(t, err)
+		return b
+	})
+}
+
+// TestEmulatedTrainMatchesCPU: the small CNN trains on the emulated CUDA
+// backend as on the CPU backend, step by step.
+func TestEmulatedTrainMatchesCPU(t *testing.T) {
+	enginetest.TrainMatchesCPU(t, "cuda (emulated)", func(t *testing.T) backend.Backend {
+		b, err := OpenEmulated()
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			require.Zero(t, b.Stats().LiveBuffers, "leaked buffers")
+			require.NoError(t, b.Close())
+		})
 		return b
 	})
 }

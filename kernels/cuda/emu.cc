@@ -16,8 +16,13 @@
 // except where the source writes fmaf. The same here.
 #pragma GCC optimize("fp-contract=off")
 
+// _longjmp between fiber stacks is what the scheduler does; the fortified
+// longjmp would take it for a jump into a dead frame.
+#undef _FORTIFY_SOURCE
+
 #include "emu.h"
 
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <stdio.h>
@@ -46,7 +51,11 @@ namespace {
 enum State { kRun, kSync, kShfl, kDone };
 
 struct Fiber {
-	ucontext_t ctx;
+	ucontext_t ctx;     // for the first start on this OS thread only
+	jmp_buf start;      // the top of fiber_main: where a new block's thread begins
+	jmp_buf at;         // where the fiber waits at a barrier or shuffle
+	bool started;       // fiber_main runs on its stack
+	bool fresh;         // the current block's thread has not begun
 	State st;
 	uint32_t val, res, mask;
 	int lane_mask;
@@ -54,8 +63,12 @@ struct Fiber {
 
 constexpr size_t kStack = 64 << 10;
 
+// Switching: a fiber is entered once per OS thread with setcontext (which
+// costs a system call for the signal mask); after that every switch, and
+// every new block's start (a jump back to the top of fiber_main, whose
+// frame never returns), is a _setjmp/_longjmp pair, which keeps the mask.
 struct Sched {
-	ucontext_t main;
+	jmp_buf main;
 	std::vector<Fiber> fibers;
 	std::vector<char> stacks;
 	int cur = 0;
@@ -66,15 +79,39 @@ struct Sched {
 thread_local Sched sched;
 
 void fiber_main() {
+	_setjmp(sched.fibers[sched.cur].start);
+	// first start or a new block: sched.cur is this fiber either way
 	sched.entry(sched.args);
 	sched.fibers[sched.cur].st = kDone;
-	// returning resumes sched.main through uc_link
+	_longjmp(sched.main, 1);
 }
 
 void yield(State st) {
 	Fiber& f = sched.fibers[sched.cur];
 	f.st = st;
-	swapcontext(&f.ctx, &sched.main);
+	if (_setjmp(f.at) == 0) _longjmp(sched.main, 1);
+}
+
+// resume runs fiber t until it finishes or waits.
+void resume(int t) {
+	Fiber& f = sched.fibers[t];
+	sched.cur = t;
+	if (_setjmp(sched.main) != 0) return;
+	if (!f.started) {
+		f.started = true;
+		f.fresh = false;
+		getcontext(&f.ctx);
+		f.ctx.uc_stack.ss_sp = sched.stacks.data() + (size_t)t * kStack;
+		f.ctx.uc_stack.ss_size = kStack;
+		f.ctx.uc_link = nullptr;  // fiber_main never returns
+		makecontext(&f.ctx, fiber_main, 0);
+		setcontext(&f.ctx);
+	}
+	if (f.fresh) {
+		f.fresh = false;
+		_longjmp(f.start, 1);
+	}
+	_longjmp(f.at, 1);
 }
 
 // run_block runs one block to completion; it returns false with err set on
@@ -82,21 +119,14 @@ void yield(State st) {
 bool run_block(int n, char* err, int errlen) {
 	const unsigned bx = block_dim.x, by = block_dim.y;
 	for (int t = 0; t < n; ++t) {
-		Fiber& f = sched.fibers[t];
-		getcontext(&f.ctx);
-		f.ctx.uc_stack.ss_sp = sched.stacks.data() + (size_t)t * kStack;
-		f.ctx.uc_stack.ss_size = kStack;
-		f.ctx.uc_link = &sched.main;
-		makecontext(&f.ctx, fiber_main, 0);
-		f.st = kRun;
+		sched.fibers[t].st = kRun;
+		sched.fibers[t].fresh = true;
 	}
 	for (;;) {
 		for (int t = 0; t < n; ++t) {
-			Fiber& f = sched.fibers[t];
-			if (f.st != kRun) continue;
-			sched.cur = t;
+			if (sched.fibers[t].st != kRun) continue;
 			thread_idx = {(unsigned)t % bx, (unsigned)t / bx % by, (unsigned)t / (bx * by)};
-			swapcontext(&sched.main, &f.ctx);
+			resume(t);
 		}
 		int done = 0, sync = 0, shfl = 0;
 		for (int t = 0; t < n; ++t) {
@@ -257,8 +287,9 @@ int kiln_emu_launch(const char* name, int gx, int gy, int gz, int bx, int by, in
 		return -1;
 	}
 	if (sched.fibers.size() < (size_t)n) {
-		sched.fibers.resize(n);
-		sched.stacks.resize((size_t)n * kStack);
+		// new stacks: every fiber starts afresh on them
+		sched.fibers.assign(n, Fiber{});
+		sched.stacks.assign((size_t)n * kStack, 0);
 	}
 	sched.entry = e->call;
 	sched.args = args;
