@@ -44,14 +44,17 @@ func trainRun(t *testing.T, b backend.Backend, spec engine.Spec, ds *data.Datase
 	return losses, acc
 }
 
-// TrainMatchesCPU trains the same small CNN (two convolutions, one with
-// same padding and stride 2, pooling, dropout, two dense layers) from the
-// same seed on the CPU backend and on the backend open returns (called
-// name in messages; open must close it with t.Cleanup), with Adam and with SGD, and compares the loss of every
-// step: float32 rounding differs between backends (summation order), so the
-// trajectories agree closely but not bit for bit.
+// TrainMatchesCPU trains the same models from the same seed on the CPU
+// backend and on the backend open returns (called name in messages; open
+// must close it with t.Cleanup), and compares the loss of every step and
+// the accuracy after training: a small CNN (two convolutions, one with same
+// padding and stride 2, pooling, dropout, two dense layers) with Adam and
+// with SGD, and a few Adam steps of the reference CNN at MNIST's shape,
+// whose 64-filter layers fill whole GEMM and convolution tiles. Float32
+// rounding differs between backends (summation order), so the trajectories
+// agree closely but not bit for bit.
 func TrainMatchesCPU(t *testing.T, name string, open func(t *testing.T) backend.Backend) {
-	spec := engine.Spec{
+	small := engine.Spec{
 		Name:  "small",
 		Input: []int{12, 12, 1},
 		Layers: []engine.LayerSpec{
@@ -64,15 +67,20 @@ func TrainMatchesCPU(t *testing.T, name string, open func(t *testing.T) backend.
 			{Type: "dense", Units: 10, Activation: "softmax"},
 		},
 	}
-	ds := data.Synthetic(256, 12, 12, 1, 10, 7)
+	smallData := data.Synthetic(256, 12, 12, 1, 10, 7)
 	tests := []struct {
-		name string
-		opt  engine.OptimizerConfig
+		name         string
+		spec         engine.Spec
+		ds           *data.Dataset
+		opt          engine.OptimizerConfig
+		steps, batch int
 	}{
-		{"adam", engine.OptimizerConfig{Name: "adam", LR: 5e-3}},
-		{"sgd", engine.OptimizerConfig{Name: "sgd", LR: 0.05, Momentum: 0.9}},
+		{"adam", small, smallData, engine.OptimizerConfig{Name: "adam", LR: 5e-3}, 40, 16},
+		{"sgd", small, smallData, engine.OptimizerConfig{Name: "sgd", LR: 0.05, Momentum: 0.9}, 40, 16},
+		{"reference", engine.ReferenceSpec(28, 28, 1, 10), data.Synthetic(8, 28, 28, 1, 10, 7),
+			engine.OptimizerConfig{Name: "adam"}, 5, 8}, // one batch, five times
 	}
-	const steps, batch, seed = 40, 16, 42
+	const seed = 42
 	// Tolerance: relative 2e-3 on each step's mean loss. The float32 sums
 	// of the two backends differ in order (~1e-6 relative per op); over 40
 	// Adam steps that drift stays well below 1e-3.
@@ -81,17 +89,17 @@ func TrainMatchesCPU(t *testing.T, name string, open func(t *testing.T) backend.
 		t.Run(tc.name, func(t *testing.T) {
 			cpuB := cpu.New()
 			defer cpuB.Close()
-			want, wantAcc := trainRun(t, cpuB, spec, ds, tc.opt, steps, batch, seed)
+			want, wantAcc := trainRun(t, cpuB, tc.spec, tc.ds, tc.opt, tc.steps, tc.batch, seed)
 			b := open(t) // open closes it (t.Cleanup)
-			got, gotAcc := trainRun(t, b, spec, ds, tc.opt, steps, batch, seed)
-			require.Len(t, got, steps)
+			got, gotAcc := trainRun(t, b, tc.spec, tc.ds, tc.opt, tc.steps, tc.batch, seed)
+			require.Len(t, got, tc.steps)
 			for s := range want {
 				assert.InDelta(t, want[s], got[s], rel*math.Abs(want[s]), "step %d: cpu %.6f %s %.6f", s, want[s], name, got[s])
 			}
-			assert.Less(t, got[steps-1], got[0], "the loss falls")
-			assert.InDelta(t, wantAcc, gotAcc, 2.0/float64(ds.N), "accuracy after training: cpu %.4f %s %.4f", wantAcc, name, gotAcc)
+			assert.Less(t, got[tc.steps-1], got[0], "the loss falls")
+			assert.InDelta(t, wantAcc, gotAcc, 2.0/float64(tc.ds.N), "accuracy after training: cpu %.4f %s %.4f", wantAcc, name, gotAcc)
 			t.Logf("%s: loss %.4f -> %.4f (cpu %.4f -> %.4f), accuracy %s %.4f cpu %.4f",
-				tc.name, got[0], got[steps-1], want[0], want[steps-1], name, gotAcc, wantAcc)
+				tc.name, got[0], got[tc.steps-1], want[0], want[tc.steps-1], name, gotAcc, wantAcc)
 		})
 	}
 }

@@ -16,7 +16,7 @@ func TestEmulatorHasEveryKernel(t *testing.T) {
 }
 
 func TestEmulatorIncludesFilesInOrder(t *testing.T) {
-	src, err := os.ReadFile("emu.cc")
+	src, err := os.ReadFile("emu_kernels.h")
 	require.NoError(t, err)
 	var got []string
 	for _, m := range regexp.MustCompile(`(?m)^#include "([^"]+)"`).FindAllStringSubmatch(string(src), -1) {
@@ -24,7 +24,7 @@ func TestEmulatorIncludesFilesInOrder(t *testing.T) {
 			got = append(got, m[1])
 		}
 	}
-	assert.Equal(t, Files, got, "emu.cc must include the kernel sources in the order of Files")
+	assert.Equal(t, Files, got, "emu_kernels.h must include the kernel sources in the order of Files")
 }
 
 func TestEmulatorLaunch(t *testing.T) {
