@@ -3,7 +3,8 @@
 // device's architecture (PTX cached on disk, keyed by source, options,
 // architecture and NVRTC version), run through the driver API
 // (github.com/kiln-ml/kiln/bindings/cuda, over gorgonia.org/cu). Everything
-// but this file needs the build tag cuda.
+// but this file needs the build tag cuda, or cudaemu for the emulated device
+// below.
 //
 // # Execution
 //
@@ -15,6 +16,16 @@
 // KiB), are zeroed on Alloc, go back to the list on Free and are released on
 // Close; Stats counts live user buffers. SoftmaxCrossEntropy reads labels on
 // the device, so an invalid label is reported by the next Sync or Download.
+//
+// # Testing without a GPU: the emulated device
+//
+// The backend reaches the GPU through a small interface (device.go): the
+// driver's context and loaded kernels (tag cuda), or, with the build tag
+// cudaemu and without cuda, kernels/cuda's CPU emulator, which runs the
+// same CUDA C kernels compiled as C++ (OpenEmulated). The conformance
+// suite and a step-by-step training comparison with the CPU backend run on
+// it in make test (`go test -tags cudaemu ./backend/cuda`), so this
+// package's launch code and the kernels are exercised on GPU-less hosts.
 //
 // # Why a plugin: starting without a GPU
 //
