@@ -8,7 +8,8 @@
 # reference CNN (MNIST shape) with random weights is written instead (speed
 # does not depend on the weights). Environment (defaults): DURATION=30
 # CONNS=64 THREADS=2 LOW_DURATION=10 PORT=18080 BACKEND=cpu MAX_BATCH=64
-# DELAY_US=0 QUEUE=1024 OUTDIR=out/load (DELAY_US is --max-queue-delay, µs).
+# DELAY_US=0 QUEUE=1024 OUTDIR=out/load BODY=json (DELAY_US is --max-queue-delay,
+# µs; BODY=binary sends the image with the binary tensor data extension).
 #
 # Phases: (1) engine batch-64 throughput and batch-1 latency (loadtool);
 # (2) wrk, CONNS connections for DURATION s against a server batching with
@@ -19,7 +20,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-30} CONNS=${CONNS:-64} THREADS=${THREADS:-2} LOW_DURATION=${LOW_DURATION:-10}
 PORT=${PORT:-18080} BACKEND=${BACKEND:-cpu} MAX_BATCH=${MAX_BATCH:-64} DELAY_US=${DELAY_US:-0}
-QUEUE=${QUEUE:-1024} OUTDIR=${OUTDIR:-out/load}
+QUEUE=${QUEUE:-1024} OUTDIR=${OUTDIR:-out/load} BODY=${BODY:-json}
+export KILN_BODY=$BODY
 MODEL=${1:-out/mnist.kiln}
 GO=${GO:-go}
 
@@ -72,7 +74,7 @@ echo "== phase 1: engine alone"
 ENGINE_IPS=$(awk '/batch-64/ {for (i=1;i<=NF;i++) if ($i=="images/s") print $(i-1)}' "$OUTDIR/engine.txt")
 ENGINE_B1=$(awk '/batch-1:/ {for (i=1;i<=NF;i++) if ($i=="us") print $(i-1)}' "$OUTDIR/engine.txt")
 
-echo "== phase 2: wrk -t$THREADS -c$CONNS -d${DURATION}s, max batch $MAX_BATCH, max queue delay ${DELAY_US}us"
+echo "== phase 2: wrk -t$THREADS -c$CONNS -d${DURATION}s, $BODY bodies, max batch $MAX_BATCH, max queue delay ${DELAY_US}us"
 start_server "$DELAY_US" "$OUTDIR/serve-load.log"
 wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s bench/load/infer.lua "http://127.0.0.1:$PORT" | tee "$OUTDIR/wrk-load.txt"
 BATCHES=$(metric 'kiln_batch_size_count')
