@@ -119,25 +119,23 @@ func (e *Emulator) Upload(dst uintptr, src []float32) error {
 
 // Download copies len(dst) floats from src.
 func (e *Emulator) Download(dst []float32, src uintptr) error {
-	if len(dst) == 0 {
-		return nil
-	}
-	if err := e.check(src, int64(len(dst))*4); err != nil {
-		return err
-	}
-	C.kiln_emu_read(unsafe.Pointer(&dst[0]), C.uintptr_t(src), C.int64_t(len(dst)*4))
-	return nil
+	return e.read(unsafe.Pointer(unsafe.SliceData(dst)), src, len(dst))
 }
 
 // DownloadInt32 copies len(dst) int32s from src.
 func (e *Emulator) DownloadInt32(dst []int32, src uintptr) error {
-	if len(dst) == 0 {
+	return e.read(unsafe.Pointer(unsafe.SliceData(dst)), src, len(dst))
+}
+
+// read copies n 4-byte words from src to dst (Go memory).
+func (e *Emulator) read(dst unsafe.Pointer, src uintptr, n int) error {
+	if n == 0 {
 		return nil
 	}
-	if err := e.check(src, int64(len(dst))*4); err != nil {
+	if err := e.check(src, int64(n)*4); err != nil {
 		return err
 	}
-	C.kiln_emu_read(unsafe.Pointer(&dst[0]), C.uintptr_t(src), C.int64_t(len(dst)*4))
+	C.kiln_emu_read(dst, C.uintptr_t(src), C.int64_t(n*4))
 	return nil
 }
 
