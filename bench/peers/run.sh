@@ -4,7 +4,7 @@
 # printed as kiln/peer ratios.
 #
 #   bench/peers/run.sh [--quick] [--limit N] [--threads T] [--kiln BIN]
-#                      [--out DIR] [--no-install]
+#                      [--rounds R] [--out DIR] [--no-install]
 #
 # --quick      train on the first 6000 images (or --limit N) and time fewer
 #              SGEMM runs: a few minutes in all. Without it, one full epoch
@@ -13,6 +13,11 @@
 # --threads T  threads for every side (default 2): OPENBLAS_NUM_THREADS,
 #              torch.set_num_threads, GOMAXPROCS.
 # --kiln BIN   the kiln binary to measure (default: built into DIR).
+# --rounds R   SGEMM rounds (default 3): each round times OpenBLAS (SkylakeX),
+#              kiln, then OpenBLAS (own detection), so each ratio compares
+#              runs seconds apart; the table gives the median over rounds of
+#              the per-round ratios (a shared machine's speed drifts between
+#              rounds more than within one).
 # --out DIR    where the JSON files, the log and peers.md go (default out/peers).
 # --no-install do not try to install missing peers.
 #
@@ -32,7 +37,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$ROOT/bench/peers"
 PY=/usr/bin/python3
-QUICK=0 LIMIT=0 THREADS=2 KILN="" OUT="$ROOT/out/peers" INSTALL=1
+QUICK=0 LIMIT=0 THREADS=2 KILN="" OUT="$ROOT/out/peers" INSTALL=1 ROUNDS=3
 
 usage() { sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
@@ -41,6 +46,7 @@ while (($#)); do
 	--limit) LIMIT=${2:?--limit needs a number}; shift ;;
 	--threads) THREADS=${2:?--threads needs a number}; shift ;;
 	--kiln) KILN=${2:?--kiln needs a path}; shift ;;
+	--rounds) ROUNDS=${2:?--rounds needs a number}; shift ;;
 	--out) OUT=${2:?--out needs a directory}; shift ;;
 	--no-install) INSTALL=0 ;;
 	-h | --help) usage; exit 0 ;;
@@ -50,6 +56,7 @@ while (($#)); do
 done
 [[ "$LIMIT" =~ ^[0-9]+$ ]] || { echo "run.sh: --limit must be a number, got $LIMIT" >&2; exit 2; }
 [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --threads must be a positive number, got $THREADS" >&2; exit 2; }
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --rounds must be a positive number, got $ROUNDS" >&2; exit 2; }
 REPEAT=10
 if ((QUICK)); then
 	REPEAT=5
@@ -86,18 +93,18 @@ echo "== $(date -u +%FT%TZ) bench/peers/run.sh ($mode): $on training images, $TH
 echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "kiln: $KILN; python: $PY; data: $DATA"
 
-echo; echo "== OpenBLAS SGEMM, OPENBLAS_CORETYPE=SkylakeX, $THREADS threads"
-env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=SkylakeX OPENBLAS_NUM_THREADS="$THREADS" \
-	"$PY" "$HERE/sgemm.py" --sizes 1024,2048 --repeat "$REPEAT" --label openblas-skylakex --json "$OUT/openblas-skylakex.json"
-
-echo; echo "== OpenBLAS SGEMM, its own CPU detection, $THREADS threads"
-env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS="$THREADS" \
-	"$PY" "$HERE/sgemm.py" --sizes 1024,2048 --repeat "$REPEAT" --label openblas-auto --json "$OUT/openblas-auto.json"
-
-echo; echo "== kiln SGEMM (kiln bench), GOMAXPROCS=$THREADS"
-GOMAXPROCS="$THREADS" "$KILN" bench --backend cpu --suite sgemm --sgemm-sizes 1024,2048 \
-	--repeat "$REPEAT" --out "$OUT/kiln-bench" >/dev/null
-grep -E '^\| cpu \| sgemm' "$OUT/kiln-bench/bench.md" || true
+rm -rf "$OUT/sgemm"
+mkdir -p "$OUT/sgemm"
+for r in $(seq "$ROUNDS"); do
+	echo; echo "== SGEMM round $r of $ROUNDS: OpenBLAS (OPENBLAS_CORETYPE=SkylakeX), kiln, OpenBLAS (own detection); $THREADS threads"
+	env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=SkylakeX OPENBLAS_NUM_THREADS="$THREADS" \
+		"$PY" "$HERE/sgemm.py" --sizes 1024,2048 --repeat "$REPEAT" --label openblas-skylakex --json "$OUT/sgemm/openblas-skylakex-$r.json"
+	GOMAXPROCS="$THREADS" "$KILN" bench --backend cpu --suite sgemm --sgemm-sizes 1024,2048 \
+		--repeat "$REPEAT" --out "$OUT/sgemm/kiln-$r" >/dev/null
+	grep -E '^\| cpu \| sgemm' "$OUT/sgemm/kiln-$r/bench.md" || true
+	env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS="$THREADS" \
+		"$PY" "$HERE/sgemm.py" --sizes 1024,2048 --repeat "$REPEAT" --label openblas-auto --json "$OUT/sgemm/openblas-auto-$r.json"
+done
 
 echo; echo "== PyTorch training, 1 epoch on $on images, $THREADS threads, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}"
 OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" "$PY" "$HERE/torch_cnn.py" --data "$DATA" --epochs 1 --batch 32 \

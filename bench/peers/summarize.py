@@ -1,12 +1,16 @@
 #!/usr/bin/python3
 """Prints kiln/peer ratios from the JSON files bench/peers/run.sh wrote.
 
-SGEMM: GFLOP/s ratio kiln/peer (above 1: kiln is faster). Training: epoch
+SGEMM: GFLOP/s ratio kiln/peer (above 1: kiln is faster), from the rounds
+in OUT/sgemm (each round: OpenBLAS SkylakeX, kiln, OpenBLAS own detection,
+back to back): the medians over rounds of each side's median and of the
+per-round ratios, and the best single runs. Training: epoch
 time ratio kiln/peer (below 1: kiln is faster; issue 3's goal is <= 0.5).
 Writes the table to OUT/peers.md too.
 """
 import json
 import os
+import statistics
 import sys
 
 
@@ -17,21 +21,32 @@ def load(path):
 
 def main(out):
     rows = []
-    skx = load(os.path.join(out, "openblas-skylakex.json"))
-    auto = load(os.path.join(out, "openblas-auto.json"))
-    kb = load(os.path.join(out, "kiln-bench", "bench.json"))
-    kiln_sgemm = {int(r["size"].split("x")[0]): r for r in kb["results"] if r["case"] == "sgemm"}
-    for peer, label in ((skx, "OpenBLAS %s (OPENBLAS_CORETYPE=SkylakeX)" % skx["blas"]["corename"]),
-                        (auto, "OpenBLAS %s (its own CPU detection)" % auto["blas"]["corename"])):
-        for r in peer["results"]:
-            k = kiln_sgemm.get(r["size"])
-            if not k:
-                continue
-            n = r["size"]
+    sg = os.path.join(out, "sgemm")
+    rounds = sorted(int(f[len("kiln-"):]) for f in os.listdir(sg) if f.startswith("kiln-"))
+    kb = load(os.path.join(sg, "kiln-%d" % rounds[0], "bench.json"))
+    for name, how in (("openblas-skylakex", "OPENBLAS_CORETYPE=SkylakeX"), ("openblas-auto", "its own CPU detection")):
+        per = {}  # size -> list of (kiln result, peer result), one per round
+        core, threads = "", 0
+        for r in rounds:
+            peer = load(os.path.join(sg, "%s-%d.json" % (name, r)))
+            core, threads = peer["blas"]["corename"], peer["blas"]["threads"]
+            kr = load(os.path.join(sg, "kiln-%d" % r, "bench.json"))
+            ks = {int(x["size"].split("x")[0]): x for x in kr["results"] if x["case"] == "sgemm"}
+            for p in peer["results"]:
+                if p["size"] in ks:
+                    per.setdefault(p["size"], []).append((ks[p["size"]], p))
+        label = "OpenBLAS %s (%s)" % (core, how)
+        for n in sorted(per):
             flops = 2.0 * n ** 3
-            kbest, pbest = flops / k["min_seconds"] / 1e9, flops / r["min_seconds"] / 1e9
-            rows.append(("SGEMM %d³ GFLOP/s, %s threads" % (n, peer["blas"]["threads"]), label,
-                         "%.1f" % k["gflops"], "%.1f" % r["gflops"], "%.2f" % (k["gflops"] / r["gflops"]),
+            pairs = per[n]
+            kg = statistics.median(k["gflops"] for k, _ in pairs)
+            pg = statistics.median(p["gflops"] for _, p in pairs)
+            ratio = statistics.median(k["gflops"] / p["gflops"] for k, p in pairs)
+            kbest = max(flops / k["min_seconds"] / 1e9 for k, _ in pairs)
+            pbest = max(flops / p["min_seconds"] / 1e9 for _, p in pairs)
+            each = ", ".join("%.2f" % (k["gflops"] / p["gflops"]) for k, p in pairs)
+            rows.append(("SGEMM %d³ GFLOP/s, %s threads" % (n, threads), label,
+                         "%.1f" % kg, "%.1f" % pg, "**%.2f** (rounds: %s)" % (ratio, each),
                          "%.1f / %.1f = %.2f" % (kbest, pbest, kbest / pbest)))
     torch = load(os.path.join(out, "torch.json"))
     kt = load(os.path.join(out, "kiln-train.json"))
@@ -44,7 +59,7 @@ def main(out):
     rows.append(("test accuracy after the epoch (10k images)", label, "%.4f" % kt["test_accuracy"],
                  "%.4f" % torch["test_accuracy"], "%+.4f (difference)" % (kt["test_accuracy"] - torch["test_accuracy"]), ""))
 
-    lines = ["| measure | peer | kiln | peer | kiln/peer (medians) | best runs: kiln / peer = ratio |",
+    lines = ["| measure | peer | kiln | peer | kiln/peer (SGEMM: median of the rounds' ratios) | best runs: kiln / peer = ratio |",
              "|---|---|---:|---:|---:|---:|"]
     lines += ["| %s | %s | %s | %s | %s | %s |" % r for r in rows]
     peak = kb.get("peak", {})
