@@ -19,7 +19,14 @@ import (
 	"os"
 )
 
-type gen struct{ b bytes.Buffer }
+type gen struct {
+	b bytes.Buffer
+	// pfC makes kernel prefetch its C tile (every cache line of its mr
+	// rows) before the k loop, so the update at the end finds C in cache:
+	// +3 % at 2048³ on two threads, level at 1024³ (AVX-512, measured
+	// interleaved against the same kernel without it).
+	pfC bool
+}
 
 func (g *gen) p(format string, args ...any) { fmt.Fprintf(&g.b, format+"\n", args...) }
 
@@ -45,6 +52,15 @@ func (g *gen) kernel(name, reg string, vec, mr, nv int, bcast []int, unroll, pfB
 	g.p("\tMOVQ c+24(FP), DX")
 	g.p("\tMOVQ ldc+32(FP), R8")
 	g.p("\tSHLQ $2, R8")
+	if g.pfC {
+		g.p("\tMOVQ DX, R9")
+		for i := 0; i < mr; i++ {
+			for j := 0; j < nr*4; j += 64 {
+				g.p("\tPREFETCHT0 %d(R9)", j)
+			}
+			g.p("\tADDQ R8, R9")
+		}
+	}
 	for i := 0; i < mr*nv; i++ {
 		r := fmt.Sprintf("%s%d", reg, i)
 		if reg == "Z" {
@@ -1282,7 +1298,9 @@ func main() {
 	g.p(`#include "textflag.h"`)
 	g.p("")
 	// AVX-512: 12×32 tile, 24 zmm accumulators, 2 for B, 6 for broadcasts.
+	g.pfC = true
 	g.kernel("sgemmKernelAVX512", "Z", 16, 12, 2, []int{26, 27, 28, 29, 30, 31}, 4, 2048)
+	g.pfC = false
 	// AVX2+FMA: 6×16 tile, 12 ymm accumulators, 2 for B, 2 for broadcasts.
 	g.kernel("sgemmKernelAVX2", "Y", 8, 6, 2, []int{14, 15}, 4, 1024)
 	// Convolution kernels that read the patches straight from the image.
