@@ -36,6 +36,10 @@ type Backend struct {
 
 	mu   sync.Mutex // guards pool
 	pool map[int64][]bind.DevicePtr
+	// exact allocates every buffer at its exact size and frees it at once
+	// (no size classes, no pool): the emulator's guard pages then sit right
+	// after each buffer's last element.
+	exact bool
 
 	live, liveElems, allocs atomic.Int64
 }

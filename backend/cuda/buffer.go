@@ -40,6 +40,10 @@ func (b *Buffer) Free() {
 	o := b.owner
 	o.live.Add(-1)
 	o.liveElems.Add(-int64(b.n))
+	if o.exact {
+		_ = o.ctx.Free(b.ptr) // the emulator's free cannot fail for a live block
+		return
+	}
 	o.mu.Lock()
 	if o.pool != nil {
 		o.pool[b.bucket] = append(o.pool[b.bucket], b.ptr)
@@ -74,6 +78,9 @@ func (b *Backend) Alloc(n int) (backend.Buffer, error) {
 			n, int64(n)*4, b.dev.MemoryBytes, maxElems)
 	}
 	size := bucketBytes(int64(n) * 4)
+	if b.exact {
+		size = int64(n) * 4
+	}
 	b.mu.Lock()
 	var ptr bind.DevicePtr
 	if free := b.pool[size]; len(free) > 0 {

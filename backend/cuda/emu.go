@@ -1,4 +1,4 @@
-//go:build cudaemu && !cuda
+//go:build cudaemu && linux && !cuda
 
 package cuda
 
@@ -26,6 +26,7 @@ func OpenEmulated() (*Backend, error) {
 		return nil, err
 	}
 	b.arch = "emulated"
+	b.exact = true
 	return b, nil
 }
 
@@ -72,14 +73,14 @@ func (d *emuDevice) Launch(name string, grid, block bind.Dim, args ...bind.Arg) 
 
 func (d *emuDevice) Sync() error { return nil }
 
-// Close reports memory still allocated: the backend frees everything it
-// owns before closing its device.
+// Close reports memory still allocated (the backend frees everything it
+// owns before closing its device) and releases it.
 func (d *emuDevice) Close() error {
 	if d.closed {
 		return nil
 	}
 	d.closed = true
-	if n := d.e.Live(); n > 0 {
+	if n := d.e.FreeAll(); n > 0 {
 		return fmt.Errorf("emulator: %d allocations still live at Close", n)
 	}
 	return nil

@@ -1,4 +1,4 @@
-//go:build cudaemu && !cuda
+//go:build cudaemu && linux && !cuda
 
 // The CUDA backend on the CPU emulator (kernels/cuda, build tag cudaemu):
 // the conformance suite runs this package's launch code and the unchanged

@@ -2,7 +2,7 @@ package cuda
 
 // The plain types of this package carry no build tag and link nothing, so
 // code that is compiled without the driver (the CUDA backend's CPU-side
-// emulation, bindings/cuda/emu) shares them with the real Context.
+// emulation in kernels/cuda, build tag cudaemu) shares them with the real Context.
 
 import "math"
 

@@ -1,4 +1,4 @@
-//go:build cudaemu
+//go:build cudaemu && linux
 
 // emu.cc: a CPU emulator for kiln's CUDA kernels, for tests on hosts
 // without a GPU (build tag cudaemu; see emu.go). The kernel sources are
@@ -14,8 +14,9 @@
 // deadlock on a GPU: here it is reported as the launch's error.
 
 // NVRTC compiles with --fmad=false: no contraction of a*b+c into an FMA
-// except where the source writes fmaf. The same here.
+// except where the source writes fmaf. The same here (GCC, then clang).
 #pragma GCC optimize("fp-contract=off")
+#pragma STDC FP_CONTRACT OFF
 
 // _longjmp between fiber stacks is what the scheduler does; the fortified
 // longjmp would take it for a jump into a dead frame.
@@ -65,10 +66,13 @@ struct Fiber {
 	bool started;       // fiber_main runs on its stack
 	bool fresh;         // the current block's thread has not begun
 	State st;
+	int site;  // the source line of the __syncthreads it waits at
 	uint32_t val, res, mask;
 	int lane_mask;
 };
 
+// Each fiber's stack is kStack bytes above an inaccessible guard page, so an
+// overflow faults instead of corrupting the next fiber's stack.
 constexpr size_t kStack = 64 << 10;
 
 // Switching: a fiber is entered once per OS thread with setcontext (which
@@ -78,7 +82,8 @@ constexpr size_t kStack = 64 << 10;
 struct Sched {
 	jmp_buf main;
 	std::vector<Fiber> fibers;
-	std::vector<char> stacks;
+	char* stacks = nullptr;  // fibers.size() × (guard page + kStack)
+	size_t stride = 0;
 	int cur = 0;
 	void (*entry)(const uint64_t*) = nullptr;
 	const uint64_t* args = nullptr;
@@ -109,7 +114,7 @@ void resume(int t) {
 		f.started = true;
 		f.fresh = false;
 		getcontext(&f.ctx);
-		f.ctx.uc_stack.ss_sp = sched.stacks.data() + (size_t)t * kStack;
+		f.ctx.uc_stack.ss_sp = sched.stacks + (size_t)t * sched.stride + (sched.stride - kStack);
 		f.ctx.uc_stack.ss_size = kStack;
 		f.ctx.uc_link = nullptr;  // fiber_main never returns
 		makecontext(&f.ctx, fiber_main, 0);
@@ -122,16 +127,27 @@ void resume(int t) {
 	_longjmp(f.at, 1);
 }
 
+// fail writes the launch's error message.
+template <class... A>
+bool fail(char* err, int errlen, const char* format, A... args) {
+	int off = snprintf(err, errlen, "block (%u,%u,%u): ", block_idx.x, block_idx.y, block_idx.z);
+	if (off < errlen) snprintf(err + off, errlen - off, format, args...);
+	return false;
+}
+
 // run_block runs one block to completion; it returns false with err set on
-// a barrier or shuffle that cannot complete.
+// a barrier or shuffle that cannot complete. Between barriers the fibers
+// run one after another, forward on even phases and backward on odd ones,
+// so that a kernel missing a __syncthreads sees its threads in two orders.
 bool run_block(int n, char* err, int errlen) {
 	const unsigned bx = block_dim.x, by = block_dim.y;
 	for (int t = 0; t < n; ++t) {
 		sched.fibers[t].st = kRun;
 		sched.fibers[t].fresh = true;
 	}
-	for (;;) {
-		for (int t = 0; t < n; ++t) {
+	for (int phase = 0;; ++phase) {
+		for (int i = 0; i < n; ++i) {
+			const int t = phase % 2 == 0 ? i : n - 1 - i;
 			if (sched.fibers[t].st != kRun) continue;
 			thread_idx = {(unsigned)t % bx, (unsigned)t / bx % by, (unsigned)t / (bx * by)};
 			resume(t);
@@ -148,24 +164,24 @@ bool run_block(int n, char* err, int errlen) {
 		// Warps whose 32 lanes all wait at a shuffle exchange values.
 		for (int w = 0; w * 32 < n && shfl > 0; ++w) {
 			const int lo = w * 32, hi = lo + 32 < n ? lo + 32 : n;
-			int waiting = 0;
-			for (int t = lo; t < hi; ++t) waiting += sched.fibers[t].st == kShfl;
+			int waiting = 0, exited = 0;
+			for (int t = lo; t < hi; ++t) {
+				waiting += sched.fibers[t].st == kShfl;
+				exited += sched.fibers[t].st == kDone;
+			}
 			if (waiting == 0) continue;
 			if (waiting != 32) {
-				bool others = false;  // lanes still at a barrier may come later
-				for (int t = lo; t < hi; ++t) others |= sched.fibers[t].st == kSync;
-				if (others) continue;
-				snprintf(err, errlen, "block (%u,%u,%u) warp %d: __shfl_xor_sync reached by %d of 32 lanes (the others have exited or the warp is partial)",
-				         block_idx.x, block_idx.y, block_idx.z, w, waiting);
-				return false;
+				// A lane waiting at __syncthreads cannot go on while its
+				// warp-mates wait at a shuffle that needs it: a deadlock.
+				return fail(err, errlen, "warp %d: __shfl_xor_sync reached by %d of 32 lanes (%d have exited, %d wait at __syncthreads, %d lanes in a partial warp)",
+				            w, waiting, exited, hi - lo - waiting - exited, 32 - (hi - lo));
 			}
 			const Fiber& f0 = sched.fibers[lo];
 			for (int t = lo; t < hi; ++t) {
 				const Fiber& f = sched.fibers[t];
 				if (f.mask != 0xffffffffu || f.lane_mask != f0.lane_mask) {
-					snprintf(err, errlen, "block (%u,%u,%u) warp %d: lanes disagree on the shuffle (mask %#x, lane mask %d vs %d)",
-					         block_idx.x, block_idx.y, block_idx.z, w, f.mask, f.lane_mask, f0.lane_mask);
-					return false;
+					return fail(err, errlen, "warp %d: lanes disagree on the shuffle (mask %#x, lane mask %d vs %d)",
+					            w, f.mask, f.lane_mask, f0.lane_mask);
 				}
 			}
 			for (int t = lo; t < hi; ++t) {
@@ -177,18 +193,26 @@ bool run_block(int n, char* err, int errlen) {
 		}
 		if (moved) continue;
 		if (sync == n) {
+			for (int t = 1; t < n; ++t) {
+				if (sched.fibers[t].site != sched.fibers[0].site) {
+					return fail(err, errlen, "threads 0 and %d wait at different __syncthreads (lines %d and %d)", t,
+					            sched.fibers[0].site, sched.fibers[t].site);
+				}
+			}
 			for (int t = 0; t < n; ++t) sched.fibers[t].st = kRun;
 			continue;
 		}
-		snprintf(err, errlen, "block (%u,%u,%u): __syncthreads can never complete: %d threads wait at it, %d at a shuffle, %d have exited",
-		         block_idx.x, block_idx.y, block_idx.z, sync, shfl, done);
-		return false;
+		return fail(err, errlen, "__syncthreads can never complete: %d threads wait at it, %d at a shuffle, %d have exited", sync,
+		            shfl, done);
 	}
 }
 
 }  // namespace
 
-void sync_threads() { yield(kSync); }
+void sync_threads(int site) {
+	sched.fibers[sched.cur].site = site;
+	yield(kSync);
+}
 
 uint32_t shfl_xor(uint32_t mask, uint32_t v, int lane_mask) {
 	Fiber& f = sched.fibers[sched.cur];
@@ -317,8 +341,18 @@ int kiln_emu_launch(const char* name, int gx, int gy, int gz, int bx, int by, in
 	}
 	if (sched.fibers.size() < (size_t)n) {
 		// new stacks: every fiber starts afresh on them
+		const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+		const size_t stride = page + kStack;
+		char* st = (char*)mmap(nullptr, (size_t)n * stride, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (st == MAP_FAILED) {
+			snprintf(err, errlen, "%s: cannot map %ld fiber stacks", name, n);
+			return -1;
+		}
+		for (long t = 0; t < n; ++t) mprotect(st + t * stride, page, PROT_NONE);
+		if (sched.stacks) munmap(sched.stacks, sched.fibers.size() * sched.stride);
+		sched.stacks = st;
+		sched.stride = stride;
 		sched.fibers.assign(n, Fiber{});
-		sched.stacks.assign((size_t)n * kStack, 0);
 	}
 	sched.entry = e->call;
 	sched.args = args;
@@ -328,8 +362,12 @@ int kiln_emu_launch(const char* name, int gx, int gy, int gz, int bx, int by, in
 		for (int y = 0; y < gy; ++y)
 			for (int x = 0; x < gx; ++x) {
 				block_idx = {(unsigned)x, (unsigned)y, (unsigned)z};
-				if (!run_block((int)n, err, errlen)) return -1;
+				if (!run_block((int)n, err, errlen)) {
+					sched.args = nullptr;
+					return -1;
+				}
 			}
+	sched.args = nullptr;  // Go memory: not kept past the call
 	return 0;
 }
 

@@ -1,4 +1,4 @@
-//go:build cudaemu
+//go:build cudaemu && linux
 
 package cuda
 
@@ -29,16 +29,24 @@ import (
 // Emulator runs the kernels of this package on the CPU (build tag
 // cudaemu; it needs a C++17 compiler). The .cu sources are compiled
 // unchanged as C++ against emu.h, which defines the CUDA built-ins they use;
-// each block's threads run as fibers, so __syncthreads and warp shuffles
-// behave as on a GPU, and a barrier that cannot complete is an error rather
-// than a hang. Device memory is host memory between guard pages: a kernel
-// that touches memory outside a buffer faults at once.
+// each block's threads run as fibers, switching only at __syncthreads and
+// warp shuffles, so those behave as on a GPU, and a barrier that cannot
+// complete (or that threads reach at different call sites) is an error
+// rather than a hang. Between two barriers the fibers run one after another,
+// in forward order and in reverse order on alternate phases, so a missing
+// __syncthreads between a write and another thread's read is likely, though
+// not certain, to give a wrong result. Device memory is host memory between
+// guard pages, each allocation ending where its trailing guard page begins:
+// a kernel that reads or writes past the end of a buffer faults at once
+// (before its start, only when the access reaches the leading guard page).
 //
 // It exists so that the CUDA backend's launch code and kernels run against
 // the conformance suite on hosts without a GPU. It checks semantics, not
-// speed, and it does not model what only a GPU shows (races between
-// blocks, which run one after another here, or the precision of the
-// device's expf and logf).
+// speed, and it does not model what only a GPU shows: races between blocks
+// (which run one after another here) or between threads in ways the two
+// orders miss, shared memory read before it is written (it is a static
+// that keeps its last contents), or the precision of the device's expf and
+// logf.
 type Emulator struct {
 	mu   sync.Mutex
 	live map[uintptr]int64 // allocation → bytes
@@ -93,8 +101,24 @@ func (e *Emulator) Live() int {
 	return len(e.live)
 }
 
+// FreeAll releases every allocation still live and returns how many there
+// were.
+func (e *Emulator) FreeAll() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := len(e.live)
+	for p, bytes := range e.live {
+		C.kiln_emu_free(C.uintptr_t(p), C.int64_t(bytes))
+	}
+	clear(e.live)
+	return n
+}
+
 // check verifies that [p, p+bytes) lies inside one allocation.
 func (e *Emulator) check(p uintptr, bytes int64) error {
+	if bytes < 0 {
+		return fmt.Errorf("emulator: negative size %d", bytes)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for base, n := range e.live {
@@ -118,24 +142,21 @@ func (e *Emulator) Upload(dst uintptr, src []float32) error {
 }
 
 // Download copies len(dst) floats from src.
-func (e *Emulator) Download(dst []float32, src uintptr) error {
-	return e.read(unsafe.Pointer(unsafe.SliceData(dst)), src, len(dst))
-}
+func (e *Emulator) Download(dst []float32, src uintptr) error { return download(e, dst, src) }
 
 // DownloadInt32 copies len(dst) int32s from src.
-func (e *Emulator) DownloadInt32(dst []int32, src uintptr) error {
-	return e.read(unsafe.Pointer(unsafe.SliceData(dst)), src, len(dst))
-}
+func (e *Emulator) DownloadInt32(dst []int32, src uintptr) error { return download(e, dst, src) }
 
-// read copies n 4-byte words from src to dst (Go memory).
-func (e *Emulator) read(dst unsafe.Pointer, src uintptr, n int) error {
-	if n == 0 {
+func download[T float32 | int32](e *Emulator, dst []T, src uintptr) error {
+	if len(dst) == 0 {
 		return nil
 	}
-	if err := e.check(src, int64(n)*4); err != nil {
+	if err := e.check(src, int64(len(dst))*4); err != nil {
 		return err
 	}
-	C.kiln_emu_read(dst, C.uintptr_t(src), C.int64_t(n*4))
+	// &dst[0] written out here, so that cgo's pointer check covers the
+	// slice only, not whatever object the slice lives in.
+	C.kiln_emu_read(unsafe.Pointer(&dst[0]), C.uintptr_t(src), C.int64_t(len(dst)*4))
 	return nil
 }
 
@@ -167,13 +188,15 @@ func (e *Emulator) Launch(name string, grid, block [3]int, args []uint64) error 
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
 	var errbuf [512]byte
-	var ap *C.uint64_t
-	if len(args) > 0 {
-		ap = (*C.uint64_t)(unsafe.Pointer(&args[0]))
+	if len(args) == 0 {
+		args = []uint64{0} // kernels all take arguments; this keeps &args[0] valid
+		args = args[:0]
 	}
 	g := func(v int) C.int { return C.int(max(v, 1)) }
+	// &args[0] and &errbuf[0] written out in the call, so that cgo's pointer
+	// check covers those arrays only.
 	if C.kiln_emu_launch(cname, g(grid[0]), g(grid[1]), g(grid[2]), g(block[0]), g(block[1]), g(block[2]),
-		ap, C.int(len(args)), (*C.char)(unsafe.Pointer(&errbuf[0])), C.int(len(errbuf))) != 0 {
+		(*C.uint64_t)(unsafe.Pointer(&args[:1][0])), C.int(len(args)), (*C.char)(unsafe.Pointer(&errbuf[0])), C.int(len(errbuf))) != 0 {
 		msg := string(errbuf[:])
 		if i := strings.IndexByte(msg, 0); i >= 0 {
 			msg = msg[:i]

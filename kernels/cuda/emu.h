@@ -1,13 +1,14 @@
-//go:build cudaemu
+//go:build cudaemu && linux
 
 // emu.h: the CUDA built-ins kiln's kernels use, defined for a CPU so the
 // unchanged .cu sources compile as C++ (g++) and run in emu.cc's emulator.
 // Every thread of a block is a fiber (ucontext) on the calling OS thread;
 // blocks run one after another, so __shared__ variables are function
 // statics (thread_local, so separate launches on separate OS threads do not
-// meet), and atomics need no hardware atomics. Barriers and warp shuffles
-// switch fibers; emu.cc checks that every live thread of the block (or
-// warp) reaches the same one, as CUDA requires.
+// meet; they keep their contents between blocks), and atomics need no
+// hardware atomics. Barriers and warp shuffles switch fibers; emu.cc checks
+// that every live thread of the block (or warp) reaches the same one, as
+// CUDA requires.
 #pragma once
 
 #include <math.h>
@@ -24,7 +25,7 @@ struct dim3 {
 namespace kiln_emu {
 extern thread_local uint3 thread_idx, block_idx;
 extern thread_local dim3 block_dim, grid_dim;
-void sync_threads();
+void sync_threads(int site);
 uint32_t shfl_xor(uint32_t mask, uint32_t v, int lane_mask);
 }  // namespace kiln_emu
 
@@ -38,7 +39,7 @@ uint32_t shfl_xor(uint32_t mask, uint32_t v, int lane_mask);
 #define __forceinline__ inline
 #define __shared__ static thread_local
 #define __launch_bounds__(...)
-#define __syncthreads() kiln_emu::sync_threads()
+#define __syncthreads() kiln_emu::sync_threads(__LINE__)
 
 static inline float __int_as_float(int v) {
 	float f;

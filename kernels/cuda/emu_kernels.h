@@ -1,4 +1,4 @@
-//go:build cudaemu
+//go:build cudaemu && linux
 
 // emu_kernels.h: the kernel sources in the order of Files in cuda.go, for
 // emu.cc, which includes this inside a namespace once per CPU variant. The
