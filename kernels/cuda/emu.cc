@@ -279,9 +279,11 @@ struct Entry {
 		    KILN_EMU_ENTRY(kiln_bias_grad), KILN_EMU_ENTRY(kiln_relu), KILN_EMU_ENTRY(kiln_relu_bwd),             \
 		    KILN_EMU_ENTRY(kiln_mul), KILN_EMU_ENTRY(kiln_dropout_mask), KILN_EMU_ENTRY(kiln_softmax),            \
 		    KILN_EMU_ENTRY(kiln_softmax_xent), KILN_EMU_ENTRY(kiln_adam), KILN_EMU_ENTRY(kiln_sgd),               \
+		    KILN_EMU_ENTRY(kiln_emutest_split_barrier), KILN_EMU_ENTRY(kiln_emutest_exit_barrier),                \
+		    KILN_EMU_ENTRY(kiln_emutest_race),                                                                    \
 	}
 
-constexpr int kNumEntries = 23;
+constexpr int kNumEntries = 26;
 
 #define KILN_EMU_NS kiln_base
 const Entry kBase[kNumEntries] = KILN_EMU_TABLE;

@@ -14,3 +14,6 @@
 #include "elementwise.cu"
 #include "softmax.cu"
 #include "optim.cu"
+
+// not a kernel source: the emulator's own test kernels
+#include "emu_testkernels.h"

@@ -1,0 +1,35 @@
+//go:build cudaemu && linux
+
+// emu_testkernels.h: deliberately wrong kernels for the emulator's own tests
+// (kernels/cuda/emu_test.go), to show that it reports what a GPU would
+// deadlock on or compute wrongly. Never compiled by NVRTC.
+
+// kiln_emutest_split_barrier: the two halves of the block wait at different
+// __syncthreads.
+KILN_KERNEL void kiln_emutest_split_barrier(int* out) {
+	if (threadIdx.x < 16) {
+		__syncthreads();
+	} else {
+		__syncthreads();
+	}
+	out[threadIdx.x] = 1;
+}
+
+// kiln_emutest_exit_barrier: thread 0 leaves before a barrier the others
+// wait at.
+KILN_KERNEL void kiln_emutest_exit_barrier(int* out) {
+	if (threadIdx.x == 0) return;
+	__syncthreads();
+	out[threadIdx.x] = 1;
+}
+
+// kiln_emutest_race: every thread writes its slot of shared memory and
+// reads its neighbour's, with a barrier between the two only when sync is
+// set. out[t] should be (t+1) % blockDim.x + 1 + salt.
+KILN_KERNEL void kiln_emutest_race(int* out, int sync, int salt) {
+	__shared__ int s[256];
+	const int t = threadIdx.x;
+	s[t] = t + 1 + salt;
+	if (sync) __syncthreads();
+	out[t] = s[(t + 1) % blockDim.x];
+}
