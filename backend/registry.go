@@ -132,16 +132,21 @@ func knownNames() string {
 // cpu, unless KILN_BACKEND names one. The report says what was tried.
 func Open(name string, opts Options) (Backend, Report, error) {
 	rep := Report{Requested: name}
+	fromEnv := ""
 	if name == "" || name == "auto" {
 		if env := os.Getenv(EnvBackend); env != "" && env != "auto" {
 			name = env
 			rep.Requested = env + " (from " + EnvBackend + ")"
+			fromEnv = " (named by $" + EnvBackend + ")"
 		}
 	}
 	if name != "" && name != "auto" {
 		f, ok := lookup(name)
 		if !ok {
 			err := notCompiled(name)
+			if fromEnv != "" {
+				err = fmt.Errorf("%w%s", err, fromEnv)
+			}
 			rep.Attempts = append(rep.Attempts, Attempt{Name: name, Err: err})
 			return nil, rep, err
 		}

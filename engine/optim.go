@@ -30,6 +30,38 @@ type OptimizerConfig struct {
 	Momentum float64 // SGD momentum (default 0.9 when Name is sgd)
 }
 
+// WithDefaults returns c with the defaults filled in: adam when Name is
+// empty, learning rate 1e-3 (adam) or 1e-2 (sgd) when LR is 0.
+func (c OptimizerConfig) WithDefaults() OptimizerConfig {
+	if c.Name == "" {
+		c.Name = "adam"
+	}
+	if c.LR == 0 {
+		switch c.Name {
+		case "adam":
+			c.LR = 1e-3
+		case "sgd":
+			c.LR = 1e-2
+		}
+	}
+	return c
+}
+
+// Validate reports a configuration NewOptimizer would refuse: an unknown
+// name, a negative learning rate, an SGD momentum outside [0, 1).
+func (c OptimizerConfig) Validate() error {
+	c = c.WithDefaults()
+	switch {
+	case c.Name != "adam" && c.Name != "sgd":
+		return fmt.Errorf("unknown optimizer %q (want adam or sgd)", c.Name)
+	case c.LR < 0:
+		return fmt.Errorf("learning rate must be positive, got %g", c.LR)
+	case c.Name == "sgd" && (c.Momentum < 0 || c.Momentum >= 1):
+		return fmt.Errorf("momentum must be in [0, 1), got %g", c.Momentum)
+	}
+	return nil
+}
+
 // NewOptimizer creates an optimizer with Keras defaults. Its state is
 // allocated lazily on the first step for the params it sees.
 func NewOptimizer(b backend.Backend, cfg OptimizerConfig, params []*Param) (Optimizer, error) {

@@ -56,6 +56,13 @@ type Progress interface {
 	EpochEnd(s EpochStats)
 }
 
+// ResumeReporter is implemented by a Progress that wants to know what
+// TrainConfig.Resume found: the checkpoint's path, whether it exists, and
+// how many of the run's epochs it had completed.
+type ResumeReporter interface {
+	Resumed(path string, found bool, done, epochs int)
+}
+
 // CheckpointName is the file written into TrainConfig.CheckpointDir.
 const CheckpointName = "checkpoint.kiln"
 
@@ -106,7 +113,8 @@ func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) (
 	var history []EpochStats
 	start := 0
 	if cfg.Resume && cfg.CheckpointDir != "" {
-		cm, ok, err := loadCheckpoint(m, opt, filepath.Join(cfg.CheckpointDir, CheckpointName))
+		path := filepath.Join(cfg.CheckpointDir, CheckpointName)
+		cm, ok, err := loadCheckpoint(m, opt, path)
 		if err != nil {
 			return nil, err
 		}
@@ -116,6 +124,9 @@ func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) (
 					cm.Seed, cm.Batch, cm.Optimizer, cfg.Seed, cfg.Batch, opt.Name())
 			}
 			start, history = cm.Epoch, cm.History
+		}
+		if r, isR := prog.(ResumeReporter); isR {
+			r.Resumed(path, ok, min(start, cfg.Epochs), cfg.Epochs)
 		}
 	}
 

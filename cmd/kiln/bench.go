@@ -27,7 +27,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "smaller SGEMM sizes, fewer and shorter runs (a minute or less)")
 	out := fs.String("out", "out/bench", "directory for bench.md, bench.json and bench.png (created if missing)")
 	compare := fs.String("compare", "", "an older bench.json to compare with: prints old/new ratios per case")
-	repeat := fs.Int("repeat", 0, "timed runs per case (default 10, 3 with --quick)")
+	repeat := fs.Int("repeat", 0, "timed runs per case (0: the default, 10, or 3 with --quick)")
 	suites := fs.String("suite", strings.Join(bench.AllSuites(), ","), "comma list of suites to run: "+strings.Join(bench.AllSuites(), ", "))
 	sizes := fs.String("sgemm-sizes", "", "comma list of square SGEMM sizes (default 256,512,1024,2048; 64,128,256 with --quick)")
 	if err := parse(fs, args, stdout); err != nil {

@@ -37,6 +37,9 @@ func (f *backendFlags) open(stderr io.Writer) (backend.Backend, error) {
 	}
 	d := b.Device()
 	fmt.Fprintf(stderr, "backend %s on %s (%d compute units)\n", b.Name(), d.Name, d.ComputeUnits)
+	if f.device != "" && b.Name() == "cpu" {
+		fmt.Fprintf(stderr, "note: --device %q ignored: the cpu backend has one device (all cores)\n", f.device)
+	}
 	return b, nil
 }
 
@@ -78,6 +81,9 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil { // CreateTemp makes it 0600
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {

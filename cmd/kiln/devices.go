@@ -9,8 +9,11 @@ import (
 )
 
 func runDevices(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("devices", "", stdout, stderr)
+	fs := newFlags("devices", "(no arguments: lists every backend compiled in, whether it is usable here, and why not)", stdout, stderr)
 	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

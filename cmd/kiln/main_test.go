@@ -106,6 +106,7 @@ func TestTrainEvalPredictEndToEnd(t *testing.T) {
 	for _, k := range []string{"backend", "model", "data", "test_accuracy", "test_loss", "epochs"} {
 		assert.Contains(t, r, k)
 	}
+	assert.Equal(t, 1e-3, r["lr"], "the report gives the learning rate used (Adam's default), not the flag's 0")
 	epochs := r["epochs"].([]any)
 	require.Len(t, epochs, 2)
 	for _, k := range []string{"seconds", "train_loss", "train_accuracy", "images_per_second", "val_accuracy"} {
@@ -139,8 +140,16 @@ func TestTrainEvalPredictEndToEnd(t *testing.T) {
 	code, _, errOut = kiln(t, "train", "--data", dir, "--model", spec, "--epochs", "3", "--batch", "16",
 		"--backend", "cpu", "--out", model, "--checkpoint-dir", ck, "--resume", "--val-split", "0.1")
 	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "resuming from "+filepath.Join(ck, "checkpoint.kiln")+": 2 of 3 epochs done")
 	assert.Contains(t, errOut, "epoch 3/3")
 	assert.NotContains(t, errOut, "epoch 1/3")
+
+	// Resume from an empty directory says it starts from the beginning.
+	empty := filepath.Join(dir, "empty")
+	code, _, errOut = kiln(t, "train", "--data", dir, "--model", spec, "--epochs", "1", "--batch", "16",
+		"--backend", "cpu", "--out", model, "--checkpoint-dir", empty, "--resume")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "no checkpoint at "+filepath.Join(empty, "checkpoint.kiln")+": training from the first epoch")
 }
 
 func TestBadInputsGiveClearErrors(t *testing.T) {
@@ -197,6 +206,11 @@ func TestBadInputsGiveClearErrors(t *testing.T) {
 		{"unknown backend", []string{"train", "--data", dir, "--backend", "tpu"}, `unknown backend "tpu"`},
 		{"resume without dir", []string{"train", "--data", dir, "--resume"}, "--resume needs --checkpoint-dir"},
 		{"eval without model", []string{"eval", "--data", dir}, "--model is required"},
+		{"unknown optimizer", []string{"train", "--data", dir, "--optimizer", "rmsprop"}, `--optimizer/--lr/--momentum: unknown optimizer "rmsprop"`},
+		{"negative learning rate", []string{"train", "--data", dir, "--lr", "-1"}, "learning rate must be positive"},
+		{"bad momentum", []string{"train", "--data", dir, "--optimizer", "sgd", "--momentum", "1"}, "momentum must be in [0, 1)"},
+		{"out in a missing directory", []string{"train", "--data", dir, "--out", filepath.Join(dir, "nope", "m.kiln")}, "--out: cannot save"},
+		{"devices takes no arguments", []string{"devices", "extra"}, "unexpected argument"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

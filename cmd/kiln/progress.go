@@ -35,6 +35,18 @@ func newProgress(w io.Writer, batch int) *progress {
 	return &progress{w: w, tty: tty, batch: batch}
 }
 
+// Resumed says what --resume found.
+func (p *progress) Resumed(path string, found bool, done, epochs int) {
+	switch {
+	case !found:
+		fmt.Fprintf(p.w, "no checkpoint at %s: training from the first epoch\n", path)
+	case done >= epochs:
+		fmt.Fprintf(p.w, "resuming from %s: all %d epochs are done, nothing left to train\n", path, epochs)
+	default:
+		fmt.Fprintf(p.w, "resuming from %s: %d of %d epochs done\n", path, done, epochs)
+	}
+}
+
 func (p *progress) EpochStart(epoch, epochs, samples int) {
 	p.epoch, p.epochs, p.samples = epoch, epochs, samples
 	p.start = time.Now()

@@ -29,11 +29,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	maxBatch := fs.Int("max-batch", d.MaxBatch, "largest number of samples one backend call runs")
 	delay := fs.Int("max-queue-delay", int(d.MaxQueueDelay/time.Microsecond), "microseconds the batcher waits after the first queued request for more to join (0: batch only what queued while the previous batch ran; a lone request runs at once)")
 	queue := fs.Int("queue", d.QueueSize, "requests that may wait per model; beyond that the server answers 503 at once")
-	timeout := fs.Duration("timeout", d.Timeout, "per-request deadline for queueing (504 beyond)")
+	timeout := fs.Duration("timeout", d.Timeout, "per-request deadline for queueing, a duration such as 5s (504 beyond; 0: the default)")
 	maxBody := fs.Int("max-body-bytes", d.MaxBodyBytes, "largest request body accepted (413 beyond)")
-	readTO := fs.Duration("read-timeout", d.ReadTimeout, "time allowed to read a request")
-	writeTO := fs.Duration("write-timeout", d.WriteTimeout, "time allowed to write a response")
-	idleTO := fs.Duration("idle-timeout", d.IdleTimeout, "how long an idle keep-alive connection stays open")
+	readTO := fs.Duration("read-timeout", d.ReadTimeout, "time allowed to read a request (0: the default)")
+	writeTO := fs.Duration("write-timeout", d.WriteTimeout, "time allowed to write a response (0: the default)")
+	idleTO := fs.Duration("idle-timeout", d.IdleTimeout, "how long an idle keep-alive connection stays open (0: the default)")
 	maxConns := fs.Int("max-conns", d.MaxConns, "largest number of connections served at once")
 	tokenFile := fs.String("auth-token-file", "", "file holding a bearer token every endpoint but /v2/health/* requires")
 	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM/SIGINT, how long in-flight requests may take to finish")
@@ -57,8 +57,21 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		Timeout: *timeout, MaxBodyBytes: *maxBody, ReadTimeout: *readTO, WriteTimeout: *writeTO,
 		IdleTimeout: *idleTO, MaxConns: *maxConns, PollInterval: *poll, Log: stderr, Limits: server.DefaultLimits(),
 	}
-	if *maxBatch <= 0 || *queue <= 0 || *maxBody <= 0 || *maxConns <= 0 {
-		return errors.New("--max-batch, --queue, --max-body-bytes and --max-conns must be positive")
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"max-batch", *maxBatch}, {"queue", *queue}, {"max-body-bytes", *maxBody}, {"max-conns", *maxConns}} {
+		if f.v <= 0 {
+			return fmt.Errorf("--%s must be positive, got %d", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"timeout", *timeout}, {"read-timeout", *readTO}, {"write-timeout", *writeTO}, {"idle-timeout", *idleTO}, {"grace", *grace}, {"poll", *poll}} {
+		if f.v < 0 {
+			return fmt.Errorf("--%s must not be negative, got %v", f.name, f.v)
+		}
 	}
 	if *tokenFile != "" {
 		b, err := os.ReadFile(*tokenFile)

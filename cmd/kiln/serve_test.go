@@ -45,7 +45,10 @@ func TestServeFlagErrors(t *testing.T) {
 		{"no model", nil, "exactly one of --model FILE or --model-repo DIR"},
 		{"both", []string{"--model", "a", "--model-repo", "b"}, "exactly one of"},
 		{"name without model", []string{"--model-repo", "b", "--name", "x"}, "--name only applies"},
-		{"bad batch", []string{"--model", "a", "--max-batch", "0"}, "must be positive"},
+		{"bad batch", []string{"--model", "a", "--max-batch", "0"}, "--max-batch must be positive, got 0"},
+		{"bad queue", []string{"--model", "a", "--queue", "-1"}, "--queue must be positive, got -1"},
+		{"negative grace", []string{"--model", "a", "--grace", "-1s"}, "--grace must not be negative"},
+		{"negative timeout", []string{"--model", "a", "--idle-timeout", "-1s"}, "--idle-timeout must not be negative"},
 		{"stray arg", []string{"--model", "a", "extra"}, "unexpected argument"},
 		{"missing token file", []string{"--model", "a", "--auth-token-file", "/nonexistent/tok"}, "auth-token-file"},
 	}

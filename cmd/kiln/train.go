@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/engine"
@@ -68,6 +70,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	case *limit < 0:
 		return fmt.Errorf("--limit must not be negative, got %d", *limit)
 	}
+	optCfg := engine.OptimizerConfig{Name: *optName, LR: *lr, Momentum: *momentum}
+	if err := optCfg.Validate(); err != nil {
+		return fmt.Errorf("--optimizer/--lr/--momentum: %w", err)
+	}
+	optCfg = optCfg.WithDefaults()
+	if err := checkOutDir(*out); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
 
 	train, err := df.load(true)
 	if err != nil {
@@ -111,7 +121,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 
 	meta := engine.ModelMeta{ClassNames: train.ClassNames, Dataset: train.Name, Scale: 1.0 / 255}
 	cfg := engine.TrainConfig{Epochs: *epochs, Batch: *batch, Seed: *seed,
-		Optimizer: engine.OptimizerConfig{Name: *optName, LR: *lr, Momentum: *momentum},
+		Optimizer: optCfg,
 		Augment:   *augment, CheckpointDir: *ckDir, Resume: *resume, Meta: meta}
 	hist, err := engine.Train(m, train, val, cfg, newProgress(stderr, *batch))
 	if err != nil {
@@ -131,11 +141,25 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *report != "" {
 		r := trainReport{Command: "train", Backend: b.Name(), Device: b.Device(), Model: spec.Name,
 			Params: m.NumParams(), Data: train.Name, TrainSamples: train.N, ValSamples: nVal,
-			TestSamples: test.N, Batch: *batch, Optimizer: *optName, LR: *lr, Seed: *seed,
+			TestSamples: test.N, Batch: *batch, Optimizer: optCfg.Name, LR: optCfg.LR, Seed: *seed,
 			TestAccuracy: testAcc, TestLoss: testLoss, Epochs: hist, ModelFile: *out}
 		if err := writeJSON(*report, r); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkOutDir fails early, before any training, when path's directory does
+// not exist or is not a directory.
+func checkOutDir(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cannot save %s: %w", path, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("cannot save %s: %s is not a directory", path, dir)
 	}
 	return nil
 }
