@@ -476,7 +476,7 @@ func packA12(d, a []float32, lda, off, kc int) {
 	r4, r5, r6, r7 := a[off+4*lda:off+4*lda+kc], a[off+5*lda:off+5*lda+kc], a[off+6*lda:off+6*lda+kc], a[off+7*lda:off+7*lda+kc]
 	r8, r9, r10, r11 := a[off+8*lda:off+8*lda+kc], a[off+9*lda:off+9*lda+kc], a[off+10*lda:off+10*lda+kc], a[off+11*lda:off+11*lda+kc]
 	d = d[:kc*12]
-	for p := 0; p < kc; p++ {
+	for p := packA12Vec(d, a, lda, off, kc); p < kc; p++ {
 		dp := d[p*12 : p*12+12 : p*12+12]
 		dp[0], dp[1], dp[2], dp[3] = r0[p], r1[p], r2[p], r3[p]
 		dp[4], dp[5], dp[6], dp[7] = r4[p], r5[p], r6[p], r7[p]

@@ -353,3 +353,32 @@ func TestSgemvSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestPackA12 checks the packing of 12 rows of A, vector part and scalar
+// tail, against its definition for depths around multiples of 4.
+func TestPackA12(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, kc := range []int{1, 3, 4, 5, 8, 17, 255, 256} {
+		const lda, off = 300, 7
+		a := randSlice(r, off+12*lda)
+		d := make([]float32, kc*12)
+		packA12(d, a, lda, off, kc)
+		for p := 0; p < kc; p++ {
+			for i := 0; i < 12; i++ {
+				require.Equal(t, a[off+i*lda+p], d[p*12+i], "kc %d, k %d, row %d", kc, p, i)
+			}
+		}
+	}
+}
+
+// BenchmarkPackA12 packs a 12×256 panel of a 1024-wide A.
+func BenchmarkPackA12(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const lda, kc = 1024, 256
+	a := randSlice(r, 12*lda)
+	d := make([]float32, kc*12)
+	b.SetBytes(kc * 12 * 4)
+	for i := 0; i < b.N; i++ {
+		packA12(d, a, lda, 0, kc)
+	}
+}

@@ -5,6 +5,21 @@ package cpu
 import "golang.org/x/sys/cpu"
 
 //go:noescape
+func packA12SSE(d, a *float32, lda, kc4 int)
+
+// packA12Vec packs the first kc&^3 values of 12 rows of A (see packA12)
+// with 4×4 SSE transposes and returns how many it did.
+func packA12Vec(d, a []float32, lda, off, kc int) int {
+	kc4 := kc / 4
+	if kc4 == 0 {
+		return 0
+	}
+	_, _ = d[kc4*48-1], a[off+11*lda+kc4*4-1]
+	packA12SSE(&d[0], &a[off], lda, kc4)
+	return kc4 * 4
+}
+
+//go:noescape
 func maxPoolRowAVX2(x, y, arg *float32, c, outW, kh, kw, rowStride, colStep int)
 
 //go:noescape

@@ -464,3 +464,91 @@ mpz_kx:
 mpz_done:
 	VZEROUPPER
 	RET
+
+// func packA12SSE(d, a *float32, lda, kc4 int)
+// Interleaves 12 rows of A (row i at a + i·lda floats) into d, 12 values
+// per k: d[p·12 + i] = a[i·lda + p] for p < 4·kc4, four k at a time, as
+// three 4×4 transposes (rows 0–3, 4–7, 8–11) of 16-byte loads.
+TEXT ·packA12SSE(SB), NOSPLIT, $0-32
+	MOVQ d+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ kc4+24(FP), CX
+	SHLQ $2, R8              // lda in bytes
+	LEAQ (R8)(R8*2), R9      // 3·lda
+	LEAQ (R8)(R8*4), R10     // 5·lda
+	LEAQ (R9)(R8*4), R11     // 7·lda
+	LEAQ (R8)(R8*8), R12     // 9·lda
+	LEAQ (R11)(R8*4), R13    // 11·lda
+	TESTQ CX, CX
+	JEQ packA12SSE_done
+packA12SSE_loop:
+	// rows 0–3
+	MOVUPS (SI), X0
+	MOVUPS (SI)(R8*1), X1
+	MOVUPS (SI)(R8*2), X2
+	MOVUPS (SI)(R9*1), X3
+	MOVAPS X0, X4
+	UNPCKLPS X1, X4          // a0 b0 a1 b1
+	UNPCKHPS X1, X0          // a2 b2 a3 b3
+	MOVAPS X2, X5
+	UNPCKLPS X3, X5          // c0 d0 c1 d1
+	UNPCKHPS X3, X2          // c2 d2 c3 d3
+	MOVAPS X4, X6
+	MOVLHPS X5, X6           // a0 b0 c0 d0
+	MOVHLPS X4, X5           // a1 b1 c1 d1
+	MOVAPS X0, X7
+	MOVLHPS X2, X7           // a2 b2 c2 d2
+	MOVHLPS X0, X2           // a3 b3 c3 d3
+	MOVUPS X6, 0(DI)
+	MOVUPS X5, 48(DI)
+	MOVUPS X7, 96(DI)
+	MOVUPS X2, 144(DI)
+	// rows 4–7
+	MOVUPS (SI)(R8*4), X0
+	MOVUPS (SI)(R10*1), X1
+	MOVUPS (SI)(R9*2), X2
+	MOVUPS (SI)(R11*1), X3
+	MOVAPS X0, X4
+	UNPCKLPS X1, X4
+	UNPCKHPS X1, X0
+	MOVAPS X2, X5
+	UNPCKLPS X3, X5
+	UNPCKHPS X3, X2
+	MOVAPS X4, X6
+	MOVLHPS X5, X6
+	MOVHLPS X4, X5
+	MOVAPS X0, X7
+	MOVLHPS X2, X7
+	MOVHLPS X0, X2
+	MOVUPS X6, 16(DI)
+	MOVUPS X5, 64(DI)
+	MOVUPS X7, 112(DI)
+	MOVUPS X2, 160(DI)
+	// rows 8–11
+	MOVUPS (SI)(R8*8), X0
+	MOVUPS (SI)(R12*1), X1
+	MOVUPS (SI)(R10*2), X2
+	MOVUPS (SI)(R13*1), X3
+	MOVAPS X0, X4
+	UNPCKLPS X1, X4
+	UNPCKHPS X1, X0
+	MOVAPS X2, X5
+	UNPCKLPS X3, X5
+	UNPCKHPS X3, X2
+	MOVAPS X4, X6
+	MOVLHPS X5, X6
+	MOVHLPS X4, X5
+	MOVAPS X0, X7
+	MOVLHPS X2, X7
+	MOVHLPS X0, X2
+	MOVUPS X6, 32(DI)
+	MOVUPS X5, 80(DI)
+	MOVUPS X7, 128(DI)
+	MOVUPS X2, 176(DI)
+	ADDQ $16, SI
+	ADDQ $192, DI
+	DECQ CX
+	JNE packA12SSE_loop
+packA12SSE_done:
+	RET

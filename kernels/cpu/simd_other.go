@@ -26,3 +26,5 @@ func convRowsVec(ConvShape, []float32, []float32, []float32, int, []float32, boo
 const hasFMA = false
 
 func gemv64Add([]float32, []float32, int, []float32) {}
+
+func packA12Vec([]float32, []float32, int, int, int) int { return 0 }
