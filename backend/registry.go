@@ -153,7 +153,7 @@ func Open(name string, opts Options) (Backend, Report, error) {
 		b, err := f.Open(opts)
 		if err != nil {
 			rep.Attempts = append(rep.Attempts, Attempt{Name: name, Err: err})
-			return nil, rep, fmt.Errorf("open backend %s: %w", name, err)
+			return nil, rep, fmt.Errorf("open backend %s%s: %w", name, fromEnv, err)
 		}
 		rep.Chosen = name
 		rep.Attempts = append(rep.Attempts, Attempt{Name: name, Reason: "requested"})

@@ -93,3 +93,13 @@ func TestProd(t *testing.T) {
 	p := ConvParams{N: math.MaxInt / 4, H: 4, W: 4, C: 4}
 	assert.Equal(t, -1, p.InLen(), "an overflowing size is rejected, not wrapped")
 }
+
+// TestEnvBackendNamedInErrors: a backend chosen by $KILN_BACKEND says so
+// when it cannot be used, so the user knows where the name came from.
+func TestEnvBackendNamedInErrors(t *testing.T) {
+	t.Setenv(EnvBackend, "nosuch")
+	_, rep, err := Open("auto", Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "(named by $KILN_BACKEND)")
+	assert.Contains(t, rep.Requested, "from KILN_BACKEND")
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/kiln-ml/kiln/backend"
 )
@@ -54,9 +55,9 @@ func (c OptimizerConfig) Validate() error {
 	switch {
 	case c.Name != "adam" && c.Name != "sgd":
 		return fmt.Errorf("unknown optimizer %q (want adam or sgd)", c.Name)
-	case c.LR < 0:
-		return fmt.Errorf("learning rate must be positive, got %g", c.LR)
-	case c.Name == "sgd" && (c.Momentum < 0 || c.Momentum >= 1):
+	case !(c.LR >= 0) || math.IsInf(c.LR, 0):
+		return fmt.Errorf("learning rate must be positive and finite, got %g", c.LR)
+	case c.Name == "sgd" && !(c.Momentum >= 0 && c.Momentum < 1):
 		return fmt.Errorf("momentum must be in [0, 1), got %g", c.Momentum)
 	}
 	return nil

@@ -39,7 +39,7 @@ HERE="$ROOT/bench/peers"
 PY=/usr/bin/python3
 QUICK=0 LIMIT=0 THREADS=2 KILN="" OUT="$ROOT/out/peers" INSTALL=1 ROUNDS=3
 
-usage() { sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
 	case "$1" in
 	--quick) QUICK=1 ;;
@@ -91,7 +91,7 @@ mode=full
 ((QUICK)) && mode=quick
 echo "== $(date -u +%FT%TZ) bench/peers/run.sh ($mode): $on training images, $THREADS threads"
 echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "kiln: $KILN; python: $PY; data: $DATA"
+echo "kiln: $KILN (source tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)); python: $PY; data: $DATA"
 
 rm -rf "$OUT/sgemm"
 mkdir -p "$OUT/sgemm"

@@ -208,6 +208,8 @@ func TestBadInputsGiveClearErrors(t *testing.T) {
 		{"eval without model", []string{"eval", "--data", dir}, "--model is required"},
 		{"unknown optimizer", []string{"train", "--data", dir, "--optimizer", "rmsprop"}, `--optimizer/--lr/--momentum: unknown optimizer "rmsprop"`},
 		{"negative learning rate", []string{"train", "--data", dir, "--lr", "-1"}, "learning rate must be positive"},
+		{"NaN learning rate", []string{"train", "--data", dir, "--lr", "NaN"}, "learning rate must be positive and finite"},
+		{"out is a directory", []string{"train", "--data", dir, "--out", dir}, "it is a directory"},
 		{"bad momentum", []string{"train", "--data", dir, "--optimizer", "sgd", "--momentum", "1"}, "momentum must be in [0, 1)"},
 		{"out in a missing directory", []string{"train", "--data", dir, "--out", filepath.Join(dir, "nope", "m.kiln")}, "--out: cannot save"},
 		{"devices takes no arguments", []string{"devices", "extra"}, "unexpected argument"},

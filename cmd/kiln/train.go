@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/engine"
@@ -153,6 +154,12 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 // checkOutDir fails early, before any training, when path's directory does
 // not exist or is not a directory.
 func checkOutDir(path string) error {
+	if path == "" || strings.HasSuffix(path, string(filepath.Separator)) {
+		return fmt.Errorf("%q is not a file name", path)
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("cannot save %s: it is a directory", path)
+	}
 	dir := filepath.Dir(path)
 	st, err := os.Stat(dir)
 	if err != nil {

@@ -53,12 +53,17 @@ func (g *gen) kernel(name, reg string, vec, mr, nv int, bcast []int, unroll, pfB
 	g.p("\tMOVQ ldc+32(FP), R8")
 	g.p("\tSHLQ $2, R8")
 	if g.pfC {
+		// every line a row of the tile touches, aligned or not: its first
+		// byte, each 64 bytes on, and its last byte
 		g.p("\tMOVQ DX, R9")
 		for i := 0; i < mr; i++ {
 			for j := 0; j < nr*4; j += 64 {
 				g.p("\tPREFETCHT0 %d(R9)", j)
 			}
-			g.p("\tADDQ R8, R9")
+			g.p("\tPREFETCHT0 %d(R9)", nr*4-1)
+			if i < mr-1 {
+				g.p("\tADDQ R8, R9")
+			}
 		}
 	}
 	for i := 0; i < mr*nv; i++ {
