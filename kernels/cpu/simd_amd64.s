@@ -465,10 +465,38 @@ mpz_done:
 	VZEROUPPER
 	RET
 
+// PACK4x4 transposes four k values of four rows of A (16-byte loads from
+// R0–R3) into four 16-byte groups of d at DI+OFF, DI+OFF+48, +96, +144 (d
+// holds 12 values per k).
+#define PACK4x4(R0, R1, R2, R3, OFF) \
+	MOVUPS R0, X0; \
+	MOVUPS R1, X1; \
+	MOVUPS R2, X2; \
+	MOVUPS R3, X3; \
+	MOVAPS X0, X4; \
+	UNPCKLPS X1, X4; \
+	UNPCKHPS X1, X0; \
+	MOVAPS X2, X5; \
+	UNPCKLPS X3, X5; \
+	UNPCKHPS X3, X2; \
+	MOVAPS X4, X6; \
+	MOVLHPS X5, X6; \
+	MOVHLPS X4, X5; \
+	MOVAPS X0, X7; \
+	MOVLHPS X2, X7; \
+	MOVHLPS X0, X2; \
+	MOVUPS X6, OFF(DI); \
+	MOVUPS X5, (OFF+48)(DI); \
+	MOVUPS X7, (OFF+96)(DI); \
+	MOVUPS X2, (OFF+144)(DI)
+
 // func packA12SSE(d, a *float32, lda, kc4 int)
 // Interleaves 12 rows of A (row i at a + i·lda floats) into d, 12 values
 // per k: d[p·12 + i] = a[i·lda + p] for p < 4·kc4, four k at a time, as
-// three 4×4 transposes (rows 0–3, 4–7, 8–11) of 16-byte loads.
+// three 4×4 transposes (rows 0–3, 4–7, 8–11) of 16-byte loads: for each
+// group, (a0 a1 a2 a3), (b0 …), (c0 …), (d0 …) unpack to (a0 b0 a1 b1),
+// (a2 b2 a3 b3), (c0 d0 c1 d1), (c2 d2 c3 d3), then combine halves into
+// (a0 b0 c0 d0) … (a3 b3 c3 d3).
 TEXT ·packA12SSE(SB), NOSPLIT, $0-32
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -483,69 +511,9 @@ TEXT ·packA12SSE(SB), NOSPLIT, $0-32
 	TESTQ CX, CX
 	JEQ packA12SSE_done
 packA12SSE_loop:
-	// rows 0–3
-	MOVUPS (SI), X0
-	MOVUPS (SI)(R8*1), X1
-	MOVUPS (SI)(R8*2), X2
-	MOVUPS (SI)(R9*1), X3
-	MOVAPS X0, X4
-	UNPCKLPS X1, X4          // a0 b0 a1 b1
-	UNPCKHPS X1, X0          // a2 b2 a3 b3
-	MOVAPS X2, X5
-	UNPCKLPS X3, X5          // c0 d0 c1 d1
-	UNPCKHPS X3, X2          // c2 d2 c3 d3
-	MOVAPS X4, X6
-	MOVLHPS X5, X6           // a0 b0 c0 d0
-	MOVHLPS X4, X5           // a1 b1 c1 d1
-	MOVAPS X0, X7
-	MOVLHPS X2, X7           // a2 b2 c2 d2
-	MOVHLPS X0, X2           // a3 b3 c3 d3
-	MOVUPS X6, 0(DI)
-	MOVUPS X5, 48(DI)
-	MOVUPS X7, 96(DI)
-	MOVUPS X2, 144(DI)
-	// rows 4–7
-	MOVUPS (SI)(R8*4), X0
-	MOVUPS (SI)(R10*1), X1
-	MOVUPS (SI)(R9*2), X2
-	MOVUPS (SI)(R11*1), X3
-	MOVAPS X0, X4
-	UNPCKLPS X1, X4
-	UNPCKHPS X1, X0
-	MOVAPS X2, X5
-	UNPCKLPS X3, X5
-	UNPCKHPS X3, X2
-	MOVAPS X4, X6
-	MOVLHPS X5, X6
-	MOVHLPS X4, X5
-	MOVAPS X0, X7
-	MOVLHPS X2, X7
-	MOVHLPS X0, X2
-	MOVUPS X6, 16(DI)
-	MOVUPS X5, 64(DI)
-	MOVUPS X7, 112(DI)
-	MOVUPS X2, 160(DI)
-	// rows 8–11
-	MOVUPS (SI)(R8*8), X0
-	MOVUPS (SI)(R12*1), X1
-	MOVUPS (SI)(R10*2), X2
-	MOVUPS (SI)(R13*1), X3
-	MOVAPS X0, X4
-	UNPCKLPS X1, X4
-	UNPCKHPS X1, X0
-	MOVAPS X2, X5
-	UNPCKLPS X3, X5
-	UNPCKHPS X3, X2
-	MOVAPS X4, X6
-	MOVLHPS X5, X6
-	MOVHLPS X4, X5
-	MOVAPS X0, X7
-	MOVLHPS X2, X7
-	MOVHLPS X0, X2
-	MOVUPS X6, 32(DI)
-	MOVUPS X5, 80(DI)
-	MOVUPS X7, 128(DI)
-	MOVUPS X2, 176(DI)
+	PACK4x4((SI), (SI)(R8*1), (SI)(R8*2), (SI)(R9*1), 0)
+	PACK4x4((SI)(R8*4), (SI)(R10*1), (SI)(R9*2), (SI)(R11*1), 16)
+	PACK4x4((SI)(R8*8), (SI)(R12*1), (SI)(R10*2), (SI)(R13*1), 32)
 	ADDQ $16, SI
 	ADDQ $192, DI
 	DECQ CX
