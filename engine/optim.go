@@ -66,34 +66,12 @@ func (c OptimizerConfig) Validate() error {
 // NewOptimizer creates an optimizer with Keras defaults. Its state is
 // allocated lazily on the first step for the params it sees.
 func NewOptimizer(b backend.Backend, cfg OptimizerConfig, params []*Param) (Optimizer, error) {
-	switch cfg.Name {
-	case "", "adam":
-		lr := cfg.LR
-		if lr == 0 {
-			lr = 1e-3
-		}
-		if lr < 0 {
-			return nil, fmt.Errorf("learning rate must be positive, got %g", lr)
-		}
-		a := &Adam{P: backend.AdamParams{LR: float32(lr), Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}, o: bufs{b: b}}
-		if err := a.alloc(params); err != nil {
-			a.Close()
-			return nil, err
-		}
-		return a, nil
-	case "sgd":
-		lr := cfg.LR
-		if lr == 0 {
-			lr = 1e-2
-		}
-		if lr < 0 {
-			return nil, fmt.Errorf("learning rate must be positive, got %g", lr)
-		}
-		mom := cfg.Momentum
-		if mom < 0 || mom >= 1 {
-			return nil, fmt.Errorf("momentum must be in [0, 1), got %g", mom)
-		}
-		s := &SGD{P: backend.SGDParams{LR: float32(lr), Momentum: float32(mom)}, o: bufs{b: b}}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	if cfg.Name == "sgd" {
+		s := &SGD{P: backend.SGDParams{LR: float32(cfg.LR), Momentum: float32(cfg.Momentum)}, o: bufs{b: b}}
 		for _, p := range params {
 			v, err := s.o.alloc(p.Len())
 			if err != nil {
@@ -104,7 +82,12 @@ func NewOptimizer(b backend.Backend, cfg OptimizerConfig, params []*Param) (Opti
 		}
 		return s, nil
 	}
-	return nil, fmt.Errorf("unknown optimizer %q (want adam or sgd)", cfg.Name)
+	a := &Adam{P: backend.AdamParams{LR: float32(cfg.LR), Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}, o: bufs{b: b}}
+	if err := a.alloc(params); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
 }
 
 // Adam is the Adam optimizer with Keras' defaults (β1 0.9, β2 0.999, ε 1e-7).
