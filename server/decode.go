@@ -378,7 +378,9 @@ func (p *parser) input(in *InputTensor, depth int) error {
 	}
 	if in.HasData && in.Datatype == DatatypeUINT8 {
 		for _, v := range in.Data {
-			if v < 0 || v > 255 || v != float32(int(v)) {
+			// One conversion each way: out of range, fractional or past
+			// int32 (which converts to -2^31), the round trip differs.
+			if i := int32(v); uint32(i) > 255 || float32(i) != v {
 				return fmt.Errorf("input %q: UINT8 value %g is not an integer in 0..255", in.Name, v)
 			}
 		}
@@ -489,6 +491,30 @@ func (p *parser) data(in *InputTensor, depth int) error {
 func (p *parser) uintRun(in *InputTensor) {
 	b, i, data, limit := p.b, p.i, in.Data, p.lim.MaxElements
 	for len(data) < limit {
+		// Elements of one to three digits (every UINT8 pixel) unrolled:
+		// about half the time per element of the loop below.
+		if i+4 <= len(b) {
+			q := b[i : i+4 : i+4]
+			if c0 := q[0] - '0'; c0 <= 9 {
+				if q[1] == ',' {
+					data = append(data, float32(c0))
+					i += 2
+					continue
+				}
+				if c1 := q[1] - '0'; c1 <= 9 && c0 != 0 {
+					if q[2] == ',' {
+						data = append(data, float32(uint32(c0)*10+uint32(c1)))
+						i += 3
+						continue
+					}
+					if c2 := q[2] - '0'; c2 <= 9 && q[3] == ',' {
+						data = append(data, float32(uint32(c0)*100+uint32(c1)*10+uint32(c2)))
+						i += 4
+						continue
+					}
+				}
+			}
+		}
 		j, v := i, uint32(0)
 		for j < len(b) && j-i < 10 {
 			c := b[j] - '0'

@@ -70,6 +70,11 @@ func TestDecodeInferRequestErrors(t *testing.T) {
 		{"bad datatype", `{"inputs":[{"name":"input","shape":[1],"datatype":"INT32","data":[1]}]}`, `datatype "INT32" is not supported`},
 		{"uint8 range", `{"inputs":[{"name":"input","shape":[1],"datatype":"UINT8","data":[256]}]}`, "not an integer in 0..255"},
 		{"uint8 fraction", `{"inputs":[{"name":"input","shape":[1],"datatype":"UINT8","data":[1.5]}]}`, "not an integer in 0..255"},
+		{"uint8 negative", `{"inputs":[{"name":"input","shape":[1],"datatype":"UINT8","data":[-1]}]}`, "not an integer in 0..255"},
+		{"uint8 small fraction", `{"inputs":[{"name":"input","shape":[2],"datatype":"UINT8","data":[0,-0.5]}]}`, "not an integer in 0..255"},
+		{"uint8 past int32", `{"inputs":[{"name":"input","shape":[2],"datatype":"UINT8","data":[1,4294967296]}]}`, "not an integer in 0..255"},
+		{"uint8 past 2^31", `{"inputs":[{"name":"input","shape":[1],"datatype":"UINT8","data":[2147483648]}]}`, "not an integer in 0..255"},
+		{"uint8 large", `{"inputs":[{"name":"input","shape":[1],"datatype":"UINT8","data":[1e30]}]}`, "not an integer in 0..255"},
 		{"negative shape", `{"inputs":[{"name":"input","shape":[-1],"datatype":"FP32","data":[1]}]}`, "non-negative integers"},
 		{"no name", `{"inputs":[{"shape":[1],"datatype":"FP32","data":[1]}]}`, `no "name"`},
 		{"binary without header", in(`,"parameters":{"binary_data_size":8}`), "no binary data"},
@@ -100,6 +105,7 @@ func TestDecodeDataNumbers(t *testing.T) {
 		`[0.1,0.2,0.3,1e22,1e23,1e-22,1e-23,4503599627370495,4503599627370496,4503599627370497]`,
 		`[0.000000000000000000001,123456789.987654321,9007199254740993,1.00000000000000011102230246251565]`,
 		`[1e400,1]`, `[1e-400,1]`, `[3.4028235e38,-3.4028235e38]`,
+		`[0,1,9,10,99,100,255,999,1000,0,5]`, `[0,05]`, `[1,012]`, `[100,0100]`, `[10,]`, `[100,]`, `[7,1a]`,
 		`[01,2]`, `[00,1]`, `[1,,2]`, `[,1]`, `[1,]`, `[1 2]`, `[1,2`, `[1,2,`, `[+1,2]`, `[1.,2]`, `[.5,1]`,
 	}
 	lim := DefaultLimits()
