@@ -162,6 +162,17 @@ type Discarder interface {
 	Discard(buf Buffer)
 }
 
+// Rester is implemented by backends whose worker threads wait actively
+// for the next op for a while after each one (the CPU backend: handing
+// work to a spinning thread is much cheaper than waking a sleeping one).
+// Rest says that no op follows soon, so those threads sleep at once and
+// leave the cores to the caller's other work; the next op wakes them as
+// usual. A server calls it when its queue is empty after a batch. Rest
+// is a hint, not an op: it never fails and changes no result.
+type Rester interface {
+	Rest()
+}
+
 // Op names, as listed by Backend.Ops and named in errors.
 const (
 	OpAlloc                = "Alloc"

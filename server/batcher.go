@@ -54,6 +54,7 @@ type modelVersion struct {
 	maxBatch      int
 	delay         time.Duration
 	loadedAt      time.Time
+	rest          func() // Server.rest
 
 	queue   chan *task
 	pending atomic.Int64 // accepted and not yet answered
@@ -129,10 +130,21 @@ func (v *modelVersion) runInline(bmu *sync.Mutex, t *task) (bool, error) {
 	}
 	start := time.Now()
 	err := v.model.Predict(t.in[:t.n*v.inLen], t.n, t.out[:t.n*v.classes])
+	v.restIfIdle()
 	bmu.Unlock()
 	v.bObs.Observe(float64(t.n))
 	v.record(t, start, time.Since(start))
 	return true, inferErr(err)
+}
+
+// restIfIdle lets the backend's threads sleep when nothing is queued for
+// v (the caller holds the backend lock and has just run a batch): at low
+// load their wait for a next op that does not come would take the cores
+// the network path needs to answer this request and read the next one.
+func (v *modelVersion) restIfIdle() {
+	if len(v.queue) == 0 {
+		v.rest()
+	}
 }
 
 // record sets and observes the queue and compute times of t, whose batch
@@ -255,6 +267,9 @@ func (v *modelVersion) run(bmu *sync.Mutex) {
 		start := time.Now()
 		bmu.Lock()
 		err := v.model.Predict(images, total, probs)
+		if carry == nil {
+			v.restIfIdle()
+		}
 		bmu.Unlock()
 		comp := time.Since(start)
 		err = inferErr(err)

@@ -209,6 +209,7 @@ func benchOverhead(b *testing.B, path string, bin bool, delay time.Duration) {
 	direct := func() error {
 		s.bmu.Lock()
 		defer s.bmu.Unlock()
+		defer s.rest() // as the server does after a batch when idle
 		return v.model.Predict(images, 1, probs)
 	}
 
@@ -270,6 +271,7 @@ func benchOverhead(b *testing.B, path string, bin bool, delay time.Duration) {
 	b.ReportMetric(sv-e-h, "server-µs/op")
 	if n := float64(n1 - n0); n > 0 {
 		b.ReportMetric(((h1-h0)-(c1-c0))/n*1e6, "handler-µs/op")
+		b.ReportMetric((c1-c0)/n*1e6, "compute-µs/op")
 	}
 }
 

@@ -36,6 +36,9 @@ type Server struct {
 	// batches and frees. Backends are single-goroutine, and all models of
 	// a process share one.
 	bmu sync.Mutex
+	// rest tells b that no op follows soon (backend.Rester), or does
+	// nothing; called under bmu when a batcher finds its queue empty.
+	rest func()
 
 	mu     sync.RWMutex
 	models map[string]*modelVersion
@@ -74,7 +77,10 @@ func New(b backend.Backend, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{cfg: cfg, b: b, models: map[string]*modelVersion{}, failed: map[string]fileStamp{}}
+	s := &Server{cfg: cfg, b: b, rest: func() {}, models: map[string]*modelVersion{}, failed: map[string]fileStamp{}}
+	if r, ok := b.(backend.Rester); ok {
+		s.rest = r.Rest
+	}
 	if cfg.AuthToken != "" {
 		s.token, s.hasToken = sha256.Sum256([]byte(cfg.AuthToken)), true
 	}

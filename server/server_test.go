@@ -899,3 +899,49 @@ func TestInlineAndBatchedAgree(t *testing.T) {
 	_, batches1 := histSum(t, ts.s, "kiln_batch_size")
 	assert.Equal(t, uint64(2), batches1-batches0)
 }
+
+// restingBackend counts the Rest hints the server gives its backend.
+type restingBackend struct {
+	*cpu.Backend
+	rests atomic.Int32
+}
+
+func (b *restingBackend) Rest() { b.rests.Add(1); b.Backend.Rest() }
+
+// TestRestWhenIdle checks that the server lets the backend's threads sleep
+// after a batch that leaves the queue empty, on the inline path and on
+// the batcher's, and answers the same either way.
+func TestRestWhenIdle(t *testing.T) {
+	rb := &restingBackend{Backend: cpu.New()}
+	defer rb.Close()
+	s, err := New(rb, Config{MaxBatch: 4})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = s.Serve(ln) }()
+	defer func() { require.NoError(t, s.Shutdown(context.Background())) }()
+	require.NoError(t, singleModel(t)(s))
+	require.NoError(t, s.SetReady())
+	ts := &testServer{s: s, b: rb.Backend, base: "http://" + ln.Addr().String(), client: &http.Client{Timeout: 30 * time.Second}}
+	defer ts.client.CloseIdleConnections()
+	v := servingVersion(t, s)
+	body := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 3), ``)
+
+	r0 := rb.rests.Load()
+	inline := probsOf(t, ts.do(t, "POST", "/v2/models/tiny/infer", body))
+	r1 := rb.rests.Load()
+	assert.Equal(t, int32(1), r1-r0, "one rest after an inline run")
+
+	s.bmu.Lock()
+	got := make(chan response, 1)
+	go func() {
+		r, err := ts.try(ts.client, "POST", "/v2/models/tiny/infer", body)
+		assert.NoError(t, err)
+		got <- r
+	}()
+	require.Eventually(t, func() bool { return v.pending.Load() == 1 }, 10*time.Second, time.Millisecond)
+	s.bmu.Unlock()
+	batched := probsOf(t, <-got)
+	assert.Equal(t, int32(1), rb.rests.Load()-r1, "one rest after the batcher's run")
+	assert.Equal(t, inline, batched)
+}

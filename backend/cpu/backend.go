@@ -363,6 +363,14 @@ func (b *Backend) fusePool(p backend.PoolParams, x, y, argmax backend.Buffer) bo
 	return true
 }
 
+// Rest implements backend.Rester: the worker pool's helpers stop waiting
+// actively for the next op and sleep until it comes.
+func (b *Backend) Rest() {
+	if !b.closed {
+		b.pool.Rest()
+	}
+}
+
 // Discard implements backend.Discarder: when the queued convolution pools
 // its output in its epilogue, a discarded output or pooling argmax is not
 // stored (kern.ConvEpilogue's ScratchY and NoArg). Other buffers keep

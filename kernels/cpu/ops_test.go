@@ -33,6 +33,40 @@ func TestPoolFor(t *testing.T) {
 	assert.Equal(t, 1, nilPool.Workers())
 }
 
+// TestPoolRest checks that Rest only hints: jobs after it run every item
+// once (their helpers are woken, not found spinning), a job dispatched
+// after Rest is never missed by a spinning helper, and the next job ends
+// the rest.
+func TestPoolRest(t *testing.T) {
+	p := NewPool(3)
+	defer p.Close()
+	for round := range 200 {
+		n := 1 + round%37
+		seen := make([]int32, n)
+		p.For(n, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				atomic.AddInt32(&seen[i], 1)
+			}
+		})
+		for i, v := range seen {
+			require.EqualValues(t, 1, v, "round %d item %d", round, i)
+		}
+		if n > 1 { // a one-item job runs on the caller and leaves the helpers be
+			assert.False(t, p.rest.Load(), "a job ends the rest")
+		}
+		if round%2 == 0 {
+			p.Rest()
+		}
+	}
+	p.Rest()
+	assert.Zero(t, p.spin(p.gen.Load()), "a resting pool's helpers stop spinning")
+	assert.Equal(t, p.gen.Load(), p.spin(p.gen.Load()-1), "a newer job wins over the rest")
+	var nilPool *Pool
+	nilPool.Rest()
+	p.Close()
+	p.Rest()
+}
+
 func TestMaxPool(t *testing.T) {
 	s := PoolShape{N: 2, H: 5, W: 6, C: 3, KH: 3, KW: 2, StrideH: 1, StrideW: 2, OutH: 3, OutW: 3}
 	r := rand.New(rand.NewPCG(1, 1))

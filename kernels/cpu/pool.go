@@ -28,6 +28,7 @@ type Pool struct {
 	open   bool
 	active atomic.Int32
 	gen    atomic.Uint64 // counts the jobs opened (see spin)
+	rest   atomic.Bool   // set by Rest until the next job: helpers do not spin
 
 	// the current job
 	next   atomic.Int64
@@ -128,13 +129,28 @@ func (p *Pool) loop(ch chan struct{}, w int) {
 // OpenMP's wait policy, with a much shorter wait).
 const spinTime = 50 * time.Microsecond
 
+// Rest tells the pool that no job follows soon: helpers waiting for the
+// next job sleep at once instead of spinning for up to spinTime, which
+// leaves the cores to other goroutines and processes (a server's network
+// handling between requests). The next job wakes them as usual. A nil
+// pool ignores it.
+func (p *Pool) Rest() {
+	if p != nil {
+		p.rest.Store(true)
+	}
+}
+
 // spin watches for a job newer than generation seen for up to spinTime
-// and returns its generation, or 0 when none opened.
+// and returns its generation, or 0 when none opened or the pool was told
+// to rest.
 func (p *Pool) spin(seen uint64) uint64 {
 	start := time.Now()
 	for i := 1; ; i++ {
 		if g := p.gen.Load(); g != seen {
 			return g
+		}
+		if p.rest.Load() {
+			return 0
 		}
 		if i%32 == 0 {
 			if time.Since(start) > spinTime {
@@ -219,6 +235,7 @@ func (p *Pool) dispatch(n, grain int) {
 	p.mu.Lock()
 	p.open = true
 	p.mu.Unlock()
+	p.rest.Store(false)
 	p.gen.Add(1) // spinning helpers join now; sleeping ones are woken
 	for i := 0; i < helpers; i++ {
 		select {
