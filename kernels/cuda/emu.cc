@@ -5,7 +5,10 @@
 // included unchanged (emu_kernels.h), in the order of Files in cuda.go (a
 // test checks it).
 //
-// A launch runs every block of the grid in order on the calling OS thread.
+// A launch runs every block of the grid one after another on the calling
+// OS thread, in order or in reverse order (the Go side alternates), so a
+// kernel whose blocks depend on each other's writes (a race between blocks
+// on a GPU) computes differently from one launch to the next.
 // A block's threads are fibers; the scheduler runs each until it finishes,
 // reaches __syncthreads or a warp shuffle. When every live thread waits at
 // __syncthreads they all go on; when every lane of a warp waits at a
@@ -280,10 +283,10 @@ struct Entry {
 		    KILN_EMU_ENTRY(kiln_mul), KILN_EMU_ENTRY(kiln_dropout_mask), KILN_EMU_ENTRY(kiln_softmax),            \
 		    KILN_EMU_ENTRY(kiln_softmax_xent), KILN_EMU_ENTRY(kiln_adam), KILN_EMU_ENTRY(kiln_sgd),               \
 		    KILN_EMU_ENTRY(kiln_emutest_split_barrier), KILN_EMU_ENTRY(kiln_emutest_exit_barrier),                \
-		    KILN_EMU_ENTRY(kiln_emutest_race),                                                                    \
+		    KILN_EMU_ENTRY(kiln_emutest_race), KILN_EMU_ENTRY(kiln_emutest_blocks),                                \
 	}
 
-constexpr int kNumEntries = 26;
+constexpr int kNumEntries = 27;
 
 #define KILN_EMU_NS kiln_base
 const Entry kBase[kNumEntries] = KILN_EMU_TABLE;
@@ -318,10 +321,10 @@ int kiln_emu_kernels(char* buf, int len) {
 	return kiln_emu::kNumEntries;
 }
 
-// kiln_emu_launch runs kernel name over the grid; 0 on success, else -1 with
-// a message in err.
+// kiln_emu_launch runs kernel name over the grid, its blocks in reverse
+// order when reverse is set; 0 on success, else -1 with a message in err.
 int kiln_emu_launch(const char* name, int gx, int gy, int gz, int bx, int by, int bz, const uint64_t* args, int nargs,
-                    char* err, int errlen) {
+                    int reverse, char* err, int errlen) {
 	using namespace kiln_emu;
 	const Entry* e = nullptr;
 	const Entry* t = emu_table();
@@ -360,15 +363,15 @@ int kiln_emu_launch(const char* name, int gx, int gy, int gz, int bx, int by, in
 	sched.args = args;
 	block_dim = {(unsigned)bx, (unsigned)by, (unsigned)bz};
 	grid_dim = {(unsigned)gx, (unsigned)gy, (unsigned)gz};
-	for (int z = 0; z < gz; ++z)
-		for (int y = 0; y < gy; ++y)
-			for (int x = 0; x < gx; ++x) {
-				block_idx = {(unsigned)x, (unsigned)y, (unsigned)z};
-				if (!run_block((int)n, err, errlen)) {
-					sched.args = nullptr;
-					return -1;
-				}
-			}
+	const long blocks = (long)gx * gy * gz;
+	for (long i = 0; i < blocks; ++i) {
+		const long b = reverse ? blocks - 1 - i : i;
+		block_idx = {(unsigned)(b % gx), (unsigned)(b / gx % gy), (unsigned)(b / ((long)gx * gy))};
+		if (!run_block((int)n, err, errlen)) {
+			sched.args = nullptr;
+			return -1;
+		}
+	}
 	sched.args = nullptr;  // Go memory: not kept past the call
 	return 0;
 }

@@ -9,7 +9,7 @@ package cuda
 
 int kiln_emu_kernels(char* buf, int len);
 int kiln_emu_launch(const char* name, int gx, int gy, int gz, int bx, int by, int bz, const uint64_t* args, int nargs,
-                    char* err, int errlen);
+                    int reverse, char* err, int errlen);
 uintptr_t kiln_emu_alloc(int64_t bytes);
 void kiln_emu_free(uintptr_t p, int64_t bytes);
 void kiln_emu_copy(uintptr_t dst, const void* src, int64_t bytes);
@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -48,8 +49,9 @@ import (
 // that keeps its last contents), or the precision of the device's expf and
 // logf.
 type Emulator struct {
-	mu   sync.Mutex
-	live map[uintptr]int64 // allocation → bytes
+	mu       sync.Mutex
+	live     map[uintptr]int64 // allocation → bytes
+	launches atomic.Uint64     // odd launches run their blocks in reverse
 }
 
 // NewEmulator returns an emulator with no memory allocated.
@@ -184,6 +186,8 @@ func (e *Emulator) Memset32(dst uintptr, v uint32, n int64) error {
 // Launch runs kernel name over grid × block threads with args packed as
 // bindings/cuda packs them (8 bytes a slot; 4-byte values in the low half;
 // pointers are addresses from Alloc). It returns when the kernel is done.
+// Every other launch runs the grid's blocks in reverse order, so that
+// blocks that depend on each other's writes (a race on a GPU) show.
 func (e *Emulator) Launch(name string, grid, block [3]int, args []uint64) error {
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
@@ -193,10 +197,11 @@ func (e *Emulator) Launch(name string, grid, block [3]int, args []uint64) error 
 		args = args[:0]
 	}
 	g := func(v int) C.int { return C.int(max(v, 1)) }
+	reverse := C.int(e.launches.Add(1) % 2)
 	// &args[0] and &errbuf[0] written out in the call, so that cgo's pointer
 	// check covers those arrays only.
 	if C.kiln_emu_launch(cname, g(grid[0]), g(grid[1]), g(grid[2]), g(block[0]), g(block[1]), g(block[2]),
-		(*C.uint64_t)(unsafe.Pointer(&args[:1][0])), C.int(len(args)), (*C.char)(unsafe.Pointer(&errbuf[0])), C.int(len(errbuf))) != 0 {
+		(*C.uint64_t)(unsafe.Pointer(&args[:1][0])), C.int(len(args)), reverse, (*C.char)(unsafe.Pointer(&errbuf[0])), C.int(len(errbuf))) != 0 {
 		msg := string(errbuf[:])
 		if i := strings.IndexByte(msg, 0); i >= 0 {
 			msg = msg[:i]

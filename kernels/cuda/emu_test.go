@@ -125,4 +125,21 @@ func TestEmulatorCatchesBadKernels(t *testing.T) {
 	}
 	assert.Zero(t, race(true, 1000), "with the barrier every thread reads its neighbour's value")
 	assert.NotZero(t, race(false, 2000), "without it, the emulator's thread order exposes the race")
+
+	// Blocks that read each other's writes: right in one block order only,
+	// and two launches in a row run both orders.
+	blocksRight := func() bool {
+		require.NoError(t, e.Memset32(out, 0, 8))
+		require.NoError(t, e.Launch("kiln_emutest_blocks", [3]int{8}, [3]int{32}, []uint64{uint64(out)}))
+		got := make([]int32, 8)
+		require.NoError(t, e.DownloadInt32(got, out))
+		for b, v := range got {
+			if v != int32(b+1) {
+				return false
+			}
+		}
+		return true
+	}
+	first, second := blocksRight(), blocksRight()
+	assert.NotEqual(t, first, second, "one of two launches runs the blocks in an order that exposes the race between them")
 }

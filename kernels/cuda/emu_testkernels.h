@@ -33,3 +33,10 @@ KILN_KERNEL void kiln_emutest_race(int* out, int sync, int salt) {
 	if (sync) __syncthreads();
 	out[t] = s[(t + 1) % blockDim.x];
 }
+
+// kiln_emutest_blocks: each block reads what the block before it wrote in
+// the same launch, which no GPU orders. out[b] should be b + 1.
+KILN_KERNEL void kiln_emutest_blocks(int* out) {
+	const int b = blockIdx.x;
+	if (threadIdx.x == 0) out[b] = b == 0 ? 1 : out[b - 1] + 1;
+}
