@@ -54,7 +54,8 @@ type modelVersion struct {
 	maxBatch      int
 	delay         time.Duration
 	loadedAt      time.Time
-	rest          func() // Server.rest
+	rest          func()        // Server.rest
+	bwait         *atomic.Int32 // Server.bwait
 
 	queue   chan *task
 	pending atomic.Int64 // accepted and not yet answered
@@ -138,9 +139,10 @@ func (v *modelVersion) runInline(bmu *sync.Mutex, t *task) (bool, error) {
 }
 
 // restIfIdle lets the backend's threads sleep when nothing is queued for
-// v (the caller holds the backend lock and has just run a batch): at low
-// load their wait for a next op that does not come would take the cores
-// the network path needs to answer this request and read the next one.
+// v and no other batcher waits for the backend (the caller holds the
+// backend lock and has just run a batch): at low load their wait for a
+// next op that does not come would take the cores the network path needs
+// to answer this request and read the next one.
 func (v *modelVersion) restIfIdle() {
 	if len(v.queue) == 0 {
 		v.rest()
@@ -265,7 +267,9 @@ func (v *modelVersion) run(bmu *sync.Mutex) {
 			off += t.n
 		}
 		start := time.Now()
+		v.bwait.Add(1)
 		bmu.Lock()
+		v.bwait.Add(-1)
 		err := v.model.Predict(images, total, probs)
 		if carry == nil {
 			v.restIfIdle()

@@ -378,8 +378,9 @@ func (p *parser) input(in *InputTensor, depth int) error {
 	}
 	if in.HasData && in.Datatype == DatatypeUINT8 {
 		for _, v := range in.Data {
-			// One conversion each way: out of range, fractional or past
-			// int32 (which converts to -2^31), the round trip differs.
+			// One conversion each way: i in 0..255 and float32(i) == v
+			// hold only for an integer v in 0..255 (or -0), whatever an
+			// out-of-range v converts to (it differs by architecture).
 			if i := int32(v); uint32(i) > 255 || float32(i) != v {
 				return fmt.Errorf("input %q: UINT8 value %g is not an integer in 0..255", in.Name, v)
 			}

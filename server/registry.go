@@ -65,7 +65,7 @@ func (s *Server) loadVersion(name string, num int64, path string) (*modelVersion
 	v := &modelVersion{
 		name: name, version: strconv.FormatInt(num, 10), num: num, path: path, stamp: stamp,
 		model: m, meta: meta, h: in[0], w: in[1], c: in[2], inLen: m.InputLen(), classes: m.Classes(),
-		maxBatch: s.cfg.MaxBatch, delay: s.cfg.MaxQueueDelay, loadedAt: time.Now(), rest: s.rest,
+		maxBatch: s.cfg.MaxBatch, delay: s.cfg.MaxQueueDelay, loadedAt: time.Now(), rest: s.rest, bwait: &s.bwait,
 		queue: make(chan *task, s.cfg.QueueSize),
 		idle:  make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 		qObs: s.met.queue.WithLabelValues(name), cObs: s.met.compute.WithLabelValues(name),

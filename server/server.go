@@ -39,6 +39,10 @@ type Server struct {
 	// rest tells b that no op follows soon (backend.Rester), or does
 	// nothing; called under bmu when a batcher finds its queue empty.
 	rest func()
+	// bwait counts batchers blocked on bmu with a batch to run (another
+	// model's or version's): while one waits, the backend is not told to
+	// rest.
+	bwait atomic.Int32
 
 	mu     sync.RWMutex
 	models map[string]*modelVersion
@@ -79,7 +83,11 @@ func New(b backend.Backend, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, b: b, rest: func() {}, models: map[string]*modelVersion{}, failed: map[string]fileStamp{}}
 	if r, ok := b.(backend.Rester); ok {
-		s.rest = r.Rest
+		s.rest = func() {
+			if s.bwait.Load() == 0 {
+				r.Rest()
+			}
+		}
 	}
 	if cfg.AuthToken != "" {
 		s.token, s.hasToken = sha256.Sum256([]byte(cfg.AuthToken)), true

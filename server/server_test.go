@@ -945,3 +945,46 @@ func TestRestWhenIdle(t *testing.T) {
 	assert.Equal(t, int32(1), rb.rests.Load()-r1, "one rest after the batcher's run")
 	assert.Equal(t, inline, batched)
 }
+
+// TestNoRestWhileAnotherBatchWaits checks that a batcher does not let the
+// backend's threads sleep while another model's batcher waits for the
+// backend with a batch: of two batches queued at once, only the second
+// rests it.
+func TestNoRestWhileAnotherBatchWaits(t *testing.T) {
+	rb := &restingBackend{Backend: cpu.New()}
+	defer rb.Close()
+	s, err := New(rb, Config{MaxBatch: 4})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = s.Serve(ln) }()
+	defer func() { require.NoError(t, s.Shutdown(context.Background())) }()
+	dir := t.TempDir()
+	for _, name := range []string{"a", "b"} {
+		path := filepath.Join(dir, name+".kiln")
+		writeModel(t, path, 1)
+		require.NoError(t, s.AddModel(name, path))
+	}
+	require.NoError(t, s.SetReady())
+	ts := &testServer{s: s, b: rb.Backend, base: "http://" + ln.Addr().String(), client: &http.Client{Timeout: 30 * time.Second}}
+	defer ts.client.CloseIdleConnections()
+	body := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 3), ``)
+
+	s.bmu.Lock()
+	r0 := rb.rests.Load()
+	done := make(chan response, 2)
+	for _, name := range []string{"a", "b"} {
+		go func() {
+			r, err := ts.try(ts.client, "POST", "/v2/models/"+name+"/infer", body)
+			assert.NoError(t, err)
+			done <- r
+		}()
+	}
+	require.Eventually(t, func() bool { return s.bwait.Load() == 2 }, 10*time.Second, time.Millisecond,
+		"both batchers wait for the backend")
+	s.bmu.Unlock()
+	for range 2 {
+		assert.Equal(t, 200, (<-done).code)
+	}
+	assert.Equal(t, int32(1), rb.rests.Load()-r0, "only the last batch rests the backend")
+}

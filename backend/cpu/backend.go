@@ -83,6 +83,7 @@ func New() *Backend {
 var (
 	_ backend.Backend   = (*Backend)(nil)
 	_ backend.Discarder = (*Backend)(nil)
+	_ backend.Rester    = (*Backend)(nil)
 )
 
 // Name returns "cpu".

@@ -3,8 +3,10 @@ package cpu
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,9 +36,8 @@ func TestPoolFor(t *testing.T) {
 }
 
 // TestPoolRest checks that Rest only hints: jobs after it run every item
-// once (their helpers are woken, not found spinning), a job dispatched
-// after Rest is never missed by a spinning helper, and the next job ends
-// the rest.
+// once (their helpers are woken, not found spinning), every helper joins
+// the first job after Rest, and the next job ends the rest.
 func TestPoolRest(t *testing.T) {
 	p := NewPool(3)
 	defer p.Close()
@@ -57,6 +58,22 @@ func TestPoolRest(t *testing.T) {
 		if round%2 == 0 {
 			p.Rest()
 		}
+	}
+	// Each of three chunks waits until all three have started: only if
+	// both helpers join the job (the caller runs one chunk) do they all
+	// start; a helper missed after Rest leaves the chunks waiting.
+	for range 20 {
+		p.Rest()
+		var started atomic.Int32
+		deadline := time.Now().Add(20 * time.Second)
+		p.For(3, 1, func(lo, hi int) {
+			started.Add(1)
+			for started.Load() < 3 && time.Now().Before(deadline) {
+				runtime.Gosched()
+			}
+		})
+		require.EqualValues(t, 3, started.Load())
+		require.True(t, time.Now().Before(deadline), "a helper did not join the job after Rest")
 	}
 	p.Rest()
 	assert.Zero(t, p.spin(p.gen.Load()), "a resting pool's helpers stop spinning")
