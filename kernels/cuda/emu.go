@@ -21,9 +21,9 @@ import "C"
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 )
 
@@ -43,19 +43,32 @@ import (
 //
 // It exists so that the CUDA backend's launch code and kernels run against
 // the conformance suite on hosts without a GPU. It checks semantics, not
-// speed, and it does not model what only a GPU shows: races between blocks
-// (which run one after another here) or between threads in ways the two
-// orders miss, shared memory read before it is written (it is a static
+// speed, and it does not model what only a GPU shows: blocks racing on the
+// same memory at the same time (blocks run one after another here, in both
+// orders, see Launch), threads racing in ways the two orders miss, shared memory read before it is written (it is a static
 // that keeps its last contents), or the precision of the device's expf and
 // logf.
 type Emulator struct {
 	mu       sync.Mutex
 	live     map[uintptr]int64 // allocation → bytes
-	launches atomic.Uint64     // odd launches run their blocks in reverse
+	launches map[string]int    // launches of each kernel so far
+	reverse  int               // 1: each kernel's first launch runs its blocks in reverse
 }
 
+// BlockOrderEnv names the environment variable that, set to "reverse",
+// makes every kernel's first launch on a new emulator run its blocks in
+// reverse order (then alternating as always), so a test suite run twice,
+// with and without it, runs each launch in both orders.
+const BlockOrderEnv = "KILN_EMU_BLOCK_ORDER"
+
 // NewEmulator returns an emulator with no memory allocated.
-func NewEmulator() *Emulator { return &Emulator{live: map[uintptr]int64{}} }
+func NewEmulator() *Emulator {
+	e := &Emulator{live: map[uintptr]int64{}, launches: map[string]int{}}
+	if os.Getenv(BlockOrderEnv) == "reverse" {
+		e.reverse = 1
+	}
+	return e
+}
 
 // EmulatedKernels lists the kernels the emulator was compiled with.
 func EmulatedKernels() []string {
@@ -186,8 +199,9 @@ func (e *Emulator) Memset32(dst uintptr, v uint32, n int64) error {
 // Launch runs kernel name over grid × block threads with args packed as
 // bindings/cuda packs them (8 bytes a slot; 4-byte values in the low half;
 // pointers are addresses from Alloc). It returns when the kernel is done.
-// Every other launch runs the grid's blocks in reverse order, so that
-// blocks that depend on each other's writes (a race on a GPU) show.
+// Each kernel's launches alternate between running the grid's blocks in
+// order and in reverse order, so that blocks that depend on each other's
+// writes (a race on a GPU) show.
 func (e *Emulator) Launch(name string, grid, block [3]int, args []uint64) error {
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
@@ -197,7 +211,10 @@ func (e *Emulator) Launch(name string, grid, block [3]int, args []uint64) error 
 		args = args[:0]
 	}
 	g := func(v int) C.int { return C.int(max(v, 1)) }
-	reverse := C.int(e.launches.Add(1) % 2)
+	e.mu.Lock()
+	reverse := C.int((e.launches[name] + e.reverse) % 2)
+	e.launches[name]++
+	e.mu.Unlock()
 	// &args[0] and &errbuf[0] written out in the call, so that cgo's pointer
 	// check covers those arrays only.
 	if C.kiln_emu_launch(cname, g(grid[0]), g(grid[1]), g(grid[2]), g(block[0]), g(block[1]), g(block[2]),
