@@ -9,10 +9,10 @@
 .PHONY: test-arm64 qemu
 TEST_EXTRA += test-arm64
 
-ARM64_EXEC := $(if $(filter arm64,$(shell $(GO) env GOHOSTARCH)),,-exec qemu-aarch64-static)
+ARM64_EXEC = $(if $(filter arm64,$(shell $(GO) env GOHOSTARCH)),,-exec qemu-aarch64-static)
 
 qemu:
-	bash scripts/install-qemu.sh
+	GO=$(GO) bash scripts/install-qemu.sh
 
 test-arm64: qemu
 	GOARCH=arm64 $(GO) test -count=1 $(ARM64_EXEC) -skip '^TestConvPaths$$' ./kernels/cpu ./backend/cpu

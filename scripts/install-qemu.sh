@@ -8,7 +8,7 @@
 # package; otherwise it prints what to install and exits 1.
 set -euo pipefail
 
-if [[ "$(go env GOHOSTARCH)" == arm64 ]]; then
+if [[ "$(${GO:-go} env GOHOSTARCH)" == arm64 ]]; then
 	echo "arm64 host: the arm64 tests run natively"
 	exit 0
 fi
