@@ -33,13 +33,13 @@ cxx:
 
 # The CUDA backend's conformance suite on the kernel emulator: no GPU, no
 # toolkit; the .cu sources compiled by g++ (see kernels/cuda/emu.go).
-# The backend's suite runs twice on the emulator, the second time with each
-# kernel's first launch in reverse block order: every launch of the suite
-# then runs its grid's blocks in both orders.
+# The backend's conformance suite and training comparison run twice on the
+# emulator, the second time with each kernel's first launch in reverse block
+# order: every launch of them then runs its grid's blocks in both orders.
 test-cuda-emu: cxx
 	$(GO) vet -tags cudaemu ./kernels/cuda ./backend/cuda
 	$(GO) test -count=1 -tags cudaemu ./kernels/cuda ./backend/cuda
-	KILN_EMU_BLOCK_ORDER=reverse $(GO) test -count=1 -tags cudaemu ./backend/cuda
+	KILN_EMU_BLOCK_ORDER=reverse $(GO) test -count=1 -tags cudaemu -run 'TestEmulatedConformance|TestEmulatedTrainMatchesCPU' ./backend/cuda
 
 test-cuda: cuda test-cuda-emu
 	$(GO) vet -tags cuda ./...

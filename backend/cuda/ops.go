@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/kiln-ml/kiln/backend"
@@ -14,8 +15,18 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // launch queues kernel name and wraps its error with op.
 func (b *Backend) launch(op, name string, grid, block bind.Dim, args ...bind.Arg) error {
+	if grid.X > maxGridX || grid.Y > maxGridYZ || grid.Z > maxGridYZ {
+		return backend.Wrap(Name, op, fmt.Errorf("%s: a grid of %d×%d×%d blocks is past the device's limits (x at most %d, y and z at most %d): the operands are too large for one launch",
+			name, max(grid.X, 1), max(grid.Y, 1), max(grid.Z, 1), maxGridX, maxGridYZ))
+	}
 	return backend.Wrap(Name, op, b.ctx.Launch(name, grid, block, args...))
 }
+
+// The grid limits of every CUDA device since compute capability 3.0.
+const (
+	maxGridX  = 1<<31 - 1
+	maxGridYZ = 65535
+)
 
 // flat launches a grid-stride kernel over n elements.
 func (b *Backend) flat(op, name string, n int, args ...bind.Arg) error {
@@ -88,7 +99,7 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, bb ba
 		tile = kern.GemmTile32
 	}
 	return b.launch(op, kern.Gemm(transA, transB, tile),
-		bind.Dim{X: ceilDiv(n, tile), Y: ceilDiv(m, tile)}, bind.Dim{X: kern.GemmThreads},
+		bind.Dim{X: ceilDiv(m, tile) * ceilDiv(n, tile)}, bind.Dim{X: kern.GemmThreads},
 		bind.Int(m), bind.Int(n), bind.Int(k), bind.F32(alpha), bind.Ptr(ptr(a)), bind.Ptr(ptr(bb)),
 		bind.F32(beta), bind.Ptr(ptr(c)))
 }
@@ -117,7 +128,7 @@ func (b *Backend) Conv2D(p backend.ConvParams, x, w, y backend.Buffer) error {
 		return err
 	}
 	args := append(convArgs(p), bind.Ptr(ptr(x)), bind.Ptr(ptr(w)), bind.Ptr(ptr(y)))
-	return b.launch(op, kern.Conv2DFwd, bind.Dim{X: ceilDiv(p.F, kern.ConvTile), Y: ceilDiv(p.N*p.OutH*p.OutW, kern.ConvTile)},
+	return b.launch(op, kern.Conv2DFwd, bind.Dim{X: ceilDiv(p.N*p.OutH*p.OutW, kern.ConvTile) * ceilDiv(p.F, kern.ConvTile)},
 		bind.Dim{X: kern.GemmThreads}, args...)
 }
 
@@ -128,7 +139,7 @@ func (b *Backend) Conv2DBackwardData(p backend.ConvParams, dy, w, dx backend.Buf
 		return err
 	}
 	args := append(convArgs(p), bind.Ptr(ptr(dy)), bind.Ptr(ptr(w)), bind.Ptr(ptr(dx)))
-	return b.launch(op, kern.Conv2DBwdData, bind.Dim{X: ceilDiv(p.C, kern.ConvTile), Y: ceilDiv(p.N*p.H*p.W, kern.ConvTile)},
+	return b.launch(op, kern.Conv2DBwdData, bind.Dim{X: ceilDiv(p.N*p.H*p.W, kern.ConvTile) * ceilDiv(p.C, kern.ConvTile)},
 		bind.Dim{X: kern.GemmThreads}, args...)
 }
 
@@ -149,7 +160,7 @@ func (b *Backend) Conv2DBackwardFilter(p backend.ConvParams, x, dy, dw backend.B
 	splits = ceilDiv(k, chunk)
 	args := append(convArgs(p), bind.Int(chunk), bind.Ptr(ptr(x)), bind.Ptr(ptr(dy)), bind.Ptr(ptr(dw)))
 	return b.launch(op, kern.Conv2DBwdFilter,
-		bind.Dim{X: ceilDiv(p.F, kern.ConvTile), Y: ceilDiv(p.KH*p.KW*p.C, kern.ConvTile), Z: splits},
+		bind.Dim{X: tiles, Z: splits},
 		bind.Dim{X: kern.GemmThreads}, args...)
 }
 

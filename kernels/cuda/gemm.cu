@@ -19,9 +19,13 @@ struct Mat {
 	}
 };
 
-// gemm_core computes one BM×BN tile of C from blockIdx.x (columns) and
-// blockIdx.y (rows), over the k range [kBegin, kEnd). ATOMIC adds alpha·acc
-// into C with atomicAdd (split-K; C must be zeroed first and beta is unused).
+// gemm_core computes one BM×BN tile of C, over the k range [kBegin, kEnd).
+// The tiles are numbered row by row along blockIdx.x alone (tile t is row
+// t / tilesN, column t % tilesN), so a grid of ceil(M/BM)·ceil(N/BN) blocks
+// covers C whatever its shape: blockIdx.y and .z are limited to 65,535,
+// which a convolution's N·OH·OW rows would pass at 64 rows a tile. ATOMIC
+// adds alpha·acc into C with atomicAdd (split-K; C must be zeroed first and
+// beta is unused).
 template <int BM, int BN, int BK, int TM, int TN, bool A_KFAST, bool B_KFAST, bool ATOMIC, class LA, class LB>
 __device__ __forceinline__ void gemm_core(int M, int N, int kBegin, int kEnd, float alpha,
                                           const LA& la, const LB& lb, float beta, float* __restrict__ C, int ldc) {
@@ -40,8 +44,9 @@ __device__ __forceinline__ void gemm_core(int M, int N, int kBegin, int kEnd, fl
 	const int tid = threadIdx.x;
 	const int tx = tid % TX;
 	const int ty = tid / TX;
-	const int row0 = blockIdx.y * BM;
-	const int col0 = blockIdx.x * BN;
+	const int tilesN = (N + BN - 1) / BN;
+	const int row0 = (int)(blockIdx.x / tilesN) * BM;
+	const int col0 = (int)(blockIdx.x % tilesN) * BN;
 
 	float acc[TM][TN];
 #pragma unroll
