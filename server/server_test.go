@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/backend/cpu"
 	"github.com/kiln-ml/kiln/engine"
 	"github.com/stretchr/testify/assert"
@@ -55,17 +56,23 @@ func writeModel(t testing.TB, path string, seed uint64) {
 
 type testServer struct {
 	s      *Server
-	b      *cpu.Backend
+	b      backend.Backend
 	base   string
 	client *http.Client
 	closed bool
 }
 
-// startServer serves on a random loopback port; add loads the models. The
-// cleanup shuts it down and checks that every device buffer was freed.
+// startServer serves on a random loopback port with a CPU backend; add
+// loads the models. The cleanup shuts it down and checks that every device
+// buffer was freed.
 func startServer(t *testing.T, cfg Config, add func(s *Server) error) *testServer {
 	t.Helper()
-	b := cpu.New()
+	return startServerOn(t, cpu.New(), cfg, add)
+}
+
+// startServerOn is startServer on backend b, which the cleanup closes.
+func startServerOn(t *testing.T, b backend.Backend, cfg Config, add func(s *Server) error) *testServer {
+	t.Helper()
 	s, err := New(b, cfg)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -913,17 +920,8 @@ func (b *restingBackend) Rest() { b.rests.Add(1); b.Backend.Rest() }
 // the batcher's, and answers the same either way.
 func TestRestWhenIdle(t *testing.T) {
 	rb := &restingBackend{Backend: cpu.New()}
-	defer rb.Close()
-	s, err := New(rb, Config{MaxBatch: 4})
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = s.Serve(ln) }()
-	defer func() { require.NoError(t, s.Shutdown(context.Background())) }()
-	require.NoError(t, singleModel(t)(s))
-	require.NoError(t, s.SetReady())
-	ts := &testServer{s: s, b: rb.Backend, base: "http://" + ln.Addr().String(), client: &http.Client{Timeout: 30 * time.Second}}
-	defer ts.client.CloseIdleConnections()
+	ts := startServerOn(t, rb, Config{MaxBatch: 4}, singleModel(t))
+	s := ts.s
 	v := servingVersion(t, s)
 	body := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 3), ``)
 
@@ -952,22 +950,18 @@ func TestRestWhenIdle(t *testing.T) {
 // rests it.
 func TestNoRestWhileAnotherBatchWaits(t *testing.T) {
 	rb := &restingBackend{Backend: cpu.New()}
-	defer rb.Close()
-	s, err := New(rb, Config{MaxBatch: 4})
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = s.Serve(ln) }()
-	defer func() { require.NoError(t, s.Shutdown(context.Background())) }()
 	dir := t.TempDir()
-	for _, name := range []string{"a", "b"} {
-		path := filepath.Join(dir, name+".kiln")
-		writeModel(t, path, 1)
-		require.NoError(t, s.AddModel(name, path))
-	}
-	require.NoError(t, s.SetReady())
-	ts := &testServer{s: s, b: rb.Backend, base: "http://" + ln.Addr().String(), client: &http.Client{Timeout: 30 * time.Second}}
-	defer ts.client.CloseIdleConnections()
+	ts := startServerOn(t, rb, Config{MaxBatch: 4}, func(s *Server) error {
+		for _, name := range []string{"a", "b"} {
+			path := filepath.Join(dir, name+".kiln")
+			writeModel(t, path, 1)
+			if err := s.AddModel(name, path); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s := ts.s
 	body := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 3), ``)
 
 	s.bmu.Lock()
