@@ -878,17 +878,20 @@ func TestParseModelPath(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _, _, _ = parseModelPath("tiny/versions/1/infer") }))
 }
 
-// TestInlineAndBatchedAgree checks the two ways a request can run with no
-// batching delay: on its own handler goroutine when the backend is free and
-// nothing is queued, and through the batcher when the backend is busy. Both
-// give the same answer, and both are counted in the batch-size metric.
+// TestInlineAndBatchedAgree: a request run inline and one run by the
+// batcher get the same answer, and after each (the queue then empty) the
+// server lets the backend's threads sleep.
 func TestInlineAndBatchedAgree(t *testing.T) {
-	ts := startServer(t, Config{MaxBatch: 4}, singleModel(t))
+	rb := &restingBackend{Backend: cpu.New()}
+	ts := startServerOn(t, rb, Config{MaxBatch: 4}, singleModel(t))
 	v := servingVersion(t, ts.s)
 	body := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 3), ``)
 	_, batches0 := histSum(t, ts.s, "kiln_batch_size")
 
+	r0 := rb.rests.Load()
 	inline := probsOf(t, ts.do(t, "POST", "/v2/models/tiny/infer", body))
+	r1 := rb.rests.Load()
+	assert.Equal(t, int32(1), r1-r0, "one rest after an inline run")
 
 	// With the backend held, the request must queue for the batcher.
 	ts.s.bmu.Lock()
@@ -901,6 +904,7 @@ func TestInlineAndBatchedAgree(t *testing.T) {
 	require.Eventually(t, func() bool { return v.pending.Load() == 1 }, 10*time.Second, time.Millisecond)
 	ts.s.bmu.Unlock()
 	batched := probsOf(t, <-got)
+	assert.Equal(t, int32(1), rb.rests.Load()-r1, "one rest after the batcher's run")
 
 	assert.Equal(t, inline, batched)
 	_, batches1 := histSum(t, ts.s, "kiln_batch_size")
@@ -914,35 +918,6 @@ type restingBackend struct {
 }
 
 func (b *restingBackend) Rest() { b.rests.Add(1); b.Backend.Rest() }
-
-// TestRestWhenIdle checks that the server lets the backend's threads sleep
-// after a batch that leaves the queue empty, on the inline path and on
-// the batcher's, and answers the same either way.
-func TestRestWhenIdle(t *testing.T) {
-	rb := &restingBackend{Backend: cpu.New()}
-	ts := startServerOn(t, rb, Config{MaxBatch: 4}, singleModel(t))
-	s := ts.s
-	v := servingVersion(t, s)
-	body := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 3), ``)
-
-	r0 := rb.rests.Load()
-	inline := probsOf(t, ts.do(t, "POST", "/v2/models/tiny/infer", body))
-	r1 := rb.rests.Load()
-	assert.Equal(t, int32(1), r1-r0, "one rest after an inline run")
-
-	s.bmu.Lock()
-	got := make(chan response, 1)
-	go func() {
-		r, err := ts.try(ts.client, "POST", "/v2/models/tiny/infer", body)
-		assert.NoError(t, err)
-		got <- r
-	}()
-	require.Eventually(t, func() bool { return v.pending.Load() == 1 }, 10*time.Second, time.Millisecond)
-	s.bmu.Unlock()
-	batched := probsOf(t, <-got)
-	assert.Equal(t, int32(1), rb.rests.Load()-r1, "one rest after the batcher's run")
-	assert.Equal(t, inline, batched)
-}
 
 // TestNoRestWhileAnotherBatchWaits checks that a batcher does not let the
 // backend's threads sleep while another model's batcher waits for the
