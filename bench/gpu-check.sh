@@ -50,7 +50,7 @@ step "devices"
 run "kiln devices" 60 bin/cuda/kiln devices
 
 step "conformance suite on the GPU (backend package, tags cuda gpu)"
-run "conformance (package)" 240 $GO test -count=1 -tags 'cuda gpu' -run 'Conformance' ./backend/cuda
+run "conformance (package)" 240 $GO test -count=1 -tags 'cuda gpu' -run 'Conformance|GridLimits' ./backend/cuda
 step "conformance suite through the plugin loader"
 run "conformance (plugin)" 240 $GO test -count=1 -tags cuda -run 'ConformanceOnGPU' -v ./backend/cuda/loader
 

@@ -34,6 +34,13 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestGridLimits: checkGridLimits on the device.
+func TestGridLimits(t *testing.T) {
+	b, err := Open(backend.Options{CacheDir: t.TempDir()})
+	require.NoError(t, err)
+	checkGridLimits(t, b.(*Backend))
+}
+
 // deviceSlice views device memory as a []float32 for gorgonia.org/cu/blas,
 // which passes &s[0] to cuBLAS as the device pointer; it is never read by Go.
 func deviceSlice(p bind.DevicePtr, n int) []float32 {
