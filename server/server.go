@@ -593,8 +593,7 @@ func (s *Server) classify(ctx *fasthttp.RequestCtx, name string) {
 		}
 	}
 	top = min(top, v.classes)
-	invert := args.GetBool("invert")
-	img, err := data.DecodeImage(bytes.NewReader(ctx.PostBody()), v.h, v.w, v.c)
+	img, err := data.DecodeImage(bytes.NewReader(ctx.PostBody()), v.h, v.w, v.c, args.GetBool("invert"))
 	if err != nil {
 		writeError(ctx, fasthttp.StatusBadRequest, "bad image: "+err.Error())
 		return
@@ -602,9 +601,6 @@ func (s *Server) classify(ctx *fasthttp.RequestCtx, name string) {
 	t := s.newTask(v, 1, s.cfg.Timeout)
 	factor := float32(255 * v.meta.Scale)
 	for i, x := range img {
-		if invert {
-			x = 1 - x
-		}
 		t.in[i] = x * factor
 	}
 	if !s.execute(ctx, v, t) {

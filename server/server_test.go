@@ -343,6 +343,25 @@ func TestEndpoints(t *testing.T) {
 		require.Len(t, out.Predictions, 2)
 		assert.GreaterOrEqual(t, out.Predictions[0].Score, out.Predictions[1].Score)
 		assert.Contains(t, []string{"cat", "dog", "eel"}, out.Predictions[0].Label)
+
+		// The same image drawn dark on light, with invert=true, gets the
+		// same answer.
+		for i, v := range img.Pix {
+			img.Pix[i] = 255 - v
+		}
+		buf.Reset()
+		require.NoError(t, png.Encode(&buf, img))
+		r = ts.do(t, "POST", "/v1/models/tiny:classify?top=2&invert=true", buf.Bytes(), "Content-Type", "image/png")
+		require.Equal(t, 200, r.code, "%s", r.body)
+		var inv struct {
+			Predictions []prediction `json:"predictions"`
+		}
+		require.NoError(t, json.Unmarshal(r.body, &inv))
+		require.Len(t, inv.Predictions, 2)
+		for i, p := range inv.Predictions { // 1 − (1 − x) rounds in float32
+			assert.Equal(t, out.Predictions[i].Class, p.Class)
+			assert.InDelta(t, out.Predictions[i].Score, p.Score, 1e-5)
+		}
 	})
 
 	t.Run("metrics", func(t *testing.T) {

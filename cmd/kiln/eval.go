@@ -1,8 +1,10 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/kiln-ml/kiln/engine"
 )
@@ -39,20 +41,26 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if *batch <= 0 {
 		return fmt.Errorf("--batch must be positive, got %d", *batch)
 	}
-	test, err := df.load(false)
-	if err != nil {
-		return err
-	}
+	dataSet := false
+	fs.Visit(func(f *flag.Flag) { dataSet = dataSet || f.Name == "data" })
 	b, err := bf.open(stderr)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	m, _, err := engine.Load(b, *modelFile)
+	m, meta, err := engine.Load(b, *modelFile)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	if d := builtinDataset(meta.Dataset); !dataSet && d != "" && d != df.name {
+		df.name = d
+		fmt.Fprintf(stderr, "data: %s, the model's training set (--data overrides)\n", d)
+	}
+	test, err := df.load(false)
+	if err != nil {
+		return err
+	}
 	loss, acc, err := engine.Evaluate(m, test, *batch)
 	if err != nil {
 		return err
@@ -63,4 +71,16 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 			ModelFile: *modelFile, Data: test.Name, TestSamples: test.N, TestAccuracy: acc, TestLoss: loss})
 	}
 	return nil
+}
+
+// builtinDataset is the built-in dataset (mnist, fashion-mnist, cifar10) a
+// model file's recorded training data ("fashion-mnist/train", …) names, or
+// "" for any other (a directory, synthetic data).
+func builtinDataset(recorded string) string {
+	name, _, _ := strings.Cut(recorded, "/")
+	switch name {
+	case "mnist", "fashion-mnist", "cifar10":
+		return name
+	}
+	return ""
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kiln-ml/kiln/backend/cpu"
+	"github.com/kiln-ml/kiln/engine"
 	"github.com/kiln-ml/kiln/engine/data"
 )
 
@@ -136,6 +138,32 @@ func TestTrainEvalPredictEndToEnd(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	assert.Regexp(t, `three.png:\s+3 `, pout)
 
+	// --invert: the same digit drawn dark on light reads the same.
+	dark := image.NewGray(img.Bounds())
+	for i, v := range img.Pix {
+		dark.Pix[i] = 255 - v
+	}
+	darkPath := filepath.Join(dir, "three-dark.png")
+	f, err = os.Create(darkPath)
+	require.NoError(t, err)
+	require.NoError(t, png.Encode(f, dark))
+	require.NoError(t, f.Close())
+	code, pout, errOut = kiln(t, "predict", "--model", model, "--top", "1", "--invert", "--backend", "cpu", darkPath)
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `three-dark.png:\s+3 `, pout)
+	// A bad image among good ones: the good ones are still answered.
+	code, pout, errOut = kiln(t, "predict", "--model", model, "--backend", "cpu", pngPath, filepath.Join(dir, "nope.png"), darkPath)
+	assert.Equal(t, 1, code)
+	assert.Regexp(t, `three.png:\s+3 `, pout)
+	assert.Contains(t, pout, "three-dark.png:")
+	assert.Contains(t, errOut, "nope.png")
+	assert.Contains(t, errOut, "1 of 3 images could not be classified")
+	// A flag after the images is named, not opened as a file.
+	code, pout, errOut = kiln(t, "predict", "--model", model, "--backend", "cpu", pngPath, "--top", "2")
+	assert.Equal(t, 1, code)
+	assert.Empty(t, pout)
+	assert.Contains(t, errOut, `"--top" after the images: flags go before them`)
+
 	// Resume from the checkpoint with more epochs continues, not restarts.
 	code, _, errOut = kiln(t, "train", "--data", dir, "--model", spec, "--epochs", "3", "--batch", "16",
 		"--backend", "cpu", "--out", model, "--checkpoint-dir", ck, "--resume", "--val-split", "0.1")
@@ -232,4 +260,38 @@ func TestDevicesListsEveryBackend(t *testing.T) {
 		assert.Contains(t, out, name)
 	}
 	assert.Contains(t, out, "--backend auto would choose")
+}
+
+// TestEvalDefaultsToTheModelsDataset: without --data, eval uses the
+// built-in dataset the model was trained on and says so; --data wins.
+func TestEvalDefaultsToTheModelsDataset(t *testing.T) {
+	for _, tc := range []struct{ recorded, want string }{
+		{"mnist/train", "mnist"}, {"fashion-mnist/train", "fashion-mnist"}, {"cifar10/train[train-split]", "cifar10"},
+		{"digits/train", ""}, {"synthetic-8x28x28x1-c4", ""}, {"", ""},
+	} {
+		assert.Equal(t, tc.want, builtinDataset(tc.recorded), tc.recorded)
+	}
+
+	dir := t.TempDir()
+	be := cpu.New()
+	defer be.Close()
+	spec, err := engine.ParseSpec([]byte(smallSpecJSON))
+	require.NoError(t, err)
+	m, err := engine.New(be, spec, 1)
+	require.NoError(t, err)
+	path := filepath.Join(dir, "m.kiln")
+	require.NoError(t, m.Save(path, engine.ModelMeta{Dataset: "cifar10/train", Scale: 1.0 / 255}))
+	m.Close()
+	// a CIFAR-10 model evaluated with no --data goes to cifar10, which
+	// needs --data-dir: the error proves the choice
+	code, _, errOut := kiln(t, "eval", "--model", path, "--backend", "cpu")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "data: cifar10, the model's training set (--data overrides)")
+	assert.Contains(t, errOut, "--data-dir")
+	// --data wins
+	writeIDXDataset(t, dir, 8, 8)
+	code, out, errOut := kiln(t, "eval", "--model", path, "--data", dir, "--backend", "cpu")
+	require.Equal(t, 0, code, errOut)
+	assert.NotContains(t, errOut, "the model's training set")
+	assert.Contains(t, out, "test accuracy")
 }

@@ -5,17 +5,19 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/kiln-ml/kiln/engine"
 	"github.com/kiln-ml/kiln/engine/data"
 )
 
 func runPredict(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("predict", "--model FILE [--top K] IMAGE...", stdout, stderr)
+	fs := newFlags("predict", "--model FILE [--top K] [--invert] IMAGE...", stdout, stderr)
 	var bf backendFlags
 	bf.register(fs)
 	modelFile := fs.String("model", "", "model file written by kiln train (required)")
 	top := fs.Int("top", 3, "how many classes to print per image")
+	invert := fs.Bool("invert", false, "the images are dark drawings on a light or transparent background: composite onto white and invert them (MNIST-style models were trained on light digits on black)")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -24,6 +26,13 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() == 0 {
 		return fmt.Errorf("no images given (pass one or more PNG or JPEG files)")
+	}
+	for _, a := range fs.Args() {
+		if strings.HasPrefix(a, "-") {
+			if _, err := os.Stat(a); err != nil {
+				return fmt.Errorf("%q after the images: flags go before them (kiln predict --model FILE --top 2 IMAGE...)", a)
+			}
+		}
 	}
 	if *top <= 0 {
 		return fmt.Errorf("--top must be positive, got %d", *top)
@@ -40,13 +49,23 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	defer m.Close()
 	in := m.Spec.Input
 	probs := make([]float32, m.Classes())
+	// the decoded pixels are in [0,1]; the model takes raw 0..255 values
+	// times its scale, as the server feeds it
+	factor := float32(255 * meta.Scale)
+	failed := 0
 	for _, path := range fs.Args() {
-		img, err := decodeFile(path, in[0], in[1], in[2])
-		if err != nil {
-			return err
+		img, err := decodeFile(path, in[0], in[1], in[2], *invert)
+		if err == nil {
+			for i := range img {
+				img[i] *= factor
+			}
+			err = m.Predict(img, 1, probs)
 		}
-		if err := m.Predict(img, 1, probs); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+		if err != nil {
+			// the other images are still worth an answer
+			fmt.Fprintf(stderr, "kiln predict: %s: %v\n", path, err)
+			failed++
+			continue
 		}
 		idx := make([]int, len(probs))
 		for i := range idx {
@@ -63,18 +82,17 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintln(stdout)
 	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d images could not be classified (see above)", failed, fs.NArg())
+	}
 	return nil
 }
 
-func decodeFile(path string, h, w, c int) ([]float32, error) {
+func decodeFile(path string, h, w, c int, invert bool) ([]float32, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	img, err := data.DecodeImage(f, h, w, c)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return img, nil
+	return data.DecodeImage(f, h, w, c, invert)
 }

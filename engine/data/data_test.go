@@ -243,6 +243,14 @@ func TestLoadErrors(t *testing.T) {
 	assert.ErrorContains(t, err, `unknown dataset "imagenet"`)
 
 	empty := t.TempDir()
+	_, err = Load(filepath.Join(empty, "nope"), "", true)
+	assert.ErrorContains(t, err, "dataset directory "+filepath.Join(empty, "nope")+": ")
+	assert.ErrorContains(t, err, "no such file or directory")
+	file := filepath.Join(empty, "images.bin")
+	require.NoError(t, os.WriteFile(file, []byte{1}, 0o644))
+	_, err = Load(file, "", true)
+	assert.ErrorContains(t, err, "is a file: give the directory")
+	require.NoError(t, os.Remove(file))
 	_, err = Load(empty, "", true)
 	assert.ErrorContains(t, err, "holds neither IDX files")
 	_, err = Load("mnist", empty, false)
@@ -515,7 +523,7 @@ func TestDecodeImage(t *testing.T) {
 			g.SetGray(x, y, color.Gray{255})
 		}
 	}
-	out, err := DecodeImage(bytes.NewReader(encodePNG(t, g)), 28, 28, 1)
+	out, err := DecodeImage(bytes.NewReader(encodePNG(t, g)), 28, 28, 1, false)
 	require.NoError(t, err)
 	require.Len(t, out, 28*28)
 	assert.Equal(t, float32(1), out[0])
@@ -528,7 +536,7 @@ func TestDecodeImage(t *testing.T) {
 	rgba := image.NewRGBA(image.Rect(0, 0, 2, 1))
 	rgba.Set(0, 0, color.RGBA{255, 0, 0, 255})
 	rgba.Set(1, 0, color.RGBA{0, 0, 255, 255})
-	out, err = DecodeImage(bytes.NewReader(encodePNG(t, rgba)), 4, 8, 3)
+	out, err = DecodeImage(bytes.NewReader(encodePNG(t, rgba)), 4, 8, 3, false)
 	require.NoError(t, err)
 	require.Len(t, out, 4*8*3)
 	assert.Equal(t, []float32{1, 0, 0}, out[0:3])
@@ -537,15 +545,35 @@ func TestDecodeImage(t *testing.T) {
 		assert.True(t, v >= 0 && v <= 1)
 	}
 	// Same size is unchanged; gray of pure red is its luma.
-	out, err = DecodeImage(bytes.NewReader(encodePNG(t, rgba)), 1, 2, 1)
+	out, err = DecodeImage(bytes.NewReader(encodePNG(t, rgba)), 1, 2, 1, false)
 	require.NoError(t, err)
 	assert.InDelta(t, 0.299, out[0], 0.001)
 
 	// JPEG decodes too (lossy, so compare loosely).
-	out, err = DecodeImage(bytes.NewReader(encodeJPEG(t, g)), 28, 28, 3)
+	out, err = DecodeImage(bytes.NewReader(encodeJPEG(t, g)), 28, 28, 3, false)
 	require.NoError(t, err)
 	assert.InDelta(t, 1, out[0], 0.05)
 	assert.InDelta(t, 0, out[len(out)-1], 0.05)
+
+	// Inverted: the gray image's sides swap; a black stroke on a
+	// transparent background becomes a white stroke on black, colours
+	// their complements.
+	out, err = DecodeImage(bytes.NewReader(encodePNG(t, g)), 28, 28, 1, true)
+	require.NoError(t, err)
+	assert.Equal(t, float32(0), out[0])
+	assert.Equal(t, float32(1), out[27])
+	tr := image.NewNRGBA(image.Rect(0, 0, 2, 1))
+	tr.Set(0, 0, color.NRGBA{0, 0, 0, 255}) // the stroke
+	tr.Set(1, 0, color.NRGBA{0, 0, 0, 0})   // transparent background
+	out, err = DecodeImage(bytes.NewReader(encodePNG(t, tr)), 1, 2, 1, false)
+	require.NoError(t, err)
+	assert.Equal(t, []float32{0, 0}, out, "onto black: the stroke is lost")
+	out, err = DecodeImage(bytes.NewReader(encodePNG(t, tr)), 1, 2, 1, true)
+	require.NoError(t, err)
+	assert.Equal(t, []float32{1, 0}, out, "onto white, inverted: a white stroke on black")
+	out, err = DecodeImage(bytes.NewReader(encodePNG(t, rgba)), 1, 2, 3, true)
+	require.NoError(t, err)
+	assert.Equal(t, []float32{0, 1, 1, 1, 1, 0}, out)
 
 	pngHeaderOnly := encodePNG(t, g)[:33]
 	tests := []struct {
@@ -566,7 +594,7 @@ func TestDecodeImage(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := DecodeImage(bytes.NewReader(tc.data), tc.h, tc.w, tc.c)
+			out, err := DecodeImage(bytes.NewReader(tc.data), tc.h, tc.w, tc.c, false)
 			require.Error(t, err)
 			assert.Nil(t, out)
 			assert.Contains(t, err.Error(), tc.want)

@@ -63,12 +63,15 @@ func FuzzDecodeImage(f *testing.F) {
 	f.Add(pngWithSize(60000, 60000), uint8(1))
 	f.Add(pngWithSize(0, 3), uint8(3))
 	f.Add([]byte("not an image"), uint8(3))
+	f.Add(encodePNG(f, rgba), uint8(0x83))
+	// c's low bits are the channel count, its top bit asks for inversion
 	f.Fuzz(func(t *testing.T, b []byte, c uint8) {
-		out, err := DecodeImage(bytes.NewReader(b), 7, 5, int(c))
+		ch := int(c & 0x7f)
+		out, err := DecodeImage(bytes.NewReader(b), 7, 5, ch, c&0x80 != 0)
 		if err != nil {
 			return
 		}
-		if len(out) != 7*5*int(c) {
+		if len(out) != 7*5*ch {
 			t.Fatalf("got %d values for c=%d", len(out), c)
 		}
 		for _, v := range out {

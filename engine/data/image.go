@@ -24,14 +24,14 @@ const (
 // DecodeImage decodes a PNG or JPEG image (detected from its leading bytes)
 // and returns it as h×w×c float32 values in HWC order scaled to [0,1]: c=1
 // converts to grayscale (ITU-R 601 luma, as image/color's GrayModel), c=3 to
-// RGB. Transparent pixels are composited onto black. The image is resized to
-// h×w with area averaging when shrinking and bilinear interpolation when
-// enlarging, without keeping the aspect ratio.
+// RGB. Transparent pixels are composited onto black. With invert, for a dark
+// drawing on a light or transparent background given to a model trained on
+// light-on-dark images (MNIST), they are composited onto white instead and
+// every value becomes 1−x. The image is resized to h×w with area averaging
+// when shrinking and bilinear interpolation when enlarging, without keeping
+// the aspect ratio.
 //
-// No inversion is applied: MNIST-style models expect a light digit on a
-// black background, so a dark-on-white drawing must be inverted (1-x) by the
-// caller.
-func DecodeImage(r io.Reader, h, w, c int) ([]float32, error) {
+func DecodeImage(r io.Reader, h, w, c int, invert bool) ([]float32, error) {
 	if c != 1 && c != 3 {
 		return nil, fmt.Errorf("decode image: unsupported channel count %d (want 1 for grayscale or 3 for RGB)", c)
 	}
@@ -77,12 +77,14 @@ func DecodeImage(r io.Reader, h, w, c int) ([]float32, error) {
 	if sw <= 0 || sh <= 0 {
 		return nil, fmt.Errorf("decode image: %s image is zero-sized (%dx%d)", format, sw, sh)
 	}
-	src := toFloat(img, c)
+	src := toFloat(img, c, invert)
 	return resize(src, sh, sw, c, h, w), nil
 }
 
-// toFloat converts img to HWC float32 in [0,1] with c channels (1 or 3).
-func toFloat(img image.Image, c int) []float32 {
+// toFloat converts img to HWC float32 in [0,1] with c channels (1 or 3),
+// transparent pixels composited onto black, or with invert onto white and
+// then inverted (1−x).
+func toFloat(img image.Image, c int, invert bool) []float32 {
 	b := img.Bounds()
 	sw, sh := b.Dx(), b.Dy()
 	out := make([]float32, sw*sh*c)
@@ -91,13 +93,23 @@ func toFloat(img image.Image, c int) []float32 {
 			row := g.Pix[y*g.Stride : y*g.Stride+sw]
 			scaleBytes(out[y*sw:(y+1)*sw], row)
 		}
+		if invert {
+			for i, v := range out {
+				out[i] = 1 - v
+			}
+		}
 		return out
 	}
 	const inv = 1.0 / 65535
 	i := 0
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl, _ := img.At(x, y).RGBA() // premultiplied: transparent → black
+			r, g, bl, a := img.At(x, y).RGBA() // premultiplied: transparent → black
+			if invert {
+				// onto white, premultiplied colour + (1 − alpha), then
+				// 1 − x: alpha − colour (never negative, colour ≤ alpha)
+				r, g, bl = a-r, a-g, a-bl
+			}
 			if c == 1 {
 				lum := (19595*r + 38470*g + 7471*bl + 1<<15) >> 16
 				out[i] = float32(float64(lum) * inv)

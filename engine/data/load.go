@@ -79,7 +79,12 @@ func Load(name, dir string, train bool) (*Dataset, error) {
 		return nil, fmt.Errorf("unknown dataset %q (want mnist, fashion-mnist, cifar10 or a directory)", name)
 	}
 	st, err := os.Stat(name)
-	if err != nil || !st.IsDir() {
+	switch {
+	case err == nil && !st.IsDir():
+		return nil, fmt.Errorf("dataset %s is a file: give the directory that holds the IDX files or CIFAR-10 binary batches", name)
+	case err != nil && strings.ContainsAny(name, `/\`):
+		return nil, fmt.Errorf("dataset directory %s: %w", name, err)
+	case err != nil:
 		return nil, fmt.Errorf("unknown dataset %q: not mnist, fashion-mnist, cifar10 or a directory of IDX or CIFAR-10 binary files", name)
 	}
 	if _, ok := findIDX(name, "train-images-idx3-ubyte"); ok {
