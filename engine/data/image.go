@@ -30,7 +30,6 @@ const (
 // every value becomes 1−x. The image is resized to h×w with area averaging
 // when shrinking and bilinear interpolation when enlarging, without keeping
 // the aspect ratio.
-//
 func DecodeImage(r io.Reader, h, w, c int, invert bool) ([]float32, error) {
 	if c != 1 && c != 3 {
 		return nil, fmt.Errorf("decode image: unsupported channel count %d (want 1 for grayscale or 3 for RGB)", c)
