@@ -137,11 +137,20 @@ func (s *Server) serving() []*modelVersion {
 	return vs
 }
 
+// CheckModelName reports whether name can name a served model (it appears
+// in URLs and metric labels): letters, digits, '_', '.' and '-'.
+func CheckModelName(name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("invalid model name %q (letters, digits, '_', '.', '-')", name)
+	}
+	return nil
+}
+
 // AddModel loads the model file at path as version 1 of model name and
 // serves it.
 func (s *Server) AddModel(name, path string) error {
-	if !validName.MatchString(name) {
-		return fmt.Errorf("invalid model name %q (letters, digits, '_', '.', '-')", name)
+	if err := CheckModelName(name); err != nil {
+		return err
 	}
 	v, err := s.loadVersion(name, 1, path)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/bench"
@@ -71,10 +72,19 @@ func writeJSON(path string, v any) error {
 	})
 }
 
-// positional rejects stray arguments for commands that take none.
+// noArgs rejects stray arguments for commands that take none.
 func noArgs(fs *flag.FlagSet) error {
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (flags go before it? see --help)", fs.Arg(0))
+	if fs.NArg() == 0 {
+		return nil
 	}
-	return nil
+	a := fs.Arg(0)
+	if fs.Lookup("model") != nil && strings.HasSuffix(a, ".kiln") {
+		return fmt.Errorf("unexpected argument %q: give the model file with --model %s", a, a)
+	}
+	for _, f := range fs.Args()[1:] {
+		if strings.HasPrefix(f, "-") {
+			return fmt.Errorf("unexpected argument %q: %s takes only flags, and the ones after it (%s …) were not read (see %s --help)", a, fs.Name(), f, fs.Name())
+		}
+	}
+	return fmt.Errorf("unexpected argument %q: %s takes only flags (see %s --help)", a, fs.Name(), fs.Name())
 }

@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/kiln-ml/kiln/server"
 )
 
 // command is one subcommand.
@@ -45,7 +47,7 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'kiln COMMAND --help' for the flags of a command.")
+	fmt.Fprintln(w, "\nRun 'kiln COMMAND --help' for the flags of a command, 'kiln --version' for the version.")
 	fmt.Fprintln(w, "Environment: KILN_BACKEND overrides --backend auto; KILN_DATA_DIR is searched for datasets.")
 }
 
@@ -62,6 +64,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "-h", "--help", "help":
 		usage(stdout)
+		return 0
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "kiln %s\n", server.Version)
 		return 0
 	}
 	for _, c := range commands() {

@@ -240,7 +240,9 @@ func TestBadInputsGiveClearErrors(t *testing.T) {
 		{"out is a directory", []string{"train", "--data", dir, "--out", dir}, "it is a directory"},
 		{"bad momentum", []string{"train", "--data", dir, "--optimizer", "sgd", "--momentum", "1"}, "momentum must be in [0, 1)"},
 		{"out in a missing directory", []string{"train", "--data", dir, "--out", filepath.Join(dir, "nope", "m.kiln")}, "--out: cannot save"},
-		{"devices takes no arguments", []string{"devices", "extra"}, "unexpected argument"},
+		{"devices takes no arguments", []string{"devices", "extra"}, `unexpected argument "extra": kiln devices takes only flags`},
+		{"model as an argument", []string{"eval", "m.kiln"}, "give the model file with --model m.kiln"},
+		{"flag after an argument", []string{"train", "mnist", "--epochs", "2"}, `kiln train takes only flags, and the ones after it (--epochs …) were not read`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -250,6 +252,14 @@ func TestBadInputsGiveClearErrors(t *testing.T) {
 			assert.NotContains(t, errOut, "panic")
 			assert.NotContains(t, errOut, "goroutine ")
 		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"version", "--version"} {
+		code, out, _ := kiln(t, arg)
+		assert.Equal(t, 0, code)
+		assert.Regexp(t, `^kiln \d+\.\d+\.\d+\n$`, out)
 	}
 }
 

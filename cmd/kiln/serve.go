@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,19 +26,19 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	modelFile := fs.String("model", "", "model file written by kiln train, served as version 1")
 	name := fs.String("name", "", "model name for --model (default: the file name without extension)")
 	repo := fs.String("model-repo", "", "model repository: DIR/<name>/<version>/model.kiln; the highest good version of each model serves")
-	poll := fs.Duration("poll", 5*time.Second, "how often --model-repo is rescanned for new versions (0 disables)")
+	poll := durationFlag(fs, "poll", 5*time.Second, 0, "how often (a `duration`) --model-repo is rescanned for new versions (0 disables)")
 	addr := fs.String("addr", "127.0.0.1:8000", "listen address (use :8000 to listen on every interface)")
 	maxBatch := fs.Int("max-batch", d.MaxBatch, "largest number of samples one backend call runs")
-	delay := fs.Int("max-queue-delay", int(d.MaxQueueDelay/time.Microsecond), "microseconds the batcher waits after the first queued request for more to join (0: batch only what queued while the previous batch ran; a lone request runs at once)")
+	delay := durationFlag(fs, "max-queue-delay", d.MaxQueueDelay, time.Microsecond, "how long the batcher waits after the first queued request for more to join: microseconds (500) or a `duration` (500us, 2ms) (0: batch only what queued while the previous batch ran; a lone request runs at once)")
 	queue := fs.Int("queue", d.QueueSize, "requests that may wait per model; beyond that the server answers 503 at once")
-	timeout := fs.Duration("timeout", d.Timeout, "per-request deadline for queueing, a duration such as 5s (504 beyond; 0: the default)")
+	timeout := durationFlag(fs, "timeout", d.Timeout, 0, "per-request deadline for queueing, a `duration` such as 5s (504 beyond; 0: the default)")
 	maxBody := fs.Int("max-body-bytes", d.MaxBodyBytes, "largest request body accepted (413 beyond)")
-	readTO := fs.Duration("read-timeout", d.ReadTimeout, "time allowed to read a request (0: the default)")
-	writeTO := fs.Duration("write-timeout", d.WriteTimeout, "time allowed to write a response (0: the default)")
-	idleTO := fs.Duration("idle-timeout", d.IdleTimeout, "how long an idle keep-alive connection stays open (0: the default)")
+	readTO := durationFlag(fs, "read-timeout", d.ReadTimeout, 0, "time (a `duration`) allowed to read a request (0: the default)")
+	writeTO := durationFlag(fs, "write-timeout", d.WriteTimeout, 0, "time (a `duration`) allowed to write a response (0: the default)")
+	idleTO := durationFlag(fs, "idle-timeout", d.IdleTimeout, 0, "how long (a `duration`) an idle keep-alive connection stays open (0: the default)")
 	maxConns := fs.Int("max-conns", d.MaxConns, "largest number of connections served at once")
 	tokenFile := fs.String("auth-token-file", "", "file holding a bearer token every endpoint but /v2/health/* requires")
-	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM/SIGINT, how long in-flight requests may take to finish")
+	grace := durationFlag(fs, "grace", 30*time.Second, 0, "on SIGTERM/SIGINT, how long (a `duration`) in-flight requests may take to finish")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -49,11 +51,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if *name != "" && *modelFile == "" {
 		return errors.New("--name only applies to --model")
 	}
-	if *delay < 0 {
-		return fmt.Errorf("--max-queue-delay must not be negative, got %d", *delay)
-	}
 	cfg := server.Config{
-		MaxBatch: *maxBatch, MaxQueueDelay: time.Duration(*delay) * time.Microsecond, QueueSize: *queue,
+		MaxBatch: *maxBatch, MaxQueueDelay: *delay, QueueSize: *queue,
 		Timeout: *timeout, MaxBodyBytes: *maxBody, ReadTimeout: *readTO, WriteTimeout: *writeTO,
 		IdleTimeout: *idleTO, MaxConns: *maxConns, PollInterval: *poll, Log: stderr, Limits: server.DefaultLimits(),
 	}
@@ -68,7 +67,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	for _, f := range []struct {
 		name string
 		v    time.Duration
-	}{{"timeout", *timeout}, {"read-timeout", *readTO}, {"write-timeout", *writeTO}, {"idle-timeout", *idleTO}, {"grace", *grace}, {"poll", *poll}} {
+	}{{"max-queue-delay", *delay}, {"timeout", *timeout}, {"read-timeout", *readTO}, {"write-timeout", *writeTO}, {"idle-timeout", *idleTO}, {"grace", *grace}, {"poll", *poll}} {
 		if f.v < 0 {
 			return fmt.Errorf("--%s must not be negative, got %v", f.name, f.v)
 		}
@@ -84,9 +83,16 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *modelFile != "" {
-		if *name == "" {
+		derived := *name == ""
+		if derived {
 			base := filepath.Base(*modelFile)
 			*name = strings.TrimSuffix(base, filepath.Ext(base))
+		}
+		if err := server.CheckModelName(*name); err != nil {
+			if derived {
+				return fmt.Errorf("%w: the name comes from the file name; give one with --name", err)
+			}
+			return err
 		}
 	}
 
@@ -161,4 +167,45 @@ func curlExample(base, auth string, m server.ModelInfo) string {
 	n := m.Input[0] * m.Input[1] * m.Input[2]
 	return fmt.Sprintf(`curl -s%s %s/v2/models/%s/infer -H 'Content-Type: application/json' -d "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,%d,%d,%d],\"datatype\":\"UINT8\",\"data\":[$(printf '0,%%.0s' {1..%d})0]}],\"outputs\":[{\"name\":\"class\"},{\"name\":\"probabilities\"}]}"`,
 		auth, base, m.Name, m.Input[0], m.Input[1], m.Input[2], n-1)
+}
+
+// durFlag is a duration flag whose parse error says what a duration looks
+// like; with bare set (only time.Microsecond is used) a plain number is also
+// accepted, in that unit.
+type durFlag struct {
+	d    *time.Duration
+	bare time.Duration
+}
+
+func (f durFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f durFlag) Set(s string) error {
+	if f.bare > 0 {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			*f.d = time.Duration(n) * f.bare
+			return nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err == nil:
+		*f.d = d
+		return nil
+	case f.bare == time.Microsecond:
+		return errors.New("want microseconds (500) or a duration with a unit (500us, 2ms)")
+	default:
+		return errors.New("want a duration with a unit, such as 5s or 500ms")
+	}
+}
+
+// durationFlag defines a durFlag on fs.
+func durationFlag(fs *flag.FlagSet, name string, def, bare time.Duration, usage string) *time.Duration {
+	d := def
+	fs.Var(durFlag{&d, bare}, name, usage)
+	return &d
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -51,19 +52,49 @@ func TestServeFlagErrors(t *testing.T) {
 		{"negative timeout", []string{"--model", "a", "--idle-timeout", "-1s"}, "--idle-timeout must not be negative"},
 		{"stray arg", []string{"--model", "a", "extra"}, "unexpected argument"},
 		{"missing token file", []string{"--model", "a", "--auth-token-file", "/nonexistent/tok"}, "auth-token-file"},
+		{"file name is no model name", []string{"--model", "/tmp/my model.kiln"}, `invalid model name "my model" (letters, digits, '_', '.', '-'): the name comes from the file name; give one with --name`},
+		{"bad --name", []string{"--model", "a.kiln", "--name", "a b"}, `invalid model name "a b"`},
+		{"duration without unit", []string{"--model", "a", "--timeout", "5"}, `invalid value "5" for flag -timeout: want a duration with a unit, such as 5s or 500ms`},
+		{"bad queue delay", []string{"--model", "a", "--max-queue-delay", "abc"}, "want microseconds (500) or a duration with a unit (500us, 2ms)"},
+		{"negative queue delay", []string{"--model", "a", "--max-queue-delay", "-5"}, "--max-queue-delay must not be negative, got -5µs"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
 			err := runServe(tc.args, &out, &errb)
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), tc.want)
+			// flag parse errors go to stderr with the usage
+			assert.Contains(t, err.Error()+"\n"+errb.String(), tc.want)
 		})
 	}
 	var out, errb bytes.Buffer
 	err := runServe([]string{"--backend", "cpu", "--model", filepath.Join(t.TempDir(), "missing.kiln"), "--addr", "127.0.0.1:0"}, &out, &errb)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "missing.kiln")
+}
+
+// TestDurationFlags: --max-queue-delay takes microseconds or a duration;
+// the other duration flags need a unit.
+func TestDurationFlags(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	delay := durationFlag(fs, "delay", 7*time.Microsecond, time.Microsecond, "")
+	grace := durationFlag(fs, "grace", time.Second, 0, "")
+	assert.Equal(t, 7*time.Microsecond, *delay, "the default")
+	for _, tc := range []struct {
+		args  []string
+		delay time.Duration
+		grace time.Duration
+	}{
+		{[]string{"--delay", "500"}, 500 * time.Microsecond, time.Second},
+		{[]string{"--delay", "2ms", "--grace", "1m30s"}, 2 * time.Millisecond, 90 * time.Second},
+		{[]string{"--delay", "0"}, 0, 90 * time.Second},
+	} {
+		require.NoError(t, fs.Parse(tc.args))
+		assert.Equal(t, tc.delay, *delay, tc.args)
+		assert.Equal(t, tc.grace, *grace, tc.args)
+	}
+	assert.Error(t, fs.Parse([]string{"--grace", "30"}))
 }
 
 // TestServeCommand runs kiln serve in this process on a random loopback
