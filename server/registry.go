@@ -81,6 +81,7 @@ func (s *Server) install(v *modelVersion) {
 	s.mu.Lock()
 	old := s.models[v.name]
 	s.models[v.name] = v
+	delete(s.broken, v.name)
 	s.mu.Unlock()
 	s.met.reloads.WithLabelValues(v.name).Inc()
 	if old != nil {
@@ -108,8 +109,11 @@ func (s *Server) remove(name string) {
 func (s *Server) acquire(name, ver string) (*modelVersion, error) {
 	for range 1000 {
 		s.mu.RLock()
-		v := s.models[name]
+		v, why := s.models[name], s.broken[name]
 		s.mu.RUnlock()
+		if v == nil && why != "" {
+			return nil, fmt.Errorf("model %q is not loaded: %s", name, why)
+		}
 		if v == nil {
 			return nil, fmt.Errorf("unknown model %q", name)
 		}
@@ -218,6 +222,9 @@ func (s *Server) Poll() error {
 					fmt.Fprintf(s.cfg.Log, "%v; version %s keeps serving\n", err, cur.version)
 				} else {
 					fmt.Fprintf(s.cfg.Log, "%v\n", err)
+					s.mu.Lock()
+					s.broken[name] = fmt.Sprintf("version %d failed to load: %v", num, errors.Unwrap(err))
+					s.mu.Unlock()
 				}
 				errs = append(errs, err)
 				continue
@@ -232,6 +239,13 @@ func (s *Server) Poll() error {
 			s.remove(v.name)
 		}
 	}
+	s.mu.Lock()
+	for name := range s.broken {
+		if !seen[name] {
+			delete(s.broken, name)
+		}
+	}
+	s.mu.Unlock()
 	return errors.Join(errs...)
 }
 

@@ -46,6 +46,9 @@ type Server struct {
 
 	mu     sync.RWMutex
 	models map[string]*modelVersion
+	// broken holds, for a repository model with no version serving, why
+	// its newest version failed to load (guarded by mu)
+	broken map[string]string
 
 	repo     string
 	pollMu   sync.Mutex
@@ -81,7 +84,7 @@ func New(b backend.Backend, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{cfg: cfg, b: b, rest: func() {}, models: map[string]*modelVersion{}, failed: map[string]fileStamp{}}
+	s := &Server{cfg: cfg, b: b, rest: func() {}, models: map[string]*modelVersion{}, broken: map[string]string{}, failed: map[string]fileStamp{}}
 	if r, ok := b.(backend.Rester); ok {
 		s.rest = func() {
 			if s.bwait.Load() == 0 {

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -975,4 +976,36 @@ func TestNoRestWhileAnotherBatchWaits(t *testing.T) {
 		assert.Equal(t, 200, (<-done).code)
 	}
 	assert.Equal(t, int32(1), rb.rests.Load()-r0, "only the last batch rests the backend")
+}
+
+// TestBrokenRepoModel: a repository model whose only version cannot load is
+// reported, the others serve, and requests for it say why it is missing
+// (until a good version appears).
+func TestBrokenRepoModel(t *testing.T) {
+	repo := t.TempDir()
+	writeModel(t, filepath.Join(repo, "tiny", "1", ModelFileName), 1)
+	bad := filepath.Join(repo, "fm", "1", ModelFileName)
+	require.NoError(t, os.MkdirAll(filepath.Dir(bad), 0o755))
+	require.NoError(t, os.WriteFile(bad, []byte("not a model"), 0o644))
+	var logBuf syncBuffer
+	var loadErr error
+	ts := startServer(t, Config{MaxBatch: 4, Log: &logBuf}, func(s *Server) error {
+		loadErr = s.LoadRepo(repo)
+		return nil
+	})
+	require.Error(t, loadErr)
+	assert.Contains(t, loadErr.Error(), "model fm version 1")
+	assert.Equal(t, 1, strings.Count(logBuf.String(), "model fm version 1"), "logged once: %s", logBuf.String())
+	body := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 0), ``)
+	assert.Equal(t, 200, ts.do(t, "POST", "/v2/models/tiny/infer", body).code)
+	r := ts.do(t, "POST", "/v2/models/fm/infer", body)
+	assert.Equal(t, 404, r.code)
+	assert.Contains(t, string(r.body), `model \"fm\" is not loaded: version 1 failed to load: `)
+	r = ts.do(t, "POST", "/v2/models/nope/infer", body)
+	assert.Contains(t, string(r.body), `unknown model \"nope\"`)
+
+	// a good version 2 replaces the message with a serving model
+	writeModel(t, filepath.Join(repo, "fm", "2", ModelFileName), 2)
+	require.NoError(t, ts.s.Poll())
+	assert.Equal(t, 200, ts.do(t, "POST", "/v2/models/fm/infer", body).code)
 }

@@ -122,7 +122,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if *modelFile != "" {
 		err = srv.AddModel(*name, *modelFile)
 	} else if err = srv.LoadRepo(*repo); err != nil && len(srv.Models()) > 0 {
-		fmt.Fprintf(stderr, "warning: %v\n", err) // some models loaded; serve them
+		// some models loaded: serve them (the server logged each failure)
+		fmt.Fprintf(stderr, "warning: not every model in %s loaded (see above); serving the %d that did\n", *repo, len(srv.Models()))
 		err = nil
 	}
 	if err == nil {
