@@ -225,12 +225,12 @@ func DropoutKeep(seed uint64, i int, rate float32) bool {
 // ("valid" or "same", as Keras/TensorFlow define them).
 func ConvOutSize(in, k, stride int, padding string) (out, padBefore int, err error) {
 	if in <= 0 || k <= 0 || stride <= 0 {
-		return 0, 0, errorf("ConvOutSize", "input %d, kernel %d and stride %d must be positive", in, k, stride)
+		return 0, 0, errorf("output size", "input %d, kernel %d and stride %d must be positive", in, k, stride)
 	}
 	switch padding {
 	case "valid", "":
 		if k > in {
-			return 0, 0, errorf("ConvOutSize", "kernel %d is larger than input %d with valid padding", k, in)
+			return 0, 0, errorf("output size", "kernel %d is larger than input %d with valid padding", k, in)
 		}
 		return (in-k)/stride + 1, 0, nil
 	case "same":
@@ -241,6 +241,6 @@ func ConvOutSize(in, k, stride int, padding string) (out, padBefore int, err err
 		}
 		return out, total / 2, nil
 	default:
-		return 0, 0, errorf("ConvOutSize", "unknown padding %q (want valid or same)", padding)
+		return 0, 0, errorf("output size", "unknown padding %q (want valid or same)", padding)
 	}
 }

@@ -21,7 +21,7 @@ import (
 // reported as Markdown (stdout and DIR/bench.md), JSON (DIR/bench.json) and
 // a PNG chart (DIR/bench.png), optionally compared with an older JSON.
 func runBench(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", "[--backend all|cpu|opencl|cuda] [--quick] [--out DIR] [--compare OLD.json] [--repeat N] [--suite LIST]", stdout, stderr)
+	fs := newFlags("bench", "[--backend all|cpu|opencl|cuda] [--device D] [--quick] [--suite LIST] [--sgemm-sizes LIST] [--repeat N] [--out DIR] [--compare OLD.json]", stdout, stderr)
 	backends := fs.String("backend", "all", "backends to measure: all (every usable one), or a comma list of cpu, opencl, cuda")
 	device := fs.String("device", "", "device index or name substring within each backend (default: its best device)")
 	quick := fs.Bool("quick", false, "smaller SGEMM sizes, fewer and shorter runs (a minute or less)")

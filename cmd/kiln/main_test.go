@@ -305,3 +305,22 @@ func TestEvalDefaultsToTheModelsDataset(t *testing.T) {
 	assert.NotContains(t, errOut, "the model's training set")
 	assert.Contains(t, out, "test accuracy")
 }
+
+// TestUnnamedSpecTakesFileName: a spec without "name" is named after its
+// file in the output and the report.
+func TestUnnamedSpecTakesFileName(t *testing.T) {
+	dir := t.TempDir()
+	writeIDXDataset(t, dir, 16, 8)
+	spec := filepath.Join(dir, "digits.json")
+	require.NoError(t, os.WriteFile(spec, []byte(strings.Replace(smallSpecJSON, `"name":"tiny",`, ``, 1)), 0o644))
+	report := filepath.Join(dir, "r.json")
+	code, _, errOut := kiln(t, "train", "--data", dir, "--model", spec, "--epochs", "1", "--batch", "8",
+		"--backend", "cpu", "--out", filepath.Join(dir, "m.kiln"), "--report", report)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "model digits:")
+	b, err := os.ReadFile(report)
+	require.NoError(t, err)
+	var r map[string]any
+	require.NoError(t, json.Unmarshal(b, &r))
+	assert.Equal(t, "digits", r["model"])
+}

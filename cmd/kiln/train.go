@@ -180,6 +180,10 @@ func loadModelSpec(name string, ds *data.Dataset) (engine.Spec, error) {
 	if err != nil {
 		return spec, err
 	}
+	if spec.Name == "" { // "name" is optional in a spec: the file's name then
+		base := filepath.Base(name)
+		spec.Name = strings.TrimSuffix(base, filepath.Ext(base))
+	}
 	in := spec.Input
 	if in[0] != ds.H || in[1] != ds.W || in[2] != ds.C {
 		return spec, fmt.Errorf("model spec %s takes %v inputs, dataset %s has %dx%dx%d images", name, in, ds.Name, ds.H, ds.W, ds.C)

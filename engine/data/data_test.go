@@ -598,6 +598,7 @@ func TestDecodeImage(t *testing.T) {
 			require.Error(t, err)
 			assert.Nil(t, out)
 			assert.Contains(t, err.Error(), tc.want)
+			assert.NotRegexp(t, `(?i)png: png:|jpeg: jpeg:`, err.Error(), "the decoder's prefix is not repeated")
 		})
 	}
 }

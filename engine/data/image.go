@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"strings"
 )
 
 // Limits applied by DecodeImage to outside input.
@@ -59,7 +60,7 @@ func DecodeImage(r io.Reader, h, w, c int, invert bool) ([]float32, error) {
 	}
 	cfg, err := decodeCfg(bytes.NewReader(buf))
 	if err != nil {
-		return nil, fmt.Errorf("decode image: %s header: %w", format, err)
+		return nil, decodeErr(format+" header", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, fmt.Errorf("decode image: %s image is zero-sized (%dx%d)", format, cfg.Width, cfg.Height)
@@ -69,7 +70,7 @@ func DecodeImage(r io.Reader, h, w, c int, invert bool) ([]float32, error) {
 	}
 	img, err := decode(bufio.NewReader(bytes.NewReader(buf)))
 	if err != nil {
-		return nil, fmt.Errorf("decode image: %s: %w", format, err)
+		return nil, decodeErr(format, err)
 	}
 	b := img.Bounds()
 	sw, sh := b.Dx(), b.Dy()
@@ -187,4 +188,15 @@ func resize(src []float32, sh, sw, c, h, w int) []float32 {
 		}
 	}
 	return out
+}
+
+// decodeErr wraps an error of the image/png or image/jpeg decoder, whose
+// messages already start with "png: " or "jpeg: ", without repeating it.
+func decodeErr(what string, err error) error {
+	for _, p := range []string{"png: ", "jpeg: "} {
+		if msg := err.Error(); strings.HasPrefix(msg, p) {
+			return fmt.Errorf("decode image: %s: %s", what, msg[len(p):])
+		}
+	}
+	return fmt.Errorf("decode image: %s: %w", what, err)
 }

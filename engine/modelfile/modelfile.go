@@ -374,10 +374,7 @@ func readFull(r io.Reader, p []byte) (int, error) {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		err = nil
 	}
-	if err != nil {
-		err = fmt.Errorf("read: %w", err)
-	}
-	return n, err
+	return n, err // an *os.PathError already says "read PATH: …"
 }
 
 // readBytes reads up to n bytes, growing its buffer only as data arrives.
@@ -612,7 +609,9 @@ func ReadFile(path string) (*File, error) {
 	}
 	defer fh.Close()
 	size := int64(-1)
-	if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() {
+	if st, err := fh.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("modelfile: %s is a directory, not a model file", path)
+	} else if err == nil && st.Mode().IsRegular() {
 		size = st.Size()
 	}
 	f, err := decode(bufio.NewReaderSize(fh, chunkBytes), size)

@@ -411,6 +411,9 @@ func TestWriteReadFile(t *testing.T) {
 	require.NoError(t, err)
 	sameFile(t, f2, got)
 	assert.Equal(t, []string{"model.kiln"}, dirNames(t, dir), "no temp files left")
+
+	_, err = ReadFile(dir)
+	assert.EqualError(t, err, "modelfile: "+dir+" is a directory, not a model file")
 }
 
 func TestWriteFileRelativePath(t *testing.T) {
