@@ -178,6 +178,13 @@ func TestTrainLearnsSynthetic(t *testing.T) {
 			_, acc, err := Evaluate(m, test, 50)
 			require.NoError(t, err)
 			assert.Greater(t, acc, 0.9)
+			var seen []int
+			_, acc2, err := EvaluateProgress(m, test, 50, func(n int) { seen = append(seen, n) })
+			require.NoError(t, err)
+			assert.Equal(t, acc, acc2)
+			require.Len(t, seen, (test.N+49)/50, "one call a batch")
+			assert.Equal(t, test.N, seen[len(seen)-1])
+			assert.IsIncreasing(t, seen)
 		})
 	}
 }

@@ -212,6 +212,12 @@ func checkData(m *Model, ds *data.Dataset) error {
 
 // Evaluate returns the mean loss and the accuracy of m on ds.
 func Evaluate(m *Model, ds *data.Dataset, batch int) (loss, acc float64, err error) {
+	return EvaluateProgress(m, ds, batch, nil)
+}
+
+// EvaluateProgress is Evaluate calling done, when not nil, after each batch
+// with the number of samples evaluated so far.
+func EvaluateProgress(m *Model, ds *data.Dataset, batch int, done func(n int)) (loss, acc float64, err error) {
 	if batch <= 0 {
 		return 0, 0, fmt.Errorf("batch size must be positive, got %d", batch)
 	}
@@ -241,6 +247,9 @@ func Evaluate(m *Model, ds *data.Dataset, batch int) (loss, acc float64, err err
 		}
 		lossSum += l
 		correct += c
+		if done != nil {
+			done(s + bn)
+		}
 	}
 	return lossSum / float64(ds.N), float64(correct) / float64(ds.N), nil
 }

@@ -61,7 +61,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	loss, acc, err := engine.Evaluate(m, test, *batch)
+	loss, acc, err := engine.EvaluateProgress(m, test, *batch, evalProgress(stderr, test.N))
 	if err != nil {
 		return err
 	}

@@ -97,3 +97,23 @@ func (p *progress) EpochEnd(s engine.EpochStats) {
 	}
 	fmt.Fprintln(p.w, line)
 }
+
+// evalProgress returns a callback for engine.EvaluateProgress that stays
+// quiet for a quick evaluation and, once one has run for a few seconds
+// (a slow backend, a big test set), prints a line every few seconds with
+// the count, the rate and the time left.
+func evalProgress(w io.Writer, total int) func(done int) {
+	start := time.Now()
+	next := start.Add(3 * time.Second)
+	return func(done int) {
+		now := time.Now()
+		if now.Before(next) || done >= total {
+			return
+		}
+		next = now.Add(5 * time.Second)
+		el := now.Sub(start).Seconds()
+		rate := float64(done) / el
+		eta := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
+		fmt.Fprintf(w, "evaluating: %d/%d test images, %.0f img/s, ETA %v\n", done, total, rate, eta)
+	}
+}

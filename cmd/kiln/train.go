@@ -128,7 +128,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	testLoss, testAcc, err := engine.Evaluate(m, test, max(*batch, 64))
+	testLoss, testAcc, err := engine.EvaluateProgress(m, test, max(*batch, 64), evalProgress(stderr, test.N))
 	if err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
