@@ -324,3 +324,12 @@ func TestUnnamedSpecTakesFileName(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &r))
 	assert.Equal(t, "digits", r["model"])
 }
+
+func TestDarkOnLightHint(t *testing.T) {
+	assert.True(t, darkOnLightExpected("mnist/train"))
+	assert.True(t, darkOnLightExpected("fashion-mnist/train[train-split]"))
+	assert.False(t, darkOnLightExpected("cifar10/train"))
+	assert.False(t, darkOnLightExpected("digits/train"))
+	assert.InDelta(t, 0.5, mean([]float32{0, 1, 0.25, 0.75}), 1e-9)
+	assert.Zero(t, mean(nil))
+}

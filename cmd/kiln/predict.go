@@ -55,6 +55,9 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	failed := 0
 	for _, path := range fs.Args() {
 		img, err := decodeFile(path, in[0], in[1], in[2], *invert)
+		if err == nil && !*invert && darkOnLightExpected(meta.Dataset) && mean(img) > 0.5 {
+			fmt.Fprintf(stderr, "kiln predict: %s is mostly light, and this model was trained on light shapes on black: if it is a dark drawing on a light background, add --invert\n", path)
+		}
 		if err == nil {
 			for i := range img {
 				img[i] *= factor
@@ -95,4 +98,22 @@ func decodeFile(path string, h, w, c int, invert bool) ([]float32, error) {
 	}
 	defer f.Close()
 	return data.DecodeImage(f, h, w, c, invert)
+}
+
+// darkOnLightExpected reports whether a model trained on the recorded
+// dataset expects light shapes on a black background (MNIST, Fashion-MNIST).
+func darkOnLightExpected(dataset string) bool {
+	switch builtinDataset(dataset) {
+	case "mnist", "fashion-mnist":
+		return true
+	}
+	return false
+}
+
+func mean(x []float32) float64 {
+	var s float64
+	for _, v := range x {
+		s += float64(v)
+	}
+	return s / float64(max(len(x), 1))
 }
