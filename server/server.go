@@ -588,6 +588,16 @@ func (s *Server) classify(ctx *fasthttp.RequestCtx, name string) {
 	}
 	defer v.release()
 	args := ctx.QueryArgs()
+	var unknown []byte
+	args.VisitAll(func(k, _ []byte) {
+		if unknown == nil && string(k) != "top" && string(k) != "invert" {
+			unknown = append([]byte(nil), k...)
+		}
+	})
+	if unknown != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("unknown query parameter %q (classify takes top and invert)", unknown))
+		return
+	}
 	top := 5
 	if a := args.Peek("top"); a != nil {
 		if top, err = strconv.Atoi(string(a)); err != nil || top < 1 {

@@ -434,6 +434,7 @@ func TestBadInputs(t *testing.T) {
 		{"empty image", "POST", "/v1/models/tiny:classify", nil, nil, 400, "empty input"},
 		{"truncated PNG", "POST", "/v1/models/tiny:classify", []byte("\x89PNG\r\n\x1a\nxx"), nil, 400, "bad image"},
 		{"bad top", "POST", "/v1/models/tiny:classify?top=0", nil, nil, 400, "top must be a positive integer"},
+		{"unknown classify parameter", "POST", "/v1/models/tiny:classify?top_k=3", nil, nil, 400, `unknown query parameter "top_k" (classify takes top and invert)`},
 		{"classify unknown model", "POST", "/v1/models/nope:classify", nil, nil, 404, `unknown model "nope"`},
 	}
 	for _, tc := range tests {
