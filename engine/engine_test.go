@@ -347,3 +347,28 @@ func TestPoolTakesReLU(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchLargerThanData: a batch larger than the data trains and
+// evaluates as one partial batch, with buffers for the data only (a batch
+// of 2^28 would need far more memory than the host has), and matches the
+// run with a batch of exactly the data's size.
+func TestBatchLargerThanData(t *testing.T) {
+	train := data.Synthetic(20, 8, 8, 1, 4, 1)
+	run := func(batch int) (EpochStats, float64) {
+		b := cpu.New()
+		defer b.Close()
+		m, err := New(b, smallSpec(), 1)
+		require.NoError(t, err)
+		defer m.Close()
+		hist, err := Train(m, train, nil, TrainConfig{Epochs: 1, Batch: batch, Seed: 1}, nil)
+		require.NoError(t, err)
+		require.Len(t, hist, 1)
+		_, acc, err := Evaluate(m, train, batch)
+		require.NoError(t, err)
+		return hist[0], acc
+	}
+	huge, hugeAcc := run(1 << 28)
+	exact, exactAcc := run(20)
+	assert.Equal(t, exact.TrainLoss, huge.TrainLoss)
+	assert.Equal(t, exactAcc, hugeAcc)
+}

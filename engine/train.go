@@ -101,7 +101,10 @@ func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) (
 			return nil, err
 		}
 	}
-	if err := m.Setup(cfg.Batch); err != nil {
+	// a batch larger than the data is one partial batch: size the buffers
+	// for what a step can hold, not for the flag
+	room := max(1, min(cfg.Batch, train.N))
+	if err := m.Setup(room); err != nil {
 		return nil, err
 	}
 	opt, err := NewOptimizer(m.B, cfg.Optimizer, m.Params())
@@ -132,8 +135,8 @@ func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) (
 
 	n := train.N
 	per := m.inLen
-	images := make([]float32, cfg.Batch*per)
-	labels := make([]float32, cfg.Batch)
+	images := make([]float32, room*per)
+	labels := make([]float32, room)
 	for epoch := start; epoch < cfg.Epochs; epoch++ {
 		rng := epochRNG(cfg.Seed, epoch)
 		perm := rng.Perm(n)
@@ -224,6 +227,7 @@ func EvaluateProgress(m *Model, ds *data.Dataset, batch int, done func(n int)) (
 	if err := checkData(m, ds); err != nil {
 		return 0, 0, err
 	}
+	batch = max(1, min(batch, ds.N)) // no room beyond the data
 	if err := m.Setup(batch); err != nil {
 		return 0, 0, err
 	}
