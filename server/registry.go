@@ -183,7 +183,7 @@ func (s *Server) Poll() error {
 		return fmt.Errorf("model repository: %w", err)
 	}
 	var errs []error
-	seen := map[string]bool{}
+	seen, reported := map[string]bool{}, map[string]bool{}
 	for _, e := range entries {
 		if !e.IsDir() || !validName.MatchString(e.Name()) {
 			continue
@@ -191,7 +191,9 @@ func (s *Server) Poll() error {
 		name := e.Name()
 		cands, err := versionsIn(filepath.Join(s.repo, name))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("model %s: %w", name, err))
+			err = fmt.Errorf("model %s: %w", name, err)
+			fmt.Fprintf(s.cfg.Log, "%v\n", err)
+			errs = append(errs, err)
 			continue
 		}
 		if len(cands) == 0 {
@@ -222,9 +224,12 @@ func (s *Server) Poll() error {
 					fmt.Fprintf(s.cfg.Log, "%v; version %s keeps serving\n", err, cur.version)
 				} else {
 					fmt.Fprintf(s.cfg.Log, "%v\n", err)
-					s.mu.Lock()
-					s.broken[name] = fmt.Sprintf("version %d failed to load: %v", num, errors.Unwrap(err))
-					s.mu.Unlock()
+					if !reported[name] { // the newest failing version; clients get no paths
+						reported[name] = true
+						s.mu.Lock()
+						s.broken[name] = fmt.Sprintf("version %d failed to load (the server log says why)", num)
+						s.mu.Unlock()
+					}
 				}
 				errs = append(errs, err)
 				continue

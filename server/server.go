@@ -46,8 +46,9 @@ type Server struct {
 
 	mu     sync.RWMutex
 	models map[string]*modelVersion
-	// broken holds, for a repository model with no version serving, why
-	// its newest version failed to load (guarded by mu)
+	// broken holds, for a repository model with no version serving, which
+	// of its versions (the newest) failed to load, for clients (guarded by
+	// mu; the reason, with paths, goes to the log only)
 	broken map[string]string
 
 	repo     string

@@ -1001,7 +1001,8 @@ func TestBrokenRepoModel(t *testing.T) {
 	assert.Equal(t, 200, ts.do(t, "POST", "/v2/models/tiny/infer", body).code)
 	r := ts.do(t, "POST", "/v2/models/fm/infer", body)
 	assert.Equal(t, 404, r.code)
-	assert.Contains(t, string(r.body), `model \"fm\" is not loaded: version 1 failed to load: `)
+	assert.Contains(t, string(r.body), `model \"fm\" is not loaded: version 1 failed to load (the server log says why)`)
+	assert.NotContains(t, string(r.body), repo, "no server paths to clients")
 	r = ts.do(t, "POST", "/v2/models/nope/infer", body)
 	assert.Contains(t, string(r.body), `unknown model \"nope\"`)
 

@@ -78,7 +78,7 @@ func noArgs(fs *flag.FlagSet) error {
 		return nil
 	}
 	a := fs.Arg(0)
-	if fs.Lookup("model") != nil && strings.HasSuffix(a, ".kiln") {
+	if (fs.Name() == "kiln eval" || fs.Name() == "kiln serve") && strings.HasSuffix(a, ".kiln") {
 		return fmt.Errorf("unexpected argument %q: give the model file with --model %s", a, a)
 	}
 	for _, f := range fs.Args()[1:] {

@@ -53,7 +53,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer m.Close()
-	if d := builtinDataset(meta.Dataset); !dataSet && d != "" && d != df.name {
+	if d := builtinDataset(meta.Dataset); !dataSet && d != "" {
 		df.name = d
 		fmt.Fprintf(stderr, "data: %s, the model's training set (--data overrides)\n", d)
 	}

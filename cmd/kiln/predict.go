@@ -28,10 +28,9 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("no images given (pass one or more PNG or JPEG files)")
 	}
 	for _, a := range fs.Args() {
-		if strings.HasPrefix(a, "-") {
-			if _, err := os.Stat(a); err != nil {
-				return fmt.Errorf("%q after the images: flags go before them (kiln predict --model FILE --top 2 IMAGE...)", a)
-			}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && fs.Lookup(name) != nil {
+			return fmt.Errorf("%q after the images: flags go before them (kiln predict --model FILE --top 2 IMAGE...)", a)
 		}
 	}
 	if *top <= 0 {
@@ -62,11 +61,13 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 			for i := range img {
 				img[i] *= factor
 			}
-			err = m.Predict(img, 1, probs)
+			if err = m.Predict(img, 1, probs); err != nil {
+				err = fmt.Errorf("%s: %w", path, err)
+			}
 		}
 		if err != nil {
 			// the other images are still worth an answer
-			fmt.Fprintf(stderr, "kiln predict: %s: %v\n", path, err)
+			fmt.Fprintf(stderr, "kiln predict: %v\n", err)
 			failed++
 			continue
 		}
@@ -97,7 +98,11 @@ func decodeFile(path string, h, w, c int, invert bool) ([]float32, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return data.DecodeImage(f, h, w, c, invert)
+	img, err := data.DecodeImage(f, h, w, c, invert)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return img, nil
 }
 
 // darkOnLightExpected reports whether a model trained on the recorded

@@ -244,8 +244,7 @@ func TestLoadErrors(t *testing.T) {
 
 	empty := t.TempDir()
 	_, err = Load(filepath.Join(empty, "nope"), "", true)
-	assert.ErrorContains(t, err, "dataset directory "+filepath.Join(empty, "nope")+": ")
-	assert.ErrorContains(t, err, "no such file or directory")
+	assert.EqualError(t, err, "dataset directory "+filepath.Join(empty, "nope")+" does not exist")
 	file := filepath.Join(empty, "images.bin")
 	require.NoError(t, os.WriteFile(file, []byte{1}, 0o644))
 	_, err = Load(file, "", true)
@@ -598,7 +597,7 @@ func TestDecodeImage(t *testing.T) {
 			require.Error(t, err)
 			assert.Nil(t, out)
 			assert.Contains(t, err.Error(), tc.want)
-			assert.NotRegexp(t, `(?i)png: png:|jpeg: jpeg:`, err.Error(), "the decoder's prefix is not repeated")
+			assert.NotRegexp(t, `(?i)png: png:|jpeg: .*jpeg`, err.Error(), "the format is not named twice")
 		})
 	}
 }

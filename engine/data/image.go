@@ -190,13 +190,19 @@ func resize(src []float32, sh, sw, c, h, w int) []float32 {
 	return out
 }
 
-// decodeErr wraps an error of the image/png or image/jpeg decoder, whose
-// messages already start with "png: " or "jpeg: ", without repeating it.
+// decodeErr wraps an error of the image/png or image/jpeg decoder for the
+// image part what ("PNG", "JPEG header"), without repeating the format the
+// message already names ("png: invalid format: …", "invalid JPEG format: …").
 func decodeErr(what string, err error) error {
-	for _, p := range []string{"png: ", "jpeg: "} {
-		if msg := err.Error(); strings.HasPrefix(msg, p) {
-			return fmt.Errorf("decode image: %s: %s", what, msg[len(p):])
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "png: "); ok {
+		return fmt.Errorf("decode image: %s: %s", what, rest)
+	}
+	if strings.Contains(msg, "JPEG") {
+		if _, part, ok := strings.Cut(what, " "); ok { // "JPEG header": keep "header"
+			return fmt.Errorf("decode image: %s: %w", part, err)
 		}
+		return fmt.Errorf("decode image: %w", err)
 	}
 	return fmt.Errorf("decode image: %s: %w", what, err)
 }

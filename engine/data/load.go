@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,8 +83,10 @@ func Load(name, dir string, train bool) (*Dataset, error) {
 	switch {
 	case err == nil && !st.IsDir():
 		return nil, fmt.Errorf("dataset %s is a file: give the directory that holds the IDX files or CIFAR-10 binary batches", name)
+	case errors.Is(err, fs.ErrNotExist) && strings.ContainsAny(name, `/\`):
+		return nil, fmt.Errorf("dataset directory %s does not exist", name)
 	case err != nil && strings.ContainsAny(name, `/\`):
-		return nil, fmt.Errorf("dataset directory %s: %w", name, err)
+		return nil, fmt.Errorf("dataset directory: %w", err) // names the path
 	case err != nil:
 		return nil, fmt.Errorf("unknown dataset %q: not mnist, fashion-mnist, cifar10 or a directory of IDX or CIFAR-10 binary files", name)
 	}

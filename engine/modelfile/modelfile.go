@@ -54,6 +54,7 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -615,7 +616,11 @@ func ReadFile(path string) (*File, error) {
 		size = st.Size()
 	}
 	f, err := decode(bufio.NewReaderSize(fh, chunkBytes), size)
-	if err != nil {
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &pe):
+		return nil, fmt.Errorf("modelfile: %w", err) // "read PATH: …" already
+	case err != nil:
 		return nil, fmt.Errorf("modelfile: read %s: %w", path, err)
 	}
 	return f, nil

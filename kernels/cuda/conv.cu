@@ -90,7 +90,7 @@ struct ConvBwdDataB {
 	int N, int H, int W, int C, int KH, int KW, int F, int SH, int SW, int PT, int PL, int OH, int OW
 #define KILN_CONV_SHAPE {N, H, W, C, KH, KW, F, SH, SW, PT, PL, OH, OW}
 
-// kiln_conv2d_fwd: grid x = ceil(F/64), y = ceil(N·OH·OW/64), 256 threads.
+// kiln_conv2d_fwd: grid x = ceil(N·OH·OW/64)·ceil(F/64), 256 threads.
 KILN_KERNEL void KILN_CONV_BOUNDS
     kiln_conv2d_fwd(KILN_CONV_ARGS, const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y) {
 	const ConvShape s = KILN_CONV_SHAPE;
@@ -99,9 +99,9 @@ KILN_KERNEL void KILN_CONV_BOUNDS
 	gemm_core<KILN_CONV_TILE, true, false, false>(N * OH * OW, F, 0, KH * KW * C, 1.f, la, lb, 0.f, y, F);
 }
 
-// kiln_conv2d_bwd_filter: dw must be zeroed first; grid x = ceil(F/64),
-// y = ceil(KH·KW·C/64), z = number of k chunks of kChunk (a multiple of 16)
-// rows of N·OH·OW each, accumulated with atomicAdd.
+// kiln_conv2d_bwd_filter: dw must be zeroed first; grid x =
+// ceil(KH·KW·C/64)·ceil(F/64), z = number of k chunks of kChunk (a multiple
+// of 16) rows of N·OH·OW each, accumulated with atomicAdd.
 KILN_KERNEL void KILN_CONV_BOUNDS
     kiln_conv2d_bwd_filter(KILN_CONV_ARGS, int kChunk, const float* __restrict__ x, const float* __restrict__ dy,
                            float* __restrict__ dw) {
@@ -114,7 +114,7 @@ KILN_KERNEL void KILN_CONV_BOUNDS
 	gemm_core<KILN_CONV_TILE, false, false, true>(KH * KW * C, F, kBegin, kEnd, 1.f, la, lb, 0.f, dw, F);
 }
 
-// kiln_conv2d_bwd_data: grid x = ceil(C/64), y = ceil(N·H·W/64); overwrites dx.
+// kiln_conv2d_bwd_data: grid x = ceil(N·H·W/64)·ceil(C/64); overwrites dx.
 KILN_KERNEL void KILN_CONV_BOUNDS
     kiln_conv2d_bwd_data(KILN_CONV_ARGS, const float* __restrict__ dy, const float* __restrict__ w,
                          float* __restrict__ dx) {

@@ -140,7 +140,7 @@ __device__ __forceinline__ void gemm_core(int M, int N, int kBegin, int kEnd, fl
 
 // Two tile shapes: 128×128 with 8×8 per thread for large products, 32×32
 // with 2×2 per thread for small ones (dense layers, thin outputs), both 256
-// threads a block. Grid: x = ceil(N/BN), y = ceil(M/BM).
+// threads a block. Grid: x = ceil(M/BM)·ceil(N/BN) (see gemm_core).
 #define KILN_GEMM(name, TA, TB, BM, BN, BK, TM, TN)                                                       \
 	KILN_KERNEL void __launch_bounds__((BM / TM) * (BN / TN))                                           \
 	    name(int M, int N, int K, float alpha, const float* __restrict__ A, const float* __restrict__ B, \
