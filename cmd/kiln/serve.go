@@ -145,6 +145,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if ms := srv.Models(); len(ms) > 0 {
 		fmt.Fprintln(stdout, "try (bash):")
 		fmt.Fprintln(stdout, "  "+curlExample(base, auth, ms[0]))
+		fmt.Fprintf(stdout, "or classify a PNG/JPEG (add &invert=true for a dark drawing on a light background):\n  curl -s%s --data-binary @IMAGE.png '%s/v1/models/%s:classify?top=3'\n", auth, base, ms[0].Name)
 	}
 	select {
 	case <-ctx.Done():

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
 	"os"
@@ -115,7 +117,7 @@ func TestServeCommand(t *testing.T) {
 	}()
 	sc := bufio.NewScanner(pr)
 	var lines []string
-	var base, curl string
+	var base, curl, classify string
 	for sc.Scan() {
 		l := sc.Text()
 		lines = append(lines, l)
@@ -123,8 +125,11 @@ func TestServeCommand(t *testing.T) {
 			base = m[1]
 		}
 		if strings.HasPrefix(l, "  curl ") {
+			if curl != "" {
+				classify = strings.TrimSpace(l)
+				break
+			}
 			curl = strings.TrimSpace(l)
-			break
 		}
 	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
@@ -153,6 +158,23 @@ func TestServeCommand(t *testing.T) {
 		require.Len(t, r.Outputs, 2)
 		assert.Equal(t, "class", r.Outputs[0].Name)
 		assert.Len(t, r.Outputs[1].Data, 4)
+
+		// and so does the classify line, with a real image for IMAGE.png
+		require.Contains(t, classify, "@IMAGE.png")
+		img := filepath.Join(t.TempDir(), "digit.png")
+		f, err := os.Create(img)
+		require.NoError(t, err)
+		require.NoError(t, png.Encode(f, image.NewGray(image.Rect(0, 0, 20, 20))))
+		require.NoError(t, f.Close())
+		out, err = exec.Command("bash", "-c", strings.Replace(classify, "@IMAGE.png", "@"+img, 1)).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		var c struct {
+			Predictions []struct {
+				Label string `json:"label"`
+			} `json:"predictions"`
+		}
+		require.NoError(t, json.Unmarshal(out, &c), "%s", out)
+		assert.Len(t, c.Predictions, 3)
 	}
 
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
