@@ -90,9 +90,9 @@ func BenchmarkTrainStep(b *testing.B) {
 }
 
 // BenchmarkPredict times inference of the reference CNN at batch 1, at the
-// small batches the server forms under load (8, 16) and at 64.
+// small batches the server forms under load (2, 4, 8, 16) and at 64.
 func BenchmarkPredict(b *testing.B) {
-	for _, batch := range []int{1, 8, 16, 64} {
+	for _, batch := range []int{1, 2, 4, 8, 16, 64} {
 		b.Run(fmt.Sprint("batch", batch), func(b *testing.B) {
 			be := cpu.New()
 			defer be.Close()

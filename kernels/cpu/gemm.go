@@ -36,14 +36,18 @@ const (
 // for every 6-row panel (rowsMaxB) and A has few rows (rowsMaxM), like a
 // dense layer at inference: packing A and B there costs more than the
 // product. Each element of C is summed by one call in k order; the rows
-// past the last whole panel go through a zero-padded copy.
+// past the last whole panel go through a zero-padded copy. That includes
+// products of 2 to 5 rows (a dense layer at a small inference batch), which
+// the packed path served 5–10× slower: it packs all of B on every call.
 func sgemmRows(p *Pool, ws *GemmWorkspace, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	panels := m / imr
-	_ = a[(panels*imr-1)*lda+k-1]
+	_ = a[(m-1)*lda+k-1]
 	_ = b[(k-1)*ldb+n-1]
-	_ = c[(panels*imr-1)*ldc+n-1]
+	_ = c[(m-1)*ldc+n-1]
 	tasks := panels * (n / inr)
-	if p.serial(tasks, 1) || float64(m)*float64(n)*float64(k) < serialMACs {
+	if tasks == 0 {
+		// fewer than 6 rows: only the padded copy below
+	} else if p.serial(tasks, 1) || float64(m)*float64(n)*float64(k) < serialMACs {
 		var ar args
 		rowsArgs(&ar, a, b, c, k, lda, ldb, ldc, n)
 		rowsTask(&ar, 0, 0, tasks)
@@ -174,7 +178,7 @@ func Sgemm(p *Pool, ws *GemmWorkspace, transA, transB bool, m, n, k int,
 	}
 	kr := ws.kernel()
 	if implicitOK(kr) && !transA && !transB && alpha == 1 && beta == 0 && n%inr == 0 &&
-		m >= imr && m <= rowsMaxM && k*n <= rowsMaxB {
+		m <= rowsMaxM && k*n <= rowsMaxB {
 		sgemmRows(p, ws, m, n, k, a, lda, b, ldb, c, ldc)
 		return
 	}
