@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/kiln-ml/kiln/backend"
@@ -14,13 +18,44 @@ import (
 
 // backendFlags are shared by every command that computes.
 type backendFlags struct {
-	name   string
-	device string
+	name    string
+	device  string
+	profile string
 }
 
 func (f *backendFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.name, "backend", "auto", "compute backend: auto, cpu, opencl or cuda (auto tries cuda, opencl, cpu; $KILN_BACKEND overrides auto)")
 	fs.StringVar(&f.device, "device", "", "device index or name substring within the backend (default: its best device)")
+	fs.StringVar(&f.profile, "cpuprofile", "", "write a Go CPU profile of the whole command to `FILE` when it ends (read it with go tool pprof)")
+}
+
+// startProfile starts the CPU profile --cpuprofile asks for. The returned
+// stop ends it and writes the file (atomically, as every output); it
+// reports a failure on stderr, since the command's own work is done by
+// then. Without --cpuprofile both are no-ops.
+func (f *backendFlags) startProfile(stderr io.Writer) (stop func(), err error) {
+	if f.profile == "" {
+		return func() {}, nil
+	}
+	if st, err := os.Stat(filepath.Dir(f.profile)); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("--cpuprofile %s: its directory does not exist", f.profile)
+	}
+	buf := new(bytes.Buffer)
+	if err := pprof.StartCPUProfile(buf); err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		err := bench.WriteFileAtomic(f.profile, func(w io.Writer) error {
+			_, err := w.Write(buf.Bytes())
+			return err
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "kiln: --cpuprofile: %v\n", err)
+			return
+		}
+		fmt.Fprintf(stderr, "CPU profile written to %s (go tool pprof %s)\n", f.profile, f.profile)
+	}, nil
 }
 
 // open opens the backend and tells the user which one runs and why.

@@ -43,6 +43,11 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	}
 	dataSet := false
 	fs.Visit(func(f *flag.Flag) { dataSet = dataSet || f.Name == "data" })
+	stopProfile, err := bf.startProfile(stderr)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	b, err := bf.open(stderr)
 	if err != nil {
 		return err

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -242,6 +244,7 @@ func TestBadInputsGiveClearErrors(t *testing.T) {
 		{"out in a missing directory", []string{"train", "--data", dir, "--out", filepath.Join(dir, "nope", "m.kiln")}, "--out: cannot save"},
 		{"devices takes no arguments", []string{"devices", "extra"}, `unexpected argument "extra": kiln devices takes only flags`},
 		{"model as an argument", []string{"eval", "m.kiln"}, "give the model file with --model m.kiln"},
+		{"profile in a missing directory", []string{"eval", "--data", dir, "--model", model, "--cpuprofile", filepath.Join(dir, "nope", "cpu.prof")}, "--cpuprofile " + filepath.Join(dir, "nope", "cpu.prof") + ": its directory does not exist"},
 		{"flag after an argument", []string{"train", "mnist", "--epochs", "2"}, `kiln train takes only flags, and the ones after it (--epochs …) were not read`},
 	}
 	for _, tc := range tests {
@@ -323,6 +326,26 @@ func TestUnnamedSpecTakesFileName(t *testing.T) {
 	var r map[string]any
 	require.NoError(t, json.Unmarshal(b, &r))
 	assert.Equal(t, "digits", r["model"])
+}
+
+func TestCPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	writeIDXDataset(t, dir, 16, 8)
+	spec := filepath.Join(dir, "spec.json")
+	require.NoError(t, os.WriteFile(spec, []byte(smallSpecJSON), 0o644))
+	prof := filepath.Join(dir, "train.prof")
+	code, _, errOut := kiln(t, "train", "--data", dir, "--model", spec, "--epochs", "1", "--batch", "8",
+		"--backend", "cpu", "--out", filepath.Join(dir, "m.kiln"), "--cpuprofile", prof)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "CPU profile written to "+prof)
+	raw, err := os.ReadFile(prof)
+	require.NoError(t, err)
+	// a pprof profile is a gzipped protocol buffer
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	require.NoError(t, err)
+	body, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	assert.NotEmpty(t, body)
 }
 
 func TestDarkOnLightHint(t *testing.T) {

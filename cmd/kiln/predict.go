@@ -36,6 +36,11 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	if *top <= 0 {
 		return fmt.Errorf("--top must be positive, got %d", *top)
 	}
+	stopProfile, err := bf.startProfile(stderr)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	b, err := bf.open(stderr)
 	if err != nil {
 		return err

@@ -99,6 +99,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	// Listen first, so liveness answers while the models load and warm up.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	stopProfile, err := bf.startProfile(stderr)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	b, err := bf.open(stderr)
 	if err != nil {
 		return err

@@ -102,6 +102,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	stopProfile, err := bf.startProfile(stderr)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	b, err := bf.open(stderr)
 	if err != nil {
 		return err
