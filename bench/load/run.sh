@@ -14,7 +14,8 @@
 # Phases: (1) engine batch-64 throughput and batch-1 latency (loadtool);
 # (2) wrk, CONNS connections for DURATION s against a server batching with
 # DELAY_US; (3) wrk, 1 connection for LOW_DURATION s against a server with
-# no batching delay, for the per-request overhead at low load. Only
+# no batching delay, for the per-request overhead at low load. The summary
+# also says how many cores the server, wrk and idle time took in (2). Only
 # loopback traffic. wrk is installed from Debian when missing (as root).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -76,7 +77,17 @@ ENGINE_B1=$(awk '/batch-1:/ {for (i=1;i<=NF;i++) if ($i=="us") print $(i-1)}' "$
 
 echo "== phase 2: wrk -t$THREADS -c$CONNS -d${DURATION}s, $BODY bodies, max batch $MAX_BATCH, max queue delay ${DELAY_US}us"
 start_server "$DELAY_US" "$OUTDIR/serve-load.log"
-wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s bench/load/infer.lua "http://127.0.0.1:$PORT" | tee "$OUTDIR/wrk-load.txt"
+# CPU accounting over the wrk run: the server's own ticks, wrk's (bash's
+# time keyword) and the machine's idle ticks, all in clock ticks.
+proc_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+sys_ticks() { awk '/^cpu / {t=0; for (i=2;i<=NF;i++) t+=$i; print t, $5}' /proc/stat; }
+S0=$(proc_ticks "$SRV"); read -r T0 I0 < <(sys_ticks)
+TIMEFORMAT='%U %S'
+{ time wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s bench/load/infer.lua "http://127.0.0.1:$PORT" >"$OUTDIR/wrk-load.txt"; } 2>"$OUTDIR/wrk-time.txt"
+S1=$(proc_ticks "$SRV"); read -r T1 I1 < <(sys_ticks)
+cat "$OUTDIR/wrk-load.txt"
+CPU_SHARE=$(awk -v s="$((S1 - S0))" -v t="$((T1 - T0))" -v i="$((I1 - I0))" -v n="$(nproc)" -v hz="$(getconf CLK_TCK)" '
+	NR == 1 && t > 0 {printf "server %.2f, wrk %.2f, idle %.2f of %d cores", s/t*n, ($1+$2)*hz/t*n, i/t*n, n}' "$OUTDIR/wrk-time.txt")
 BATCHES=$(metric 'kiln_batch_size_count')
 SAMPLES=$(metric 'kiln_batch_size_sum')
 stop_server
@@ -91,6 +102,7 @@ RPS=$(kv "$OUTDIR/wrk-load.txt" rps)
 echo "== summary"
 echo "served: $(kv "$OUTDIR/wrk-load.txt" requests) requests, $RPS req/s, p50 $(kv "$OUTDIR/wrk-load.txt" p50_us) us, p99 $(kv "$OUTDIR/wrk-load.txt" p99_us) us, non-2xx $(kv "$OUTDIR/wrk-load.txt" non2xx), socket errors $(kv "$OUTDIR/wrk-load.txt" socket_errors)"
 echo "mean batch: $(awk -v s="$SAMPLES" -v b="$BATCHES" 'BEGIN {if (b>0) printf "%.1f", s/b; else print "n/a"}') samples over $BATCHES batches"
+echo "CPU during the run: $CPU_SHARE"
 echo "engine batch-64: $ENGINE_IPS images/s; served/engine = $(awk -v a="$RPS" -v b="$ENGINE_IPS" 'BEGIN {printf "%.2f", a/b}')"
 P50_LOW=$(kv "$OUTDIR/wrk-low.txt" p50_us)
 echo "low load (1 connection): p50 $P50_LOW us vs engine batch-1 $ENGINE_B1 us: overhead $(awk -v a="$P50_LOW" -v b="$ENGINE_B1" 'BEGIN {printf "%.0f", a-b}') us (includes wrk and loopback)"
