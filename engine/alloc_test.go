@@ -89,27 +89,33 @@ func BenchmarkTrainStep(b *testing.B) {
 	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
 }
 
-// BenchmarkPredict times inference of the reference CNN at batch 1, at the
-// small batches the server forms under load (2, 4, 8, 16) and at 64.
+// BenchmarkPredict times inference of the reference CNN, MNIST-shaped and
+// CIFAR-10-shaped, at batch 1, at the small batches the server forms under
+// load (2, 4, 8, 16) and at 64.
 func BenchmarkPredict(b *testing.B) {
-	for _, batch := range []int{1, 2, 4, 8, 16, 64} {
-		b.Run(fmt.Sprint("batch", batch), func(b *testing.B) {
-			be := cpu.New()
-			defer be.Close()
-			m, err := New(be, ReferenceSpec(28, 28, 1, 10), 1)
-			require.NoError(b, err)
-			defer m.Close()
-			images, _ := benchBatch(batch, m.InputLen())
-			probs := make([]float32, batch*m.Classes())
-			require.NoError(b, m.Predict(images, batch, probs))
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := m.Predict(images, batch, probs); err != nil {
-					b.Fatal(err)
+	for _, in := range []struct {
+		name    string
+		h, w, c int
+	}{{"mnist", 28, 28, 1}, {"cifar10", 32, 32, 3}} {
+		for _, batch := range []int{1, 2, 4, 8, 16, 64} {
+			b.Run(fmt.Sprintf("%s/batch%d", in.name, batch), func(b *testing.B) {
+				be := cpu.New()
+				defer be.Close()
+				m, err := New(be, ReferenceSpec(in.h, in.w, in.c, 10), 1)
+				require.NoError(b, err)
+				defer m.Close()
+				images, _ := benchBatch(batch, m.InputLen())
+				probs := make([]float32, batch*m.Classes())
+				require.NoError(b, m.Predict(images, batch, probs))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := m.Predict(images, batch, probs); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
-		})
+				b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
+			})
+		}
 	}
 }
 

@@ -28,6 +28,11 @@ const (
 	// rowsMaxM rows of A, and B at most rowsMaxB floats (512 KiB).
 	rowsMaxM = 512
 	rowsMaxB = 128 << 10
+	// rowsFewM: below this many rows sgemmRows runs whatever B's size.
+	// Packing B reads and writes all of it once per call, and a few
+	// 6-row panels read it about as many times again: the CIFAR-10
+	// model's dense layer (2304×64) at inference batches of 2–23.
+	rowsFewM = 24
 )
 
 // sgemmRows runs C = A·B (no transposes, alpha 1, beta 0) for n a
@@ -178,7 +183,7 @@ func Sgemm(p *Pool, ws *GemmWorkspace, transA, transB bool, m, n, k int,
 	}
 	kr := ws.kernel()
 	if implicitOK(kr) && !transA && !transB && alpha == 1 && beta == 0 && n%inr == 0 &&
-		m <= rowsMaxM && k*n <= rowsMaxB {
+		m <= rowsMaxM && (k*n <= rowsMaxB || m < rowsFewM) {
 		sgemmRows(p, ws, m, n, k, a, lda, b, ldb, c, ldc)
 		return
 	}

@@ -98,6 +98,7 @@ func TestSgemm(t *testing.T) {
 		{300, 70, 9}, {129, 3100, 5}, {9, 64, 2500}, {37, 21, 4100},
 		{13, 64, 1600}, {64, 64, 1600}, {30, 128, 77}, // the unpacked path (sgemmRows), with and without leftover rows
 		{2, 64, 1600}, {5, 128, 77}, {1, 64, 300}, // sgemmRows with fewer rows than one panel
+		{3, 64, 2304}, {23, 64, 2304}, {24, 64, 2304}, // a B past rowsMaxB: sgemmRows below rowsFewM rows, packed from it
 	}
 	pools := map[string]*Pool{"serial": nil, "pool": NewPool(4)}
 	defer pools["pool"].Close()
