@@ -17,6 +17,7 @@ FUZZ_TARGETS := \
 	./engine/data:FuzzReadCIFAR10 \
 	./engine/data:FuzzDecodeImage \
 	./engine/modelfile:FuzzDecode \
+	./engine:FuzzParseSpec \
 	./server:FuzzDecodeInferRequest \
 	./server:FuzzDecodeBinaryRequest
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/backend/cpu"
 	"github.com/kiln-ml/kiln/engine/data"
+	"github.com/kiln-ml/kiln/engine/modelfile"
 )
 
 func newCPU(t *testing.T) backend.Backend {
@@ -59,6 +61,12 @@ func TestSpecErrors(t *testing.T) {
 		{"bad dropout", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dropout","rate":1.5},{"type":"dense","units":2,"activation":"softmax"}]}`, "rate must be in [0, 1)"},
 		{"pool too big", `{"input":[2,2,1],"layers":[{"type":"maxpool2d","pool":[3,3]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "larger than its input"},
 		{"not json", `layers: []`, "model spec"},
+		// sizes that would overflow an int or ask for more than 8 GiB
+		// (these crashed train with makeslice and out-of-memory errors)
+		{"huge filters", `{"input":[4,4,1],"layers":[{"type":"conv2d","filters":4611686018427387904,"kernel":[3,3]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "has more than 2147483648 weights"},
+		{"huge units", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dense","units":3000000000},{"type":"dense","units":2,"activation":"softmax"}]}`, "16 inputs by 3000000000 units is more than 2147483648 weights"},
+		{"huge input", `{"input":[100000,100000,1000],"layers":[{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "more than 2147483648 values per sample"},
+		{"huge activations", `{"input":[8192,8192,1],"layers":[{"type":"conv2d","filters":64,"kernel":[1,1]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "its output [8192 8192 64] has more than"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -284,6 +292,53 @@ func TestSaveLoadPredict(t *testing.T) {
 	_, _, err = Load(b, bad)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "bad.kiln")
+}
+
+// smallMemory reports a device of a few megabytes.
+type smallMemory struct{ backend.Backend }
+
+func (s smallMemory) Device() backend.DeviceInfo {
+	d := s.Backend.Device()
+	d.MemoryBytes = 4 << 20
+	return d
+}
+
+func TestModelMustFitDevice(t *testing.T) {
+	b := newCPU(t)
+	spec := Spec{Input: []int{28, 28, 1}, Layers: []LayerSpec{
+		{Type: "flatten"}, {Type: "dense", Units: 1000, Activation: "relu"}, {Type: "dense", Units: 10, Activation: "softmax"}}}
+	_, err := New(smallMemory{b}, spec, 1)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "795010 parameters need 6360080 bytes for weights and gradients, more than the 4194304 bytes")
+	m, err := New(b, spec, 1) // the host has the room
+	require.NoError(t, err)
+	m.Close()
+}
+
+// TestLoadChecksTensorsFirst: a model file whose spec asks for far more than
+// its tensors hold is refused before the spec's buffers are allocated.
+func TestLoadChecksTensorsFirst(t *testing.T) {
+	b := newCPU(t)
+	m, err := New(b, smallSpec(), 1)
+	require.NoError(t, err)
+	defer m.Close()
+	f, err := m.file("model", ModelMeta{})
+	require.NoError(t, err)
+	huge := smallSpec()
+	for i := range huge.Layers {
+		if huge.Layers[i].Type == "dense" && huge.Layers[i].Activation != "softmax" {
+			huge.Layers[i].Units = 1 << 24 // 1.2 G weights, 4.8 GB
+		}
+	}
+	f.Spec, err = json.Marshal(huge)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "huge.kiln")
+	require.NoError(t, modelfile.WriteFile(path, f))
+	allocs := b.Stats().Allocs
+	_, _, err = Load(b, path)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the model spec needs")
+	assert.Equal(t, allocs, b.Stats().Allocs, "nothing allocated")
 }
 
 func TestTrainRejectsBadInput(t *testing.T) {

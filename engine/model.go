@@ -38,6 +38,9 @@ func build(b backend.Backend, spec Spec, rng *rand.Rand) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := fitsDevice(b, spec); err != nil {
+		return nil, err
+	}
 	m := &Model{Spec: spec, B: b, shapes: shapes, io: bufs{b: b}}
 	m.inLen = prod(spec.Input)
 	last := shapes[len(shapes)-1]
@@ -72,6 +75,28 @@ func build(b backend.Backend, spec Spec, rng *rand.Rand) (*Model, error) {
 		m.paramsCache = append(m.paramsCache, l.params()...)
 	}
 	return m, nil
+}
+
+// fitsDevice checks that the spec's weights and their gradients fit in the
+// device's memory (when the backend knows it) before any is allocated, so
+// that a huge spec is an error rather than an out-of-memory crash.
+func fitsDevice(b backend.Backend, spec Spec) error {
+	mem := b.Device().MemoryBytes
+	if mem <= 0 {
+		return nil
+	}
+	ps, err := spec.paramShapes()
+	if err != nil {
+		return err
+	}
+	var n int64
+	for _, p := range ps {
+		n += int64(prod(p.shape))
+	}
+	if need := n * 4 * 2; need > mem {
+		return fmt.Errorf("model spec: %d parameters need %d bytes for weights and gradients, more than the %d bytes of %s's device", n, need, mem, b.Name())
+	}
+	return nil
 }
 
 // poolTakesReLU moves the ReLU gradient of every convolution with a fused

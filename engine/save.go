@@ -93,6 +93,21 @@ func fromFile(b backend.Backend, f *modelfile.File) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The tensor table must match the spec before anything is allocated:
+	// a small file must not make the loader allocate a spec's worth.
+	ps, err := spec.paramShapes()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		t, err := f.Tensor(p.name)
+		if err != nil {
+			return nil, err
+		}
+		if !equalInts(t.Shape, p.shape) {
+			return nil, fmt.Errorf("tensor %q has shape %v, the model spec needs %v", p.name, t.Shape, p.shape)
+		}
+	}
 	m, err := build(b, spec, nil)
 	if err != nil {
 		return nil, err

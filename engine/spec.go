@@ -116,6 +116,55 @@ func pair(v []int, def int, field string) (int, int, error) {
 	return 0, 0, fmt.Errorf("%s must have 1 or 2 values, got %v", field, v)
 }
 
+// MaxTensorElems bounds every tensor a spec describes: one sample's input or
+// a layer's output, and a layer's weights (2^31 float32 values, 8 GiB).
+// Beyond it a spec is a mistake, not a model; checking it here turns what
+// would be an integer overflow or an out-of-memory crash into an error
+// that names the layer.
+const MaxTensorElems = 1 << 31
+
+// capProd multiplies positive sizes, reporting false once the product
+// passes MaxTensorElems (so it never overflows).
+func capProd(dims ...int) (int, bool) {
+	n := 1
+	for _, d := range dims {
+		if d <= 0 || n > MaxTensorElems/d {
+			return 0, false
+		}
+		n *= d
+	}
+	return n, true
+}
+
+// paramShape is the name and shape of one trainable tensor.
+type paramShape struct {
+	name  string
+	shape []int
+}
+
+// paramShapes lists the trainable tensors the spec's layers own, in layer
+// order, as the layers name them (layer/kernel, layer/bias).
+func (s Spec) paramShapes() ([]paramShape, error) {
+	shapes, err := s.Shapes()
+	if err != nil {
+		return nil, err
+	}
+	var ps []paramShape
+	in := s.Input
+	for i, l := range s.Layers {
+		name := s.layerName(i)
+		switch l.Type {
+		case "conv2d":
+			kh, kw, _ := pair(l.Kernel, 0, "kernel")
+			ps = append(ps, paramShape{name + "/kernel", []int{kh, kw, in[2], l.Filters}}, paramShape{name + "/bias", []int{l.Filters}})
+		case "dense":
+			ps = append(ps, paramShape{name + "/kernel", []int{in[0], l.Units}}, paramShape{name + "/bias", []int{l.Units}})
+		}
+		in = shapes[i]
+	}
+	return ps, nil
+}
+
 // Shapes validates the spec and returns the per-sample output shape of every
 // layer. Errors name the layer and the mismatch.
 func (s Spec) Shapes() ([][]int, error) {
@@ -126,6 +175,9 @@ func (s Spec) Shapes() ([][]int, error) {
 		if d <= 0 {
 			return nil, fmt.Errorf("model spec: input dimensions must be positive, got %v", s.Input)
 		}
+	}
+	if _, ok := capProd(s.Input...); !ok {
+		return nil, fmt.Errorf("model spec: input %v has more than %d values per sample", s.Input, MaxTensorElems)
 	}
 	if len(s.Layers) == 0 {
 		return nil, fmt.Errorf("model spec: no layers")
@@ -178,6 +230,9 @@ func (s Spec) Shapes() ([][]int, error) {
 			if err != nil {
 				return fail("width %d: %v", cur[1], err)
 			}
+			if _, ok := capProd(kh, kw, cur[2], l.Filters); !ok {
+				return fail("a %dx%d kernel over %d channels with %d filters has more than %d weights", kh, kw, cur[2], l.Filters, MaxTensorElems)
+			}
 			cur = []int{oh, ow, l.Filters}
 		case "maxpool2d":
 			if len(cur) != 3 {
@@ -199,9 +254,9 @@ func (s Spec) Shapes() ([][]int, error) {
 			}
 			cur = []int{(cur[0]-ph)/sh + 1, (cur[1]-pw)/sw + 1, cur[2]}
 		case "flatten":
-			n := 1
-			for _, d := range cur {
-				n *= d
+			n, ok := capProd(cur...)
+			if !ok {
+				return fail("its input %v has more than %d values per sample", cur, MaxTensorElems)
 			}
 			cur = []int{n}
 		case "dense":
@@ -211,6 +266,9 @@ func (s Spec) Shapes() ([][]int, error) {
 			if l.Units <= 0 {
 				return fail("units must be positive, got %d", l.Units)
 			}
+			if _, ok := capProd(cur[0], l.Units); !ok {
+				return fail("%d inputs by %d units is more than %d weights", cur[0], l.Units, MaxTensorElems)
+			}
 			cur = []int{l.Units}
 		case "relu":
 		case "dropout":
@@ -219,6 +277,9 @@ func (s Spec) Shapes() ([][]int, error) {
 			}
 		default:
 			return fail("unknown layer type (want conv2d, maxpool2d, flatten, dense, relu or dropout)")
+		}
+		if _, ok := capProd(cur...); !ok {
+			return fail("its output %v has more than %d values per sample", cur, MaxTensorElems)
 		}
 		out = append(out, append([]int(nil), cur...))
 	}
