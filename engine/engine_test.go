@@ -248,7 +248,95 @@ func TestResumeIsExact(t *testing.T) {
 	c3.Batch = 16
 	_, err = Train(resumed, train, nil, c3, nil)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "batch 32")
+	assert.Contains(t, err.Error(), "batch 32 there, 16 here")
+}
+
+// TestResumeRefusesAnotherRun: a checkpoint continues only the run that
+// wrote it. Each difference is named before anything is restored, and the
+// checkpoint file is left as it was.
+func TestResumeRefusesAnotherRun(t *testing.T) {
+	b := newCPU(t)
+	train, _ := synthetic(t)
+	dir := t.TempDir()
+	cfg := TrainConfig{Epochs: 2, Batch: 32, Seed: 5, CheckpointDir: dir}
+	m, err := New(b, smallSpec(), 5)
+	require.NoError(t, err)
+	defer m.Close()
+	_, err = Train(m, train, nil, cfg, nil)
+	require.NoError(t, err)
+	ck := filepath.Join(dir, CheckpointName)
+	before, err := os.ReadFile(ck)
+	require.NoError(t, err)
+
+	other := data.Synthetic(600, 8, 8, 1, 4, 2) // same size and name, other images
+	tests := []struct {
+		name  string
+		train *data.Dataset
+		edit  func(c *TrainConfig)
+		want  string
+	}{
+		{"optimizer", train, func(c *TrainConfig) { c.Optimizer = OptimizerConfig{Name: "sgd"} }, "optimizer adam there, sgd here"},
+		{"fewer images", train.Subset(500), nil, "training data synthetic-600x8x8x1-c4 (600 images) there, synthetic-600x8x8x1-c4 (500 images) here"},
+		{"other images", other, nil, "training data synthetic-600x8x8x1-c4 (600 images) with other contents"},
+		{"augmentation", train, func(c *TrainConfig) { c.Augment = true }, "augmentation false there, true here"},
+		{"seed and batch", train, func(c *TrainConfig) { c.Seed, c.Batch = 6, 16 }, "seed 5 there, 6 here; batch 32 there, 16 here"},
+		{"fewer epochs", train, func(c *TrainConfig) { c.Epochs = 1 }, "has 2 epochs done, more than the 1 this run asks for"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cfg
+			c.Resume, c.Epochs = true, 3
+			if tc.edit != nil {
+				tc.edit(&c)
+			}
+			m2, err := New(b, smallSpec(), 7)
+			require.NoError(t, err)
+			defer m2.Close()
+			_, err = Train(m2, tc.train, nil, c, nil)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			after, err := os.ReadFile(ck)
+			require.NoError(t, err)
+			assert.Equal(t, before, after, "checkpoint untouched")
+		})
+	}
+}
+
+// TestTrainStop: closing Stop ends training after the current step with
+// ErrInterrupted; the epochs done so far come back and their checkpoint
+// stays.
+func TestTrainStop(t *testing.T) {
+	b := newCPU(t)
+	train, _ := synthetic(t)
+	dir := t.TempDir()
+	stop := make(chan struct{})
+	m, err := New(b, smallSpec(), 5)
+	require.NoError(t, err)
+	defer m.Close()
+	p := &stopAt{epoch: 2, seen: 64, stop: stop}
+	hist, err := Train(m, train, nil, TrainConfig{Epochs: 3, Batch: 32, Seed: 5, CheckpointDir: dir, Stop: stop}, p)
+	require.ErrorIs(t, err, ErrInterrupted)
+	assert.Contains(t, err.Error(), "during epoch 2, after 2 of 19 steps")
+	assert.Len(t, hist, 1)
+	f, err := modelfile.ReadFile(filepath.Join(dir, CheckpointName))
+	require.NoError(t, err)
+	var cm checkpointMeta
+	require.NoError(t, json.Unmarshal(f.Meta, &cm))
+	assert.Equal(t, 1, cm.Epoch, "the checkpoint holds the last whole epoch")
+}
+
+// stopAt closes stop once training reaches seen samples of epoch.
+type stopAt struct {
+	epoch, cur, seen int
+	stop             chan struct{}
+}
+
+func (s *stopAt) EpochStart(epoch, _, _ int) { s.cur = epoch }
+func (s *stopAt) EpochEnd(EpochStats)        {}
+func (s *stopAt) Step(seen int, _, _ float64) {
+	if s.cur == s.epoch && seen == s.seen {
+		close(s.stop)
+	}
 }
 
 func TestSaveLoadPredict(t *testing.T) {

@@ -1,14 +1,18 @@
 package engine
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kiln-ml/kiln/backend"
@@ -31,7 +35,14 @@ type TrainConfig struct {
 	Resume bool
 	// Meta is stored in checkpoints (class names, dataset).
 	Meta ModelMeta
+	// Stop, when closed, ends training after the current step: Train
+	// returns the epochs completed so far and an error wrapping
+	// ErrInterrupted. The last checkpoint (if any) is untouched.
+	Stop <-chan struct{}
 }
+
+// ErrInterrupted is wrapped by Train's error when TrainConfig.Stop closed.
+var ErrInterrupted = errors.New("training interrupted")
 
 // EpochStats is one epoch of training history. Field names are stable: the
 // --report JSON and benchmarks read them.
@@ -74,6 +85,57 @@ type checkpointMeta struct {
 	OptStep   int          `json:"optimizer_step"`
 	History   []EpochStats `json:"history"`
 	Model     ModelMeta    `json:"model"`
+	// The run's training data and augmentation: a resumed run must see
+	// the same (checkpoints written before these fields have none).
+	Augment  bool   `json:"augment,omitempty"`
+	Data     string `json:"data,omitempty"`      // the training set's name
+	Samples  int    `json:"samples,omitempty"`   // its number of images
+	DataHash string `json:"data_hash,omitempty"` // FNV-1a of its images and labels
+}
+
+// dataHash fingerprints a dataset's contents.
+func dataHash(ds *data.Dataset) string {
+	h := fnv.New64a()
+	var buf [4096]byte
+	write := func(n int, word func(i int) uint32) {
+		for i := 0; i < n; {
+			k := min(n-i, len(buf)/4)
+			for j := range k {
+				binary.LittleEndian.PutUint32(buf[4*j:], word(i+j))
+			}
+			h.Write(buf[:4*k])
+			i += k
+		}
+	}
+	write(len(ds.Images), func(i int) uint32 { return math.Float32bits(ds.Images[i]) })
+	write(len(ds.Labels), func(i int) uint32 { return uint32(ds.Labels[i]) })
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+// differences lists how the run that wrote a checkpoint (cm) differs from
+// this one (run), or is empty when a resume can continue it exactly.
+func (cm checkpointMeta) differences(run checkpointMeta) []string {
+	var d []string
+	if cm.Seed != run.Seed {
+		d = append(d, fmt.Sprintf("seed %d there, %d here", cm.Seed, run.Seed))
+	}
+	if cm.Batch != run.Batch {
+		d = append(d, fmt.Sprintf("batch %d there, %d here", cm.Batch, run.Batch))
+	}
+	if cm.Optimizer != run.Optimizer {
+		d = append(d, fmt.Sprintf("optimizer %s there, %s here", cm.Optimizer, run.Optimizer))
+	}
+	if cm.Augment != run.Augment {
+		d = append(d, fmt.Sprintf("augmentation %v there, %v here", cm.Augment, run.Augment))
+	}
+	if cm.DataHash != "" && cm.DataHash != run.DataHash {
+		if cm.Data == run.Data && cm.Samples == run.Samples {
+			d = append(d, fmt.Sprintf("training data %s (%d images) with other contents", cm.Data, cm.Samples))
+		} else {
+			d = append(d, fmt.Sprintf("training data %s (%d images) there, %s (%d images) here", cm.Data, cm.Samples, run.Data, run.Samples))
+		}
+	}
+	return d
 }
 
 // epochRNG is the random stream of one epoch: a pure function of the seed
@@ -115,16 +177,20 @@ func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) (
 
 	var history []EpochStats
 	start := 0
+	var run checkpointMeta // what this run's checkpoints record about it
+	if cfg.CheckpointDir != "" {
+		run = checkpointMeta{Seed: cfg.Seed, Batch: cfg.Batch, Optimizer: opt.Name(), Model: cfg.Meta,
+			Augment: cfg.Augment, Data: train.Name, Samples: train.N, DataHash: dataHash(train)}
+	}
 	if cfg.Resume && cfg.CheckpointDir != "" {
 		path := filepath.Join(cfg.CheckpointDir, CheckpointName)
-		cm, ok, err := loadCheckpoint(m, opt, path)
+		cm, ok, err := loadCheckpoint(m, opt, path, run)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			if cm.Seed != cfg.Seed || cm.Batch != cfg.Batch || cm.Optimizer != opt.Name() {
-				return nil, fmt.Errorf("checkpoint was written with seed %d, batch %d, optimizer %s; this run has seed %d, batch %d, optimizer %s",
-					cm.Seed, cm.Batch, cm.Optimizer, cfg.Seed, cfg.Batch, opt.Name())
+			if cm.Epoch > cfg.Epochs {
+				return nil, fmt.Errorf("resume: %s has %d epochs done, more than the %d this run asks for", path, cm.Epoch, cfg.Epochs)
 			}
 			start, history = cm.Epoch, cm.History
 		}
@@ -151,6 +217,12 @@ func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) (
 		var lossSum float64
 		var correct, seen int
 		for s := 0; s < n; s += cfg.Batch {
+			select {
+			case <-cfg.Stop:
+				return history, fmt.Errorf("%w during epoch %d, after %d of %d steps", ErrInterrupted,
+					epoch+1, s/cfg.Batch, (n+cfg.Batch-1)/cfg.Batch)
+			default:
+			}
 			bn := min(cfg.Batch, n-s)
 			idx := perm[s : s+bn]
 			if err := data.Batch(train, idx, images, labels); err != nil {
@@ -188,8 +260,8 @@ func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) (
 			prog.EpochEnd(st)
 		}
 		if cfg.CheckpointDir != "" {
-			cm := checkpointMeta{Epoch: epoch + 1, Seed: cfg.Seed, Batch: cfg.Batch, Optimizer: opt.Name(),
-				History: history, Model: cfg.Meta}
+			cm := run
+			cm.Epoch, cm.History = epoch+1, history
 			if err := saveCheckpoint(m, opt, cm, cfg.CheckpointDir); err != nil {
 				return history, err
 			}
@@ -286,8 +358,10 @@ func saveCheckpoint(m *Model, opt Optimizer, cm checkpointMeta, dir string) erro
 }
 
 // loadCheckpoint restores weights and optimizer state; ok is false when no
-// checkpoint exists yet.
-func loadCheckpoint(m *Model, opt Optimizer, path string) (checkpointMeta, bool, error) {
+// checkpoint exists yet. A checkpoint written by a run that differs from
+// run (seed, batch, optimizer, augmentation, training data) or for another
+// model is refused before anything is restored.
+func loadCheckpoint(m *Model, opt Optimizer, path string, run checkpointMeta) (checkpointMeta, bool, error) {
 	var cm checkpointMeta
 	f, err := modelfile.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -310,6 +384,10 @@ func loadCheckpoint(m *Model, opt Optimizer, path string) (checkpointMeta, bool,
 	got, _ := json.Marshal(spec)
 	if string(want) != string(got) {
 		return cm, false, fmt.Errorf("resume: %s holds a different model (%s), this run trains %s", path, spec, m.Spec)
+	}
+	if d := cm.differences(run); len(d) > 0 {
+		return cm, false, fmt.Errorf("resume: %s was written by a different run: %s (resume with the flags it was trained with, or use another checkpoint directory)",
+			path, strings.Join(d, "; "))
 	}
 	params := m.Params()
 	for _, p := range params {

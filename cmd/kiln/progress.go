@@ -47,6 +47,13 @@ func (p *progress) Resumed(path string, found bool, done, epochs int) {
 	}
 }
 
+// Interrupted ends a live bar's line, so that what follows starts on its own.
+func (p *progress) Interrupted() {
+	if p.tty && p.bar != nil {
+		fmt.Fprintln(p.w)
+	}
+}
+
 func (p *progress) EpochStart(epoch, epochs, samples int) {
 	p.epoch, p.epochs, p.samples = epoch, epochs, samples
 	p.start = time.Now()

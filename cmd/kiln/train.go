@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/engine"
@@ -79,6 +83,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := checkOutDir(*out); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
+	if *ckDir != "" { // before the data loads and an epoch runs
+		if err := os.MkdirAll(*ckDir, 0o755); err != nil {
+			return fmt.Errorf("--checkpoint-dir: %w", err)
+		}
+	}
 
 	train, err := df.load(true)
 	if err != nil {
@@ -126,10 +135,26 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		train.Name, train.N, nVal, test.N, train.H, train.W, train.C)
 
 	meta := engine.ModelMeta{ClassNames: train.ClassNames, Dataset: train.Name, Scale: 1.0 / 255}
+	// Ctrl-C or SIGTERM while training stops after the current step and
+	// says what is saved; afterwards (evaluation, saving) they act as usual.
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	cfg := engine.TrainConfig{Epochs: *epochs, Batch: *batch, Seed: *seed,
 		Optimizer: optCfg,
-		Augment:   *augment, CheckpointDir: *ckDir, Resume: *resume, Meta: meta}
-	hist, err := engine.Train(m, train, val, cfg, newProgress(stderr, *batch))
+		Augment:   *augment, CheckpointDir: *ckDir, Resume: *resume, Meta: meta, Stop: sigCtx.Done()}
+	prog := newProgress(stderr, *batch)
+	hist, err := engine.Train(m, train, val, cfg, prog)
+	stopSignals()
+	if errors.Is(err, engine.ErrInterrupted) {
+		prog.Interrupted()
+		switch {
+		case *ckDir == "":
+			return fmt.Errorf("%w: nothing was saved (with --checkpoint-dir DIR a run can be resumed)", err)
+		case len(hist) == 0:
+			return fmt.Errorf("%w: no epoch had finished, so %s holds no checkpoint of this run", err, *ckDir)
+		default:
+			return fmt.Errorf("%w: the checkpoint in %s holds epoch %d; to continue, run the same command with --resume", err, *ckDir, len(hist))
+		}
+	}
 	if err != nil {
 		return err
 	}
