@@ -26,6 +26,10 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	var df dataFlags
 	bf.register(fs)
 	df.register(fs)
+	// eval's --data defaults to the model's training set, not to mnist
+	dataFlag := fs.Lookup("data")
+	dataFlag.Usage = "dataset to evaluate on: mnist, fashion-mnist, cifar10 or a directory (default: the built-in dataset the model was trained on, else mnist)"
+	dataFlag.DefValue = ""
 	modelFile := fs.String("model", "", "model file written by kiln train (required)")
 	batch := fs.Int("batch", 64, "batch size")
 	report := fs.String("report", "", "write a JSON report to this file")
