@@ -226,11 +226,11 @@ func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) (
 			bn := min(cfg.Batch, n-s)
 			idx := perm[s : s+bn]
 			if err := data.Batch(train, idx, images, labels); err != nil {
-				return history, err
+				return history, fmt.Errorf("epoch %d, step %d: %w", epoch+1, s/cfg.Batch+1, err)
 			}
 			if aug != nil {
 				if err := aug.ApplyBatch(images[:bn*per], bn); err != nil {
-					return history, err
+					return history, fmt.Errorf("epoch %d, step %d: augmentation: %w", epoch+1, s/cfg.Batch+1, err)
 				}
 			}
 			stepSeed := cfg.Seed ^ (uint64(epoch)<<32 | uint64(s/cfg.Batch))
