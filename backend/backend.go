@@ -10,11 +10,13 @@ package backend
 
 // Buffer is an opaque block of float32 elements owned by a backend. It is
 // valid only with the backend that allocated it and must be released with
-// Free exactly once.
+// Free once it is no longer needed; calls to Free after the first are no-ops.
+// Ops given a freed buffer return an error matching ErrShape.
 type Buffer interface {
-	// Len is the capacity of the buffer in float32 elements.
+	// Len is the capacity of the buffer in float32 elements; 0 once freed.
 	Len() int
-	// Free returns the buffer to its backend. Freeing twice is a no-op.
+	// Free returns the buffer to its backend. Freeing twice (or freeing a
+	// nil buffer of a backend's type) is a no-op.
 	Free()
 }
 

@@ -21,9 +21,11 @@ type Error struct {
 	Op      string // the op, e.g. "Gemm"
 	Kind    error  // ErrShape, ErrNotImplemented, ErrUnavailable or nil
 	Err     error  // the underlying cause, may be nil
-	Msg     string
+	Msg     string // what went wrong, e.g. "buffer too small"
 }
 
+// Error formats the error as "backend: op: message: cause", leaving out the
+// empty parts.
 func (e *Error) Error() string {
 	s := ""
 	if e.Backend != "" {

@@ -9,9 +9,10 @@ import "math"
 // Error is a failed driver call.
 type Error struct {
 	Call string // the driver API function, e.g. "cuMemAlloc"
-	Err  error
+	Err  error  // the driver's error
 }
 
+// Error formats the error as "cuda: call: cause".
 func (e *Error) Error() string { return "cuda: " + e.Call + ": " + e.Err.Error() }
 
 // Unwrap returns the driver's error.
@@ -19,12 +20,12 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // DeviceInfo describes one device.
 type DeviceInfo struct {
-	Ordinal      int
-	Name         string
-	MemoryBytes  int64
-	SMs          int // multiprocessors
-	Major, Minor int // compute capability
-	Driver       int // driver version, e.g. 12040
+	Ordinal      int    // the driver's device number
+	Name         string // the device's name, e.g. "NVIDIA H100 80GB HBM3"
+	MemoryBytes  int64  // total device memory
+	SMs          int    // multiprocessors
+	Major, Minor int    // compute capability
+	Driver       int    // driver version, e.g. 12040
 }
 
 // DevicePtr is a device address.

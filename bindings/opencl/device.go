@@ -22,6 +22,7 @@ const (
 	TypeOther
 )
 
+// String returns the type's name: "GPU", "accelerator", "CPU" or "other".
 func (t DeviceType) String() string {
 	switch t {
 	case TypeGPU:
@@ -37,27 +38,27 @@ func (t DeviceType) String() string {
 // Platform is one OpenCL platform (one installed driver).
 type Platform struct {
 	id      cl.PlatformID
-	Name    string
-	Vendor  string
-	Version string
+	Name    string // CL_PLATFORM_NAME
+	Vendor  string // CL_PLATFORM_VENDOR
+	Version string // CL_PLATFORM_VERSION
 }
 
 // Device is one OpenCL device with the properties kiln reports and uses.
 type Device struct {
 	id           cl.DeviceId
 	Platform     Platform
-	Index        int // position in the list Devices returns
-	Name         string
-	Vendor       string
+	Index        int    // position in the list Devices returns
+	Name         string // CL_DEVICE_NAME
+	Vendor       string // CL_DEVICE_VENDOR
 	Driver       string // CL_DRIVER_VERSION
 	Version      string // CL_DEVICE_VERSION
 	Type         DeviceType
 	GlobalMem    int64 // bytes
 	MaxAlloc     int64 // largest single buffer in bytes
 	LocalMem     int64 // bytes of local memory per work-group
-	ComputeUnits int
-	MaxWorkGroup int // largest work-group size
-	Available    bool
+	ComputeUnits int   // CL_DEVICE_MAX_COMPUTE_UNITS
+	MaxWorkGroup int   // largest work-group size
+	Available    bool  // CL_DEVICE_AVAILABLE
 }
 
 // Platforms lists the installed OpenCL platforms. With no ICD installed it

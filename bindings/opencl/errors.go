@@ -44,6 +44,7 @@ type Error struct {
 	Detail string // optional context, e.g. the size requested
 }
 
+// Error formats the error as "call: CL_STATUS (code)", then the detail if any.
 func (e *Error) Error() string {
 	s := fmt.Sprintf("%s: %s (%d)", e.Call, StatusName(e.Status), e.Status)
 	if e.Detail != "" {
@@ -102,6 +103,7 @@ type BuildError struct {
 	Log     string // the build log
 }
 
+// Error names the program and device, then gives the build log.
 func (e *BuildError) Error() string {
 	return fmt.Sprintf("build program %q for %s: %v; build log:\n%s", e.Program, e.Device, e.Err, e.Log)
 }

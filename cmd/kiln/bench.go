@@ -60,12 +60,18 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if len(cfg.Suites) == 0 {
 		return fmt.Errorf("--suite is empty (want some of %s)", strings.Join(bench.AllSuites(), ","))
 	}
-	for _, s := range benchList(*sizes) {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			return fmt.Errorf("--sgemm-sizes: %q is not a positive integer", s)
+	if strings.TrimSpace(*sizes) != "" { // empty: the default sizes
+		for i, s := range strings.Split(*sizes, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				return fmt.Errorf("--sgemm-sizes: item %d of %q is empty", i+1, *sizes)
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil || n <= 0 {
+				return fmt.Errorf("--sgemm-sizes: %q is not a positive integer", s)
+			}
+			cfg.SGEMMSizes = append(cfg.SGEMMSizes, n)
 		}
-		cfg.SGEMMSizes = append(cfg.SGEMMSizes, n)
 	}
 	// Read the old report first, so a bad file fails before a long run.
 	var old *bench.Report
@@ -79,6 +85,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		if err := os.MkdirAll(*out, 0o755); err != nil {
 			return fmt.Errorf("--out: %w", err)
 		}
+	}
+
+	if note := cpuDeviceNote(cfg.Backends, *device); note != "" {
+		fmt.Fprintln(stderr, note)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -122,6 +132,21 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "wrote %s, %s and %s\n", filepath.Join(*out, "bench.md"), filepath.Join(*out, "bench.json"), filepath.Join(*out, "bench.png"))
 	return nil
+}
+
+// cpuDeviceNote is the note, like train's, that --device does not apply to
+// the cpu backend (it has one device, all cores); "" when cpu is not run or
+// no device was asked for.
+func cpuDeviceNote(backends []string, device string) string {
+	if device == "" || !slices.Contains(backends, "cpu") && !slices.Contains(backends, "all") {
+		return ""
+	}
+	for _, b := range backends {
+		if b != "cpu" {
+			return fmt.Sprintf("note: --device %q ignored for the cpu backend: it has one device (all cores)", device)
+		}
+	}
+	return fmt.Sprintf("note: --device %q ignored: the cpu backend has one device (all cores)", device)
 }
 
 // benchList splits a comma list, dropping blanks.

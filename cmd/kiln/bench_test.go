@@ -76,6 +76,9 @@ func TestBenchBadFlags(t *testing.T) {
 		{"unknown suite", []string{"--suite", "sgemm,gemv"}, 1, `unknown suite "gemv"`},
 		{"bad size", []string{"--sgemm-sizes", "12,x"}, 1, `--sgemm-sizes: "x" is not a positive integer`},
 		{"zero size", []string{"--sgemm-sizes", "0"}, 1, `"0" is not a positive integer`},
+		{"empty size item", []string{"--sgemm-sizes", "64,,128"}, 1, `--sgemm-sizes: item 2 of "64,,128" is empty`},
+		{"trailing comma in sizes", []string{"--sgemm-sizes", "64, 128,"}, 1, `--sgemm-sizes: item 3 of "64, 128," is empty`},
+		{"blank first size", []string{"--sgemm-sizes", " ,64"}, 1, `--sgemm-sizes: item 1 of " ,64" is empty`},
 		{"negative repeat", []string{"--repeat", "-2"}, 1, "--repeat must be positive"},
 		{"missing compare file", []string{"--compare", filepath.Join(dir, "nope.json")}, 1, "--compare: open"},
 		{"bad compare file", []string{"--compare", garbage}, 1, "not a kiln bench JSON report"},
@@ -91,4 +94,27 @@ func TestBenchBadFlags(t *testing.T) {
 	}
 	_, err := os.Stat(filepath.Join(dir, "out"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "a rejected run writes nothing")
+}
+
+func TestBenchCPUDeviceIsNoted(t *testing.T) {
+	code, _, stderr := kiln(t, "bench", "--backend", "cpu", "--device", "3", "--quick", "--suite", "sgemm",
+		"--sgemm-sizes", "16", "--repeat", "1", "--out", "")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, `note: --device "3" ignored: the cpu backend has one device (all cores)`)
+
+	code, _, stderr = kiln(t, "bench", "--backend", "cpu", "--quick", "--suite", "sgemm",
+		"--sgemm-sizes", "16", "--repeat", "1", "--out", "")
+	require.Equal(t, 0, code, stderr)
+	assert.NotContains(t, stderr, "note: --device")
+}
+
+func TestCPUDeviceNote(t *testing.T) {
+	assert.Equal(t, `note: --device "3" ignored: the cpu backend has one device (all cores)`,
+		cpuDeviceNote([]string{"cpu"}, "3"))
+	assert.Equal(t, `note: --device "gpu" ignored for the cpu backend: it has one device (all cores)`,
+		cpuDeviceNote([]string{"all"}, "gpu"))
+	assert.Equal(t, `note: --device "1" ignored for the cpu backend: it has one device (all cores)`,
+		cpuDeviceNote([]string{"opencl", "cpu"}, "1"))
+	assert.Empty(t, cpuDeviceNote([]string{"cpu"}, ""))
+	assert.Empty(t, cpuDeviceNote([]string{"opencl", "cuda"}, "1"))
 }

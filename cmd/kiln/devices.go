@@ -9,7 +9,7 @@ import (
 )
 
 func runDevices(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("devices", "(no arguments: lists every backend compiled in, whether it is usable here, and why not)", stdout, stderr)
+	fs := newFlags("devices", "(no arguments: lists every backend kiln knows, compiled into this binary or not, whether it is usable here, and why not)", stdout, stderr)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}

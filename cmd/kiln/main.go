@@ -37,7 +37,7 @@ func commands() []command {
 		{"predict", "classify PNG/JPEG images with a saved model", runPredict},
 		{"serve", "serve models over HTTP (Open Inference Protocol v2)", runServe},
 		{"bench", "benchmark kernels, training and inference on every usable backend", runBench},
-		{"devices", "list compiled-in backends, their devices, and why any is unusable", runDevices},
+		{"devices", "list every known backend (compiled in or not), its devices, and why any is unusable", runDevices},
 	}
 }
 
@@ -48,7 +48,16 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'kiln COMMAND --help' for the flags of a command, 'kiln --version' for the version.")
-	fmt.Fprintln(w, "Environment: KILN_BACKEND overrides --backend auto; KILN_DATA_DIR is searched for datasets.")
+	fmt.Fprintln(w, "\nEnvironment:")
+	for _, e := range [][2]string{
+		{"KILN_BACKEND", "overrides --backend auto (cpu, opencl or cuda)"},
+		{"KILN_DATA_DIR", "directory searched for datasets (e.g. $KILN_DATA_DIR/mnist)"},
+		{"KILN_CPU_KERNEL", "forces the cpu SGEMM micro-kernel: generic, avx2 or avx512 (ignored if the CPU lacks it)"},
+		{"KILN_OPENCL_DEVICE", "picks the OpenCL device (index or name substring) when --device is empty"},
+		{"KILN_CUDA_PLUGIN", "path of the CUDA backend plugin (default: kiln-cuda.so next to the kiln executable)"},
+	} {
+		fmt.Fprintf(w, "  %-19s %s\n", e[0], e[1])
+	}
 }
 
 func main() {

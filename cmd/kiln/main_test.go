@@ -356,3 +356,15 @@ func TestDarkOnLightHint(t *testing.T) {
 	assert.InDelta(t, 0.5, mean([]float32{0, 1, 0.25, 0.75}), 1e-9)
 	assert.Zero(t, mean(nil))
 }
+
+func TestUsageListsEnvironmentAndAllBackends(t *testing.T) {
+	code, stdout, _ := kiln(t, "--help")
+	require.Equal(t, 0, code)
+	for _, env := range []string{"KILN_BACKEND", "KILN_DATA_DIR", "KILN_CPU_KERNEL", "KILN_OPENCL_DEVICE", "KILN_CUDA_PLUGIN"} {
+		assert.Contains(t, stdout, "  "+env+" ", "usage describes $%s", env)
+	}
+	assert.NotContains(t, stdout, "compiled-in", "kiln devices lists every known backend, not only compiled-in ones")
+	code, stdout, _ = kiln(t, "devices", "--help")
+	require.Equal(t, 0, code)
+	assert.Contains(t, stdout, "compiled into this binary or not")
+}

@@ -21,11 +21,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 
 	"github.com/kiln-ml/kiln/backend/cpu"
+	"github.com/kiln-ml/kiln/bench"
 	"github.com/kiln-ml/kiln/engine"
 	"github.com/kiln-ml/kiln/engine/data"
 )
@@ -143,36 +145,23 @@ func writeParams(b *cpu.Backend, m *engine.Model, path string) error {
 	return writeFile(path, all)
 }
 
-// writeFile writes v (a slice of fixed-size values) little-endian to a
-// temporary file, syncs it and renames it to path.
+// writeFile writes v (a slice of fixed-size values) little-endian to path
+// atomically (bench.WriteFileAtomic: a synced temporary file renamed over
+// path).
 func writeFile(path string, v any) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := binary.Write(f, binary.LittleEndian, v); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return bench.WriteFileAtomic(path, func(w io.Writer) error {
+		return binary.Write(w, binary.LittleEndian, v)
+	})
 }
 
+// writeJSON writes v as indented JSON to path atomically, like writeFile.
 func writeJSON(path string, v any) error {
 	buf, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(buf, '\n'), 0o644); err != nil {
+	return bench.WriteFileAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(append(buf, '\n'))
 		return err
-	}
-	return os.Rename(tmp, path)
+	})
 }

@@ -165,10 +165,11 @@ func (c Cache) CompileBest(r Request, archs []string) (Result, error) {
 
 // ArchError reports that NVRTC rejected the architecture option.
 type ArchError struct {
-	Arch string
-	Err  error
+	Arch string // the architecture asked for, e.g. "compute_90"
+	Err  error  // the NVRTC error
 }
 
+// Error names the rejected architecture and NVRTC's error.
 func (e *ArchError) Error() string {
 	return fmt.Sprintf("rtc: NVRTC does not support --gpu-architecture=%s: %v", e.Arch, e.Err)
 }
@@ -184,11 +185,12 @@ func IsArchError(err error) bool {
 
 // CompileError is a compilation failure with the compiler's log.
 type CompileError struct {
-	Name, Arch string
-	Log        string
-	Err        error
+	Name, Arch string // the program's name and the architecture it was compiled for
+	Log        string // the compiler's log
+	Err        error  // the NVRTC error
 }
 
+// Error names the program and architecture, then gives the compiler's log.
 func (e *CompileError) Error() string {
 	return fmt.Sprintf("rtc: nvrtcCompileProgram %s for %s: %v\n%s", e.Name, e.Arch, e.Err, strings.TrimSpace(e.Log))
 }
