@@ -33,5 +33,9 @@
 // Versions: the newest version directory whose model file loads and warms
 // up serves; a new one is loaded beside it and swapped in, and the old one
 // is freed after its last request is answered. A broken file is reported
-// and not retried until it changes, while the old version keeps serving.
+// and not retried until it changes; the highest version below it that
+// loads serves instead, usually the one already serving. When the serving
+// version's own file breaks and no older version loads, its copy in memory
+// keeps serving. Entries that do not fit the layout are logged once and
+// skipped.
 package server

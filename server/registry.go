@@ -169,9 +169,12 @@ func (s *Server) AddModel(name, path string) error {
 // the highest-numbered version whose model file loads and warms up. A new
 // or changed version is loaded beside the serving one and swapped in
 // without dropping requests; a version that fails is reported (and not
-// retried until its file changes) while the old one keeps serving. Models
-// whose directory disappeared are unloaded. The returned error joins every
-// failure of this scan.
+// retried until its file changes) and the next lower version is tried, so
+// when the serving version's own file turns bad an older good version
+// takes over, or, if none loads, the copy already in memory keeps serving.
+// Models whose directory disappeared are unloaded. Entries that do not fit
+// the layout DIR/<name>/<version>/model.kiln are skipped and logged once.
+// The returned error joins every failure of this scan.
 func (s *Server) Poll() error {
 	if s.repo == "" {
 		return nil
@@ -180,16 +183,22 @@ func (s *Server) Poll() error {
 	defer s.pollMu.Unlock()
 	entries, err := os.ReadDir(s.repo)
 	if err != nil {
-		return fmt.Errorf("model repository: %w", err)
+		return repoDirError{err}
 	}
 	var errs []error
-	seen, reported := map[string]bool{}, map[string]bool{}
+	seen, skipped := map[string]bool{}, map[string]bool{}
 	for _, e := range entries {
-		if !e.IsDir() || !validName.MatchString(e.Name()) {
+		name := e.Name()
+		dir := filepath.Join(s.repo, name)
+		if why := s.notADir(e, "model"); why != "" {
+			s.skip(skipped, dir, why)
 			continue
 		}
-		name := e.Name()
-		cands, err := versionsIn(filepath.Join(s.repo, name))
+		if err := CheckModelName(name); err != nil {
+			s.skip(skipped, dir, err.Error())
+			continue
+		}
+		cands, err := s.versionsIn(dir, skipped)
 		if err != nil {
 			err = fmt.Errorf("model %s: %w", name, err)
 			fmt.Fprintf(s.cfg.Log, "%v\n", err)
@@ -200,45 +209,9 @@ func (s *Server) Poll() error {
 			continue
 		}
 		seen[name] = true
-		s.mu.RLock()
-		cur := s.models[name]
-		s.mu.RUnlock()
-		for _, num := range cands {
-			path := filepath.Join(s.repo, name, strconv.FormatInt(num, 10), ModelFileName)
-			stamp, err := stampOf(path)
-			if err != nil {
-				continue // vanished meanwhile
-			}
-			if cur != nil && cur.num == num && cur.stamp == stamp {
-				break // the serving version is the newest good one
-			}
-			if bad, ok := s.failed[path]; ok && bad == stamp {
-				continue
-			}
-			v, err := s.loadVersion(name, num, path)
-			if err != nil {
-				s.failed[path] = stamp
-				s.met.loadFailures.WithLabelValues(name).Inc()
-				err = fmt.Errorf("model %s version %d: %w", name, num, err)
-				if cur != nil {
-					fmt.Fprintf(s.cfg.Log, "%v; version %s keeps serving\n", err, cur.version)
-				} else {
-					fmt.Fprintf(s.cfg.Log, "%v\n", err)
-					if !reported[name] { // the newest failing version; clients get no paths
-						reported[name] = true
-						s.mu.Lock()
-						s.broken[name] = fmt.Sprintf("version %d failed to load (the server log says why)", num)
-						s.mu.Unlock()
-					}
-				}
-				errs = append(errs, err)
-				continue
-			}
-			delete(s.failed, path)
-			s.install(v)
-			break
-		}
+		errs = append(errs, s.pollModel(name, cands)...)
 	}
+	s.skipped = skipped // forget entries that are gone, to report them again if they come back
 	for _, v := range s.serving() {
 		if !seen[v.name] {
 			s.remove(v.name)
@@ -254,23 +227,126 @@ func (s *Server) Poll() error {
 	return errors.Join(errs...)
 }
 
+// pollModel serves the highest-numbered of the candidate versions cands
+// (highest first) whose file loads, unless the serving version already is
+// that one. It logs every failure together with what serves after it and
+// returns the failures.
+func (s *Server) pollModel(name string, cands []int64) []error {
+	s.mu.RLock()
+	cur := s.models[name]
+	s.mu.RUnlock()
+	var fails []error
+	var next *modelVersion
+	for _, num := range cands {
+		path := filepath.Join(s.repo, name, strconv.FormatInt(num, 10), ModelFileName)
+		stamp, err := stampOf(path)
+		if err != nil {
+			continue // vanished meanwhile
+		}
+		if cur != nil && cur.num == num && cur.stamp == stamp {
+			break // the serving version is the newest good one
+		}
+		if bad, ok := s.failed[path]; ok && bad == stamp {
+			continue
+		}
+		v, err := s.loadVersion(name, num, path)
+		if err != nil {
+			s.failed[path] = stamp
+			s.met.loadFailures.WithLabelValues(name).Inc()
+			if cur == nil && next == nil && len(fails) == 0 { // the newest failing version; clients get no paths
+				s.mu.Lock()
+				s.broken[name] = fmt.Sprintf("version %d failed to load (the server log says why)", num)
+				s.mu.Unlock()
+			}
+			fails = append(fails, fmt.Errorf("model %s version %d: %w", name, num, err))
+			continue
+		}
+		delete(s.failed, path)
+		next = v
+		break
+	}
+	if len(fails) > 0 {
+		outcome := s.outcome(name, cur, next)
+		for _, err := range fails {
+			fmt.Fprintf(s.cfg.Log, "%v; %s\n", err, outcome)
+		}
+	}
+	if next != nil {
+		s.install(next)
+	}
+	return fails
+}
+
+// outcome says which version of model name serves after a scan that
+// replaced cur (nil when none served) with next (nil when none loaded).
+func (s *Server) outcome(name string, cur, next *modelVersion) string {
+	switch {
+	case next != nil:
+		return fmt.Sprintf("version %s serves instead", next.version)
+	case cur == nil:
+		return fmt.Sprintf("no version of model %s is serving", name)
+	}
+	stamp, err := stampOf(cur.path)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("version %s keeps serving the copy loaded before its file was removed", cur.version)
+	case stamp != cur.stamp:
+		return fmt.Sprintf("version %s keeps serving the copy loaded before its file changed", cur.version)
+	}
+	return fmt.Sprintf("version %s keeps serving", cur.version)
+}
+
+// repoDirError is Poll's error when the repository directory itself
+// cannot be read.
+type repoDirError struct{ err error }
+
+func (e repoDirError) Error() string { return "model repository: " + e.err.Error() }
+func (e repoDirError) Unwrap() error { return e.err }
+
+// skip reports once that the repository entry at path is skipped, and
+// why, and records it in skipped (this scan's skipped entries).
+func (s *Server) skip(skipped map[string]bool, path, why string) {
+	skipped[path] = true
+	if !s.skipped[path] {
+		fmt.Fprintf(s.cfg.Log, "model repository: skipping %s: %s\n", path, why)
+	}
+}
+
+// notADir says why the repository entry e, which should be a directory
+// of the kind what ("model" or "version"), is not one, or returns "" when
+// it is.
+func (s *Server) notADir(e os.DirEntry, what string) string {
+	why := fmt.Sprintf("not a %s directory", what)
+	switch {
+	case e.IsDir():
+		return ""
+	case e.Type()&os.ModeSymlink != 0:
+		why = fmt.Sprintf("a symbolic link, not a %s directory (links to directories are not followed)", what)
+	}
+	return fmt.Sprintf("%s; the layout is %s", why, filepath.Join(s.repo, "<name>", "<version>", ModelFileName))
+}
+
 // versionsIn lists the numeric version directories of a model that hold a
-// model file, highest first.
-func versionsIn(dir string) ([]int64, error) {
+// model file, highest first. Entries that are not version directories are
+// reported (once) through skip.
+func (s *Server) versionsIn(dir string, skipped map[string]bool) ([]int64, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	var nums []int64
 	for _, e := range entries {
-		if !e.IsDir() {
+		path := filepath.Join(dir, e.Name())
+		if why := s.notADir(e, "version"); why != "" {
+			s.skip(skipped, path, why)
 			continue
 		}
 		n, err := strconv.ParseInt(e.Name(), 10, 64)
 		if err != nil || n <= 0 || strconv.FormatInt(n, 10) != e.Name() {
+			s.skip(skipped, path, fmt.Sprintf("version directory name %q is not a positive integer without leading zeros", e.Name()))
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(dir, e.Name(), ModelFileName)); err != nil {
+		if _, err := os.Stat(filepath.Join(path, ModelFileName)); err != nil {
 			continue // not (yet) complete
 		}
 		nums = append(nums, n)

@@ -51,9 +51,12 @@ type Server struct {
 	// mu; the reason, with paths, goes to the log only)
 	broken map[string]string
 
-	repo     string
-	pollMu   sync.Mutex
-	failed   map[string]fileStamp
+	repo   string
+	pollMu sync.Mutex
+	failed map[string]fileStamp
+	// skipped holds the repository entries that do not fit the layout,
+	// each reported once (guarded by pollMu)
+	skipped  map[string]bool
 	stopPoll chan struct{}
 	pollDone chan struct{}
 
@@ -127,6 +130,9 @@ func (s *Server) LoadRepo(dir string) error {
 	s.repo = dir
 	err := s.Poll()
 	if len(s.serving()) == 0 {
+		if errors.As(err, new(repoDirError)) {
+			return err // it already says "model repository"
+		}
 		if err == nil {
 			err = fmt.Errorf("no model found (want %s/<name>/<version>/%s)", dir, ModelFileName)
 		}
@@ -208,14 +214,15 @@ func writeJSON(ctx *fasthttp.RequestCtx, v any) {
 	ctx.SetBody(b)
 }
 
-// authorized checks the bearer token in constant time.
+// authorized checks the bearer token in constant time. The scheme name is
+// case-insensitive (RFC 7235 section 2.1: "bearer", "BEARER").
 func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 	if !s.hasToken {
 		return true
 	}
 	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
-	tok, ok := bytes.CutPrefix(h, []byte("Bearer "))
-	if !ok {
+	scheme, tok, ok := bytes.Cut(bytes.TrimSpace(h), []byte(" "))
+	if !ok || !bytes.EqualFold(scheme, []byte("Bearer")) {
 		return false
 	}
 	got := sha256.Sum256(bytes.TrimSpace(tok))

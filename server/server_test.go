@@ -460,23 +460,43 @@ func TestAuth(t *testing.T) {
 		{"wrong token", []string{"Authorization", "Bearer nope"}, 401},
 		{"prefix of token", []string{"Authorization", "Bearer s3cre"}, 401},
 		{"basic scheme", []string{"Authorization", "Basic s3cret"}, 401},
+		{"token without scheme", []string{"Authorization", "s3cret"}, 401},
+		{"scheme without token", []string{"Authorization", "Bearer"}, 401},
+		{"scheme and space without token", []string{"Authorization", "Bearer "}, 401},
+		{"scheme glued to token", []string{"Authorization", "Bearers3cret"}, 401},
+		{"longer scheme", []string{"Authorization", "Bearerx s3cret"}, 401},
+		{"lower-case scheme, wrong token", []string{"Authorization", "bearer nope"}, 401},
+		{"token case matters", []string{"Authorization", "Bearer S3CRET"}, 401},
 		{"right token", []string{"Authorization", "Bearer s3cret"}, 200},
+		{"lower-case scheme", []string{"Authorization", "bearer s3cret"}, 200},
+		{"upper-case scheme", []string{"Authorization", "BEARER s3cret"}, 200},
+		{"mixed-case scheme", []string{"Authorization", "bEaReR s3cret"}, 200},
+		{"extra spaces", []string{"Authorization", "Bearer   s3cret "}, 200},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, p := range []string{"/v2", "/v2/models/tiny", "/metrics"} {
-				assert.Equal(t, tc.code, ts.do(t, "GET", p, nil, tc.hdr...).code, p)
+			for _, p := range []string{"/v2", "/v2/models/tiny", "/metrics", "/v2/models/nope/ready", "/nowhere"} {
+				r := ts.do(t, "GET", p, nil, tc.hdr...)
+				if tc.code == 401 {
+					assert.Equal(t, 401, r.code, p)
+					assert.Equal(t, `Bearer realm="kiln"`, r.header.Get("WWW-Authenticate"), p)
+				} else {
+					assert.NotEqual(t, 401, r.code, p)
+					assert.Empty(t, r.header.Get("WWW-Authenticate"), p)
+				}
 			}
 			r := ts.do(t, "POST", "/v2/models/tiny/infer", good, tc.hdr...)
 			assert.Equal(t, tc.code, r.code)
 			if tc.code == 401 {
 				assert.Contains(t, r.json(t)["error"], "bearer token")
-				assert.Contains(t, r.header.Get("WWW-Authenticate"), "Bearer")
+				assert.Equal(t, `Bearer realm="kiln"`, r.header.Get("WWW-Authenticate"))
 			}
 		})
 	}
-	assert.Equal(t, 200, ts.do(t, "GET", "/v2/health/live", nil).code)
-	assert.Equal(t, 200, ts.do(t, "GET", "/v2/health/ready", nil).code)
+	for _, p := range []string{"/v2/health/live", "/v2/health/ready"} {
+		assert.Equal(t, 200, ts.do(t, "GET", p, nil).code, p)
+		assert.Equal(t, 200, ts.do(t, "GET", p, nil, "Authorization", "Bearer nope").code, p)
+	}
 }
 
 // servingVersion returns the serving version of the tiny model.

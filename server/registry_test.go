@@ -1,0 +1,283 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-ml/kiln/backend/cpu"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// versionPath is the model file of version num of model name in repo.
+func versionPath(repo, name string, num int) string {
+	return filepath.Join(repo, name, fmt.Sprint(num), ModelFileName)
+}
+
+// corruptModel flips a byte of the tensor data of the model file at path
+// (its checksum then fails) and moves its modification time, so that the
+// repository sees a changed file of the same size.
+func corruptModel(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Greater(t, len(b), 16)
+	b[len(b)-10] ^= 0xff
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+	later := time.Now().Add(2 * time.Second)
+	require.NoError(t, os.Chtimes(path, later, later))
+}
+
+// logLine returns the one line of log that starts with prefix.
+func logLine(t *testing.T, log, prefix string) string {
+	t.Helper()
+	var found []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			found = append(found, l)
+		}
+	}
+	require.Len(t, found, 1, "lines starting with %q in log:\n%s", prefix, log)
+	return found[0]
+}
+
+// servedVersion is the model_version an infer request on tiny answers with.
+func servedVersion(t *testing.T, ts *testServer) string {
+	t.Helper()
+	r := ts.do(t, "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 0), ``))
+	require.Equal(t, 200, r.code, "body %s", r.body)
+	var m struct {
+		V string `json:"model_version"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &m))
+	return m.V
+}
+
+// TestReloadLogSaysWhatServes: when a version fails to load, the log line
+// names the version that actually serves afterwards (and a swap is logged
+// as such), whether the failing file is a new version's or the serving
+// version's own.
+func TestReloadLogSaysWhatServes(t *testing.T) {
+	tests := []struct {
+		name string
+		// good versions at start; bad ones are corrupt from the start
+		// (never tried while a higher good one serves)
+		good, bad []int
+		before    string // serving at start
+		change    func(t *testing.T, repo string)
+		after     string            // serving after the change
+		logs      map[string]string // failure line prefix -> its whole ending
+		swap      string            // the swap line expected, if any
+	}{
+		{
+			name: "serving file corrupt, older version takes over", good: []int{1, 2}, before: "2",
+			change: func(t *testing.T, repo string) { corruptModel(t, versionPath(repo, "tiny", 2)) },
+			after:  "1",
+			logs:   map[string]string{"model tiny version 2: ": "checksum mismatch: file is corrupt; version 1 serves instead"},
+			swap:   "version 1 (%s) now serving, replacing version 2",
+		},
+		{
+			name: "serving file corrupt, no other version", good: []int{1}, before: "1",
+			change: func(t *testing.T, repo string) { corruptModel(t, versionPath(repo, "tiny", 1)) },
+			after:  "1",
+			logs:   map[string]string{"model tiny version 1: ": "; version 1 keeps serving the copy loaded before its file changed"},
+		},
+		{
+			name: "serving file corrupt, older version broken too", good: []int{2}, bad: []int{1}, before: "2",
+			change: func(t *testing.T, repo string) { corruptModel(t, versionPath(repo, "tiny", 2)) },
+			after:  "2",
+			logs: map[string]string{
+				"model tiny version 2: ": "; version 2 keeps serving the copy loaded before its file changed",
+				"model tiny version 1: ": "; version 2 keeps serving the copy loaded before its file changed",
+			},
+		},
+		{
+			name: "new version broken", good: []int{1}, before: "1",
+			change: func(t *testing.T, repo string) {
+				writeModel(t, versionPath(repo, "tiny", 2), 2)
+				corruptModel(t, versionPath(repo, "tiny", 2))
+			},
+			after: "1",
+			logs:  map[string]string{"model tiny version 2: ": "checksum mismatch: file is corrupt; version 1 keeps serving"},
+		},
+		{
+			name: "new version broken, a lower new one takes over", good: []int{1}, before: "1",
+			change: func(t *testing.T, repo string) {
+				writeModel(t, versionPath(repo, "tiny", 3), 3)
+				corruptModel(t, versionPath(repo, "tiny", 3))
+				writeModel(t, versionPath(repo, "tiny", 2), 2)
+			},
+			after: "2",
+			logs:  map[string]string{"model tiny version 3: ": "; version 2 serves instead"},
+			swap:  "version 2 (%s) now serving, replacing version 1",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := t.TempDir()
+			for _, n := range tc.good {
+				writeModel(t, versionPath(repo, "tiny", n), uint64(n))
+			}
+			for _, n := range tc.bad {
+				writeModel(t, versionPath(repo, "tiny", n), uint64(n))
+				corruptModel(t, versionPath(repo, "tiny", n))
+			}
+			var logBuf syncBuffer
+			ts := startServer(t, Config{MaxBatch: 4, Log: &logBuf}, func(s *Server) error { return s.LoadRepo(repo) })
+			require.Equal(t, tc.before, servedVersion(t, ts))
+			require.NotContains(t, logBuf.String(), "model tiny version", "nothing failed at start")
+
+			tc.change(t, repo)
+			require.Error(t, ts.s.Poll())
+			require.NoError(t, ts.s.Poll(), "a failed file is not retried until it changes")
+			log := logBuf.String()
+			for prefix, end := range tc.logs {
+				assert.True(t, strings.HasSuffix(logLine(t, log, prefix), end), "want the line starting %q to end %q; log:\n%s", prefix, end, log)
+			}
+			if tc.swap != "" {
+				assert.Contains(t, log, fmt.Sprintf(tc.swap, versionPath(repo, "tiny", mustAtoi(t, tc.after))))
+			} else {
+				assert.NotContains(t, log, "now serving, replacing")
+			}
+			assert.Equal(t, tc.after, servedVersion(t, ts))
+		})
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	_, err := fmt.Sscan(s, &n)
+	require.NoError(t, err)
+	return n
+}
+
+// TestRepoSkippedEntries: entries that do not fit DIR/<name>/<version>/
+// model.kiln are logged once each, naming the path and why, and the
+// models that fit still serve. An incomplete numeric version directory is
+// not reported (it may be being copied).
+func TestRepoSkippedEntries(t *testing.T) {
+	repo := t.TempDir()
+	writeModel(t, versionPath(repo, "tiny", 1), 1)
+	mkdir := func(rel string) {
+		require.NoError(t, os.MkdirAll(filepath.Join(repo, rel), 0o755))
+	}
+	touch := func(rel string) {
+		require.NoError(t, os.WriteFile(filepath.Join(repo, rel), []byte("x"), 0o644))
+	}
+	writeModel(t, filepath.Join(repo, "my model", "1", ModelFileName), 1)
+	mkdir("tiny/v2")
+	mkdir("tiny/latest")
+	mkdir("tiny/007")
+	mkdir("tiny/0")
+	mkdir("tiny/5") // incomplete: not reported
+	touch("tiny/" + ModelFileName)
+	touch("README")
+	require.NoError(t, os.Symlink(filepath.Join(repo, "tiny"), filepath.Join(repo, "alias")))
+
+	var logBuf syncBuffer
+	ts := startServer(t, Config{MaxBatch: 4, Log: &logBuf}, func(s *Server) error { return s.LoadRepo(repo) })
+	for range 3 {
+		require.NoError(t, ts.s.Poll())
+	}
+	tests := []struct{ rel, why string }{
+		{"my model", `invalid model name "my model"`},
+		{"tiny/v2", `version directory name "v2" is not a positive integer`},
+		{"tiny/latest", `version directory name "latest" is not a positive integer`},
+		{"tiny/007", `version directory name "007" is not a positive integer without leading zeros`},
+		{"tiny/0", `version directory name "0" is not a positive integer`},
+		{"tiny/" + ModelFileName, "not a version directory; the layout is " + filepath.Join(repo, "<name>", "<version>", ModelFileName)},
+		{"README", "not a model directory"},
+		{"alias", "a symbolic link, not a model directory"},
+	}
+	log := logBuf.String()
+	for _, tc := range tests {
+		t.Run(tc.rel, func(t *testing.T) {
+			line := logLine(t, log, "model repository: skipping "+filepath.Join(repo, tc.rel)+": ")
+			assert.Contains(t, line, tc.why)
+		})
+	}
+	assert.Equal(t, len(tests), strings.Count(log, "model repository: skipping"), "log:\n%s", log)
+	assert.NotContains(t, log, filepath.Join(repo, "tiny", "5"))
+	assert.Equal(t, "1", servedVersion(t, ts))
+
+	// An entry that goes away and comes back is reported again.
+	require.NoError(t, os.Remove(filepath.Join(repo, "tiny", "v2")))
+	require.NoError(t, ts.s.Poll())
+	mkdir("tiny/v2")
+	require.NoError(t, ts.s.Poll())
+	assert.Equal(t, 2, strings.Count(logBuf.String(), "skipping "+filepath.Join(repo, "tiny", "v2")+":"))
+}
+
+// TestLoadRepoErrors: LoadRepo's errors say "model repository" once.
+func TestLoadRepoErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nonexist")
+	file := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o644))
+	broken := filepath.Join(dir, "broken")
+	writeModel(t, versionPath(broken, "m", 1), 1)
+	corruptModel(t, versionPath(broken, "m", 1))
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.Mkdir(empty, 0o755))
+	tests := []struct{ name, repo, want string }{
+		{"missing", missing, "model repository: open " + missing + ": no such file or directory"},
+		{"not a directory", file, "model repository: "},
+		{"empty", empty, "model repository " + empty + ": no model found"},
+		{"only broken models", broken, "model repository " + broken + ": model m version 1: "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := cpu.New()
+			defer b.Close()
+			s, err := New(b, Config{})
+			require.NoError(t, err)
+			defer func() { require.NoError(t, s.Shutdown(context.Background())) }()
+			err = s.LoadRepo(tc.repo)
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), tc.want), "error %q, want it to start with %q", err, tc.want)
+			assert.Equal(t, 1, strings.Count(err.Error(), "model repository"), "error %q", err)
+		})
+	}
+}
+
+// TestReadyWithRepoChanges pins what GET /v2/health/ready answers: 200
+// from SetReady (which needs one model serving) until Shutdown, even when
+// some repository model failed to load at start or models are removed
+// later.
+func TestReadyWithRepoChanges(t *testing.T) {
+	repo := t.TempDir()
+	writeModel(t, versionPath(repo, "tiny", 1), 1)
+	writeModel(t, versionPath(repo, "other", 1), 1)
+	writeModel(t, versionPath(repo, "fm", 1), 1)
+	corruptModel(t, versionPath(repo, "fm", 1))
+	var loadErr error
+	ts := startServer(t, Config{MaxBatch: 4}, func(s *Server) error {
+		loadErr = s.LoadRepo(repo)
+		return nil
+	})
+	require.ErrorContains(t, loadErr, "model fm version 1")
+	ready := func() int { return ts.do(t, "GET", "/v2/health/ready", nil).code }
+	assert.Equal(t, 200, ready(), "one model failed at start, the others serve")
+	assert.Equal(t, 404, ts.do(t, "GET", "/v2/models/fm/ready", nil).code)
+
+	require.NoError(t, os.RemoveAll(filepath.Join(repo, "tiny", "1")))
+	require.NoError(t, ts.s.Poll())
+	assert.Equal(t, 404, ts.do(t, "GET", "/v2/models/tiny/ready", nil).code, "its last version removed, tiny is unloaded")
+	assert.Equal(t, 200, ready())
+
+	require.NoError(t, os.RemoveAll(filepath.Join(repo, "other")))
+	require.NoError(t, ts.s.Poll())
+	assert.Empty(t, ts.s.Models())
+	assert.Equal(t, 200, ready(), "ready stays set with no model serving")
+
+	require.NoError(t, ts.s.Shutdown(context.Background()))
+	ts.closed = true
+	assert.False(t, ts.s.ready.Load())
+}
