@@ -254,6 +254,13 @@ func TestLoadErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "holds neither IDX files")
 	_, err = Load("mnist", empty, false)
 	assert.ErrorContains(t, err, "missing t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]")
+	for _, name := range []string{"mnist", "fashion-mnist", "cifar10"} {
+		_, err = Load(name, filepath.Join(empty, "gone"), true)
+		assert.EqualError(t, err, "data directory "+filepath.Join(empty, "gone")+" does not exist", name)
+	}
+	require.NoError(t, os.WriteFile(file, []byte{1}, 0o644))
+	_, err = Load("cifar10", file, true)
+	assert.EqualError(t, err, "data directory "+file+" is a file, not a directory")
 
 	// KILN_DATA_DIR/mnist takes precedence over the module cache.
 	root := t.TempDir()

@@ -47,6 +47,17 @@ func Load(name, dir string, train bool) (*Dataset, error) {
 	if train {
 		split = "train"
 	}
+	if dir != "" {
+		st, err := os.Stat(dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("data directory %s does not exist", dir)
+		case err != nil:
+			return nil, fmt.Errorf("data directory: %w", err)
+		case !st.IsDir():
+			return nil, fmt.Errorf("data directory %s is a file, not a directory", dir)
+		}
+	}
 	switch strings.ToLower(name) {
 	case "mnist":
 		if dir == "" {
