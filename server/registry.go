@@ -360,12 +360,23 @@ func (s *Server) pollLoop(interval time.Duration) {
 	defer close(s.pollDone)
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	dirFailing := false // the repository directory could not be read last time
 	for {
 		select {
 		case <-s.stopPoll:
 			return
 		case <-t.C:
-			_ = s.Poll() // failures are logged by Poll
+			// Poll logs the failures of models; an unreadable repository
+			// is logged here, once, and again when it is readable.
+			err := s.Poll()
+			var de repoDirError
+			switch failing := errors.As(err, &de); {
+			case failing && !dirFailing:
+				fmt.Fprintf(s.cfg.Log, "%v; the loaded models keep serving\n", de)
+			case !failing && dirFailing:
+				fmt.Fprintf(s.cfg.Log, "model repository %s is readable again\n", s.repo)
+			}
+			dirFailing = errors.As(err, &de)
 		}
 	}
 }

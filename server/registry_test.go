@@ -281,3 +281,27 @@ func TestReadyWithRepoChanges(t *testing.T) {
 	ts.closed = true
 	assert.False(t, ts.s.ready.Load())
 }
+
+// TestUnreadableRepoIsLogged: when the repository directory cannot be read
+// during background polling, the log says so once (the loaded model keeps
+// serving), and says so again when it can be read.
+func TestUnreadableRepoIsLogged(t *testing.T) {
+	parent := t.TempDir()
+	repo := filepath.Join(parent, "repo")
+	writeModel(t, versionPath(repo, "tiny", 1), 1)
+	var logBuf syncBuffer
+	ts := startServer(t, Config{MaxBatch: 4, Log: &logBuf, PollInterval: 5 * time.Millisecond},
+		func(s *Server) error { return s.LoadRepo(repo) })
+	require.Equal(t, "1", servedVersion(t, ts))
+	moved := filepath.Join(parent, "moved")
+	require.NoError(t, os.Rename(repo, moved))
+	failing := "model repository: open " + repo
+	require.Eventually(t, func() bool { return strings.Contains(logBuf.String(), failing) }, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // several more polls
+	require.NoError(t, os.Rename(moved, repo))
+	require.Eventually(t, func() bool { return strings.Contains(logBuf.String(), "is readable again") }, 5*time.Second, 5*time.Millisecond)
+	log := logBuf.String()
+	assert.Equal(t, 1, strings.Count(log, failing), log)
+	assert.Contains(t, log, "; the loaded models keep serving")
+	assert.Equal(t, "1", servedVersion(t, ts))
+}
