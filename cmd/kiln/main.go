@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/kiln-ml/kiln/engine"
 	"github.com/kiln-ml/kiln/server"
 )
 
@@ -88,6 +89,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 				return 0
 			case errors.Is(err, errUsage):
 				return 2
+			case errors.Is(err, engine.ErrInterrupted):
+				fmt.Fprintf(stderr, "kiln %s: %v\n", c.name, err)
+				return 130 // as a shell reports a process ended by Ctrl-C
 			default:
 				fmt.Fprintf(stderr, "kiln %s: %v\n", c.name, err)
 				return 1

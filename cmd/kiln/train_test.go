@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -52,4 +55,42 @@ func TestCheckpointDirCheckedFirst(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "--checkpoint-dir: mkdir "+file+": not a directory")
 	assert.NotContains(t, errOut, "no-such-data", "refused before the data is read")
+}
+
+// TestInterruptedTraining runs kiln train as a child process (this test
+// binary, which acts as kiln when KILN_TEST_AS_KILN is set), sends it
+// SIGINT once its first epoch is under way, and checks that it stops, says
+// what it kept and exits 130.
+func TestInterruptedTraining(t *testing.T) {
+	if os.Getenv("KILN_TEST_AS_KILN") == "1" {
+		os.Exit(run(strings.Fields(os.Getenv("KILN_TEST_ARGS")), os.Stdout, os.Stderr))
+	}
+	dir := t.TempDir()
+	writeIDXDataset(t, dir, 4000, 16)
+	args := "train --data " + dir + " --batch 8 --epochs 50 --backend cpu --checkpoint-dir " + filepath.Join(dir, "ck") +
+		" --out " + filepath.Join(dir, "m.kiln")
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestInterruptedTraining$")
+	cmd.Env = append(os.Environ(), "KILN_TEST_AS_KILN=1", "KILN_TEST_ARGS="+args)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	var log strings.Builder
+	sc := bufio.NewScanner(stderr)
+	signalled := false
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if !signalled && strings.Contains(sc.Text(), "epoch 2/50") {
+			require.NoError(t, cmd.Process.Signal(os.Interrupt))
+			signalled = true
+		}
+	}
+	err = cmd.Wait()
+	require.True(t, signalled, "training never reached epoch 2:\n%s", log.String())
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, log.String())
+	assert.Equal(t, 130, ee.ExitCode(), log.String())
+	// the signal lands in epoch 2 unless the host stalls for a whole epoch
+	assert.Regexp(t, `training interrupted during epoch \d+, after \d+ of 500 steps: the checkpoint in \S+ holds epoch \d+; to continue, run the same command with --resume`, log.String())
+	_, err = os.Stat(filepath.Join(dir, "m.kiln"))
+	assert.True(t, os.IsNotExist(err), "no model is saved from an interrupted run")
 }
