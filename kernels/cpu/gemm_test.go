@@ -224,6 +224,27 @@ func BenchmarkSgemm(b *testing.B) {
 	}
 }
 
+// BenchmarkMicroKernel measures each micro-kernel alone on one thread, on
+// packed panels and a C tile that stay in L1 (kc 256): the ceiling the
+// packed SGEMM approaches. Compare it with BenchmarkFMAPeak run with -cpu 1.
+func BenchmarkMicroKernel(b *testing.B) {
+	for _, kern := range KernelNames() {
+		b.Run(kern, func(b *testing.B) {
+			var ws GemmWorkspace
+			require.NoError(b, ws.SetKernel(kern))
+			kr := ws.kernel()
+			const kc = 256
+			r := rand.New(rand.NewPCG(1, 2))
+			a, bp, c := randSlice(r, kr.mr*kc), randSlice(r, kr.nr*kc), make([]float32, kr.mr*kr.nr)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				kr.fn(kc, a, bp, c, kr.nr, true)
+			}
+			b.ReportMetric(2*float64(kr.mr*kr.nr*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
 // BenchmarkFMAPeak measures the FMA peak of each assembly kernel's vector
 // width with a loop of independent register FMAs on every worker of a pool.
 func BenchmarkFMAPeak(b *testing.B) {
