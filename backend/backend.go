@@ -236,7 +236,7 @@ func ConvOutSize(in, k, stride int, padding string) (out, padBefore int, err err
 		}
 		return (in-k)/stride + 1, 0, nil
 	case "same":
-		out = (in + stride - 1) / stride
+		out = (in-1)/stride + 1 // ceil(in/stride), without overflow
 		total := (out-1)*stride + k - in
 		if total < 0 {
 			total = 0

@@ -24,6 +24,7 @@ func TestConvOutSize(t *testing.T) {
 		{2, 3, 1, "valid", 0, 0, true},
 		{5, 3, 1, "full", 0, 0, true},
 		{0, 3, 1, "valid", 0, 0, true},
+		{4, 3, math.MaxInt, "same", 1, 0, false}, // in+stride-1 would overflow
 	}
 	for _, tc := range tests {
 		out, pb, err := ConvOutSize(tc.in, tc.k, tc.s, tc.pad)

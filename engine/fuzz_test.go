@@ -12,6 +12,7 @@ import (
 func FuzzParseSpec(f *testing.F) {
 	f.Add([]byte(`{"input":[28,28,1],"layers":[{"type":"conv2d","filters":4,"kernel":[3,3],"activation":"relu"},{"type":"maxpool2d"},{"type":"flatten"},{"type":"dense","units":10,"activation":"softmax"}]}`))
 	f.Add([]byte(`{"input":[7,6,2],"layers":[{"type":"conv2d","filters":3,"kernel":[3,3],"padding":"same","strides":[2,1]},{"type":"relu"},{"type":"flatten"},{"type":"dropout","rate":0.5},{"type":"dense","units":3,"activation":"softmax"}]}`))
+	f.Add([]byte(`{"input":[8,8,1],"layers":[{"type":"maxpool2d","pool":[2,2],"strides":[2,0]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`))
 	f.Add([]byte(`{"input":[4,4,1],"layers":[{"type":"conv2d","filters":4611686018427387904,"kernel":[3,3]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`))
 	b := cpu.New()
 	defer b.Close()

@@ -246,8 +246,11 @@ func (s Spec) Shapes() ([][]int, error) {
 			if err != nil || sh < 0 || sw < 0 {
 				return fail("strides must be positive, got %v", l.Strides)
 			}
-			if sh == 0 {
+			if len(l.Strides) == 0 {
 				sh, sw = ph, pw
+			}
+			if sh <= 0 || sw <= 0 {
+				return fail("strides must be positive, got %v", l.Strides)
 			}
 			if ph > cur[0] || pw > cur[1] {
 				return fail("pool %dx%d is larger than its input %dx%d", ph, pw, cur[0], cur[1])
