@@ -293,9 +293,11 @@ func TestResumeRefusesAnotherRun(t *testing.T) {
 			m2, err := New(b, smallSpec(), 7)
 			require.NoError(t, err)
 			defer m2.Close()
+			fresh := downloadAll(t, m2)
 			_, err = Train(m2, tc.train, nil, c, nil)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
+			assert.Equal(t, fresh, downloadAll(t, m2), "nothing restored into the model")
 			after, err := os.ReadFile(ck)
 			require.NoError(t, err)
 			assert.Equal(t, before, after, "checkpoint untouched")
@@ -324,6 +326,26 @@ func TestTrainStop(t *testing.T) {
 	var cm checkpointMeta
 	require.NoError(t, json.Unmarshal(f.Meta, &cm))
 	assert.Equal(t, 1, cm.Epoch, "the checkpoint holds the last whole epoch")
+
+	// a stop that arrives with the epoch's last step ends after its checkpoint
+	stop2 := make(chan struct{})
+	dir2 := t.TempDir()
+	p2 := &stopAt{epoch: 1, seen: 600, stop: stop2}
+	hist, err = Train(m, train, nil, TrainConfig{Epochs: 3, Batch: 32, Seed: 5, CheckpointDir: dir2, Stop: stop2}, p2)
+	require.ErrorIs(t, err, ErrInterrupted)
+	assert.Contains(t, err.Error(), "after epoch 1")
+	assert.Len(t, hist, 1)
+	_, err = os.Stat(filepath.Join(dir2, CheckpointName))
+	assert.NoError(t, err)
+}
+
+// TestResumeOldCheckpoint: a checkpoint written before the run's
+// augmentation and data were recorded resumes (nothing to compare).
+func TestResumeOldCheckpoint(t *testing.T) {
+	on := true
+	old := checkpointMeta{Seed: 1, Batch: 32, Optimizer: "adam"}
+	run := checkpointMeta{Seed: 1, Batch: 32, Optimizer: "adam", Augment: &on, Data: "x", Samples: 5, DataHash: "ab"}
+	assert.Empty(t, old.differences(run))
 }
 
 // stopAt closes stop once training reaches seen samples of epoch.

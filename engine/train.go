@@ -87,7 +87,7 @@ type checkpointMeta struct {
 	Model     ModelMeta    `json:"model"`
 	// The run's training data and augmentation: a resumed run must see
 	// the same (checkpoints written before these fields have none).
-	Augment  bool   `json:"augment,omitempty"`
+	Augment  *bool  `json:"augment,omitempty"`   // nil in older checkpoints
 	Data     string `json:"data,omitempty"`      // the training set's name
 	Samples  int    `json:"samples,omitempty"`   // its number of images
 	DataHash string `json:"data_hash,omitempty"` // FNV-1a of its images and labels
@@ -125,8 +125,8 @@ func (cm checkpointMeta) differences(run checkpointMeta) []string {
 	if cm.Optimizer != run.Optimizer {
 		d = append(d, fmt.Sprintf("optimizer %s there, %s here", cm.Optimizer, run.Optimizer))
 	}
-	if cm.Augment != run.Augment {
-		d = append(d, fmt.Sprintf("augmentation %v there, %v here", cm.Augment, run.Augment))
+	if cm.Augment != nil && run.Augment != nil && *cm.Augment != *run.Augment {
+		d = append(d, fmt.Sprintf("augmentation %v there, %v here", *cm.Augment, *run.Augment))
 	}
 	if cm.DataHash != "" && cm.DataHash != run.DataHash {
 		if cm.Data == run.Data && cm.Samples == run.Samples {
@@ -180,7 +180,7 @@ func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) (
 	var run checkpointMeta // what this run's checkpoints record about it
 	if cfg.CheckpointDir != "" {
 		run = checkpointMeta{Seed: cfg.Seed, Batch: cfg.Batch, Optimizer: opt.Name(), Model: cfg.Meta,
-			Augment: cfg.Augment, Data: train.Name, Samples: train.N, DataHash: dataHash(train)}
+			Epoch: cfg.Epochs, Augment: &cfg.Augment, Data: train.Name, Samples: train.N, DataHash: dataHash(train)}
 	}
 	if cfg.Resume && cfg.CheckpointDir != "" {
 		path := filepath.Join(cfg.CheckpointDir, CheckpointName)
@@ -189,9 +189,6 @@ func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) (
 			return nil, err
 		}
 		if ok {
-			if cm.Epoch > cfg.Epochs {
-				return nil, fmt.Errorf("resume: %s has %d epochs done, more than the %d this run asks for", path, cm.Epoch, cfg.Epochs)
-			}
 			start, history = cm.Epoch, cm.History
 		}
 		if r, isR := prog.(ResumeReporter); isR {
@@ -265,6 +262,13 @@ func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) (
 			if err := saveCheckpoint(m, opt, cm, cfg.CheckpointDir); err != nil {
 				return history, err
 			}
+		}
+		select {
+		case <-cfg.Stop:
+			if epoch+1 < cfg.Epochs {
+				return history, fmt.Errorf("%w after epoch %d", ErrInterrupted, epoch+1)
+			}
+		default:
 		}
 	}
 	return history, nil
@@ -359,8 +363,9 @@ func saveCheckpoint(m *Model, opt Optimizer, cm checkpointMeta, dir string) erro
 
 // loadCheckpoint restores weights and optimizer state; ok is false when no
 // checkpoint exists yet. A checkpoint written by a run that differs from
-// run (seed, batch, optimizer, augmentation, training data) or for another
-// model is refused before anything is restored.
+// run (seed, batch, optimizer, augmentation, training data), for another
+// model, or with more epochs done than run.Epoch (the epochs this run asks
+// for) is refused before anything is restored.
 func loadCheckpoint(m *Model, opt Optimizer, path string, run checkpointMeta) (checkpointMeta, bool, error) {
 	var cm checkpointMeta
 	f, err := modelfile.ReadFile(path)
@@ -384,6 +389,9 @@ func loadCheckpoint(m *Model, opt Optimizer, path string, run checkpointMeta) (c
 	got, _ := json.Marshal(spec)
 	if string(want) != string(got) {
 		return cm, false, fmt.Errorf("resume: %s holds a different model (%s), this run trains %s", path, spec, m.Spec)
+	}
+	if cm.Epoch > run.Epoch {
+		return cm, false, fmt.Errorf("resume: %s has %d epochs done, more than the %d this run asks for", path, cm.Epoch, run.Epoch)
 	}
 	if d := cm.differences(run); len(d) > 0 {
 		return cm, false, fmt.Errorf("resume: %s was written by a different run: %s (resume with the flags it was trained with, or use another checkpoint directory)",

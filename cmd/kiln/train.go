@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/kiln-ml/kiln/backend"
@@ -137,13 +137,30 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	meta := engine.ModelMeta{ClassNames: train.ClassNames, Dataset: train.Name, Scale: 1.0 / 255}
 	// Ctrl-C or SIGTERM while training stops after the current step and
 	// says what is saved; afterwards (evaluation, saving) they act as usual.
-	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Only the first signal is caught: a second one ends kiln at once.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	stop, trained := make(chan struct{}), make(chan struct{})
+	var signalled atomic.Bool
+	go func() {
+		select {
+		case <-sigs:
+			signalled.Store(true)
+			signal.Stop(sigs)
+			close(stop)
+		case <-trained:
+		}
+	}()
 	cfg := engine.TrainConfig{Epochs: *epochs, Batch: *batch, Seed: *seed,
 		Optimizer: optCfg,
-		Augment:   *augment, CheckpointDir: *ckDir, Resume: *resume, Meta: meta, Stop: sigCtx.Done()}
+		Augment:   *augment, CheckpointDir: *ckDir, Resume: *resume, Meta: meta, Stop: stop}
 	prog := newProgress(stderr, *batch)
 	hist, err := engine.Train(m, train, val, cfg, prog)
-	stopSignals()
+	signal.Stop(sigs)
+	close(trained)
+	if err == nil && signalled.Load() { // the signal came after the last step
+		err = fmt.Errorf("%w after the last epoch, before evaluation", engine.ErrInterrupted)
+	}
 	if errors.Is(err, engine.ErrInterrupted) {
 		prog.Interrupted()
 		switch {
