@@ -200,6 +200,7 @@ func (s *Server) Poll() error {
 		}
 		cands, err := s.versionsIn(dir, skipped)
 		if err != nil {
+			seen[name] = true // unreadable for now: what is loaded keeps serving
 			err = fmt.Errorf("model %s: %w", name, err)
 			fmt.Fprintf(s.cfg.Log, "%v\n", err)
 			errs = append(errs, err)

@@ -83,10 +83,11 @@ proc_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 sys_ticks() { awk '/^cpu / {t=0; for (i=2;i<=NF;i++) t+=$i; print t, $5}' /proc/stat; }
 S0=$(proc_ticks "$SRV"); read -r T0 I0 < <(sys_ticks)
 TIMEFORMAT='%U %S'
-{ time wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s bench/load/infer.lua "http://127.0.0.1:$PORT" >"$OUTDIR/wrk-load.txt"; } 2>"$OUTDIR/wrk-time.txt"
+{ time wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s bench/load/infer.lua "http://127.0.0.1:$PORT" >"$OUTDIR/wrk-load.txt" 2>"$OUTDIR/wrk-load.err"; } 2>"$OUTDIR/wrk-time.txt"
+cat "$OUTDIR/wrk-load.err" >&2
 S1=$(proc_ticks "$SRV"); read -r T1 I1 < <(sys_ticks)
 cat "$OUTDIR/wrk-load.txt"
-CPU_SHARE=$(awk -v s="$((S1 - S0))" -v t="$((T1 - T0))" -v i="$((I1 - I0))" -v n="$(nproc)" -v hz="$(getconf CLK_TCK)" '
+CPU_SHARE=$(awk -v s="$((S1 - S0))" -v t="$((T1 - T0))" -v i="$((I1 - I0))" -v n="$(getconf _NPROCESSORS_ONLN)" -v hz="$(getconf CLK_TCK)" '
 	NR == 1 && t > 0 {printf "server %.2f, wrk %.2f, idle %.2f of %d cores", s/t*n, ($1+$2)*hz/t*n, i/t*n, n}' "$OUTDIR/wrk-time.txt")
 BATCHES=$(metric 'kiln_batch_size_count')
 SAMPLES=$(metric 'kiln_batch_size_sum')

@@ -40,6 +40,9 @@ func (f *backendFlags) startProfile(stderr io.Writer) (stop func(), err error) {
 	if st, err := os.Stat(filepath.Dir(f.profile)); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("--cpuprofile %s: its directory does not exist", f.profile)
 	}
+	if st, err := os.Stat(f.profile); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("--cpuprofile %s is a directory: give a file name", f.profile)
+	}
 	buf := new(bytes.Buffer)
 	if err := pprof.StartCPUProfile(buf); err != nil {
 		return nil, fmt.Errorf("--cpuprofile: %w", err)

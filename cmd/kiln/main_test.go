@@ -244,6 +244,7 @@ func TestBadInputsGiveClearErrors(t *testing.T) {
 		{"out in a missing directory", []string{"train", "--data", dir, "--out", filepath.Join(dir, "nope", "m.kiln")}, "--out: cannot save"},
 		{"devices takes no arguments", []string{"devices", "extra"}, `unexpected argument "extra": kiln devices takes only flags`},
 		{"model as an argument", []string{"eval", "m.kiln"}, "give the model file with --model m.kiln"},
+		{"profile is a directory", []string{"eval", "--data", dir, "--model", model, "--cpuprofile", dir}, "--cpuprofile " + dir + " is a directory"},
 		{"profile in a missing directory", []string{"eval", "--data", dir, "--model", model, "--cpuprofile", filepath.Join(dir, "nope", "cpu.prof")}, "--cpuprofile " + filepath.Join(dir, "nope", "cpu.prof") + ": its directory does not exist"},
 		{"flag after an argument", []string{"train", "mnist", "--epochs", "2"}, `kiln train takes only flags, and the ones after it (--epochs …) were not read`},
 	}

@@ -33,6 +33,10 @@ const (
 	// 6-row panels read it about as many times again: the CIFAR-10
 	// model's dense layer (2304×64) at inference batches of 2–23.
 	rowsFewM = 24
+	// rowsFewMaxB bounds B on that path (2 MiB): the rows of a product
+	// under 6 rows run on one thread there, and a larger B is worth
+	// packing for all the workers.
+	rowsFewMaxB = 512 << 10
 )
 
 // sgemmRows runs C = A·B (no transposes, alpha 1, beta 0) for n a
@@ -183,7 +187,7 @@ func Sgemm(p *Pool, ws *GemmWorkspace, transA, transB bool, m, n, k int,
 	}
 	kr := ws.kernel()
 	if implicitOK(kr) && !transA && !transB && alpha == 1 && beta == 0 && n%inr == 0 &&
-		m <= rowsMaxM && (k*n <= rowsMaxB || m < rowsFewM) {
+		m <= rowsMaxM && (k*n <= rowsMaxB || m < rowsFewM && k*n <= rowsFewMaxB) {
 		sgemmRows(p, ws, m, n, k, a, lda, b, ldb, c, ldc)
 		return
 	}

@@ -99,6 +99,7 @@ func TestSgemm(t *testing.T) {
 		{13, 64, 1600}, {64, 64, 1600}, {30, 128, 77}, // the unpacked path (sgemmRows), with and without leftover rows
 		{2, 64, 1600}, {5, 128, 77}, {1, 64, 300}, // sgemmRows with fewer rows than one panel
 		{3, 64, 2304}, {23, 64, 2304}, {24, 64, 2304}, // a B past rowsMaxB: sgemmRows below rowsFewM rows, packed from it
+		{2, 128, 4200}, // a B past rowsFewMaxB: packed
 	}
 	pools := map[string]*Pool{"serial": nil, "pool": NewPool(4)}
 	defer pools["pool"].Close()
@@ -108,7 +109,9 @@ func TestSgemm(t *testing.T) {
 			require.NoError(t, ws.SetKernel(kern))
 			for si, s := range sizes {
 				for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
-					for pi, pad := range []int{0, 3} {
+					// padded leading dimensions with alpha 1, beta 0 too: the
+					// unpacked paths take only those
+					for pi, pad := range []int{0, 3, 5} {
 						alpha, beta := float32(1), float32(0)
 						if pi == 1 {
 							alpha, beta = 0.5, -1.5
