@@ -37,14 +37,23 @@ func (m *Model) downloadParams() ([]modelfile.Tensor, error) {
 
 // uploadTensor finds name in f, checks its shape and uploads it into buf.
 func uploadTensor(b backend.Backend, f *modelfile.File, name string, shape []int, buf backend.Buffer) error {
-	t, err := f.Tensor(name)
+	t, err := tensorOfShape(f, name, shape)
 	if err != nil {
 		return err
 	}
-	if !equalInts(t.Shape, shape) {
-		return fmt.Errorf("tensor %q has shape %v, the model spec needs %v", name, t.Shape, shape)
-	}
 	return b.Upload(buf, t.Data)
+}
+
+// tensorOfShape returns f's tensor called name, which must have shape.
+func tensorOfShape(f *modelfile.File, name string, shape []int) (*modelfile.Tensor, error) {
+	t, err := f.Tensor(name)
+	if err != nil {
+		return t, err
+	}
+	if !equalInts(t.Shape, shape) {
+		return t, fmt.Errorf("tensor %q has shape %v, the model spec needs %v", name, t.Shape, shape)
+	}
+	return t, nil
 }
 
 func equalInts(a, b []int) bool {
@@ -100,12 +109,8 @@ func fromFile(b backend.Backend, f *modelfile.File) (*Model, error) {
 		return nil, err
 	}
 	for _, p := range ps {
-		t, err := f.Tensor(p.name)
-		if err != nil {
+		if _, err := tensorOfShape(f, p.name, p.shape); err != nil {
 			return nil, err
-		}
-		if !equalInts(t.Shape, p.shape) {
-			return nil, fmt.Errorf("tensor %q has shape %v, the model spec needs %v", p.name, t.Shape, p.shape)
 		}
 	}
 	m, err := build(b, spec, nil)
