@@ -63,6 +63,17 @@ func writeIDXDataset(t *testing.T, dir string, nTrain, nTest int) {
 	write("t10k-labels-idx1-ubyte", []int{nTest}, lab)
 }
 
+// tinyData writes a tiny IDX dataset (see writeIDXDataset) and the
+// smallSpecJSON model spec into a new directory; it returns both paths.
+func tinyData(t *testing.T, nTrain, nTest int) (dir, spec string) {
+	t.Helper()
+	dir = t.TempDir()
+	writeIDXDataset(t, dir, nTrain, nTest)
+	spec = filepath.Join(dir, "spec.json")
+	require.NoError(t, os.WriteFile(spec, []byte(smallSpecJSON), 0o644))
+	return dir, spec
+}
+
 const smallSpecJSON = `{"name":"tiny","input":[28,28,1],"layers":[
  {"type":"conv2d","filters":4,"kernel":[3,3],"strides":[2,2],"activation":"relu"},
  {"type":"maxpool2d","pool":[2,2]},
@@ -89,10 +100,7 @@ var accRe = regexp.MustCompile(`test accuracy ([0-9.]+)`)
 // checks the report, that eval reproduces the accuracy train printed, and
 // that predict classifies a PNG.
 func TestTrainEvalPredictEndToEnd(t *testing.T) {
-	dir := t.TempDir()
-	writeIDXDataset(t, dir, 400, 100)
-	spec := filepath.Join(dir, "spec.json")
-	require.NoError(t, os.WriteFile(spec, []byte(smallSpecJSON), 0o644))
+	dir, spec := tinyData(t, 400, 100)
 	model := filepath.Join(dir, "m.kiln")
 	report := filepath.Join(dir, "r.json")
 	ck := filepath.Join(dir, "ck")
@@ -183,10 +191,7 @@ func TestTrainEvalPredictEndToEnd(t *testing.T) {
 }
 
 func TestBadInputsGiveClearErrors(t *testing.T) {
-	dir := t.TempDir()
-	writeIDXDataset(t, dir, 64, 32)
-	spec := filepath.Join(dir, "spec.json")
-	require.NoError(t, os.WriteFile(spec, []byte(smallSpecJSON), 0o644))
+	dir, spec := tinyData(t, 64, 32)
 	model := filepath.Join(dir, "m.kiln")
 	code, _, errOut := kiln(t, "train", "--data", dir, "--model", spec, "--batch", "16", "--backend", "cpu", "--out", model)
 	require.Equal(t, 0, code, errOut)
@@ -330,10 +335,7 @@ func TestUnnamedSpecTakesFileName(t *testing.T) {
 }
 
 func TestCPUProfile(t *testing.T) {
-	dir := t.TempDir()
-	writeIDXDataset(t, dir, 16, 8)
-	spec := filepath.Join(dir, "spec.json")
-	require.NoError(t, os.WriteFile(spec, []byte(smallSpecJSON), 0o644))
+	dir, spec := tinyData(t, 16, 8)
 	prof := filepath.Join(dir, "train.prof")
 	code, _, errOut := kiln(t, "train", "--data", dir, "--model", spec, "--epochs", "1", "--batch", "8",
 		"--backend", "cpu", "--out", filepath.Join(dir, "m.kiln"), "--cpuprofile", prof)
