@@ -243,13 +243,10 @@ func (s Spec) Shapes() ([][]int, error) {
 				return fail("pool must be positive, got %v", l.Pool)
 			}
 			sh, sw, err := pair(l.Strides, 0, "strides")
-			if err != nil || sh < 0 || sw < 0 {
-				return fail("strides must be positive, got %v", l.Strides)
-			}
-			if len(l.Strides) == 0 {
+			if len(l.Strides) == 0 { // the pool's own size
 				sh, sw = ph, pw
 			}
-			if sh <= 0 || sw <= 0 {
+			if err != nil || sh <= 0 || sw <= 0 {
 				return fail("strides must be positive, got %v", l.Strides)
 			}
 			if ph > cur[0] || pw > cur[1] {

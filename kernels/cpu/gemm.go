@@ -28,10 +28,11 @@ const (
 	// rowsMaxM rows of A, and B at most rowsMaxB floats (512 KiB).
 	rowsMaxM = 512
 	rowsMaxB = 128 << 10
-	// rowsFewM: below this many rows sgemmRows runs whatever B's size.
-	// Packing B reads and writes all of it once per call, and a few
-	// 6-row panels read it about as many times again: the CIFAR-10
-	// model's dense layer (2304×64) at inference batches of 2–23.
+	// rowsFewM: below this many rows sgemmRows also runs for a B past
+	// rowsMaxB (up to rowsFewMaxB). Packing B reads and writes all of it
+	// once per call, and a few 6-row panels read it about as many times
+	// again: the CIFAR-10 model's dense layer (2304×64) at inference
+	// batches of 2–23.
 	rowsFewM = 24
 	// rowsFewMaxB bounds B on that path (2 MiB): the rows of a product
 	// under 6 rows run on one thread there, and a larger B is worth
