@@ -81,9 +81,15 @@ func convGather6AVX512(kc int, off *int, x, dy, c *float32, ldc int, add int)
 //go:noescape
 func fmaPeakAVX2(iters int)
 
+// The assembly kernels' A blocks are two panels (avx512) or four (avx2)
+// deep: the macro-kernel keeps one A panel in L1 and streams B past it, so
+// a taller block saves nothing, while short blocks give the workers many
+// tasks per B block to share out at its barrier. On the 2-core AVX-512 VM,
+// 24 rows against 120 ran two-thread SGEMM 1024³ and 2048³ 1.18× and 1.15×
+// as fast (medians of 11 interleaved runs), one thread level (BENCHMARKS.md).
 var (
-	avx512Kernel = gemmKernel{name: "avx512", mr: 12, nr: 32, kc: 256, mc: 120, nc: 3072, fn: kernelAVX512}
-	avx2Kernel   = gemmKernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 120, nc: 3072, fn: kernelAVX2}
+	avx512Kernel = gemmKernel{name: "avx512", mr: 12, nr: 32, kc: 256, mc: 24, nc: 3072, fn: kernelAVX512}
+	avx2Kernel   = gemmKernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 24, nc: 3072, fn: kernelAVX2}
 )
 
 func b2i(b bool) int {
