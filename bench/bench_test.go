@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,11 @@ func TestRunQuickCPU(t *testing.T) {
 	assert.Equal(t, SchemaVersion, rep.Schema)
 	assert.Greater(t, rep.Peak.GFLOPS, 0.0)
 	assert.NotEmpty(t, rep.Peak.Source)
+	if runtime.GOOS == "linux" {
+		require.NotNil(t, rep.Load, "a Linux run reports the host's load")
+		assert.Positive(t, rep.Load.CPUs)
+		assert.GreaterOrEqual(t, rep.Load.OtherCPUs, 0.0)
+	}
 
 	for _, r := range rep.Results {
 		assert.Equal(t, "cpu", r.Backend, r.Key())

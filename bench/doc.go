@@ -44,6 +44,15 @@
 //     (4·(N·H·W·C + 2·N·OutH·OutW·C) bytes), backward reads dy and argmax
 //     and writes dx (4·(2·N·OutH·OutW·C + N·H·W·C) bytes).
 //
+// # Host load
+//
+// On Linux a report records how busy the machine was with other work
+// while it ran (Report.Load, from /proc/stat, /proc/self/stat and
+// /proc/loadavg): the CPU time other processes used, in CPUs on average,
+// the hypervisor's steal share, and the load average at start and end.
+// HostLoad.Busy flags a run where other work took more than a tenth of
+// the CPUs or steal passed 5 %.
+//
 // Per cent of peak is GFLOP/s over the FP32 FMA peak that MeasurePeak
 // measures on the host CPU in the same run; it is given for the cpu
 // backend only (a GPU's peak is not measured).

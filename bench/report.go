@@ -28,8 +28,11 @@ type Report struct {
 	Suites  []string  `json:"suites"`
 	// Peak is the host CPU's measured FP32 peak (zero when the cpu backend
 	// was not run).
-	Peak    Peak     `json:"peak"`
-	Results []Result `json:"results"`
+	Peak Peak `json:"peak"`
+	// Load is how busy the machine was with other work during the run
+	// (absent where it cannot be read: only Linux reports it).
+	Load    *HostLoad `json:"load,omitempty"`
+	Results []Result  `json:"results"`
 	// Skipped lists backends and cases that did not run, with the reason.
 	Skipped []Skip `json:"skipped"`
 }
@@ -233,6 +236,13 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "Measured FP32 peak (%d threads, best of trials): **%.1f GFLOP/s** (%s); %% peak is against it (cpu backend only).\n",
 			r.Peak.Threads, r.Peak.GFLOPS, strings.Join(ks, ", "))
+	}
+	if r.Load != nil {
+		fmt.Fprintf(&b, "Host load during the run: %s.", r.Load)
+		if r.Load.Busy() {
+			b.WriteString(" **The machine was busy with other work: single figures are less reliable than usual; compare ratios measured in one run.**")
+		}
+		b.WriteString("\n")
 	}
 	b.WriteString("\nTimes are per op: median of the timed runs, spread min–max. GFLOP/s and images/s use the median.")
 	b.WriteString(" A convolution's GFLOP/s counts the direct convolution's work; run as Winograd it does less, so it can pass 100 % of the FMA peak.\n\n")

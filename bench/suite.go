@@ -269,6 +269,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		return MeasurePeak(40, 5*time.Millisecond)
 	}
+	load0, loadOK := readCPUTimes(linuxProc)
 	rep.Peak = measurePeak()
 
 	total := len(cases) * len(backends)
@@ -303,6 +304,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	rep.Peak = rep.Peak.Merge(measurePeak())
+	if load1, ok := readCPUTimes(linuxProc); ok && loadOK {
+		rep.Load = loadBetween(load0, load1)
+	}
 	for i := range rep.Results {
 		r := &rep.Results[i]
 		if r.Backend == "cpu" && rep.Peak.GFLOPS > 0 && r.GFLOPS > 0 {

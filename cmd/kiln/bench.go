@@ -100,6 +100,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	if rep.Load.Busy() {
+		fmt.Fprintf(stderr, "kiln bench: note: the machine was busy during the run (%s); single figures are less reliable than usual\n", rep.Load)
+	}
 	var md bytes.Buffer
 	if err := rep.WriteMarkdown(&md); err != nil {
 		return err
@@ -107,6 +110,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	var cmp bytes.Buffer
 	if old != nil {
 		fmt.Fprintf(&cmp, "\n### Compared with %s (%s)\n\n", *compare, old.Started.Format("2006-01-02 15:04 MST"))
+		for _, r := range []struct {
+			name string
+			l    *bench.HostLoad
+		}{{"old", old.Load}, {"new", rep.Load}} {
+			if r.l.Busy() {
+				fmt.Fprintf(&cmp, "The %s run's machine was busy (%s): these ratios mix the change with the load.\n\n", r.name, r.l)
+			}
+		}
 		if err := bench.Compare(old, rep).WriteMarkdown(&cmp); err != nil {
 			return err
 		}
