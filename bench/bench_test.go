@@ -176,6 +176,41 @@ func TestFlopCounts(t *testing.T) {
 	}
 }
 
+// TestPoolBytes: the forward pass is credited with the input its windows
+// read (10 of 11 rows and columns for the reference model's second
+// pooling), the backward pass with all of dx.
+func TestPoolBytes(t *testing.T) {
+	cfg, err := Config{Suites: []string{"pool"}}.defaults()
+	require.NoError(t, err)
+	cases, err := plan(cfg)
+	require.NoError(t, err)
+	got := map[string]float64{}
+	for _, c := range cases {
+		got[c.name] = c.bytes
+	}
+	assert.Equal(t, 4.0*(32*26*26*64+2*32*13*13*64), got["pool1 fwd"], "26 pools to 13 exactly")
+	assert.Equal(t, 4.0*(32*10*10*64+2*32*5*5*64), got["pool2 fwd"])
+	assert.Equal(t, 4.0*(32*11*11*64+2*32*5*5*64), got["pool2 bwd"])
+
+	for _, tc := range []struct{ out, k, s, in, want int }{
+		{5, 2, 2, 11, 10}, {13, 2, 2, 26, 26}, {4, 3, 2, 9, 9}, {3, 3, 3, 10, 9}, {0, 2, 2, 1, 0}, {6, 2, 2, 11, 11},
+	} {
+		assert.Equal(t, tc.want, poolCovered(tc.out, tc.k, tc.s, tc.in), "%+v", tc)
+	}
+}
+
+func TestFormatSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		s    float64
+		want string
+	}{
+		{0, "-"}, {12.34e-6, "12.3 µs"}, {999.6e-6, "999.6 µs"}, {0.99996e-3, "1 ms"},
+		{0.0125, "12.5 ms"}, {0.9994, "999 ms"}, {0.9996, "1 s"}, {142.4, "142 s"}, {1234.4, "1234 s"},
+	} {
+		assert.Equal(t, tc.want, FormatSeconds(tc.s), "%g", tc.s)
+	}
+}
+
 func TestStats(t *testing.T) {
 	s := summarize([]float64{5, 1, 4, 2, 3})
 	assert.Equal(t, stats{median: 3, min: 1, max: 5, q1: 2, q3: 4}, s)
@@ -221,6 +256,23 @@ func TestCompare(t *testing.T) {
 	assert.Contains(t, md.String(), "| cpu | sgemm | 1024 | 20 ms | 10 ms | -50.0% | 2.00x |")
 	assert.Contains(t, md.String(), "~ (+25.0%, ranges overlap)")
 	assert.Contains(t, md.String(), "only in old: cpu gone 1")
+	assert.Empty(t, c.Warnings)
+
+	// Other CPUs, another device for a case, a case listed twice and a
+	// case the new run skipped are all said.
+	old.Host.CPU, cur.Host.CPU = "Xeon A", "Xeon B"
+	old.Results[0].Device = "dev0"
+	old.Results = append(old.Results, old.Results[1])
+	cur.Skipped = []Skip{{Backend: "cpu", Case: "gone", Reason: "not implemented"}}
+	c = Compare(old, cur)
+	require.Len(t, c.Warnings, 3)
+	assert.Contains(t, c.Warnings[0], "different CPUs (old: Xeon A; new: Xeon B)")
+	assert.Contains(t, c.Warnings[1], "lists cpu train 32 more than once")
+	assert.Contains(t, c.Warnings[2], "cpu sgemm 1024 ran on different devices (old: dev0; new: )")
+	assert.Equal(t, []string{"cpu gone 1 (skipped in new: not implemented)"}, c.OnlyOld)
+	md.Reset()
+	require.NoError(t, c.WriteMarkdown(&md))
+	assert.Contains(t, md.String(), "Note: the runs were on different CPUs")
 }
 
 func TestReadJSONErrors(t *testing.T) {

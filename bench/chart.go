@@ -21,7 +21,7 @@ type panel struct {
 
 func panels() []panel {
 	return []panel{
-		{"GFLOP/s (higher is better)", func(r Result) float64 { return r.GFLOPS }},
+		{"GFLOP/s, convolutions counted as direct (higher is better)", func(r Result) float64 { return r.GFLOPS }},
 		{"images/s (higher is better)", func(r Result) float64 {
 			if r.P50Ms > 0 {
 				return 0

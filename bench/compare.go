@@ -30,15 +30,28 @@ type Comparison struct {
 	// GeomeanSpeedup is the geometric mean of the speedups (0 when there
 	// are none).
 	GeomeanSpeedup float64
+	// Warnings name what makes the ratios compare more than the change:
+	// other CPUs, other devices for a case, a case listed twice.
+	Warnings []string
 }
 
 // Compare matches the results of old and new by backend, case and size,
 // in the order of new.
 func Compare(old, new *Report) Comparison {
 	var c Comparison
+	if old.Host.CPU != "" && new.Host.CPU != "" && old.Host.CPU != new.Host.CPU {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("the runs were on different CPUs (old: %s; new: %s)", old.Host.CPU, new.Host.CPU))
+	}
 	oldBy := map[string]Result{}
 	for _, r := range old.Results {
+		if _, dup := oldBy[r.Key()]; dup {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("the old report lists %s more than once; its last entry is compared", r.Key()))
+		}
 		oldBy[r.Key()] = r
+	}
+	skipped := map[string]string{}
+	for _, s := range new.Skipped {
+		skipped[s.Backend+" "+s.Case] = s.Reason
 	}
 	seen := map[string]bool{}
 	logSum := 0.0
@@ -50,6 +63,9 @@ func Compare(old, new *Report) Comparison {
 			continue
 		}
 		seen[k] = true
+		if o.Device != n.Device {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s ran on different devices (old: %s; new: %s)", k, o.Device, n.Device))
+		}
 		r := Ratio{Backend: n.Backend, Case: n.Case, Size: n.Size,
 			OldSeconds: o.MedianSeconds, NewSeconds: n.MedianSeconds,
 			Speedup:      o.MedianSeconds / n.MedianSeconds,
@@ -60,7 +76,12 @@ func Compare(old, new *Report) Comparison {
 	}
 	for _, o := range old.Results {
 		if !seen[o.Key()] {
-			c.OnlyOld = append(c.OnlyOld, o.Key())
+			k := o.Key()
+			if why, ok := skipped[o.Backend+" "+o.Case]; ok {
+				k += " (skipped in new: " + why + ")"
+			}
+			c.OnlyOld = append(c.OnlyOld, k)
+			seen[o.Key()] = true // once, though listed twice
 		}
 	}
 	if len(c.Ratios) > 0 {
@@ -90,6 +111,9 @@ func rangesOverlap(a, b Result) bool {
 // WriteMarkdown writes the comparison as a Markdown table.
 func (c Comparison) WriteMarkdown(w io.Writer) error {
 	var b bytes.Buffer
+	for _, w := range c.Warnings {
+		fmt.Fprintf(&b, "Note: %s.\n\n", w)
+	}
 	b.WriteString("| backend | case | size | old median | new median | delta | speedup old/new |\n")
 	b.WriteString("|---|---|---|---:|---:|---:|---:|\n")
 	for _, r := range c.Ratios {

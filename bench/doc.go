@@ -23,26 +23,37 @@
 // Short cases repeat the op inside a run until the run lasts at least
 // MinRunTime and report the time per op. The report gives the median and
 // the spread (min, max and the interquartile range Q1–Q3). Latency cases
-// time every single call and report p50/p99 (nearest-rank percentiles).
+// time every single call and report p50/p99 (nearest-rank percentiles;
+// see Flop counts below).
 //
 // # Flop counts (2 flops per multiply-add; exact for the work defined)
 //
 //   - SGEMM: 2·m·n·k.
 //   - Conv2D forward: 2·N·OutH·OutW·F·KH·KW·C. Backward-data and
 //     backward-filter perform the same multiply-adds, so the same count.
-//     Multiplications by padding zeros are not counted (the reference
-//     model uses valid padding, where there are none).
+//     Taps over padding zeros are counted too (the reference model uses
+//     valid padding, where there are none). The forward case passes the
+//     same weights on every call, so a backend that caches a transformed
+//     filter (the CPU backend's Winograd) reuses it, as at inference; a
+//     training step transforms its changed weights every time.
+//   - Every convolution is counted as the direct one whichever algorithm
+//     runs it: Winograd does fewer multiply-adds, so conv, train and
+//     infer GFLOP/s are effective figures and can pass the FMA peak.
 //   - Dense: 2·N·In·Out per pass.
-//   - Train step: for each conv and dense layer, forward + backward-filter
-//   - backward-data (the first layer has no backward-data, as the engine
-//     skips it). Bias, ReLU, pooling, softmax/loss and the optimizer are
+//   - Train step: for each conv and dense layer, forward, backward-filter
+//     and backward-data (the first layer has no backward-data, as the
+//     engine skips it). Bias, ReLU, pooling, softmax/loss and the optimizer are
 //     memory-bound and not counted; GFLOP/s of a train step is therefore a
 //     slight underestimate of the arithmetic done.
 //   - Inference: the forward passes of the conv and dense layers.
 //   - Max pooling does no flops; its throughput is reported in GB/s of
-//     compulsory traffic: forward reads x and writes y and argmax
-//     (4·(N·H·W·C + 2·N·OutH·OutW·C) bytes), backward reads dy and argmax
-//     and writes dx (4·(2·N·OutH·OutW·C + N·H·W·C) bytes).
+//     compulsory traffic: forward reads the part of x its windows cover
+//     and writes y and argmax (4·(N·Hc·Wc·C + 2·N·OutH·OutW·C) bytes, Hc
+//     and Wc the covered rows and columns: 10 of 11 for 2×2 windows over
+//     11), backward reads dy and argmax and writes all of dx
+//     (4·(2·N·OutH·OutW·C + N·H·W·C) bytes).
+//   - Latency: p50/p99 are nearest-rank percentiles of the single calls;
+//     with fewer than 100 calls (--quick) p99 is the slowest call.
 //
 // # Host load
 //

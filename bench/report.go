@@ -202,13 +202,22 @@ func FormatSeconds(s float64) string {
 	switch {
 	case s <= 0:
 		return "-"
-	case s < 1e-3:
+	case s < 0.99995e-3: // below what rounds to 1000.0 µs
 		return fmt.Sprintf("%.1f µs", s*1e6)
-	case s < 1:
-		return fmt.Sprintf("%.3g ms", s*1e3)
+	case s < 0.9995: // below what rounds to 1000 ms
+		return trimG(s*1e3, " ms")
 	default:
-		return fmt.Sprintf("%.3g s", s)
+		return trimG(s, " s")
 	}
+}
+
+// trimG formats v with three significant digits, in plain notation
+// however large (1234 s, not 1.23e+03 s).
+func trimG(v float64, unit string) string {
+	if v >= 1000 {
+		return fmt.Sprintf("%.0f%s", v, unit)
+	}
+	return fmt.Sprintf("%.3g%s", v, unit)
 }
 
 func num(v float64, format string) string {
@@ -245,7 +254,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		b.WriteString("\n")
 	}
 	b.WriteString("\nTimes are per op: median of the timed runs, spread min–max. GFLOP/s and images/s use the median.")
-	b.WriteString(" A convolution's GFLOP/s counts the direct convolution's work; run as Winograd it does less, so it can pass 100 % of the FMA peak.\n\n")
+	b.WriteString(" GFLOP/s counts a convolution's work as the direct convolution's, in the conv rows and in the training step and inference that contain them; run as Winograd a convolution does less, so these effective figures can pass 100 % of the FMA peak.")
+	b.WriteString(" p50/p99 are nearest-rank over the single batch-1 calls (the latency row's median interpolates between the middle two); with fewer than 100 calls p99 is the slowest call.\n\n")
 	b.WriteString("| backend | case | size | median | min–max | GFLOP/s | % peak | GB/s | images/s | p50 ms | p99 ms |\n")
 	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, res := range r.Results {

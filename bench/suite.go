@@ -571,6 +571,18 @@ func convCases(spec engine.Spec, batch int) ([]benchCase, error) {
 	return cases, err
 }
 
+// poolCovered is how many of in input rows (or columns) out windows of k
+// rows, stride s, cover.
+func poolCovered(out, k, s, in int) int {
+	if out <= 0 {
+		return 0
+	}
+	if s >= k {
+		return min(in, out*k)
+	}
+	return min(in, (out-1)*s+k)
+}
+
 func poolCases(spec engine.Spec, batch int) ([]benchCase, error) {
 	var cases []benchCase
 	err := layerShapes(spec, func(i int, l engine.LayerSpec, in []int) error {
@@ -584,8 +596,15 @@ func poolCases(spec engine.Spec, batch int) ([]benchCase, error) {
 		}
 		size := fmt.Sprintf("%dx%dx%dx%d p%dx%d", p.N, p.H, p.W, p.C, p.KH, p.KW)
 		xn, yn := p.N*p.H*p.W*p.C, p.N*p.OutH*p.OutW*p.C
+		// the forward pass reads only the input its windows cover (11×11
+		// pooled 2×2 to 5×5 leaves the last row and column unread); the
+		// backward pass writes all of dx
+		read := p.N * poolCovered(p.OutH, p.KH, p.StrideH, p.H) * poolCovered(p.OutW, p.KW, p.StrideW, p.W) * p.C
 		for _, pass := range []string{"fwd", "bwd"} {
 			bytes := 4 * float64(xn+2*yn)
+			if pass == "fwd" {
+				bytes = 4 * float64(read+2*yn)
+			}
 			cases = append(cases, benchCase{
 				suite: SuitePool, name: name + " " + pass, size: size, batch: batch, bytes: bytes,
 				setup: func(b backend.Backend) (func() error, func(), error) {

@@ -37,7 +37,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *repeat < 0 {
-		return fmt.Errorf("--repeat must be positive, got %d", *repeat)
+		return fmt.Errorf("--repeat must not be negative (0 takes the default), got %d", *repeat)
 	}
 	cfg := bench.Config{Device: *device, Quick: *quick, Repeat: *repeat}
 	for _, b := range benchList(*backends) {

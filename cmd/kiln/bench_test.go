@@ -79,7 +79,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{"empty size item", []string{"--sgemm-sizes", "64,,128"}, 1, `--sgemm-sizes: item 2 of "64,,128" is empty`},
 		{"trailing comma in sizes", []string{"--sgemm-sizes", "64, 128,"}, 1, `--sgemm-sizes: item 3 of "64, 128," is empty`},
 		{"blank first size", []string{"--sgemm-sizes", " ,64"}, 1, `--sgemm-sizes: item 1 of " ,64" is empty`},
-		{"negative repeat", []string{"--repeat", "-2"}, 1, "--repeat must be positive"},
+		{"negative repeat", []string{"--repeat", "-2"}, 1, "--repeat must not be negative"},
 		{"missing compare file", []string{"--compare", filepath.Join(dir, "nope.json")}, 1, "--compare: open"},
 		{"bad compare file", []string{"--compare", garbage}, 1, "not a kiln bench JSON report"},
 		{"stray argument", []string{"cpu"}, 1, `unexpected argument "cpu"`},
