@@ -21,7 +21,7 @@ FUZZ_TARGETS := \
 	./server:FuzzDecodeInferRequest \
 	./server:FuzzDecodeBinaryRequest
 
-.PHONY: all build run test deps vet unit fuzz nocgo clean
+.PHONY: all build run test deps vet unit race fuzz nocgo clean
 
 # Backends and suites add their own targets to `make test` from mk/*.mk
 # (TEST_EXTRA += ...), so each lives beside the code it builds.
@@ -49,7 +49,7 @@ run: build
 	fi
 
 # Everything CI runs: formatting, vet, unit tests, short fuzzing, pure-Go build.
-test: deps vet unit fuzz nocgo $(TEST_EXTRA)
+test: deps vet unit race fuzz nocgo $(TEST_EXTRA)
 
 deps:
 	$(GO) mod download
@@ -62,6 +62,14 @@ vet:
 
 unit:
 	$(GO) test -count=1 ./...
+
+# The race detector over the packages whose goroutines share state: the
+# server (batcher, inline runs, reload, shutdown), the CPU worker pool, and
+# the commands (signals, progress). The whole of kernels/cpu under -race
+# takes about ten minutes here, so only its pool tests run.
+race:
+	$(GO) test -race -count=1 ./server ./bench ./cmd/kiln
+	$(GO) test -race -count=1 -run 'TestPool' ./kernels/cpu
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
