@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,7 @@ type modelVersion struct {
 	delay         time.Duration
 	loadedAt      time.Time
 	rest          func()        // Server.rest
+	log           io.Writer     // Server's Config.Log
 	bwait         *atomic.Int32 // Server.bwait
 
 	queue   chan *task
@@ -123,19 +125,52 @@ func (v *modelVersion) submit(t *task) error {
 // runInline runs t on the calling goroutine instead of the batcher when
 // that changes nothing for other requests and saves the two goroutine
 // hand-offs (a good part of a small model's latency at low load): the
-// version batches with no delay, nothing is queued, and the backend is
-// free at this instant. It reports whether it ran t, and t's error.
+// version batches with no delay, nothing is queued, no batcher waits for
+// the backend, and the backend is free at this instant. It reports
+// whether it ran t, and t's error (errDeadline when t's deadline had
+// already passed, as the batcher would answer).
 func (v *modelVersion) runInline(bmu *sync.Mutex, t *task) (bool, error) {
-	if v.delay != 0 || len(v.queue) != 0 || !bmu.TryLock() {
+	if v.delay != 0 || len(v.queue) != 0 || v.bwait.Load() != 0 || !bmu.TryLock() {
 		return false, nil
 	}
 	start := time.Now()
-	err := v.model.Predict(t.in[:t.n*v.inLen], t.n, t.out[:t.n*v.classes])
+	if start.After(t.deadline) {
+		bmu.Unlock()
+		return true, errDeadline
+	}
+	err := v.predict(t.in[:t.n*v.inLen], t.n, t.out[:t.n*v.classes])
 	v.restIfIdle()
 	bmu.Unlock()
 	v.bObs.Observe(float64(t.n))
 	v.record(t, start, time.Since(start))
 	return true, inferErr(err)
+}
+
+// predict runs the model on n samples; the caller holds the backend lock.
+// A panic in the backend becomes an error (and a log line), so the lock
+// is released and every request of the batch is answered, on the inline
+// path as on the batcher's.
+func (v *modelVersion) predict(images []float32, n int, probs []float32) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(v.log, "model %s: version %s: backend panic during inference of %d samples: %v\n", v.name, v.version, n, r)
+			err = fmt.Errorf("backend panic: %v", r)
+		}
+	}()
+	return v.model.Predict(images, n, probs)
+}
+
+// stopTimer stops t and drains a tick it may hold, so that a later Reset
+// starts clean even under the pre-Go-1.23 timer semantics (a program
+// embedding this package with an older go.mod, or GODEBUG
+// asynctimerchan=1).
+func stopTimer(t *time.Timer) {
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
 }
 
 // restIfIdle lets the backend's threads sleep when nothing is queued for
@@ -177,9 +212,9 @@ func (v *modelVersion) wait(t *task) (error, bool) {
 	if t.timer == nil {
 		t.timer = time.NewTimer(d)
 	} else {
-		t.timer.Reset(d) // since Go 1.23 a stopped timer's channel holds no stale tick
+		t.timer.Reset(d) // stopped and drained when last used (stopTimer)
 	}
-	defer t.timer.Stop()
+	defer stopTimer(t.timer)
 	select {
 	case err := <-t.done:
 		return err, true
@@ -200,7 +235,7 @@ func (v *modelVersion) run(bmu *sync.Mutex) {
 	probs := make([]float32, v.maxBatch*v.classes)
 	batch := make([]*task, 0, v.maxBatch)
 	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	stopTimer(timer)
 	var carry *task
 	for {
 		var first *task
@@ -213,23 +248,12 @@ func (v *modelVersion) run(bmu *sync.Mutex) {
 				return
 			}
 		}
-		batch = batch[:0]
-		total := 0
-		now := time.Now()
-		// claim adds t to the batch unless its handler gave up on it or
-		// its deadline has passed.
-		claim := func(t *task) {
-			if !t.state.CompareAndSwap(taskQueued, taskClaimed) {
-				return
-			}
-			if now.After(t.deadline) {
-				t.done <- errDeadline
-				return
-			}
-			batch = append(batch, t)
-			total += t.n
-		}
-		claim(first)
+		// Gather: pop tasks up to maxBatch samples. They are claimed only
+		// once the backend is ours, so a handler whose deadline passes
+		// while the batch waits for the backend (another model's batch, a
+		// model loading) can still give up and answer 504 in time.
+		batch = append(batch[:0], first)
+		total := first.n
 		until := first.enq.Add(v.delay)
 	gather:
 		for total < v.maxBatch {
@@ -244,11 +268,11 @@ func (v *modelVersion) run(bmu *sync.Mutex) {
 				timer.Reset(rem)
 				select {
 				case t = <-v.queue:
-					timer.Stop()
+					stopTimer(timer)
 				case <-timer.C:
 					break gather
 				case <-v.stop:
-					timer.Stop()
+					stopTimer(timer)
 					break gather
 				}
 			}
@@ -256,29 +280,42 @@ func (v *modelVersion) run(bmu *sync.Mutex) {
 				carry = t
 				break
 			}
-			claim(t)
+			batch = append(batch, t)
+			total += t.n
 		}
-		if total == 0 {
-			continue
-		}
-		off := 0
-		for _, t := range batch {
-			copy(images[off*v.inLen:], t.in[:t.n*v.inLen])
-			off += t.n
-		}
-		start := time.Now()
 		v.bwait.Add(1)
 		bmu.Lock()
 		v.bwait.Add(-1)
-		err := v.model.Predict(images, total, probs)
+		// Claim: keep the tasks whose handlers still wait and whose
+		// deadlines have not passed, and copy their inputs in.
+		start := time.Now()
+		live, n := batch[:0], 0
+		for _, t := range batch {
+			if !t.state.CompareAndSwap(taskQueued, taskClaimed) {
+				continue // abandoned by its handler: never touched again
+			}
+			if start.After(t.deadline) {
+				t.done <- errDeadline
+				continue
+			}
+			copy(images[n*v.inLen:], t.in[:t.n*v.inLen])
+			n += t.n
+			live = append(live, t)
+		}
+		batch = live
+		if n == 0 {
+			bmu.Unlock()
+			continue
+		}
+		err := v.predict(images, n, probs)
 		if carry == nil {
 			v.restIfIdle()
 		}
 		bmu.Unlock()
 		comp := time.Since(start)
 		err = inferErr(err)
-		v.bObs.Observe(float64(total))
-		off = 0
+		v.bObs.Observe(float64(n))
+		off := 0
 		for _, t := range batch {
 			copy(t.out[:t.n*v.classes], probs[off*v.classes:])
 			off += t.n

@@ -27,8 +27,14 @@
 // same time. With a zero MaxQueueDelay, a request that finds its model's
 // queue empty and the backend free runs on its own handler goroutine under
 // the same mutex (a batch of its own, as the worker would have made it),
-// which saves two goroutine hand-offs at low load. Queues are bounded: a request finding its model's queue full
-// is answered 503 at once; one still queued at its deadline gets 504.
+// which saves two goroutine hand-offs at low load; it does not when a
+// batcher already waits for the backend. Queues are bounded: a request
+// finding its model's queue full is answered 503 at once. A request whose
+// deadline passes before its batch starts computing (still queued, or
+// gathered into a batch that waits for the backend while another model's
+// batch or a model load holds it) gets 504 at its deadline. A panic in the
+// backend during a batch answers that batch's requests 500 and is logged;
+// the server serves on.
 //
 // Versions: the newest version directory whose model file loads and warms
 // up serves; a new one is loaded beside it and swapped in, and the old one
@@ -36,6 +42,11 @@
 // and not retried until it changes; the highest version below it that
 // loads serves instead, usually the one already serving. When the serving
 // version's own file breaks and no older version loads, its copy in memory
-// keeps serving. Entries that do not fit the layout are logged once and
-// skipped.
+// keeps serving. A model directory with no version directory is
+// unloaded: to deploy, add the new version before removing the old one.
+// Entries that do not fit the layout are logged once and skipped.
+//
+// Shutdown waits for the requests in flight (and for replaced versions
+// still being freed); when its context ends first it returns an error
+// holding the backend lock, so nothing runs on the backend afterwards.
 package server

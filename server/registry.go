@@ -65,7 +65,7 @@ func (s *Server) loadVersion(name string, num int64, path string) (*modelVersion
 	v := &modelVersion{
 		name: name, version: strconv.FormatInt(num, 10), num: num, path: path, stamp: stamp,
 		model: m, meta: meta, h: in[0], w: in[1], c: in[2], inLen: m.InputLen(), classes: m.Classes(),
-		maxBatch: s.cfg.MaxBatch, delay: s.cfg.MaxQueueDelay, loadedAt: time.Now(), rest: s.rest, bwait: &s.bwait,
+		maxBatch: s.cfg.MaxBatch, delay: s.cfg.MaxQueueDelay, loadedAt: time.Now(), rest: s.rest, log: s.cfg.Log, bwait: &s.bwait,
 		queue: make(chan *task, s.cfg.QueueSize),
 		idle:  make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 		qObs: s.met.queue.WithLabelValues(name), cObs: s.met.compute.WithLabelValues(name),
@@ -86,7 +86,7 @@ func (s *Server) install(v *modelVersion) {
 	s.met.reloads.WithLabelValues(v.name).Inc()
 	if old != nil {
 		fmt.Fprintf(s.cfg.Log, "model %s: version %s (%s) now serving, replacing version %s\n", v.name, v.version, v.path, old.version)
-		go old.retire(&s.bmu)
+		s.retires.Go(func() { old.retire(&s.bmu) })
 		return
 	}
 	fmt.Fprintf(s.cfg.Log, "model %s: version %s (%s) loaded and serving (input %dx%dx%d, %d classes)\n", v.name, v.version, v.path, v.h, v.w, v.c, v.classes)
@@ -100,7 +100,7 @@ func (s *Server) remove(name string) {
 	s.mu.Unlock()
 	if old != nil {
 		fmt.Fprintf(s.cfg.Log, "model %s: removed from the repository, unloading version %s\n", name, old.version)
-		go old.retire(&s.bmu)
+		s.retires.Go(func() { old.retire(&s.bmu) })
 	}
 }
 
@@ -156,6 +156,11 @@ func (s *Server) AddModel(name, path string) error {
 	if err := CheckModelName(name); err != nil {
 		return err
 	}
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
+	if s.shut {
+		return fmt.Errorf("model %s: %w", name, errShutDown)
+	}
 	v, err := s.loadVersion(name, 1, path)
 	if err != nil {
 		s.met.loadFailures.WithLabelValues(name).Inc()
@@ -181,6 +186,9 @@ func (s *Server) Poll() error {
 	}
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
+	if s.shut {
+		return fmt.Errorf("model repository: %w", errShutDown)
+	}
 	entries, err := os.ReadDir(s.repo)
 	if err != nil {
 		return repoDirError{err}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -304,4 +306,71 @@ func TestUnreadableRepoIsLogged(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(log, failing), log)
 	assert.Contains(t, log, "; the loaded models keep serving")
 	assert.Equal(t, "1", servedVersion(t, ts))
+}
+
+// TestShutdownWaitsForReplacedVersions: a version replaced by a reload
+// while a request still holds it is retired in the background; Shutdown
+// waits for that too, so every device buffer is freed when it returns
+// (the cleanup checks), and no model is added or polled in afterwards.
+func TestShutdownWaitsForReplacedVersions(t *testing.T) {
+	repo := t.TempDir()
+	writeModel(t, versionPath(repo, "tiny", 1), 1)
+	ts := startServer(t, Config{MaxBatch: 4}, func(s *Server) error { return s.LoadRepo(repo) })
+	v1 := servingVersion(t, ts.s)
+	require.True(t, v1.acquire(), "a request in flight on version 1")
+	writeModel(t, versionPath(repo, "tiny", 2), 2)
+	require.NoError(t, ts.s.Poll())
+	require.Equal(t, "2", servingVersion(t, ts.s).version)
+
+	done := make(chan error, 1)
+	go func() { done <- ts.s.Shutdown(context.Background()) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) while version 1 was still being retired", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	v1.release()
+	require.NoError(t, <-done)
+	ts.closed = true
+
+	path := filepath.Join(t.TempDir(), "late.kiln")
+	writeModel(t, path, 3)
+	assert.ErrorIs(t, ts.s.AddModel("late", path), errShutDown)
+	assert.ErrorIs(t, ts.s.Poll(), errShutDown)
+	assert.Empty(t, ts.s.Models())
+}
+
+// TestShutdownPastGrace: when the grace period ends with a request in
+// flight, Shutdown says so and returns holding the backend lock, so no
+// backend call runs afterwards and the backend can be closed; the request
+// still gets its 504 at its deadline.
+func TestShutdownPastGrace(t *testing.T) {
+	b := cpu.New()
+	defer b.Close() // the models are not freed after a timed-out Shutdown: no leak check
+	s, err := New(b, Config{MaxBatch: 4, Timeout: 500 * time.Millisecond})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = s.Serve(ln) }()
+	require.NoError(t, singleModel(t)(s))
+	require.NoError(t, s.SetReady())
+	ts := &testServer{s: s, b: b, base: "http://" + ln.Addr().String(), client: &http.Client{Timeout: 30 * time.Second}}
+	v := servingVersion(t, s)
+	good := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 0), ``)
+
+	s.bmu.Lock()
+	got := make(chan response, 1)
+	go func() { got <- ts.do(t, "POST", "/v2/models/tiny/infer", good) }()
+	require.Eventually(t, func() bool { return v.pending.Load() == 1 }, 10*time.Second, time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(ctx) }()
+	r := <-got // its deadline passes while the backend is held
+	assert.Equal(t, 504, r.code)
+	s.bmu.Unlock()
+	err = <-done
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "requests still in flight were not answered")
+	assert.False(t, s.bmu.TryLock(), "Shutdown keeps the backend lock")
 }

@@ -53,7 +53,13 @@ type Server struct {
 
 	repo   string
 	pollMu sync.Mutex
-	failed map[string]fileStamp
+	// shut is set by Shutdown (guarded by pollMu): no model is added or
+	// reloaded after it.
+	shut bool
+	// retires counts versions being retired in the background (replaced
+	// or removed); Shutdown waits for them.
+	retires sync.WaitGroup
+	failed  map[string]fileStamp
 	// skipped holds the repository entries that do not fit the layout,
 	// each reported once (guarded by pollMu)
 	skipped  map[string]bool
@@ -158,9 +164,16 @@ func (s *Server) SetReady() error {
 // Serve answers requests on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.http.Serve(ln) }
 
+// errShutDown refuses to add or reload models after Shutdown.
+var errShutDown = errors.New("the server is shut down")
+
 // Shutdown stops accepting connections, waits for every in-flight request
 // to be answered (or ctx to end), then stops the batchers and frees the
-// models. Serve returns as soon as Shutdown starts.
+// models, those being replaced or removed in the background included.
+// Serve returns as soon as Shutdown starts. When ctx ends first, the
+// requests still in flight are not answered and the models are not
+// freed, but no backend call runs or starts after Shutdown returns (it
+// keeps the backend lock), so the caller may close the backend.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 	if s.stopPoll != nil {
@@ -169,10 +182,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.stopPoll = nil
 	}
 	if err := s.http.ShutdownWithContext(ctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		s.pollMu.Lock()
+		s.shut = true
+		s.pollMu.Unlock()
+		s.bmu.Lock() // for good: the backend stays idle
+		return fmt.Errorf("shutdown: %w (requests still in flight were not answered)", err)
 	}
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
+	s.shut = true
 	s.mu.Lock()
 	vs := s.models
 	s.models = map[string]*modelVersion{}
@@ -180,6 +198,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, v := range vs {
 		v.retire(&s.bmu)
 	}
+	s.retires.Wait()
 	return nil
 }
 
@@ -472,6 +491,16 @@ func (s *Server) newTask(v *modelVersion, n int, timeout time.Duration) *task {
 	return t
 }
 
+// writeTaskError answers a request whose task failed: 504 for a deadline
+// that passed before its batch ran, 500 for a failed inference.
+func (s *Server) writeTaskError(ctx *fasthttp.RequestCtx, v *modelVersion, err error) {
+	if errors.Is(err, errDeadline) {
+		writeError(ctx, fasthttp.StatusGatewayTimeout, fmt.Sprintf("request deadline exceeded while queued for model %s", v.name))
+		return
+	}
+	writeError(ctx, fasthttp.StatusInternalServerError, err.Error())
+}
+
 // execute queues t on v and waits for it. It writes the error response and
 // returns false when t did not complete; t is then not to be used.
 func (s *Server) execute(ctx *fasthttp.RequestCtx, v *modelVersion, t *task) bool {
@@ -479,7 +508,7 @@ func (s *Server) execute(ctx *fasthttp.RequestCtx, v *modelVersion, t *task) boo
 		if err == nil {
 			return true
 		}
-		writeError(ctx, fasthttp.StatusInternalServerError, err.Error())
+		s.writeTaskError(ctx, v, err)
 		s.taskPool.Put(t)
 		return false
 	}
@@ -490,14 +519,10 @@ func (s *Server) execute(ctx *fasthttp.RequestCtx, v *modelVersion, t *task) boo
 		return false
 	}
 	err, reusable := v.wait(t)
-	switch {
-	case err == nil:
+	if err == nil {
 		return true
-	case errors.Is(err, errDeadline):
-		writeError(ctx, fasthttp.StatusGatewayTimeout, fmt.Sprintf("request deadline exceeded while queued for model %s", v.name))
-	default:
-		writeError(ctx, fasthttp.StatusInternalServerError, err.Error())
 	}
+	s.writeTaskError(ctx, v, err)
 	if reusable {
 		s.taskPool.Put(t)
 	}

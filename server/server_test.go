@@ -611,29 +611,103 @@ func TestOverload(t *testing.T) {
 	assert.Equal(t, queue+1, n)
 }
 
-// TestDeadline: a request still queued at its deadline gets 504. (The
-// deadline is long enough for the last, unhindered request to be answered
-// in time on a loaded machine.)
+// TestDeadline: a request whose deadline passes while it waits gets 504
+// at its deadline, whether it is still in the queue or already gathered
+// into a batch that waits for the backend (held here, as another model's
+// batch or a model loading holds it): both answers arrive while the
+// backend is still held. The batch then skips the abandoned request and
+// the server serves on.
 func TestDeadline(t *testing.T) {
 	ts := startServer(t, Config{MaxBatch: 1, Timeout: 250 * time.Millisecond}, singleModel(t))
 	good := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 0), ``)
 	ts.s.bmu.Lock()
-	var wg sync.WaitGroup
-	codes := make(chan response, 2)
+	codes := make(chan response, 1)
 	v := servingVersion(t, ts.s)
-	wg.Add(1)
-	go func() { defer wg.Done(); codes <- ts.do(t, "POST", "/v2/models/tiny/infer", good) }()
-	require.Eventually(t, func() bool { return v.pending.Load() == 1 && len(v.queue) == 0 }, 10*time.Second, time.Millisecond)
-	// The second waits in the queue behind the held batch until its deadline.
+	go func() { codes <- ts.do(t, "POST", "/v2/models/tiny/infer", good) }()
+	require.Eventually(t, func() bool { return v.pending.Load() == 1 && len(v.queue) == 0 && ts.s.bwait.Load() == 1 }, 10*time.Second, time.Millisecond,
+		"the first request is gathered and its batch waits for the backend")
+	// The second waits in the queue behind it until its deadline.
 	r := ts.do(t, "POST", "/v2/models/tiny/infer", good)
 	assert.Equal(t, 504, r.code)
 	assert.Contains(t, r.json(t)["error"], "deadline exceeded")
-	ts.s.bmu.Unlock()
-	wg.Wait()
 	first := <-codes
-	// The first was already in a batch: it completes.
-	assert.Equal(t, 200, first.code)
+	assert.Equal(t, 504, first.code, "%s", first.body)
+	assert.Contains(t, first.json(t)["error"], "deadline exceeded")
+	ts.s.bmu.Unlock()
 	assert.Equal(t, 200, ts.do(t, "POST", "/v2/models/tiny/infer", good).code)
+	require.Eventually(t, func() bool { return v.pending.Load() == 0 && ts.s.bwait.Load() == 0 }, 10*time.Second, time.Millisecond)
+}
+
+// TestInlineGuards: the inline path answers a request whose deadline has
+// passed as the batcher would (504), and does not run while a batcher
+// waits for the backend (that batch was there first).
+func TestInlineGuards(t *testing.T) {
+	ts := startServer(t, Config{MaxBatch: 4}, singleModel(t))
+	v := servingVersion(t, ts.s)
+	task := func(deadline time.Time) *task {
+		tk := ts.s.newTask(v, 1, time.Second)
+		tk.deadline = deadline
+		return tk
+	}
+	ran, err := v.runInline(&ts.s.bmu, task(time.Now().Add(-time.Millisecond)))
+	assert.True(t, ran)
+	assert.ErrorIs(t, err, errDeadline)
+	assert.True(t, ts.s.bmu.TryLock(), "the backend lock is released")
+	ts.s.bmu.Unlock()
+
+	ts.s.bwait.Add(1)
+	ran, _ = v.runInline(&ts.s.bmu, task(time.Now().Add(time.Minute)))
+	assert.False(t, ran, "a batcher waits for the backend")
+	ts.s.bwait.Add(-1)
+	ran, err = v.runInline(&ts.s.bmu, task(time.Now().Add(time.Minute)))
+	assert.True(t, ran)
+	assert.NoError(t, err)
+}
+
+// TestBackendPanic: a panic in the backend during inference answers that
+// request 500 and is logged, on the inline path and on the batcher's, and
+// leaves the backend lock free: the next request is answered 200.
+func TestBackendPanic(t *testing.T) {
+	pb := &panickyBackend{Backend: cpu.New()}
+	var logBuf syncBuffer
+	ts := startServerOn(t, pb, Config{MaxBatch: 4, Timeout: 10 * time.Second, Log: &logBuf}, singleModel(t))
+	v := servingVersion(t, ts.s)
+	good := inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 0), ``)
+
+	// Inline: the backend is free.
+	pb.arm.Store(1)
+	r := ts.do(t, "POST", "/v2/models/tiny/infer", good)
+	assert.Equal(t, 500, r.code)
+	assert.Contains(t, r.json(t)["error"], "backend panic: injected")
+	assert.Equal(t, 200, ts.do(t, "POST", "/v2/models/tiny/infer", good).code)
+
+	// Batched: hold the backend so the request queues for the batcher.
+	pb.arm.Store(1)
+	ts.s.bmu.Lock()
+	got := make(chan response, 1)
+	go func() { got <- ts.do(t, "POST", "/v2/models/tiny/infer", good) }()
+	require.Eventually(t, func() bool { return v.pending.Load() == 1 }, 10*time.Second, time.Millisecond)
+	ts.s.bmu.Unlock()
+	r = <-got
+	assert.Equal(t, 500, r.code)
+	assert.Contains(t, r.json(t)["error"], "backend panic: injected")
+	assert.Equal(t, 200, ts.do(t, "POST", "/v2/models/tiny/infer", good).code)
+	assert.True(t, ts.s.bmu.TryLock(), "the backend lock is free")
+	ts.s.bmu.Unlock()
+	assert.Equal(t, 2, strings.Count(logBuf.String(), "backend panic during inference"), logBuf.String())
+}
+
+// panickyBackend panics once in Softmax each time the test arms it.
+type panickyBackend struct {
+	*cpu.Backend
+	arm atomic.Int32
+}
+
+func (b *panickyBackend) Softmax(x, y backend.Buffer, rows, cols int) error {
+	if b.arm.CompareAndSwap(1, 0) {
+		panic("injected")
+	}
+	return b.Backend.Softmax(x, y, rows, cols)
 }
 
 // TestShutdownFinishesInFlight: requests accepted before Shutdown are all
