@@ -280,6 +280,7 @@ func TestResumeRefusesAnotherRun(t *testing.T) {
 		{"fewer images", train.Subset(500), nil, "training data synthetic-600x8x8x1-c4 (600 images) there, synthetic-600x8x8x1-c4 (500 images) here"},
 		{"other images", other, nil, "training data synthetic-600x8x8x1-c4 (600 images) with other contents"},
 		{"augmentation", train, func(c *TrainConfig) { c.Augment = true }, "augmentation false there, true here"},
+		{"learning rate", train, func(c *TrainConfig) { c.Optimizer.LR = 0.01 }, "learning rate 0.001 there, 0.01 here"},
 		{"seed and batch", train, func(c *TrainConfig) { c.Seed, c.Batch = 6, 16 }, "seed 5 there, 6 here; batch 32 there, 16 here"},
 		{"fewer epochs", train, func(c *TrainConfig) { c.Epochs = 1 }, "has 2 epochs done, more than the 1 this run asks for"},
 	}
@@ -344,8 +345,31 @@ func TestTrainStop(t *testing.T) {
 func TestResumeOldCheckpoint(t *testing.T) {
 	on := true
 	old := checkpointMeta{Seed: 1, Batch: 32, Optimizer: "adam"}
-	run := checkpointMeta{Seed: 1, Batch: 32, Optimizer: "adam", Augment: &on, Data: "x", Samples: 5, DataHash: "ab"}
+	lr := 1e-3
+	run := checkpointMeta{Seed: 1, Batch: 32, Optimizer: "adam", Augment: &on, Data: "x", Samples: 5, DataHash: "ab", LR: &lr}
 	assert.Empty(t, old.differences(run))
+}
+
+// TestResumeRefusesOtherMomentum: an SGD checkpoint resumes only with the
+// momentum it was trained with (and the same learning rate).
+func TestResumeRefusesOtherMomentum(t *testing.T) {
+	b := newCPU(t)
+	train, _ := synthetic(t)
+	dir := t.TempDir()
+	sgd := OptimizerConfig{Name: "sgd", LR: 1e-3, Momentum: 0.9}
+	m, err := New(b, smallSpec(), 5)
+	require.NoError(t, err)
+	defer m.Close()
+	_, err = Train(m, train, nil, TrainConfig{Epochs: 1, Batch: 32, Seed: 5, CheckpointDir: dir, Optimizer: sgd}, nil)
+	require.NoError(t, err)
+	other := sgd
+	other.Momentum = 0
+	_, err = Train(m, train, nil, TrainConfig{Epochs: 2, Batch: 32, Seed: 5, CheckpointDir: dir, Optimizer: other, Resume: true}, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "momentum 0.9 there, 0 here")
+	hist, err := Train(m, train, nil, TrainConfig{Epochs: 2, Batch: 32, Seed: 5, CheckpointDir: dir, Optimizer: sgd, Resume: true}, nil)
+	require.NoError(t, err)
+	assert.Len(t, hist, 2, "the same settings resume")
 }
 
 // stopAt closes stop once training reaches seen samples of epoch.
@@ -537,4 +561,29 @@ func TestBatchLargerThanData(t *testing.T) {
 	exact, exactAcc := run(20)
 	assert.Equal(t, exact.TrainLoss, huge.TrainLoss)
 	assert.Equal(t, exactAcc, hugeAcc)
+}
+
+// TestLayerSeedsIndependent: two dropout layers of one step draw masks
+// that agree about as often as independent ones would (half the time at
+// rate 0.5), at every shift between them. With the layer index added as a
+// multiple of DropoutKeep's element spacing, layer b's mask was layer a's
+// shifted by b−a elements (agreement 1 at that shift).
+func TestLayerSeedsIndependent(t *testing.T) {
+	const n, rate = 4096, 0.5
+	for _, seed := range []uint64{0, 1, 0xdeadbeef} {
+		for _, pair := range [][2]int{{2, 5}, {0, 1}, {3, 4}} {
+			sa, sb := layerSeed(seed, pair[0]), layerSeed(seed, pair[1])
+			for shift := -8; shift <= 8; shift++ {
+				agree, total := 0, 0
+				for j := 8; j < n-8; j++ {
+					if backend.DropoutKeep(sa, j+shift, rate) == backend.DropoutKeep(sb, j, rate) {
+						agree++
+					}
+					total++
+				}
+				frac := float64(agree) / float64(total)
+				assert.InDelta(t, 0.5, frac, 0.05, "seed %d layers %v shift %d", seed, pair, shift)
+			}
+		}
+	}
 }

@@ -173,12 +173,28 @@ func (m *Model) Setup(maxBatch int) error {
 	return nil
 }
 
+// layerSeed is the random seed of layer i in a step with seed seed. The
+// layer index goes through a hash, not a plain offset: DropoutKeep spaces
+// its elements by the golden-ratio constant, so an offset of i times that
+// constant made layer b's mask layer a's shifted by b−a elements.
+func layerSeed(seed uint64, i int) uint64 {
+	return mix64(seed ^ mix64(uint64(i)+1))
+}
+
+// mix64 is SplitMix64's finaliser: a bijection of uint64 whose output bits
+// each depend on every input bit.
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+	return z ^ (z >> 31)
+}
+
 // forward runs every layer on the n samples already in m.in.
 func (m *Model) forward(n int, train bool, seed uint64) (backend.Buffer, error) {
 	x := m.in
 	var err error
 	for i, l := range m.layers {
-		if x, err = l.forward(x, n, train, seed+uint64(i)*0x9E3779B97F4A7C15); err != nil {
+		if x, err = l.forward(x, n, train, layerSeed(seed, i)); err != nil {
 			return nil, fmt.Errorf("forward layer %d (%s): %w", i, m.Spec.layerName(i), err)
 		}
 	}

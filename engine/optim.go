@@ -28,7 +28,7 @@ type Optimizer interface {
 type OptimizerConfig struct {
 	Name     string  // adam (default) or sgd
 	LR       float64 // learning rate; 0 means the default (1e-3 Adam, 1e-2 SGD)
-	Momentum float64 // SGD momentum (default 0.9 when Name is sgd)
+	Momentum float64 // SGD momentum, 0 (none, as Keras' default) unless set; kiln train's --momentum defaults to 0.9
 }
 
 // WithDefaults returns c with the defaults filled in: adam when Name is

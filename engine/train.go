@@ -78,13 +78,17 @@ type ResumeReporter interface {
 const CheckpointName = "checkpoint.kiln"
 
 type checkpointMeta struct {
-	Epoch     int          `json:"epoch"` // completed epochs
-	Seed      uint64       `json:"seed"`
-	Batch     int          `json:"batch"`
-	Optimizer string       `json:"optimizer"`
-	OptStep   int          `json:"optimizer_step"`
-	History   []EpochStats `json:"history"`
-	Model     ModelMeta    `json:"model"`
+	Epoch     int    `json:"epoch"` // completed epochs
+	Seed      uint64 `json:"seed"`
+	Batch     int    `json:"batch"`
+	Optimizer string `json:"optimizer"`
+	OptStep   int    `json:"optimizer_step"`
+	// The optimizer's hyperparameters, defaults filled in (nil in
+	// checkpoints written before they were recorded).
+	LR       *float64     `json:"lr,omitempty"`
+	Momentum *float64     `json:"momentum,omitempty"` // sgd only
+	History  []EpochStats `json:"history"`
+	Model    ModelMeta    `json:"model"`
 	// The run's training data and augmentation: a resumed run must see
 	// the same (checkpoints written before these fields have none).
 	Augment  *bool  `json:"augment,omitempty"`   // nil in older checkpoints
@@ -124,6 +128,12 @@ func (cm checkpointMeta) differences(run checkpointMeta) []string {
 	}
 	if cm.Optimizer != run.Optimizer {
 		d = append(d, fmt.Sprintf("optimizer %s there, %s here", cm.Optimizer, run.Optimizer))
+	}
+	if cm.LR != nil && run.LR != nil && *cm.LR != *run.LR {
+		d = append(d, fmt.Sprintf("learning rate %g there, %g here", *cm.LR, *run.LR))
+	}
+	if cm.Momentum != nil && run.Momentum != nil && *cm.Momentum != *run.Momentum {
+		d = append(d, fmt.Sprintf("momentum %g there, %g here", *cm.Momentum, *run.Momentum))
 	}
 	if cm.Augment != nil && run.Augment != nil && *cm.Augment != *run.Augment {
 		d = append(d, fmt.Sprintf("augmentation %v there, %v here", *cm.Augment, *run.Augment))
@@ -179,8 +189,13 @@ func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) (
 	start := 0
 	var run checkpointMeta // what this run's checkpoints record about it
 	if cfg.CheckpointDir != "" {
+		oc := cfg.Optimizer.WithDefaults()
 		run = checkpointMeta{Seed: cfg.Seed, Batch: cfg.Batch, Optimizer: opt.Name(), Model: cfg.Meta,
-			Epoch: cfg.Epochs, Augment: &cfg.Augment, Data: train.Name, Samples: train.N, DataHash: dataHash(train)}
+			Epoch: cfg.Epochs, Augment: &cfg.Augment, Data: train.Name, Samples: train.N, DataHash: dataHash(train),
+			LR: &oc.LR}
+		if oc.Name == "sgd" {
+			run.Momentum = &oc.Momentum
+		}
 	}
 	if cfg.Resume && cfg.CheckpointDir != "" {
 		path := filepath.Join(cfg.CheckpointDir, CheckpointName)

@@ -228,6 +228,7 @@ func TestBadInputsGiveClearErrors(t *testing.T) {
 		want string
 	}{
 		{"batch 0", []string{"train", "--data", dir, "--batch", "0"}, "--batch must be positive"},
+		{"val split holds out nothing", []string{"train", "--data", dir, "--backend", "cpu", "--limit", "40", "--val-split", "0.01"}, "--val-split 0.01 of 40 training images holds out no image"},
 		{"missing dataset", []string{"train", "--data", missing, "--backend", "cpu"}, "train-images-idx3-ubyte"},
 		{"truncated dataset", []string{"train", "--data", truncated, "--backend", "cpu"}, "truncated"},
 		{"not IDX", []string{"train", "--data", notIDX, "--backend", "cpu"}, "not an IDX file"},

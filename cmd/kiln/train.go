@@ -102,8 +102,12 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	var val *data.Dataset
 	if *valSplit > 0 {
+		n := train.N
 		if train, val, err = train.Split(*valSplit, *seed); err != nil {
 			return err
+		}
+		if val.N == 0 {
+			return fmt.Errorf("--val-split %g of %d training images holds out no image (at least %.2g would hold out one)", *valSplit, n, 0.5/float64(n))
 		}
 	}
 	spec, err := loadModelSpec(*modelFlag, train)
