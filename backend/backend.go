@@ -120,6 +120,8 @@ type Backend interface {
 	// argmax. Ties go to the first element in row-major window order.
 	MaxPool2D(p PoolParams, x, y, argmax Buffer) error
 	// MaxPool2DBackward computes dx from dy and argmax (overwrites dx).
+	// Argmax entries that are not a window offset (an integer in
+	// [0, KH·KW)) contribute nothing.
 	MaxPool2DBackward(p PoolParams, dy, argmax, dx Buffer) error
 
 	// BiasAdd adds bias[c] to x[r·cols+c] for r < rows, in place.

@@ -57,6 +57,21 @@ func poolSuites() []suite {
 			checkMaxPool(e, p, e.uniform(p.InLen(), -5, -1))
 		}},
 	)
+	bwd = append(bwd, testCase{"invalid_argmax", func(e *env) {
+		// Entries that are not a window offset (an integer in [0, KH·KW))
+		// contribute nothing: fractions, negatives, too large, NaN.
+		p := poolShape{2, 6, 6, 3, 2, 2, 2, 2}.params()
+		bad := []float32{1.5, 0.25, -1, -0.5, 4, 4.5, 1e9, nan32}
+		arg := make([]float32, p.OutLen())
+		for i := range arg {
+			if i%3 == 0 {
+				arg[i] = bad[(i/3)%len(bad)]
+			} else {
+				arg[i] = float32(e.rng.IntN(p.KH * p.KW))
+			}
+		}
+		checkMaxPoolBackwardArg(e, p, arg)
+	}})
 	return []suite{{name: "MaxPool2D", cases: fwd}, {name: "MaxPool2DBackward", cases: bwd}}
 }
 
@@ -71,13 +86,18 @@ func checkMaxPool(e *env, p backend.PoolParams, x []float32) {
 }
 
 func checkMaxPoolBackward(e *env, p backend.PoolParams) {
-	g := e.uniform(p.OutLen(), -1, 1)
 	// Any valid window offset, not only those of some x: the op must route by
 	// argmax alone, and overlapping windows must accumulate.
 	arg := make([]float32, p.OutLen())
 	for i := range arg {
 		arg[i] = float32(e.rng.IntN(p.KH * p.KW))
 	}
+	checkMaxPoolBackwardArg(e, p, arg)
+}
+
+// checkMaxPoolBackward with the given argmax.
+func checkMaxPoolBackwardArg(e *env, p backend.PoolParams, arg []float32) {
+	g := e.uniform(p.OutLen(), -1, 1)
 	dg, darg := e.input(g), e.input(arg)
 	dx := e.output(p.InLen(), nan32)
 	e.do(backend.OpMaxPool2DBackward, e.b.MaxPool2DBackward(p, dg.b, darg.b, dx.b))

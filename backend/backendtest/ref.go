@@ -162,7 +162,11 @@ func refMaxPoolBackward(p backend.PoolParams, dy, arg []float32) (dx, scale []fl
 			for ox := 0; ox < p.OutW; ox++ {
 				for c := 0; c < p.C; c++ {
 					o := ((n*p.OutH+oy)*p.OutW+ox)*p.C + c
-					a := int(arg[o])
+					af := arg[o]
+					a := int(af)
+					if !(af >= 0 && a < p.KH*p.KW && float32(a) == af) {
+						continue // not a window offset: contributes nothing
+					}
 					i := poolIndex(p, n, oy, ox, c, a/p.KW, a%p.KW)
 					dx[i] += float64(dy[o])
 					scale[i] += math.Abs(float64(dy[o]))

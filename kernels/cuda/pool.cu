@@ -39,7 +39,6 @@ KILN_KERNEL void kiln_maxpool2d_fwd(KILN_POOL_ARGS, const float* __restrict__ x,
 KILN_KERNEL void kiln_maxpool2d_bwd(KILN_POOL_ARGS, const float* __restrict__ dy, const float* __restrict__ argmax,
                                     float* __restrict__ dx) {
 	const int total = N * H * W * C;
-	const float win = (float)(KH * KW);
 	KILN_FOR(i, total) {
 		const int c = i % C;
 		int t = i / C;
@@ -58,7 +57,7 @@ KILN_KERNEL void kiln_maxpool2d_bwd(KILN_POOL_ARGS, const float* __restrict__ dy
 				const int kx = w - ow * SW;
 				const size_t o = (((size_t)n * OH + oh) * OW + ow) * C + c;
 				const float af = argmax[o];
-				if (af >= 0.f && af < win && (int)af == ky * KW + kx) g += dy[o];
+				if (af == (float)(ky * KW + kx)) g += dy[o]; // exact: a fraction or NaN names no offset
 			}
 		}
 		dx[i] = g;
