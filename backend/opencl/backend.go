@@ -26,6 +26,7 @@ var errClosed = errors.New("backend is closed")
 // from one goroutine at a time.
 type Backend struct {
 	ctx    *clb.Context
+	aq     allocQueue // ctx; tests wrap it to inject errors
 	dev    clb.Device
 	info   backend.DeviceInfo
 	k      kernels
@@ -78,8 +79,8 @@ func (b *Backend) Close() error {
 	if err := b.ctx.Finish(); err != nil {
 		errs = append(errs, err)
 	}
-	b.closed = true
 	b.mu.Lock()
+	b.closed = true // under mu: a late Free reads it there
 	for buf := range b.liveSet {
 		errs = append(errs, buf.mem.Release())
 		buf.mem = nil
@@ -128,7 +129,7 @@ func (x *Buffer) Len() int {
 // Free returns the buffer's device memory to its backend's free list.
 // Freeing twice is a no-op.
 func (x *Buffer) Free() {
-	if x == nil || x.freed || x.owner == nil {
+	if x == nil || x.owner == nil {
 		return
 	}
 	b := x.owner
@@ -170,37 +171,25 @@ func (b *Backend) Alloc(n int) (backend.Buffer, error) {
 		return nil, backend.ShapeError(Name, op, "%d elements (%d bytes) exceed the largest buffer this backend allows on %s: %d elements (device max allocation %d bytes, 32-bit kernel indices)",
 			n, int64(n)*4, b.dev.Name, b.maxElems(), b.dev.MaxAlloc)
 	}
-	size := bucketBytes(n)
+	size := bucketBytes(n, b.dev.MaxAlloc)
 	b.mu.Lock()
 	mem := b.pool.get(size)
 	b.mu.Unlock()
-	fresh := mem == nil
-	if fresh {
+	if mem == nil {
+		// Wait for the queued work first, so that its failure (a kernel's
+		// CL_OUT_OF_RESOURCES, say) is reported as what it is and not as
+		// this allocation running out of memory.
+		if err := b.aq.Finish(); err != nil {
+			return nil, &backend.Error{Backend: Name, Op: op, Err: err,
+				Msg: fmt.Sprintf("work queued by earlier ops failed (reported before allocating %d elements)", n)}
+		}
 		var err error
-		if mem, err = b.ctx.NewBuffer(size); err != nil && errors.Is(err, clb.ErrOutOfMemory) {
-			// Give the cached free buffers back to the device and retry once.
-			b.mu.Lock()
-			derr := b.pool.drain()
-			b.mu.Unlock()
-			if mem, err = b.ctx.NewBuffer(size); err != nil {
-				err = errors.Join(err, derr)
-			}
-		}
-		if err != nil {
+		if mem, err = b.freshBuffer(size, n); err != nil {
 			return nil, b.allocError(n, err)
 		}
-	}
-	if n > 0 {
-		err := b.ctx.Fill(mem, 0, n, 0)
-		if err == nil && fresh {
-			// Drivers allocate lazily: make the first touch happen now, so
-			// running out of memory is reported here and not by a later op.
-			err = b.ctx.Finish()
-		}
-		if err != nil {
-			mem.Release()
-			return nil, b.allocError(n, err)
-		}
+	} else if err := b.aq.Fill(mem, 0, n, 0); err != nil {
+		mem.Release()
+		return nil, b.allocError(n, err)
 	}
 	buf := &Buffer{owner: b, mem: mem, n: n}
 	b.mu.Lock()
@@ -212,11 +201,59 @@ func (b *Backend) Alloc(n int) (backend.Buffer, error) {
 	return buf, nil
 }
 
+// allocQueue is the part of the context Alloc uses; tests wrap it to
+// inject errors.
+type allocQueue interface {
+	NewBuffer(size int64) (*clb.Buffer, error)
+	Fill(m *clb.Buffer, offset, n int, v float32) error
+	Finish() error
+}
+
+// freshBuffer creates a device buffer of size bytes and zero-fills its first
+// n elements, waiting for the fill: drivers allocate lazily, and this makes
+// the first touch happen now, so running out of memory is reported here and
+// not by a later op. When the device runs out of memory in any of these
+// steps, the cached free buffers are given back to it and it is tried once
+// more.
+func (b *Backend) freshBuffer(size int64, n int) (*clb.Buffer, error) {
+	mem, err := b.touchBuffer(size, n)
+	if errors.Is(err, clb.ErrOutOfMemory) {
+		b.mu.Lock()
+		derr := b.pool.drain()
+		b.mu.Unlock()
+		if mem, err = b.touchBuffer(size, n); err != nil {
+			err = errors.Join(err, derr)
+		}
+	}
+	return mem, err
+}
+
+// touchBuffer is one try of freshBuffer.
+func (b *Backend) touchBuffer(size int64, n int) (*clb.Buffer, error) {
+	mem, err := b.aq.NewBuffer(size)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		if err = b.aq.Fill(mem, 0, n, 0); err == nil {
+			err = b.aq.Finish()
+		}
+		if err != nil {
+			mem.Release()
+			return nil, err
+		}
+	}
+	return mem, nil
+}
+
 func (b *Backend) allocError(n int, err error) error {
 	if errors.Is(err, clb.ErrOutOfMemory) {
+		b.mu.Lock()
+		live, liveElems := b.live, b.liveElems
+		b.mu.Unlock()
 		return &backend.Error{Backend: Name, Op: backend.OpAlloc, Err: err,
 			Msg: fmt.Sprintf("out of device memory allocating %d elements (%d bytes) on %s (%d MiB global memory, %d live buffers holding %d elements)",
-				n, int64(n)*4, b.dev.Name, b.dev.GlobalMem>>20, b.live, b.liveElems)}
+				n, int64(n)*4, b.dev.Name, b.dev.GlobalMem>>20, live, liveElems)}
 	}
 	return &backend.Error{Backend: Name, Op: backend.OpAlloc, Err: err, Msg: fmt.Sprintf("allocating %d elements failed", n)}
 }

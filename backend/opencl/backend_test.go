@@ -4,11 +4,14 @@ package opencl
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -53,6 +56,20 @@ func TestSelectDevice(t *testing.T) {
 		{Index: 2, Name: "Radeon RX 7900", Type: clb.TypeGPU, Available: false},
 		{Index: 3, Name: "GeForce RTX 4090", Type: clb.TypeGPU, Available: true},
 	}
+	const gib = 1 << 30
+	gpus := []clb.Device{ // an integrated GPU with plenty of (host) memory first
+		{Index: 0, Name: "Intel Iris Xe", Type: clb.TypeGPU, Available: true, UnifiedMemory: true, ComputeUnits: 96, GlobalMem: 51 * gib},
+		{Index: 1, Name: "GeForce RTX 3060", Type: clb.TypeGPU, Available: true, ComputeUnits: 28, GlobalMem: 12 * gib},
+		{Index: 2, Name: "GeForce RTX 4090", Type: clb.TypeGPU, Available: true, ComputeUnits: 128, GlobalMem: 24 * gib},
+		{Index: 3, Name: "GeForce RTX 4090", Type: clb.TypeGPU, Available: true, ComputeUnits: 128, GlobalMem: 24 * gib},
+		{Index: 4, Name: "Radeon Pro W7900", Type: clb.TypeGPU, Available: false, ComputeUnits: 96, GlobalMem: 48 * gib},
+	}
+	igpu := gpus[0]
+	igpu.Index = 1
+	twins := []clb.Device{
+		{Index: 0, Name: "GeForce GTX 1080", Type: clb.TypeGPU, Available: false},
+		{Index: 1, Name: "GeForce GTX 1080", Type: clb.TypeGPU, Available: true},
+	}
 	tests := []struct {
 		name, want string
 		devs       []clb.Device
@@ -62,19 +79,30 @@ func TestSelectDevice(t *testing.T) {
 		{"best is the available GPU", "", devs, 3, ""},
 		{"accelerator before CPU", "", devs[:2], 1, ""},
 		{"CPU alone", "", devs[:1], 0, ""},
+		{"discrete before integrated", "", gpus[:2], 1, ""},
+		{"larger compute units x memory, first of equals", "", gpus, 2, ""},
+		{"integrated GPU alone", "", gpus[:1], 0, ""},
+		{"integrated GPU before CPU", "", []clb.Device{devs[0], igpu}, 1, ""},
 		{"by index", "0", devs, 0, ""},
-		{"by index with blanks", " 2 ", devs, 2, ""},
+		{"by index with blanks", " 3 ", devs, 3, ""},
 		{"by name substring, any case", "rtx", devs, 3, ""},
 		{"index out of range", "7", devs, 0, "no OpenCL device with index 7"},
 		{"negative index", "-1", devs, 0, "no OpenCL device with index -1"},
 		{"unknown name", "tpu", devs, 0, `no OpenCL device name contains "tpu"`},
 		{"none available", "", devs[2:3], 0, "no OpenCL device is available"},
+		{"by index, not available", "2", devs, 0, "OpenCL device [2] Radeon RX 7900 (GPU, "},
+		{"by name, not available", "radeon", devs, 0, "OpenCL device [2] Radeon RX 7900 (GPU, "},
+		{"by name, the first available match", "geforce", twins, 1, ""},
+		{"by name, no match available", "geforce", twins[:1], 0, "OpenCL device [0] GeForce GTX 1080 (GPU, "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := selectDevice(tc.devs, tc.want)
 			if tc.err != "" {
 				require.ErrorContains(t, err, tc.err)
+				if strings.HasPrefix(tc.err, "OpenCL device [") {
+					assert.ErrorContains(t, err, "is not available")
+				}
 				return
 			}
 			require.NoError(t, err)
@@ -119,7 +147,7 @@ func TestBucketBytes(t *testing.T) {
 		{1025, 5120}, {1280, 5120}, {1281, 6144}, {4096, 16384}, {4097, 20480},
 	}
 	for _, tc := range tests {
-		got := bucketBytes(tc.n)
+		got := bucketBytes(tc.n, 0)
 		assert.Equal(t, tc.want, got, "n=%d", tc.n)
 		assert.GreaterOrEqual(t, got, int64(tc.n)*4)
 		limit := 1.25 * 4 * float64(tc.n) // quarter steps above 4 KiB
@@ -128,6 +156,319 @@ func TestBucketBytes(t *testing.T) {
 		}
 		assert.LessOrEqual(t, float64(got), limit, "n=%d", tc.n)
 	}
+}
+
+// TestBucketBytesCapped: rounding up never passes the device's largest
+// allocation (which need not be a power of two); the exact size is used
+// then. maxElems() lets n elements through whenever 4n ≤ maxAlloc.
+func TestBucketBytesCapped(t *testing.T) {
+	const intel = 4294959104 // Intel's CL_DEVICE_MAX_MEM_ALLOC_SIZE
+	tests := []struct {
+		name     string
+		n        int
+		maxAlloc int64
+		want     int64
+	}{
+		{"Intel, largest buffer", intel / 4, intel, intel},
+		{"Intel, rounding would pass it", 939524097, intel, 3758096388},
+		{"Intel, power of two below it", 1 << 29, intel, 1 << 31},
+		{"Intel, small buffers still rounded", 1000, intel, 4096},
+		{"3 GiB + 4 KiB, just above a step", 3<<28 + 1, 3<<30 + 4096, 3<<30 + 4},
+		{"3 GiB + 4 KiB, on a step", 3 << 28, 3<<30 + 4096, 3 << 30},
+		{"10^9 bytes, rounding would pass it", 250_000_000, 1_000_000_000, 1_000_000_000},
+		{"10^9 bytes, rounding stays below", 200_000_000, 1_000_000_000, 805306368},
+		{"unknown limit: uncapped", intel / 4, 0, 1 << 32},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &Backend{dev: clb.Device{MaxAlloc: tc.maxAlloc}}
+			require.LessOrEqual(t, int64(tc.n), b.maxElems(), "Alloc lets n through")
+			got := bucketBytes(tc.n, tc.maxAlloc)
+			assert.Equal(t, tc.want, got)
+			assert.GreaterOrEqual(t, got, int64(tc.n)*4)
+			if tc.maxAlloc > 0 {
+				assert.LessOrEqual(t, got, tc.maxAlloc)
+			}
+		})
+	}
+}
+
+// TestConvIm2colTooLarge: a convolution whose one-image im2col matrix
+// passes the largest buffer (or int32) is refused with a shape error naming
+// the op and the ConvParams, before any buffer is looked at; one that fits,
+// or needs no im2col, goes on to the buffer checks.
+func TestConvIm2colTooLarge(t *testing.T) {
+	conv := func(n, hw, c, k, pad int) backend.ConvParams {
+		return backend.ConvParams{N: n, H: hw, W: hw, C: c, KH: k, KW: k, F: 8, StrideH: 1, StrideW: 1,
+			PadTop: pad, PadLeft: pad, OutH: hw + 2*pad - k + 1, OutW: hw + 2*pad - k + 1}
+	}
+	ops := []struct {
+		name string
+		run  func(b *Backend, p backend.ConvParams) error
+	}{
+		{backend.OpConv2D, func(b *Backend, p backend.ConvParams) error { return b.Conv2D(p, nil, nil, nil) }},
+		{backend.OpConv2DBackwardData, func(b *Backend, p backend.ConvParams) error { return b.Conv2DBackwardData(p, nil, nil, nil) }},
+		{backend.OpConv2DBackwardFilter, func(b *Backend, p backend.ConvParams) error { return b.Conv2DBackwardFilter(p, nil, nil, nil) }},
+	}
+	tests := []struct {
+		name     string
+		maxAlloc int64
+		p        backend.ConvParams
+		size     string // "" when accepted
+	}{
+		{"past int32 on a 40 GiB allocation", 40 << 30, conv(1, 512, 1024, 3, 1), "512·512·3·3·1024 = 2415919104 elements"},
+		{"past the device's max allocation", 256 << 20, conv(1, 256, 128, 3, 1), "256·256·3·3·128 = 75497472 elements"},
+		{"one image above colLimit fits", 256 << 20, conv(2, 128, 128, 3, 1), ""},
+		{"1x1 needs no im2col", 40 << 30, conv(1, 512, 1024, 1, 0), ""},
+	}
+	for _, tc := range tests {
+		for _, op := range ops {
+			t.Run(tc.name+"/"+op.name, func(t *testing.T) {
+				b := &Backend{dev: clb.Device{Name: "Big GPU", MaxAlloc: tc.maxAlloc}}
+				err := op.run(b, tc.p)
+				require.Error(t, err)
+				assert.True(t, errors.Is(err, backend.ErrShape))
+				if tc.size == "" {
+					assert.Contains(t, err.Error(), "nil buffer", "accepted: the buffer checks come next")
+					if !direct(tc.p) {
+						per := int64(tc.p.OutH * tc.p.OutW * tc.p.KH * tc.p.KW * tc.p.C)
+						assert.LessOrEqual(t, int64(b.chunk(tc.p))*per, b.maxElems(), "the workspace fits")
+					}
+					return
+				}
+				for _, want := range []string{"opencl: " + op.name + ": the im2col matrix of one image", tc.size,
+					"exceeds the largest buffer this backend allows on Big GPU", fmt.Sprintf("%+v", tc.p)} {
+					assert.Contains(t, err.Error(), want)
+				}
+			})
+		}
+	}
+}
+
+// TestCrossEntropyScratchLimit: the loss scratch holds 2·rows elements
+// indexed with int32; more rows than fit are a shape error before any
+// buffer is looked at.
+func TestCrossEntropyScratchLimit(t *testing.T) {
+	tests := []struct {
+		name     string
+		maxAlloc int64
+		rows     int
+		refused  bool
+	}{
+		{"fits 100 elements", 400, 50, false},
+		{"one row too many for 100 elements", 400, 51, true},
+		{"Intel, largest", 4294959104, 536869888, false},
+		{"Intel, one row too many", 4294959104, 536869889, true},
+		{"int32, largest", 40 << 30, (math.MaxInt32 - 1) / 2, false},
+		{"int32, one row too many", 40 << 30, math.MaxInt32/2 + 1, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &Backend{dev: clb.Device{Name: "Some GPU", MaxAlloc: tc.maxAlloc}}
+			err := b.SoftmaxCrossEntropy(nil, nil, tc.rows, 1, nil, nil)
+			require.Error(t, err)
+			assert.True(t, errors.Is(err, backend.ErrShape))
+			if !tc.refused {
+				assert.Contains(t, err.Error(), "nil buffer")
+				return
+			}
+			assert.Contains(t, err.Error(), fmt.Sprintf("opencl: SoftmaxCrossEntropy: rows %d (cols 1) need a loss scratch of 2·rows = %d elements", tc.rows, 2*tc.rows))
+			assert.Contains(t, err.Error(), "largest buffer this backend allows on Some GPU")
+		})
+	}
+}
+
+// faultQueue passes Alloc's device calls through to the context, except
+// that the i-th call of a kind returns fail[kind][i] when that is not nil.
+type faultQueue struct {
+	allocQueue
+	fail  map[string][]error
+	calls []string
+}
+
+func (q *faultQueue) next(call string) error {
+	q.calls = append(q.calls, call)
+	errs := q.fail[call]
+	if len(errs) == 0 {
+		return nil
+	}
+	q.fail[call] = errs[1:]
+	return errs[0]
+}
+
+func (q *faultQueue) NewBuffer(size int64) (*clb.Buffer, error) {
+	if err := q.next("NewBuffer"); err != nil {
+		return nil, err
+	}
+	return q.allocQueue.NewBuffer(size)
+}
+
+func (q *faultQueue) Fill(m *clb.Buffer, offset, n int, v float32) error {
+	if err := q.next("Fill"); err != nil {
+		return err
+	}
+	return q.allocQueue.Fill(m, offset, n, v)
+}
+
+func (q *faultQueue) Finish() error {
+	if err := q.next("Finish"); err != nil {
+		return err
+	}
+	return q.allocQueue.Finish()
+}
+
+// TestAllocDeviceErrors: a failure of earlier queued work is reported as
+// such before a new buffer is made (not as this allocation's out of
+// memory), and running out of memory while creating, filling or first
+// touching a new buffer gives the free list back and retries once.
+func TestAllocDeviceErrors(t *testing.T) {
+	b := open(t)
+	const n = 1000
+	oom := &clb.Error{Call: "clFinish", Status: -4}       // CL_MEM_OBJECT_ALLOCATION_FAILURE
+	resources := &clb.Error{Call: "clFinish", Status: -5} // CL_OUT_OF_RESOURCES (a bad kernel, say)
+	create := &clb.Error{Call: "clCreateBuffer", Status: -4}
+	fill := &clb.Error{Call: "clEnqueueFillBuffer", Status: -4}
+	touch := []string{"NewBuffer", "Fill", "Finish"}
+	tests := []struct {
+		name    string
+		fail    map[string][]error
+		calls   [][]string // Alloc's device calls, in order
+		drained bool       // the free list was given back
+		err     []string   // nil: Alloc succeeds
+	}{
+		{"earlier work failed", map[string][]error{"Finish": {resources}}, [][]string{{"Finish"}}, false,
+			[]string{"opencl: Alloc: work queued by earlier ops failed (reported before allocating 1000 elements): clFinish: CL_OUT_OF_RESOURCES"}},
+		{"earlier work ran out of memory", map[string][]error{"Finish": {oom}}, [][]string{{"Finish"}}, false,
+			[]string{"work queued by earlier ops failed (reported before allocating 1000 elements): clFinish: CL_MEM_OBJECT_ALLOCATION_FAILURE"}},
+		{"no failure", nil, [][]string{{"Finish"}, touch}, false, nil},
+		{"create out of memory, retried", map[string][]error{"NewBuffer": {create}},
+			[][]string{{"Finish", "NewBuffer"}, touch}, true, nil},
+		{"fill out of memory, retried", map[string][]error{"Fill": {fill}},
+			[][]string{{"Finish", "NewBuffer", "Fill"}, touch}, true, nil},
+		{"first touch out of memory, retried", map[string][]error{"Finish": {nil, oom}},
+			[][]string{{"Finish"}, touch, touch}, true, nil},
+		{"first touch out of memory twice", map[string][]error{"Finish": {nil, oom, oom}},
+			[][]string{{"Finish"}, touch, touch}, true,
+			[]string{"opencl: Alloc: out of device memory allocating 1000 elements (4000 bytes)", "1 live buffers holding 10 elements"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b.mu.Lock()
+			require.NoError(t, b.pool.drain())
+			b.mu.Unlock()
+			keep, err := b.Alloc(10)
+			require.NoError(t, err)
+			defer keep.Free()
+			pooled, err := b.Alloc(20) // another bucket: only a drain releases it
+			require.NoError(t, err)
+			pooled.Free()
+			q := &faultQueue{allocQueue: b.ctx, fail: tc.fail}
+			b.aq = q
+			defer func() { b.aq = b.ctx }()
+
+			x, err := b.Alloc(n)
+			assert.Equal(t, slices.Concat(tc.calls...), q.calls)
+			b.mu.Lock()
+			assert.Equal(t, tc.drained, b.pool.bytes == 0, "the free list is given back when retrying")
+			b.mu.Unlock()
+			if tc.err != nil {
+				require.Error(t, err)
+				for _, want := range tc.err {
+					assert.Contains(t, err.Error(), want)
+				}
+				if strings.Contains(err.Error(), "earlier ops") {
+					assert.NotContains(t, err.Error(), "out of device memory allocating")
+				}
+				assert.Equal(t, 1, b.Stats().LiveBuffers)
+				return
+			}
+			require.NoError(t, err)
+			defer x.Free()
+			got := make([]float32, n)
+			require.NoError(t, b.Download(got, x))
+			assert.Equal(t, make([]float32, n), got, "zero-filled")
+		})
+	}
+}
+
+// TestCloseRacesFree: Free from another goroutine while the owner fails
+// an allocation and closes the backend. Run with -race: Close sets closed,
+// and allocError reads the live counters, under the mutex Free takes.
+func TestCloseRacesFree(t *testing.T) {
+	b := open(t)
+	var bufs []backend.Buffer
+	for i := 0; i < 64; i++ {
+		x, err := b.Alloc(16)
+		require.NoError(t, err)
+		bufs = append(bufs, x)
+	}
+	oom := &clb.Error{Call: "clCreateBuffer", Status: -4}
+	b.aq = &faultQueue{allocQueue: b.ctx, fail: map[string][]error{"NewBuffer": {oom, oom}}}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for _, x := range bufs {
+			x.Free()
+		}
+	}()
+	_, err := b.Alloc(1 << 20)
+	assert.True(t, errors.Is(err, clb.ErrOutOfMemory))
+	require.NoError(t, b.Close())
+	wg.Wait()
+	assert.Equal(t, backend.Stats{Allocs: 64}, b.Stats())
+	assert.Zero(t, b.pool.bytes, "nothing is pooled after Close")
+	for _, x := range bufs {
+		assert.Zero(t, x.Len())
+	}
+}
+
+// TestMaxPoolBackwardBadArgmax: an argmax entry that is not a window
+// offset (out of range, NaN, or not an integer) routes nothing, as on the
+// CPU backend.
+func TestMaxPoolBackwardBadArgmax(t *testing.T) {
+	b := open(t)
+	cpuB, _, err := backend.Open("cpu", backend.Options{})
+	require.NoError(t, err)
+	defer cpuB.Close()
+	p := backend.PoolParams{N: 1, H: 2, W: 2, C: 1, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: 1, OutW: 1}
+	nan := float32(math.NaN())
+	tests := []struct {
+		arg  float32
+		want []float32
+	}{
+		{0, []float32{5, 0, 0, 0}},
+		{3, []float32{0, 0, 0, 5}},
+		{1.5, []float32{0, 0, 0, 0}},
+		{0.25, []float32{0, 0, 0, 0}},
+		{3.5, []float32{0, 0, 0, 0}},
+		{4, []float32{0, 0, 0, 0}},
+		{-0.5, []float32{0, 0, 0, 0}},
+		{nan, []float32{0, 0, 0, 0}},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.arg), func(t *testing.T) {
+			for _, be := range []backend.Backend{b, cpuB} {
+				dy, arg, dx := mustAlloc(t, be, 1), mustAlloc(t, be, 1), mustAlloc(t, be, 4)
+				require.NoError(t, be.Upload(dy, []float32{5}))
+				require.NoError(t, be.Upload(arg, []float32{tc.arg}))
+				require.NoError(t, be.Fill(dx, 4, 7))
+				require.NoError(t, be.MaxPool2DBackward(p, dy, arg, dx))
+				got := make([]float32, 4)
+				require.NoError(t, be.Download(got, dx))
+				assert.Equal(t, tc.want, got, be.Name())
+			}
+		})
+	}
+}
+
+// mustAlloc allocates n elements on be, freed at the end of the test.
+func mustAlloc(t *testing.T, be backend.Backend, n int) backend.Buffer {
+	t.Helper()
+	x, err := be.Alloc(n)
+	require.NoError(t, err)
+	t.Cleanup(x.Free)
+	return x
 }
 
 func TestBuffersAndErrors(t *testing.T) {

@@ -9,8 +9,9 @@
 //
 // # Devices
 //
-// Open picks the best device: a GPU before an accelerator before a CPU, in
-// platform order within a kind. backend.Options.Device, or else the
+// Open picks the best device: a GPU before an accelerator before a CPU; among
+// GPUs a discrete one before an integrated one (CL_DEVICE_HOST_UNIFIED_MEMORY),
+// then the larger compute units × global memory; otherwise in platform order. backend.Options.Device, or else the
 // environment variable KILN_OPENCL_DEVICE, selects one by index (as listed
 // by `kiln devices`) or by a case-insensitive substring of its name. With no
 // OpenCL platform installed, Open returns an error wrapping

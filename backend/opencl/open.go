@@ -88,8 +88,11 @@ func Probe() ([]backend.DeviceInfo, error) {
 }
 
 // selectDevice picks the device named by want (an index or a name
-// substring), or the best one: GPU, then accelerator, then CPU, available
-// devices first, in listing order within a kind.
+// substring, the first available match), or the best one: GPU, then
+// accelerator, then CPU, available devices first; among GPUs a discrete one
+// (no host unified memory) first, then the larger compute units × global
+// memory; otherwise in listing order. A named device that is not available
+// is an error naming it.
 func selectDevice(devs []clb.Device, want string) (clb.Device, error) {
 	list := func() string {
 		var s []string
@@ -98,26 +101,49 @@ func selectDevice(devs []clb.Device, want string) (clb.Device, error) {
 		}
 		return strings.Join(s, "; ")
 	}
+	notAvailable := func(d clb.Device) error {
+		return fmt.Errorf("OpenCL device %s is not available (CL_DEVICE_AVAILABLE is false; devices: %s)", d, list())
+	}
 	if want = strings.TrimSpace(want); want != "" {
 		if i, err := strconv.Atoi(want); err == nil {
 			if i < 0 || i >= len(devs) {
 				return clb.Device{}, fmt.Errorf("no OpenCL device with index %d (devices: %s)", i, list())
 			}
+			if !devs[i].Available {
+				return clb.Device{}, notAvailable(devs[i])
+			}
 			return devs[i], nil
 		}
-		for _, d := range devs {
+		busy := -1 // the first match that is not available
+		for i, d := range devs {
 			if strings.Contains(strings.ToLower(d.Name), strings.ToLower(want)) {
-				return d, nil
+				if d.Available {
+					return d, nil
+				}
+				if busy < 0 {
+					busy = i
+				}
 			}
+		}
+		if busy >= 0 {
+			return clb.Device{}, notAvailable(devs[busy])
 		}
 		return clb.Device{}, fmt.Errorf("no OpenCL device name contains %q (devices: %s)", want, list())
 	}
 	best := append([]clb.Device(nil), devs...)
 	sort.SliceStable(best, func(i, j int) bool {
-		if best[i].Available != best[j].Available {
-			return best[i].Available
+		a, c := best[i], best[j]
+		switch {
+		case a.Available != c.Available:
+			return a.Available
+		case a.Type != c.Type:
+			return a.Type < c.Type
+		case a.Type != clb.TypeGPU:
+			return false
+		case a.UnifiedMemory != c.UnifiedMemory:
+			return c.UnifiedMemory
 		}
-		return best[i].Type < best[j].Type
+		return int64(a.ComputeUnits)*a.GlobalMem > int64(c.ComputeUnits)*c.GlobalMem
 	})
 	if !best[0].Available {
 		return clb.Device{}, fmt.Errorf("no OpenCL device is available (devices: %s)", list())
@@ -164,7 +190,7 @@ func openWith(opts backend.Options, cfg config) (*Backend, error) {
 	if err != nil {
 		return nil, unavailable(op, "creating a context on "+dev.Name, err)
 	}
-	b := &Backend{ctx: ctx, dev: dev, info: info(dev), liveSet: map[*Buffer]struct{}{}}
+	b := &Backend{ctx: ctx, aq: ctx, dev: dev, info: info(dev), liveSet: map[*Buffer]struct{}{}}
 	fail := func(err error) (*Backend, error) {
 		b.Close()
 		return nil, err

@@ -3,6 +3,7 @@
 package opencl
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/kiln-ml/kiln/backend"
@@ -18,8 +19,10 @@ const (
 	gemmGroup = 16
 )
 
-// colLimit bounds the im2col workspace in elements (64 MiB); convolutions
-// over larger batches run in chunks of images.
+// colLimit is the im2col workspace size in elements (64 MiB) that chunk
+// aims for: convolutions over larger batches run in chunks of images. One
+// image's matrix may be larger; it is then a chunk of its own, up to
+// maxElems() (convCheck refuses more).
 const colLimit = 16 << 20
 
 func i32(x int) int32 { return int32(x) }
@@ -97,11 +100,22 @@ func (b *Backend) gemmOp(transA, transB bool, m, n, k int, alpha float32, a, bb 
 		a: mems[0], b: mems[1], c: mems[2]}, naive)
 }
 
-// convCheck validates p and the three buffers of a convolution op.
+// convCheck validates p and the three buffers of a convolution op. A
+// convolution that needs the im2col workspace is refused when one image's
+// matrix does not fit the largest buffer (its kernels index it with 32-bit
+// ints).
 func (b *Backend) convCheck(op string, p backend.ConvParams, xName string, x backend.Buffer,
 	wName string, w backend.Buffer, yName string, y backend.Buffer) ([]*clb.Buffer, error) {
 	if err := p.Validate(Name, op); err != nil {
 		return nil, err
+	}
+	if per := backend.Prod(p.OutH, p.OutW, p.KH, p.KW, p.C); !direct(p) && (per < 0 || int64(per) > b.maxElems()) {
+		size := "more than the int range"
+		if per >= 0 {
+			size = fmt.Sprint(per)
+		}
+		return nil, backend.ShapeError(Name, op, "the im2col matrix of one image (OutH·OutW·KH·KW·C = %d·%d·%d·%d·%d = %s elements) exceeds the largest buffer this backend allows on %s: %d elements (device max allocation %d bytes, 32-bit kernel indices): %+v",
+			p.OutH, p.OutW, p.KH, p.KW, p.C, size, b.dev.Name, b.maxElems(), b.dev.MaxAlloc, p)
 	}
 	return b.check(op,
 		backend.Req{Name: xName, Buf: x, N: p.InLen()},
@@ -116,7 +130,8 @@ func direct(p backend.ConvParams) bool {
 		p.OutH == p.H && p.OutW == p.W
 }
 
-// chunk returns how many images one im2col pass covers.
+// chunk returns how many images one im2col pass covers: as many as fit
+// colLimit, at least one (convCheck has checked that one fits maxElems).
 func (b *Backend) chunk(p backend.ConvParams) int {
 	per := p.OutH * p.OutW * p.KH * p.KW * p.C
 	lim := min(int64(colLimit), b.maxElems())
@@ -136,7 +151,7 @@ func (b *Backend) workspace(op string, ws **clb.Buffer, n int) (*clb.Buffer, err
 		(*ws).Release()
 		*ws = nil
 	}
-	m, err := b.ctx.NewBuffer(bucketBytes(n))
+	m, err := b.ctx.NewBuffer(bucketBytes(n, b.dev.MaxAlloc))
 	if err != nil {
 		return nil, &backend.Error{Backend: Name, Op: op, Err: err, Msg: "allocating the workspace failed"}
 	}
@@ -380,6 +395,12 @@ func (b *Backend) SoftmaxCrossEntropy(logits, labels backend.Buffer, rows, cols 
 	op := backend.OpSoftmaxCrossEntropy
 	if rows <= 0 || cols <= 0 {
 		return backend.ShapeError(Name, op, "rows %d and cols %d must be positive", rows, cols)
+	}
+	// The per-row loss/correct scratch holds 2·rows elements, indexed with
+	// 32-bit ints (maxElems is within int32).
+	if int64(rows) > b.maxElems()/2 {
+		return backend.ShapeError(Name, op, "rows %d (cols %d) need a loss scratch of 2·rows = %d elements, more than the largest buffer this backend allows on %s: %d elements (device max allocation %d bytes, 32-bit kernel indices)",
+			rows, cols, 2*int64(rows), b.dev.Name, b.maxElems(), b.dev.MaxAlloc)
 	}
 	m, err := b.check(op, backend.Req{Name: "logits", Buf: logits, N: backend.Prod(rows, cols)},
 		backend.Req{Name: "labels", Buf: labels, N: rows},

@@ -18,14 +18,22 @@ const maxPooled = 1 << 30
 
 // bucketBytes returns the allocation size for n float32 elements: powers of
 // two up to 4 KiB, then steps of a quarter of the enclosing power of two,
-// so a reused buffer wastes at most 25%.
-func bucketBytes(n int) int64 {
+// so a reused buffer wastes at most 25%. A size that rounding would take
+// past maxAlloc, the device's largest allocation (0: unknown), is not
+// rounded: the caller has checked that n elements fit.
+func bucketBytes(n int, maxAlloc int64) int64 {
 	size := max(int64(n)*4, minBucket)
+	var rounded int64
 	if size <= 4096 {
-		return int64(1) << bits.Len64(uint64(size-1))
+		rounded = int64(1) << bits.Len64(uint64(size-1))
+	} else {
+		step := int64(1) << (bits.Len64(uint64(size-1)) - 3) // a quarter of the lower power of two
+		rounded = (size + step - 1) / step * step
 	}
-	step := int64(1) << (bits.Len64(uint64(size-1)) - 3) // a quarter of the lower power of two
-	return (size + step - 1) / step * step
+	if maxAlloc > 0 && rounded > maxAlloc {
+		return size
+	}
+	return rounded
 }
 
 // pool is a size-bucketed free list of device buffers. The Backend's mutex

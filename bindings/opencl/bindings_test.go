@@ -45,6 +45,9 @@ func TestPlatformsAndDevices(t *testing.T) {
 		assert.Positive(t, d.ComputeUnits)
 		assert.Positive(t, d.MaxWorkGroup)
 		assert.Contains(t, d.String(), d.Name)
+		if d.Type == clb.TypeCPU {
+			assert.True(t, d.UnifiedMemory, "a CPU device shares the host's memory")
+		}
 	}
 }
 

@@ -59,6 +59,9 @@ type Device struct {
 	ComputeUnits int   // CL_DEVICE_MAX_COMPUTE_UNITS
 	MaxWorkGroup int   // largest work-group size
 	Available    bool  // CL_DEVICE_AVAILABLE
+	// UnifiedMemory is CL_DEVICE_HOST_UNIFIED_MEMORY: the device shares the
+	// host's memory (an integrated GPU, or a CPU).
+	UnifiedMemory bool
 }
 
 // Platforms lists the installed OpenCL platforms. With no ICD installed it
@@ -117,25 +120,38 @@ func cString(b []byte) string {
 }
 
 // Devices lists every device of every platform, in platform order. The
-// Index field of each is its position in this list.
+// Index field of each is its position in this list. A platform whose
+// devices cannot be listed is skipped; the error names it only when no
+// device is left.
 func Devices() ([]Device, error) {
 	plats, err := Platforms()
 	if err != nil {
 		return nil, err
 	}
+	return devicesOf(plats)
+}
+
+// getDeviceIDs is cl.GetDeviceIDs; tests replace it to fail a platform.
+var getDeviceIDs = cl.GetDeviceIDs
+
+// devicesOf is Devices over the given platforms.
+func devicesOf(plats []Platform) ([]Device, error) {
 	var out []Device
+	var skipped []string
 	for _, p := range plats {
 		var n uint32
-		st := cl.GetDeviceIDs(p.id, cl.DEVICE_TYPE_ALL, 0, nil, &n)
+		st := getDeviceIDs(p.id, cl.DEVICE_TYPE_ALL, 0, nil, &n)
 		if st == statusDeviceNotFound || (st == statusSuccess && n == 0) {
 			continue
 		}
 		if err := checkf("clGetDeviceIDs", st, "platform %s", p.Name); err != nil {
-			return nil, err
+			skipped = append(skipped, err.Error())
+			continue
 		}
 		ids := make([]cl.DeviceId, n)
-		if err := checkf("clGetDeviceIDs", cl.GetDeviceIDs(p.id, cl.DEVICE_TYPE_ALL, n, &ids[0], &n), "platform %s", p.Name); err != nil {
-			return nil, err
+		if err := checkf("clGetDeviceIDs", getDeviceIDs(p.id, cl.DEVICE_TYPE_ALL, n, &ids[0], &n), "platform %s", p.Name); err != nil {
+			skipped = append(skipped, err.Error())
+			continue
 		}
 		for _, id := range ids[:n] {
 			d, err := describe(p, id)
@@ -147,7 +163,11 @@ func Devices() ([]Device, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, &Error{Call: "clGetDeviceIDs", Status: statusDeviceNotFound, Detail: fmt.Sprintf("%d platforms, no devices", len(plats))}
+		detail := fmt.Sprintf("%d platforms, no devices", len(plats))
+		if len(skipped) > 0 {
+			detail += "; skipped " + strings.Join(skipped, "; ")
+		}
+		return nil, &Error{Call: "clGetDeviceIDs", Status: statusDeviceNotFound, Detail: detail}
 	}
 	return out, nil
 }
@@ -174,7 +194,7 @@ func describe(p Platform, id cl.DeviceId) (Device, error) {
 	var mem, maxAlloc, local uint64
 	var cu uint32
 	var wg uint64
-	var avail uint32
+	var avail, unified uint32
 	for _, q := range []struct {
 		what cl.DeviceInfo
 		size uintptr
@@ -187,6 +207,7 @@ func describe(p Platform, id cl.DeviceId) (Device, error) {
 		{cl.DEVICE_MAX_COMPUTE_UNITS, unsafe.Sizeof(cu), unsafe.Pointer(&cu)},
 		{cl.DEVICE_MAX_WORK_GROUP_SIZE, unsafe.Sizeof(wg), unsafe.Pointer(&wg)},
 		{cl.DEVICE_AVAILABLE, unsafe.Sizeof(avail), unsafe.Pointer(&avail)},
+		{cl.DEVICE_HOST_UNIFIED_MEMORY, unsafe.Sizeof(unified), unsafe.Pointer(&unified)},
 	} {
 		if err := checkf("clGetDeviceInfo", cl.GetDeviceInfo(id, q.what, uint64(q.size), q.ptr, nil), "device %s, param %#x", d.Name, uint32(q.what)); err != nil {
 			return d, err
@@ -203,7 +224,7 @@ func describe(p Platform, id cl.DeviceId) (Device, error) {
 		d.Type = TypeOther
 	}
 	d.GlobalMem, d.MaxAlloc, d.LocalMem = int64(mem), int64(maxAlloc), int64(local)
-	d.ComputeUnits, d.MaxWorkGroup, d.Available = int(cu), int(wg), avail != 0
+	d.ComputeUnits, d.MaxWorkGroup, d.Available, d.UnifiedMemory = int(cu), int(wg), avail != 0, unified != 0
 	return d, nil
 }
 

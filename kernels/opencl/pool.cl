@@ -32,8 +32,9 @@ __kernel void maxpool_fwd(__global const float *x, __global float *y, __global f
 
 /* Backward (gather form, deterministic, overwrites dx): every input element
  * sums dy over the windows whose argmax points at it, in the order
- * (oh, ow) ascending. Argmax values that are not a window offset add
- * nothing. One work-item per input element. */
+ * (oh, ow) ascending. Argmax values that are not a window offset (out of
+ * range, or not an integer, as on the CPU backend) add nothing. One
+ * work-item per input element. */
 __kernel void maxpool_bwd(__global const float *dy, __global const float *argmax, __global float *dx,
                           const int N, const int H, const int W, const int C, const int KH, const int KW,
                           const int SH, const int SW, const int OH, const int OW)
@@ -56,7 +57,7 @@ __kernel void maxpool_bwd(__global const float *dy, __global const float *argmax
         for (int ow = ow0; ow <= ow1; ow++) {
             const int o = ((n * OH + oh) * OW + ow) * C + c;
             const float a = argmax[o];
-            if (!(a >= 0.0f && a < win))
+            if (!(a >= 0.0f && a < win) || (float)(int)a != a)
                 continue;
             if ((int)a == (h - oh * SH) * KW + (w - ow * SW))
                 sum += dy[o];
