@@ -270,9 +270,9 @@ func (n *naive) MaxPool2DBackward(p backend.PoolParams, dy, argmax, dx backend.B
 			for ox := 0; ox < p.OutW; ox++ {
 				for c := 0; c < p.C; c++ {
 					o := ((b*p.OutH+oy)*p.OutW+ox)*p.C + c
-					a := int(A[o])
-					if !(A[o] >= 0 && a < p.KH*p.KW && float32(a) == A[o]) {
-						continue // not a window offset
+					a, ok := windowOffset(A[o], p.KH*p.KW)
+					if !ok {
+						continue
 					}
 					DX[((b*p.H+oy*p.StrideH+a/p.KW)*p.W+ox*p.StrideW+a%p.KW)*p.C+c] += DY[o]
 				}

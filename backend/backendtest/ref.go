@@ -154,6 +154,12 @@ func refMaxPool[T num](p backend.PoolParams, x []T) (y, arg []float64) {
 }
 
 // refMaxPoolBackward routes dy to the argmax inputs, accumulating.
+// windowOffset reads an argmax entry: ok only for an integer in [0, win).
+func windowOffset(af float32, win int) (int, bool) {
+	a := int(af)
+	return a, af >= 0 && a < win && float32(a) == af
+}
+
 func refMaxPoolBackward(p backend.PoolParams, dy, arg []float32) (dx, scale []float64) {
 	dx = make([]float64, p.InLen())
 	scale = make([]float64, p.InLen())
@@ -162,10 +168,9 @@ func refMaxPoolBackward(p backend.PoolParams, dy, arg []float32) (dx, scale []fl
 			for ox := 0; ox < p.OutW; ox++ {
 				for c := 0; c < p.C; c++ {
 					o := ((n*p.OutH+oy)*p.OutW+ox)*p.C + c
-					af := arg[o]
-					a := int(af)
-					if !(af >= 0 && a < p.KH*p.KW && float32(a) == af) {
-						continue // not a window offset: contributes nothing
+					a, ok := windowOffset(arg[o], p.KH*p.KW)
+					if !ok {
+						continue // contributes nothing
 					}
 					i := poolIndex(p, n, oy, ox, c, a/p.KW, a%p.KW)
 					dx[i] += float64(dy[o])
