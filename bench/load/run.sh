@@ -8,12 +8,16 @@
 # reference CNN (MNIST shape) with random weights is written instead (speed
 # does not depend on the weights). Environment (defaults): DURATION=30
 # CONNS=64 THREADS=2 LOW_DURATION=10 PORT=18080 BACKEND=cpu MAX_BATCH=64
-# DELAY_US=0 QUEUE=1024 OUTDIR=out/load BODY=json (DELAY_US is --max-queue-delay,
-# µs; BODY=binary sends the image with the binary tensor data extension).
+# DELAY_US=0 QUEUE=1024 OUTDIR=out/load BODY=json BARE_DURATION=10 (DELAY_US is
+# --max-queue-delay, µs; BODY=binary sends the image with the binary tensor
+# data extension).
 #
 # Phases: (1) engine batch-64 throughput and batch-1 latency (loadtool);
 # (2) wrk, CONNS connections for DURATION s against a server batching with
-# DELAY_US; (3) wrk, 1 connection for LOW_DURATION s against a server with
+# DELAY_US; (2b) wrk, CONNS connections for BARE_DURATION s of GET
+# /v2/health/live on the same server: the HTTP round trip alone, whose rate
+# bounds what any served model can reach while the client shares the
+# server's cores; (3) wrk, 1 connection for LOW_DURATION s against a server with
 # no batching delay, for the per-request overhead at low load. The summary
 # also says how many cores the server, wrk and idle time took in (2). Only
 # loopback traffic. wrk is installed from Debian when missing (as root).
@@ -21,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-30} CONNS=${CONNS:-64} THREADS=${THREADS:-2} LOW_DURATION=${LOW_DURATION:-10}
 PORT=${PORT:-18080} BACKEND=${BACKEND:-cpu} MAX_BATCH=${MAX_BATCH:-64} DELAY_US=${DELAY_US:-0}
-QUEUE=${QUEUE:-1024} OUTDIR=${OUTDIR:-out/load} BODY=${BODY:-json}
+QUEUE=${QUEUE:-1024} OUTDIR=${OUTDIR:-out/load} BODY=${BODY:-json} BARE_DURATION=${BARE_DURATION:-10}
 export KILN_BODY=$BODY
 MODEL=${1:-out/mnist.kiln}
 GO=${GO:-go}
@@ -91,6 +95,8 @@ CPU_SHARE=$(awk -v s="$((S1 - S0))" -v t="$((T1 - T0))" -v i="$((I1 - I0))" -v n
 	NR == 1 && t > 0 {printf "server %.2f, wrk %.2f, idle %.2f of %d cores", s/t*n, ($1+$2)*hz/t*n, i/t*n, n}' "$OUTDIR/wrk-time.txt")
 BATCHES=$(metric 'kiln_batch_size_count')
 SAMPLES=$(metric 'kiln_batch_size_sum')
+echo "== phase 2b: wrk -t$THREADS -c$CONNS -d${BARE_DURATION}s GET /v2/health/live (no work: what HTTP alone costs on this host)"
+wrk -t"$THREADS" -c"$CONNS" -d"${BARE_DURATION}s" "http://127.0.0.1:$PORT/v2/health/live" | tee "$OUTDIR/wrk-bare.txt"
 stop_server
 
 echo "== phase 3: wrk -t1 -c1 -d${LOW_DURATION}s, max queue delay 0"
@@ -105,6 +111,11 @@ echo "served: $(kv "$OUTDIR/wrk-load.txt" requests) requests, $RPS req/s, p50 $(
 echo "mean batch: $(awk -v s="$SAMPLES" -v b="$BATCHES" 'BEGIN {if (b>0) printf "%.1f", s/b; else print "n/a"}') samples over $BATCHES batches"
 echo "CPU during the run: $CPU_SHARE"
 echo "engine batch-64: $ENGINE_IPS images/s; served/engine = $(awk -v a="$RPS" -v b="$ENGINE_IPS" 'BEGIN {printf "%.2f", a/b}')"
+BARE_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$OUTDIR/wrk-bare.txt")
+# Each served request costs the machine at least a bare round trip (1/BARE
+# of its cores, client included) plus its compute (1/ENGINE): the ceiling
+# for a client that shares the server's cores.
+echo "bare HTTP (GET /v2/health/live, same wrk, same cores): $BARE_RPS req/s; with the client on these cores served/engine is at most bare/(bare+engine) = $(awk -v a="$BARE_RPS" -v b="$ENGINE_IPS" 'BEGIN {if (a+b>0) printf "%.2f", a/(a+b)}'), and this run reached $(awk -v r="$RPS" -v a="$BARE_RPS" -v b="$ENGINE_IPS" 'BEGIN {if (a*b>0) printf "%.2f", r/(a*b/(a+b))}') of that"
 P50_LOW=$(kv "$OUTDIR/wrk-low.txt" p50_us)
 echo "low load (1 connection): p50 $P50_LOW us vs engine batch-1 $ENGINE_B1 us: overhead $(awk -v a="$P50_LOW" -v b="$ENGINE_B1" 'BEGIN {printf "%.0f", a-b}') us (includes wrk and loopback)"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
