@@ -126,3 +126,44 @@ func noArgs(fs *flag.FlagSet) error {
 	}
 	return fmt.Errorf("unexpected argument %q: %s takes only flags (see %s --help)", a, fs.Name(), fs.Name())
 }
+
+// namedPath is a file a flag names.
+type namedPath struct{ flag, path string }
+
+// checkOutputs fails when an output file is also an input (the model, a
+// spec) or another output: writing it would destroy what is there (an eval
+// --report naming the model file replaced the model by the report). Empty
+// paths are not given and skipped.
+func checkOutputs(outputs, inputs []namedPath) error {
+	for i, o := range outputs {
+		if o.path == "" {
+			continue
+		}
+		for _, other := range append(outputs[i+1:len(outputs):len(outputs)], inputs...) {
+			if other.path != "" && sameFile(o.path, other.path) {
+				return fmt.Errorf("--%s %s is also given as --%s: writing it would destroy that file (give another name)", o.flag, o.path, other.flag)
+			}
+		}
+	}
+	return nil
+}
+
+// sameFile reports whether paths a and b name one file: the same absolute
+// path, or (both existing) the same inode, as through a link.
+func sameFile(a, b string) bool {
+	aa, errA := filepath.Abs(a)
+	ab, errB := filepath.Abs(b)
+	if errA == nil && errB == nil && aa == ab {
+		return true
+	}
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}

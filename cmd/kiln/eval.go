@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -45,8 +44,15 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if *batch <= 0 {
 		return fmt.Errorf("--batch must be positive, got %d", *batch)
 	}
-	dataSet := false
-	fs.Visit(func(f *flag.Flag) { dataSet = dataSet || f.Name == "data" })
+	if *report != "" { // before the evaluation, not after it
+		if err := checkOutDir(*report); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+	}
+	if err := checkOutputs([]namedPath{{"report", *report}, {"cpuprofile", bf.profile}}, []namedPath{{"model", *modelFile}}); err != nil {
+		return err
+	}
+	dataSet := isSet(fs, "data")
 	stopProfile, err := bf.startProfile(stderr)
 	if err != nil {
 		return err

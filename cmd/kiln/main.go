@@ -71,6 +71,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
+	if args[0] == "help" && len(args) > 1 { // kiln help train
+		args = []string{args[1], "--help"}
+	}
 	switch args[0] {
 	case "-h", "--help", "help":
 		usage(stdout)

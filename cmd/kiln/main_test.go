@@ -86,10 +86,18 @@ func TestHelpOnEverySubcommand(t *testing.T) {
 		assert.Equal(t, 0, code, c.name)
 		assert.Contains(t, out, "Usage: kiln "+c.name, c.name)
 	}
+	for _, c := range commands() { // kiln help COMMAND is kiln COMMAND --help
+		code, out, _ := kiln(t, "help", c.name)
+		assert.Equal(t, 0, code, c.name)
+		assert.Contains(t, out, "Usage: kiln "+c.name, c.name)
+	}
+	code, _, errOut := kiln(t, "help", "frobnicate")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `unknown command "frobnicate"`)
 	code, out, _ := kiln(t, "--help")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "train")
-	code, _, errOut := kiln(t, "frobnicate")
+	code, _, errOut = kiln(t, "frobnicate")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, `unknown command "frobnicate"`)
 }
@@ -253,6 +261,9 @@ func TestBadInputsGiveClearErrors(t *testing.T) {
 		{"profile is a directory", []string{"eval", "--data", dir, "--model", model, "--cpuprofile", dir}, "--cpuprofile " + dir + " is a directory"},
 		{"profile in a missing directory", []string{"eval", "--data", dir, "--model", model, "--cpuprofile", filepath.Join(dir, "nope", "cpu.prof")}, "--cpuprofile " + filepath.Join(dir, "nope", "cpu.prof") + ": its directory does not exist"},
 		{"flag after an argument", []string{"train", "mnist", "--epochs", "2"}, `kiln train takes only flags, and the ones after it (--epochs …) were not read`},
+		{"NaN val split", []string{"train", "--data", dir, "--model", spec, "--out", filepath.Join(dir, "nan.kiln"), "--val-split", "NaN"}, "--val-split must be in [0, 1), got NaN"},
+		{"momentum with adam", []string{"train", "--data", dir, "--model", spec, "--out", filepath.Join(dir, "adam.kiln"), "--momentum", "0.5"}, "--momentum only applies to --optimizer sgd (this run uses adam)"},
+		{"predict's --model after the image", []string{"predict", textImage, "--model", model}, `"--model" after the images: flags go before them`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,17 +21,21 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
+	// before --model is missing: `predict IMAGE --model FILE` gave --model
+	for _, a := range fs.Args() {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && fs.Lookup(name) != nil {
+			return fmt.Errorf("%q after the images: flags go before them (kiln predict --model FILE --top 2 IMAGE...)", a)
+		}
+	}
 	if *modelFile == "" {
 		return fmt.Errorf("--model is required")
 	}
 	if fs.NArg() == 0 {
 		return fmt.Errorf("no images given (pass one or more PNG or JPEG files)")
 	}
-	for _, a := range fs.Args() {
-		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && fs.Lookup(name) != nil {
-			return fmt.Errorf("%q after the images: flags go before them (kiln predict --model FILE --top 2 IMAGE...)", a)
-		}
+	if err := checkOutputs([]namedPath{{"cpuprofile", bf.profile}}, []namedPath{{"model", *modelFile}}); err != nil {
+		return err
 	}
 	if *top <= 0 {
 		return fmt.Errorf("--top must be positive, got %d", *top)

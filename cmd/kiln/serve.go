@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -71,6 +72,14 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		if f.v < 0 {
 			return fmt.Errorf("--%s must not be negative, got %v", f.name, f.v)
 		}
+	}
+	// The batcher waits --max-queue-delay for a batch to fill; a request
+	// whose deadline comes first is answered 504, so at low load every one.
+	if effTimeout := cmp.Or(*timeout, d.Timeout); *delay > 0 && *delay >= effTimeout {
+		return fmt.Errorf("--max-queue-delay %v must be shorter than --timeout %v: a request waiting for its batch to fill would time out (504) first", *delay, effTimeout)
+	}
+	if err := checkOutputs([]namedPath{{"cpuprofile", bf.profile}}, []namedPath{{"model", *modelFile}, {"auth-token-file", *tokenFile}}); err != nil {
+		return err
 	}
 	if *tokenFile != "" {
 		b, err := os.ReadFile(*tokenFile)

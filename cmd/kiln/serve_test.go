@@ -59,6 +59,8 @@ func TestServeFlagErrors(t *testing.T) {
 		{"duration without unit", []string{"--model", "a", "--timeout", "5"}, `invalid value "5" for flag -timeout: want a duration with a unit, such as 5s or 500ms`},
 		{"bad queue delay", []string{"--model", "a", "--max-queue-delay", "abc"}, "want microseconds (500) or a duration with a unit (500us, 2ms)"},
 		{"negative queue delay", []string{"--model", "a", "--max-queue-delay", "-5"}, "--max-queue-delay must not be negative, got -5µs"},
+		{"queue delay as long as the timeout", []string{"--model", "a", "--max-queue-delay", "10s"}, "--max-queue-delay 10s must be shorter than --timeout 10s"},
+		{"queue delay beyond the timeout", []string{"--model", "a", "--max-queue-delay", "2s", "--timeout", "1s"}, "--max-queue-delay 2s must be shorter than --timeout 1s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -68,7 +68,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--batch must be positive, got %d", *batch)
 	case *epochs <= 0:
 		return fmt.Errorf("--epochs must be positive, got %d", *epochs)
-	case *valSplit < 0 || *valSplit >= 1:
+	case !(*valSplit >= 0 && *valSplit < 1): // NaN too
 		return fmt.Errorf("--val-split must be in [0, 1), got %g", *valSplit)
 	case *resume && *ckDir == "":
 		return fmt.Errorf("--resume needs --checkpoint-dir")
@@ -79,9 +79,24 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := optCfg.Validate(); err != nil {
 		return fmt.Errorf("--optimizer/--lr/--momentum: %w", err)
 	}
+	if isSet(fs, "momentum") && optCfg.Name != "sgd" {
+		return fmt.Errorf("--momentum only applies to --optimizer sgd (this run uses %s)", optCfg.Name)
+	}
 	optCfg = optCfg.WithDefaults()
 	if err := checkOutDir(*out); err != nil {
 		return fmt.Errorf("--out: %w", err)
+	}
+	if *report != "" { // before training, not after it
+		if err := checkOutDir(*report); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+	}
+	specFile := namedPath{"model", *modelFlag}
+	if *modelFlag == "reference" {
+		specFile.path = ""
+	}
+	if err := checkOutputs([]namedPath{{"out", *out}, {"report", *report}, {"cpuprofile", bf.profile}}, []namedPath{specFile}); err != nil {
+		return err
 	}
 	if *ckDir != "" { // before the data loads and an epoch runs
 		if err := os.MkdirAll(*ckDir, 0o755); err != nil {
