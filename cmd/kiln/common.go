@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 
 	"github.com/kiln-ml/kiln/backend"
@@ -59,6 +60,20 @@ func (f *backendFlags) startProfile(stderr io.Writer) (stop func(), err error) {
 		}
 		fmt.Fprintf(stderr, "CPU profile written to %s (go tool pprof %s)\n", f.profile, f.profile)
 	}, nil
+}
+
+// check refuses a --backend that names no compiled-in backend before any
+// slow work (loading a dataset) runs; open would refuse it only after.
+func (f *backendFlags) check() error {
+	if f.name == "" || f.name == "auto" || slices.Contains(backend.Registered(), f.name) {
+		return nil
+	}
+	// Open looks an unregistered name up, opens nothing and says why.
+	b, _, err := backend.Open(f.name, backend.Options{Device: f.device})
+	if b != nil {
+		return b.Close()
+	}
+	return err
 }
 
 // open opens the backend and tells the user which one runs and why.

@@ -248,6 +248,7 @@ func TestBadInputsGiveClearErrors(t *testing.T) {
 		{"model is a dataset file", []string{"eval", "--model", filepath.Join(dir, "t10k-labels-idx1-ubyte"), "--data", dir, "--backend", "cpu"}, "not a kiln model file"},
 		{"image of the wrong kind", []string{"predict", "--model", model, "--backend", "cpu", textImage}, "photo.png"},
 		{"unknown backend", []string{"train", "--data", dir, "--backend", "tpu"}, `unknown backend "tpu"`},
+		{"unknown backend before the data", []string{"train", "--data", missing, "--backend", "tpu"}, `unknown backend "tpu"`},
 		{"resume without dir", []string{"train", "--data", dir, "--resume"}, "--resume needs --checkpoint-dir"},
 		{"eval without model", []string{"eval", "--data", dir}, "--model is required"},
 		{"unknown optimizer", []string{"train", "--data", dir, "--optimizer", "rmsprop"}, `--optimizer/--lr/--momentum: unknown optimizer "rmsprop"`},

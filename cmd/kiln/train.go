@@ -104,6 +104,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if err := bf.check(); err != nil { // before the data loads
+		return err
+	}
 	train, err := df.load(true)
 	if err != nil {
 		return err
