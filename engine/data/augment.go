@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 )
 
@@ -31,10 +32,10 @@ func NewAugmenter(h, w, c int, seed uint64) *Augmenter {
 // Apply writes an augmented copy of the image src into dst. Both must hold
 // exactly H*W*C values and must not overlap. It does not allocate.
 func (a *Augmenter) Apply(dst, src []float32) error {
-	sz := a.H * a.W * a.C
-	if a.H <= 0 || a.W <= 0 || a.C <= 0 || a.Pad < 0 {
-		return fmt.Errorf("augmenter: invalid config H=%d W=%d C=%d Pad=%d", a.H, a.W, a.C, a.Pad)
+	if err := a.check(); err != nil {
+		return err
 	}
+	sz := a.H * a.W * a.C
 	if len(dst) != sz || len(src) != sz {
 		return fmt.Errorf("augmenter: len(dst)=%d len(src)=%d, want H*W*C=%d", len(dst), len(src), sz)
 	}
@@ -76,8 +77,11 @@ func (a *Augmenter) Apply(dst, src []float32) error {
 // own random draw. It reuses an internal one-image buffer, allocated on the
 // first call, so steady-state calls do not allocate.
 func (a *Augmenter) ApplyBatch(images []float32, n int) error {
+	if err := a.check(); err != nil {
+		return err
+	}
 	sz := a.H * a.W * a.C
-	if n < 0 || len(images) < n*sz {
+	if n < 0 || n > len(images)/sz { // not len < n*sz: n*sz can wrap
 		return fmt.Errorf("augmenter: batch of %d images of %d values needs %d values, buffer holds %d", n, sz, n*sz, len(images))
 	}
 	if len(a.scratch) != sz {
@@ -89,6 +93,19 @@ func (a *Augmenter) ApplyBatch(images []float32, n int) error {
 		if err := a.Apply(img, a.scratch); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// maxPad is the largest Pad for which the crop offset range 2*Pad+1 fits in
+// an int.
+const maxPad = (math.MaxInt - 1) / 2
+
+// check validates the configuration before any size is computed from it.
+func (a *Augmenter) check() error {
+	if a.H <= 0 || a.W <= 0 || a.C <= 0 || a.Pad < 0 || a.Pad > maxPad ||
+		a.W > math.MaxInt/a.H || a.C > math.MaxInt/(a.H*a.W) {
+		return fmt.Errorf("augmenter: invalid config H=%d W=%d C=%d Pad=%d", a.H, a.W, a.C, a.Pad)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -651,4 +652,130 @@ func TestLocateMNISTDownloadFails(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no route to the module proxy")
 	assert.Contains(t, err.Error(), "--data-dir")
+}
+
+func TestReadIDXGzipMembers(t *testing.T) {
+	raw := idxBytes(t, []int{4}, []byte{1, 2, 3, 4}, false)
+	gz := func(parts ...[]byte) []byte {
+		var z bytes.Buffer
+		for _, p := range parts {
+			zw := gzip.NewWriter(&z)
+			_, err := zw.Write(p)
+			require.NoError(t, err)
+			require.NoError(t, zw.Close())
+		}
+		return z.Bytes()
+	}
+	tests := []struct {
+		name    string
+		in      []byte
+		wantErr []string // nil: decodes to dims [4], payload 1 2 3 4
+	}{
+		{"one member", gz(raw), nil},
+		// RFC 1952: a gzip file is a series of members; gunzip/zcat (and bgzip
+		// output) concatenate them.
+		{"two members", gz(raw[:6], raw[6:]), nil},
+		{"member per byte", gz(raw[:3], raw[3:8], raw[8:10], raw[10:]), nil},
+		{"junk after stream", append(gz(raw), "junk after the gzip data"...), []string{"too long", "not a gzip member"}},
+		{"short junk after stream", append(gz(raw), 1, 2, 3), []string{"too long", "not a gzip member"}},
+		{"extra payload in second member", gz(raw, []byte{5}), []string{"too long"}},
+		{"bad gzip header", []byte{0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, []string{"invalid gzip header"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dims, data, err := ReadIDX(bytes.NewReader(tc.in))
+			if tc.wantErr == nil {
+				require.NoError(t, err)
+				assert.Equal(t, []int{4}, dims)
+				assert.Equal(t, []byte{1, 2, 3, 4}, data)
+				return
+			}
+			require.Error(t, err)
+			for _, w := range tc.wantErr {
+				assert.Contains(t, err.Error(), w)
+			}
+			assert.NotContains(t, err.Error(), "gzip: gzip:", "the format is not named twice")
+		})
+	}
+}
+
+func TestWriteIDXRejectsWrappingDims(t *testing.T) {
+	tests := []struct {
+		name string
+		dims []int
+		data []byte
+		want string
+	}{
+		// 2^64 elements wrap to 0 == len(nil): a header no reader accepts.
+		{"product wraps to zero", []int{1 << 16, 1 << 16, 1 << 16, 1 << 16}, nil, "exceed the limit"},
+		{"over the read limit", []int{1 << 16, 1 << 16}, nil, "exceed the limit"},
+		{"zero dimension is fine", []int{0, 1 << 31, 1 << 31}, nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			err := WriteIDX(&b, tc.dims, tc.data)
+			if tc.want == "" {
+				require.NoError(t, err)
+				_, _, err = ReadIDX(&b)
+				assert.NoError(t, err, "what WriteIDX writes, ReadIDX reads")
+				return
+			}
+			assert.ErrorContains(t, err, tc.want)
+			assert.Zero(t, b.Len(), "nothing written")
+		})
+	}
+}
+
+func TestDecodeImageTargetSizeOverflow(t *testing.T) {
+	img := encodePNG(t, image.NewGray(image.Rect(0, 0, 2, 2)))
+	tests := []struct {
+		name string
+		h, w int
+	}{
+		{"h*w wraps to 0", 1 << 62, 4},
+		{"w*h wraps to 0", 4, 1 << 62},
+		{"just over the limit", MaxImagePixels + 1, 1},
+		{"both over", 1 << 13, 1<<11 + 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out []float32
+			var err error
+			require.NotPanics(t, func() { out, err = DecodeImage(bytes.NewReader(img), tc.h, tc.w, 1, false) })
+			assert.Nil(t, out)
+			assert.ErrorContains(t, err, "invalid target size")
+		})
+	}
+	out, err := DecodeImage(bytes.NewReader(img), MaxImagePixels>>12, 1<<12, 1, false)
+	require.NoError(t, err, "exactly the limit is allowed")
+	assert.Len(t, out, MaxImagePixels)
+}
+
+func TestAugmenterBadConfig(t *testing.T) {
+	buf := make([]float32, 64)
+	tests := []struct {
+		name string
+		a    *Augmenter
+		n    int
+	}{
+		{"negative height", &Augmenter{H: -1, W: 1, C: 1}, 1},
+		{"two negatives multiply to a positive size", &Augmenter{H: -2, W: -2, C: 1}, 1},
+		{"size wraps to 0", &Augmenter{H: 1 << 62, W: 4, C: 1}, 1},
+		{"pad range overflows", &Augmenter{H: 2, W: 2, C: 1, Pad: math.MaxInt/2 + 1}, 1},
+		{"batch count wraps", NewAugmenter(2, 2, 1, 1), 1 << 62},
+		{"negative batch count", NewAugmenter(2, 2, 1, 1), -1},
+		{"buffer too small", NewAugmenter(4, 4, 5, 1), 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			require.NotPanics(t, func() { err = tc.a.ApplyBatch(buf, tc.n) })
+			assert.ErrorContains(t, err, "augmenter")
+			require.NotPanics(t, func() { err = tc.a.Apply(buf[:4], buf[4:8]) })
+			if tc.n == 1 && tc.name != "buffer too small" {
+				assert.ErrorContains(t, err, "invalid config")
+			}
+		})
+	}
 }

@@ -42,13 +42,20 @@ func ReadIDX(r io.Reader) (dims []int, data []byte, err error) {
 		return nil, nil, fmt.Errorf("reading IDX header: %w", err)
 	}
 	var src io.Reader = br
-	if len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
+	gz := len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b
+	if gz {
+		// Multistream (the default): a gzip file may hold several
+		// concatenated members (RFC 1952 2.2), and anything after the
+		// last one must be another member, so trailing junk is an error
+		// here as it is for a raw file.
 		zr, err := gzip.NewReader(br)
+		if errors.Is(err, gzip.ErrHeader) {
+			return nil, nil, errors.New("input starts with the gzip magic 1f 8b but has an invalid gzip header")
+		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("gzip: %w", err)
+			return nil, nil, fmt.Errorf("gzip header: %w", err)
 		}
 		defer zr.Close()
-		zr.Multistream(false)
 		src = zr
 	}
 	var hdr [4]byte
@@ -99,6 +106,8 @@ func ReadIDX(r io.Reader) (dims []int, data []byte, err error) {
 	var extra [1]byte
 	if n, err := io.ReadFull(src, extra[:]); n > 0 {
 		return nil, nil, fmt.Errorf("IDX payload too long: dimensions %v need %d bytes, but more data follows", dims, total)
+	} else if gz && (errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		return nil, nil, fmt.Errorf("IDX payload too long: dimensions %v need %d bytes, but data that is not a gzip member follows the gzip stream", dims, total)
 	} else if err != nil && !errors.Is(err, io.EOF) {
 		return nil, nil, fmt.Errorf("reading end of IDX data: %w", err)
 	}
@@ -127,6 +136,9 @@ func WriteIDX(w io.Writer, dims []int, data []byte) error {
 			return fmt.Errorf("write IDX: dimension %d is %d", i, d)
 		}
 		binary.BigEndian.PutUint32(hdr[4+4*i:], uint32(d))
+		if d != 0 && total > MaxIDXElements/d { // also keeps total from wrapping
+			return fmt.Errorf("write IDX: dimensions %v exceed the limit of %d elements", dims, MaxIDXElements)
+		}
 		total *= d
 	}
 	if total != len(data) {

@@ -35,7 +35,7 @@ func DecodeImage(r io.Reader, h, w, c int, invert bool) ([]float32, error) {
 	if c != 1 && c != 3 {
 		return nil, fmt.Errorf("decode image: unsupported channel count %d (want 1 for grayscale or 3 for RGB)", c)
 	}
-	if h <= 0 || w <= 0 || h*w > MaxImagePixels {
+	if h <= 0 || w <= 0 || h > MaxImagePixels/w { // not h*w: it can wrap
 		return nil, fmt.Errorf("decode image: invalid target size %dx%d", h, w)
 	}
 	buf, err := io.ReadAll(io.LimitReader(r, MaxImageBytes+1))
