@@ -17,8 +17,15 @@ const Name = "cuda"
 
 var errClosed = errors.New("backend is closed")
 
-// maxElems bounds sizes: kernels index with 32-bit ints.
-const maxElems = math.MaxInt32
+// Kernels index with 32-bit ints, and a thread's index may run past the
+// last element by up to one grid stride (a grid-stride loop's final step)
+// or one tile before its bound check: an index that passes MaxInt32 wraps
+// negative, passes the check and faults. So sizes stay indexSlack below
+// MaxInt32, and flat grids stride at most indexSlack elements (flatBlocks).
+const (
+	indexSlack = 1 << 24
+	maxElems   = math.MaxInt32 - indexSlack
+)
 
 // Backend is the CUDA backend: one context and stream on one device. Ops are
 // queued on the stream and return at once; Sync and Download wait. It must
@@ -47,16 +54,17 @@ type Backend struct {
 var _ backend.Backend = (*Backend)(nil)
 
 // newBackend wraps an open device: it allocates the bad-label flag. On
-// error it closes ctx.
+// error it frees the flag and closes ctx.
 func newBackend(ctx device, info backend.DeviceInfo) (*Backend, error) {
 	b := &Backend{ctx: ctx, dev: info, pool: map[int64][]bind.DevicePtr{}}
 	var err error
 	if b.bad, err = ctx.Alloc(4); err == nil {
-		err = b.resetBad()
+		if err = b.resetBad(); err != nil {
+			err = errors.Join(err, ctx.Free(b.bad))
+		}
 	}
 	if err != nil {
-		ctx.Close()
-		return nil, backend.Wrap(Name, "Open", err)
+		return nil, backend.Wrap(Name, "Open", errors.Join(err, ctx.Close()))
 	}
 	return b, nil
 }

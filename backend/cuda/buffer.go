@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"errors"
 	"math/bits"
 	"sync/atomic"
 
@@ -99,7 +100,8 @@ func (b *Backend) Alloc(n int) (backend.Buffer, error) {
 		}
 	}
 	if err := b.ctx.Memset32(ptr, 0, int64(n)); err != nil {
-		return nil, backend.Wrap(Name, op, err)
+		// The block is no buffer's: release it rather than leak it.
+		return nil, backend.Wrap(Name, op, errors.Join(err, b.ctx.Free(ptr)))
 	}
 	b.live.Add(1)
 	b.liveElems.Add(int64(n))

@@ -33,8 +33,51 @@ func (b *Backend) flat(op, name string, n int, args ...bind.Arg) error {
 	if n == 0 {
 		return nil
 	}
-	blocks := min(ceilDiv(n, 256), max(1, b.dev.ComputeUnits)*32)
-	return b.launch(op, name, bind.Dim{X: blocks}, bind.Dim{X: 256}, args...)
+	return b.launch(op, name, bind.Dim{X: flatBlocks(n, b.dev.ComputeUnits)}, bind.Dim{X: flatThreads}, args...)
+}
+
+// flatThreads is the block size of every grid-stride kernel.
+const flatThreads = 256
+
+// flatBlocks is the grid of a grid-stride kernel over n elements on a
+// device with sms multiprocessors: 32 blocks an SM, fewer when n is small,
+// and at most indexSlack/flatThreads, so that the loop's last step (an
+// index up to n-1 plus one stride) never passes MaxInt32 for n ≤ maxElems.
+func flatBlocks(n, sms int) int {
+	return max(1, min(ceilDiv(n, flatThreads), max(1, sms)*32, indexSlack/flatThreads))
+}
+
+// convInt32 checks that the convolution's strides, padding and the input
+// coordinates they reach fit the kernels' 32-bit ints. Validate does not
+// bound strides or padding (nor guard its products against overflow), and
+// bind.Int would truncate them: a launch with the truncated values computes
+// another convolution, or indexes outside the buffers.
+func convInt32(op string, p backend.ConvParams) error {
+	if in32(p.StrideH, p.StrideW, p.PadTop, p.PadLeft, p.OutH, p.OutW, p.KH, p.KW, p.H, p.W) &&
+		in32(int64(p.OutH-1)*int64(p.StrideH)+int64(p.KH), int64(p.OutW-1)*int64(p.StrideW)+int64(p.KW),
+			int64(p.H)+int64(p.PadTop), int64(p.W)+int64(p.PadLeft)) {
+		return nil
+	}
+	return backend.ShapeError(Name, op, "strides, padding and the input rows and columns they reach must be at most %d (kernels index with 32-bit ints): %+v", maxElems, p)
+}
+
+// poolInt32 is convInt32 for pooling.
+func poolInt32(op string, p backend.PoolParams) error {
+	if in32(p.StrideH, p.StrideW, p.OutH, p.OutW, p.KH, p.KW) &&
+		in32(int64(p.OutH-1)*int64(p.StrideH)+int64(p.KH), int64(p.OutW-1)*int64(p.StrideW)+int64(p.KW)) {
+		return nil
+	}
+	return backend.ShapeError(Name, op, "strides and the input rows and columns they reach must be at most %d (kernels index with 32-bit ints): %+v", maxElems, p)
+}
+
+// in32 reports whether every v lies in [0, maxElems].
+func in32[T int | int64](vs ...T) bool {
+	for _, v := range vs {
+		if v < 0 || v > maxElems {
+			return false
+		}
+	}
+	return true
 }
 
 func (b *Backend) zero(op string, p bind.DevicePtr, n int) error {
@@ -115,6 +158,9 @@ func (b *Backend) convCheck(op string, p backend.ConvParams, xName string, x bac
 	if err := p.Validate(Name, op); err != nil {
 		return err
 	}
+	if err := convInt32(op, p); err != nil {
+		return err
+	}
 	return b.check(op,
 		backend.Req{Name: xName, Buf: x, N: p.InLen()},
 		backend.Req{Name: wName, Buf: w, N: p.FilterLen()},
@@ -175,6 +221,9 @@ func (b *Backend) MaxPool2D(p backend.PoolParams, x, y, argmax backend.Buffer) e
 	if err := p.Validate(Name, op); err != nil {
 		return err
 	}
+	if err := poolInt32(op, p); err != nil {
+		return err
+	}
 	in, out := p.InLen(), p.OutLen()
 	if err := b.check(op, backend.Req{Name: "x", Buf: x, N: in}, backend.Req{Name: "y", Buf: y, N: out},
 		backend.Req{Name: "argmax", Buf: argmax, N: out}); err != nil {
@@ -187,6 +236,9 @@ func (b *Backend) MaxPool2D(p backend.PoolParams, x, y, argmax backend.Buffer) e
 func (b *Backend) MaxPool2DBackward(p backend.PoolParams, dy, argmax, dx backend.Buffer) error {
 	op := backend.OpMaxPool2DBackward
 	if err := p.Validate(Name, op); err != nil {
+		return err
+	}
+	if err := poolInt32(op, p); err != nil {
 		return err
 	}
 	in, out := p.InLen(), p.OutLen()

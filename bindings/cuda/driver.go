@@ -18,9 +18,6 @@ func wrap(call string, err error) error {
 	return &Error{Call: call, Err: err}
 }
 
-// ErrClosed is returned by calls on a closed Context.
-var ErrClosed = errors.New("cuda: context is closed")
-
 // Devices lists the devices the driver sees. The driver was initialised by
 // gorgonia.org/cu's init.
 func Devices() ([]DeviceInfo, error) {
@@ -71,13 +68,11 @@ type Event struct{ ev cu.Event }
 // for it, so a Context may be called from any goroutine; calls are executed
 // one at a time in the order they arrive.
 type Context struct {
-	calls  chan func()
-	done   chan struct{}
+	owner
 	info   DeviceInfo
 	ctx    cu.CUContext
 	stream cu.Stream
 	mods   []cu.Module
-	closed bool // only read and written on the owner goroutine
 }
 
 // NewContext creates a context and a stream on device ordinal.
@@ -86,7 +81,7 @@ func NewContext(ordinal int) (*Context, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Context{calls: make(chan func()), done: make(chan struct{}), info: info}
+	c := &Context{owner: newOwner(), info: info}
 	started := make(chan error, 1)
 	go c.loop(ordinal, started)
 	if err := <-started; err != nil {
@@ -115,29 +110,7 @@ func (c *Context) loop(ordinal int, started chan<- error) {
 	}
 	c.stream = stream
 	started <- nil
-	for f := range c.calls {
-		f()
-	}
-}
-
-// do runs f on the owner goroutine and returns its error.
-func (c *Context) do(f func() error) error {
-	var err error
-	ran := make(chan struct{})
-	select {
-	case <-c.done:
-		return ErrClosed
-	case c.calls <- func() {
-		if c.closed {
-			err = ErrClosed
-		} else {
-			err = f()
-		}
-		close(ran)
-	}:
-	}
-	<-ran
-	return err
+	c.serve()
 }
 
 // Info describes the context's device.
@@ -145,9 +118,9 @@ func (c *Context) Info() DeviceInfo { return c.info }
 
 // Close waits for the stream, unloads modules and destroys the stream and
 // the context. Device memory still allocated is released with the context.
-// Closing twice returns nil.
+// Closing twice returns nil; calls after Close return ErrClosed.
 func (c *Context) Close() error {
-	err := c.do(func() error {
+	return c.shutdown(func() error {
 		var errs []error
 		errs = append(errs, wrap("cuStreamSynchronize", c.stream.Synchronize()))
 		for _, m := range c.mods {
@@ -155,15 +128,8 @@ func (c *Context) Close() error {
 		}
 		errs = append(errs, wrap("cuStreamDestroy", c.stream.Destroy()))
 		errs = append(errs, wrap("cuCtxDestroy", c.ctx.Destroy()))
-		c.closed = true
 		return errors.Join(errs...)
 	})
-	if errors.Is(err, ErrClosed) {
-		return nil
-	}
-	close(c.calls)
-	<-c.done
-	return err
 }
 
 // MemInfo returns the free and total device memory.

@@ -96,7 +96,7 @@ func probeLib(lib string) (DriverStatus, error) {
 	case 1:
 		return st, fmt.Errorf("%w: no CUDA driver: cannot load %s (%s)", backend.ErrUnavailable, lib, text)
 	case 2:
-		return st, fmt.Errorf("%w: libcuda.so.1 is not a usable CUDA driver: %s", backend.ErrUnavailable, text)
+		return st, fmt.Errorf("%w: %s is not a usable CUDA driver: %s", backend.ErrUnavailable, lib, text)
 	case 3:
 		return st, fmt.Errorf("%w: cuInit failed with error %d%s (no usable NVIDIA GPU or kernel driver)", backend.ErrUnavailable, int(code), named(text))
 	default:
