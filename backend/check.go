@@ -64,6 +64,9 @@ func (p ConvParams) Validate(backend, op string) error {
 	if p.PadTop < 0 || p.PadLeft < 0 {
 		return ShapeError(backend, op, "padding must not be negative: %+v", p)
 	}
+	if !within32(p.H, p.W, p.KH, p.KW, p.StrideH, p.StrideW, p.PadTop, p.PadLeft, p.OutH, p.OutW) {
+		return ShapeError(backend, op, "sizes, strides and padding must be at most %d: %+v", math.MaxInt32, p)
+	}
 	// The last output row/column must start inside the padded input.
 	if (p.OutH-1)*p.StrideH-p.PadTop >= p.H || (p.OutW-1)*p.StrideW-p.PadLeft >= p.W {
 		return ShapeError(backend, op, "output %dx%d does not fit input %dx%d with stride %dx%d and padding %d,%d",
@@ -88,6 +91,9 @@ func (p PoolParams) Validate(backend, op string) error {
 		p.StrideH <= 0 || p.StrideW <= 0 || p.OutH <= 0 || p.OutW <= 0 {
 		return ShapeError(backend, op, "every size and stride must be positive: %+v", p)
 	}
+	if !within32(p.H, p.W, p.KH, p.KW, p.StrideH, p.StrideW, p.OutH, p.OutW) {
+		return ShapeError(backend, op, "sizes and strides must be at most %d: %+v", math.MaxInt32, p)
+	}
 	if (p.OutH-1)*p.StrideH+p.KH > p.H || (p.OutW-1)*p.StrideW+p.KW > p.W {
 		return ShapeError(backend, op, "pool windows of %dx%d over %dx%d output do not fit input %dx%d",
 			p.KH, p.KW, p.OutH, p.OutW, p.H, p.W)
@@ -100,3 +106,15 @@ func (p PoolParams) InLen() int { return Prod(p.N, p.H, p.W, p.C) }
 
 // OutLen is N·OutH·OutW·C (-1 on overflow).
 func (p PoolParams) OutLen() int { return Prod(p.N, p.OutH, p.OutW, p.C) }
+
+// within32 reports whether every value is at most MaxInt32, so that the
+// products of two of them in Validate cannot overflow an int (a stride of
+// 2^62 passed the window checks by wrapping around).
+func within32(v ...int) bool {
+	for _, x := range v {
+		if x > math.MaxInt32 {
+			return false
+		}
+	}
+	return true
+}

@@ -104,3 +104,23 @@ func TestEnvBackendNamedInErrors(t *testing.T) {
 	assert.Contains(t, err.Error(), "(named by $KILN_BACKEND)")
 	assert.Contains(t, rep.Requested, "from KILN_BACKEND")
 }
+
+// Strides and padding so large that Validate's window arithmetic would
+// wrap around are refused as shape errors: a stride of 2^62 over 5 outputs
+// gives (5−1)·2^62, which wraps to 0 and passed the window checks.
+func TestValidateRefusesWrappingParams(t *testing.T) {
+	conv := ConvParams{N: 1, H: 4, W: 4, C: 1, KH: 1, KW: 1, F: 1, StrideH: 1, StrideW: 1, OutH: 4, OutW: 4}
+	require.NoError(t, conv.Validate("test", "Conv2D"))
+	pool := PoolParams{N: 1, H: 4, W: 4, C: 1, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: 2, OutW: 2}
+	require.NoError(t, pool.Validate("test", "MaxPool2D"))
+
+	c := conv
+	c.StrideH, c.OutH = 1<<62, 5
+	assert.ErrorContains(t, c.Validate("test", "Conv2D"), "at most")
+	c = conv
+	c.PadTop = 1<<32 + 1
+	assert.ErrorContains(t, c.Validate("test", "Conv2D"), "at most")
+	p := pool
+	p.StrideH, p.OutH = 1<<62, 5
+	assert.ErrorContains(t, p.Validate("test", "MaxPool2D"), "at most")
+}
