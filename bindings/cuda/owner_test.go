@@ -1,3 +1,9 @@
+// The cuda build of this package links gorgonia.org/cu, whose init exits
+// the test binary on a host without a GPU; the owner is pure Go and is
+// tested in the default build.
+
+//go:build !cuda
+
 package cuda
 
 import (
