@@ -48,10 +48,11 @@ func flatBlocks(n, sms int) int {
 }
 
 // convInt32 checks that the convolution's strides, padding and the input
-// coordinates they reach fit the kernels' 32-bit ints. Validate does not
-// bound strides or padding (nor guard its products against overflow), and
-// bind.Int would truncate them: a launch with the truncated values computes
-// another convolution, or indexes outside the buffers.
+// coordinates they reach fit the kernels' 32-bit ints, with the index
+// slack maxElems leaves. Validate bounds each field by MaxInt32 only, not
+// the rows and columns reached, and bind.Int would truncate a value past
+// int32: a launch with truncated values computes another convolution, or
+// indexes outside the buffers.
 func convInt32(op string, p backend.ConvParams) error {
 	if in32(p.StrideH, p.StrideW, p.PadTop, p.PadLeft, p.OutH, p.OutW, p.KH, p.KW, p.H, p.W) &&
 		in32(int64(p.OutH-1)*int64(p.StrideH)+int64(p.KH), int64(p.OutW-1)*int64(p.StrideW)+int64(p.KW),
