@@ -87,9 +87,21 @@ func (s *Server) install(v *modelVersion) {
 	if old != nil {
 		fmt.Fprintf(s.cfg.Log, "model %s: version %s (%s) now serving, replacing version %s\n", v.name, v.version, v.path, old.version)
 		s.retires.Go(func() { old.retire(&s.bmu) })
+		s.warnBodyLimit(v)
 		return
 	}
 	fmt.Fprintf(s.cfg.Log, "model %s: version %s (%s) loaded and serving (input %dx%dx%d, %d classes)\n", v.name, v.version, v.path, v.h, v.w, v.c, v.classes)
+	s.warnBodyLimit(v)
+}
+
+// warnBodyLimit logs a warning when the request body limit is smaller than
+// one input of v in its most compact form (binary UINT8, a byte a value):
+// every infer request for v would then be refused (413).
+func (s *Server) warnBodyLimit(v *modelVersion) {
+	if s.cfg.MaxBodyBytes < v.inLen {
+		fmt.Fprintf(s.cfg.Log, "warning: model %s: one input is %d values (%d bytes as binary UINT8, more in any other form) but the request body limit is %d bytes: every infer request for it will be refused (413); raise the limit (kiln serve --max-body-bytes)\n",
+			v.name, v.inLen, v.inLen, s.cfg.MaxBodyBytes)
+	}
 }
 
 // remove stops serving a model.

@@ -1105,3 +1105,30 @@ func TestBrokenRepoModel(t *testing.T) {
 	require.NoError(t, ts.s.Poll())
 	assert.Equal(t, 200, ts.do(t, "POST", "/v2/models/fm/infer", body).code)
 }
+
+// TestBodyLimitBelowOneInputWarns: a body limit smaller than one input of a
+// model (binary UINT8, its most compact form) is logged when the model
+// loads, and its requests are refused with 413 naming the limit.
+func TestBodyLimitBelowOneInputWarns(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		limit int
+		warn  bool
+	}{
+		{"below one input", testH*testW*testC - 1, true},
+		{"roomy", 64 << 10, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logBuf syncBuffer
+			ts := startServer(t, Config{MaxBatch: 4, MaxBodyBytes: tc.limit, Log: &logBuf}, singleModel(t))
+			if !tc.warn {
+				assert.NotContains(t, logBuf.String(), "request body limit")
+				return
+			}
+			assert.Contains(t, logBuf.String(), fmt.Sprintf("warning: model tiny: one input is %d values (%d bytes as binary UINT8", testH*testW*testC, testH*testW*testC))
+			assert.Contains(t, logBuf.String(), fmt.Sprintf("the request body limit is %d bytes", tc.limit))
+			r := ts.do(t, "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", []int{1, testH, testW, testC}, pixels(1, 0), ``))
+			assert.Equal(t, 413, r.code, string(r.body))
+		})
+	}
+}

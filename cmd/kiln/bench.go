@@ -85,6 +85,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		if err := os.MkdirAll(*out, 0o755); err != nil {
 			return fmt.Errorf("--out: %w", err)
 		}
+		if err := checkWritable(*out); err != nil { // before a long run
+			return fmt.Errorf("--out: %w", err)
+		}
 	}
 
 	if note := cpuDeviceNote(cfg.Backends, *device); note != "" {

@@ -118,3 +118,13 @@ func TestCPUDeviceNote(t *testing.T) {
 	assert.Empty(t, cpuDeviceNote([]string{"cpu"}, ""))
 	assert.Empty(t, cpuDeviceNote([]string{"opencl", "cuda"}, "1"))
 }
+
+// TestBenchUnwritableOut: an --out directory that cannot be written fails
+// before the suites run, not after.
+func TestBenchUnwritableOut(t *testing.T) {
+	ro := unwritableDir(t)
+	code, stdout, stderr := kiln(t, "bench", "--backend", "cpu", "--suite", "sgemm", "--sgemm-sizes", "16", "--repeat", "1", "--out", ro)
+	assert.Equal(t, 1, code, stderr)
+	assert.Contains(t, stderr, "--out: cannot write in "+ro)
+	assert.NotContains(t, stdout+stderr, "sgemm 16x16x16", "nothing ran")
+}

@@ -44,10 +44,8 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if *batch <= 0 {
 		return fmt.Errorf("--batch must be positive, got %d", *batch)
 	}
-	if *report != "" { // before the evaluation, not after it
-		if err := checkOutDir(*report); err != nil {
-			return fmt.Errorf("--report: %w", err)
-		}
+	if err := checkReport(*report); err != nil { // before the evaluation, not after it
+		return err
 	}
 	if err := checkOutputs([]namedPath{{"report", *report}, {"cpuprofile", bf.profile}}, []namedPath{{"model", *modelFile}}); err != nil {
 		return err

@@ -78,6 +78,7 @@ func TestReportDirectoryCheckedFirst(t *testing.T) {
 	saveTinyModel(t, model)
 	out := filepath.Join(dir, "out.kiln")
 	missing := filepath.Join(dir, "nope", "r.json")
+	ro := unwritableDir(t)
 	tests := []struct {
 		name string
 		args []string
@@ -89,6 +90,14 @@ func TestReportDirectoryCheckedFirst(t *testing.T) {
 			"--report: cannot save " + dir + ": it is a directory"},
 		{"eval, missing directory", []string{"eval", "--model", model, "--data", dir, "--backend", "cpu", "--report", missing},
 			"--report: cannot save " + missing},
+		{"train, read-only report directory", []string{"train", "--data", dir, "--model", spec, "--batch", "8", "--backend", "cpu", "--out", out, "--report", filepath.Join(ro, "r.json")},
+			"--report: cannot save " + filepath.Join(ro, "r.json") + ": cannot write in " + ro},
+		{"train, read-only out directory", []string{"train", "--data", dir, "--model", spec, "--batch", "8", "--backend", "cpu", "--out", filepath.Join(ro, "m.kiln")},
+			"--out: cannot save " + filepath.Join(ro, "m.kiln") + ": cannot write in " + ro},
+		{"train, read-only checkpoint directory", []string{"train", "--data", dir, "--model", spec, "--batch", "8", "--backend", "cpu", "--out", out, "--checkpoint-dir", ro},
+			"--checkpoint-dir: cannot write in " + ro},
+		{"eval, read-only report directory", []string{"eval", "--model", model, "--data", dir, "--backend", "cpu", "--report", filepath.Join(ro, "r.json")},
+			"--report: cannot save " + filepath.Join(ro, "r.json") + ": cannot write in " + ro},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,4 +109,31 @@ func TestReportDirectoryCheckedFirst(t *testing.T) {
 			assert.NoFileExists(t, out)
 		})
 	}
+}
+
+// unwritableDir returns an existing directory in which no file can be
+// created: a temporary directory without write permission, or, where that
+// does not stop this user (root), /proc.
+func unwritableDir(t *testing.T) string {
+	t.Helper()
+	canCreate := func(dir string) bool {
+		f, err := os.CreateTemp(dir, "probe-*")
+		if err != nil {
+			return false
+		}
+		f.Close()
+		os.Remove(f.Name())
+		return true
+	}
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o500))
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	if !canCreate(dir) {
+		return dir
+	}
+	if st, err := os.Stat("/proc"); err == nil && st.IsDir() && !canCreate("/proc") {
+		return "/proc"
+	}
+	t.Skip("no unwritable directory here: this user writes into a mode 0500 directory and there is no /proc")
+	return ""
 }

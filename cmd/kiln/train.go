@@ -86,10 +86,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := checkOutDir(*out); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	if *report != "" { // before training, not after it
-		if err := checkOutDir(*report); err != nil {
-			return fmt.Errorf("--report: %w", err)
-		}
+	if err := checkReport(*report); err != nil { // before training, not after it
+		return err
 	}
 	specFile := namedPath{"model", *modelFlag}
 	if *modelFlag == "reference" {
@@ -100,6 +98,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	if *ckDir != "" { // before the data loads and an epoch runs
 		if err := os.MkdirAll(*ckDir, 0o755); err != nil {
+			return fmt.Errorf("--checkpoint-dir: %w", err)
+		}
+		if err := checkWritable(*ckDir); err != nil {
 			return fmt.Errorf("--checkpoint-dir: %w", err)
 		}
 	}
@@ -220,8 +221,39 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// checkReport is checkOutDir for an optional --report file (empty: not
+// given), its error naming the flag.
+func checkReport(path string) error {
+	if path == "" {
+		return nil
+	}
+	if err := checkOutDir(path); err != nil {
+		return fmt.Errorf("--report: %w", err)
+	}
+	return nil
+}
+
+// checkWritable fails when no file can be created in dir (read-only, no
+// permission): it creates and removes a temporary file there, as saving
+// will.
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".kiln-write-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %w", dir, err)
+	}
+	name := f.Name()
+	err = f.Close()
+	if rmErr := os.Remove(name); err == nil {
+		err = rmErr
+	}
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %w", dir, err)
+	}
+	return nil
+}
+
 // checkOutDir fails early, before any training, when path's directory does
-// not exist or is not a directory.
+// not exist, is not a directory or cannot be written to.
 func checkOutDir(path string) error {
 	if path == "" || strings.HasSuffix(path, string(filepath.Separator)) {
 		return fmt.Errorf("%q is not a file name", path)
@@ -236,6 +268,9 @@ func checkOutDir(path string) error {
 	}
 	if !st.IsDir() {
 		return fmt.Errorf("cannot save %s: %s is not a directory", path, dir)
+	}
+	if err := checkWritable(dir); err != nil {
+		return fmt.Errorf("cannot save %s: %w", path, err)
 	}
 	return nil
 }
