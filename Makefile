@@ -82,6 +82,7 @@ fuzz:
 nocgo:
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/kiln
 	GOARCH=arm64 $(GO) vet ./kernels/cpu ./backend/cpu
+	GOARCH=386 CGO_ENABLED=0 $(GO) vet ./...
 
 clean:
 	rm -rf bin $(OUT)

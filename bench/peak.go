@@ -103,7 +103,7 @@ func MeasurePeak(trials int, trialTime time.Duration) Peak {
 		for {
 			t0 := time.Now()
 			k.run(n)
-			if el := time.Since(t0); el >= trialTime/4 || n >= 1<<34 {
+			if el := time.Since(t0); el >= trialTime/4 || n >= 1<<30 {
 				n = int(float64(n) * float64(trialTime) / float64(max(el, time.Microsecond)))
 				break
 			}

@@ -64,9 +64,9 @@ func TestSpecErrors(t *testing.T) {
 		// sizes that would overflow an int or ask for more than 8 GiB
 		// (these crashed train with makeslice and out-of-memory errors)
 		{"pool stride 0", `{"input":[8,8,1],"layers":[{"type":"maxpool2d","pool":[2,2],"strides":[2,0]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "strides must be positive, got [2 0]"},
-		{"huge filters", `{"input":[4,4,1],"layers":[{"type":"conv2d","filters":4611686018427387904,"kernel":[3,3]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "has more than 2147483648 weights"},
-		{"huge units", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dense","units":3000000000},{"type":"dense","units":2,"activation":"softmax"}]}`, "16 inputs by 3000000000 units is more than 2147483648 weights"},
-		{"huge input", `{"input":[100000,100000,1000],"layers":[{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "more than 2147483648 values per sample"},
+		{"huge filters", `{"input":[4,4,1],"layers":[{"type":"conv2d","filters":4611686018427387904,"kernel":[3,3]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "has more than 2147483647 weights"},
+		{"huge units", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dense","units":3000000000},{"type":"dense","units":2,"activation":"softmax"}]}`, "16 inputs by 3000000000 units is more than 2147483647 weights"},
+		{"huge input", `{"input":[100000,100000,1000],"layers":[{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "more than 2147483647 values per sample"},
 		{"huge activations", `{"input":[8192,8192,1],"layers":[{"type":"conv2d","filters":64,"kernel":[1,1]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "its output [8192 8192 64] has more than"},
 	}
 	for _, tc := range tests {

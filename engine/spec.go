@@ -117,11 +117,12 @@ func pair(v []int, def int, field string) (int, int, error) {
 }
 
 // MaxTensorElems bounds every tensor a spec describes: one sample's input or
-// a layer's output, and a layer's weights (2^31 float32 values, 8 GiB).
+// a layer's output, and a layer's weights (2^31−1 float32 values, just
+// under 8 GiB).
 // Beyond it a spec is a mistake, not a model; checking it here turns what
 // would be an integer overflow or an out-of-memory crash into an error
 // that names the layer.
-const MaxTensorElems = 1 << 31
+const MaxTensorElems = 1<<31 - 1
 
 // capProd multiplies positive sizes, reporting false once the product
 // passes MaxTensorElems (so it never overflows).

@@ -18,8 +18,9 @@ const (
 	// IDXImagesMagic is the magic of a 3-D unsigned-byte IDX file (images).
 	IDXImagesMagic = 0x00000803
 	// MaxIDXElements bounds the element count a header may declare; larger
-	// headers are rejected before anything is allocated.
-	MaxIDXElements = 1 << 31
+	// headers are rejected before anything is allocated. It fits an int on
+	// every platform, 32-bit ones too.
+	MaxIDXElements = 1<<31 - 1
 	// maxIDXDims bounds the number of dimensions in a header.
 	maxIDXDims = 8
 	// readChunk is the initial payload buffer; it grows only as bytes arrive.
@@ -81,10 +82,10 @@ func ReadIDX(r io.Reader) (dims []int, data []byte, err error) {
 	total := 1
 	for i := range dims {
 		d := binary.BigEndian.Uint32(dimBytes[4*i:])
-		dims[i] = int(d)
-		if d != 0 && total > MaxIDXElements/int(d) {
+		if d > MaxIDXElements || d != 0 && total > MaxIDXElements/int(d) {
 			return nil, nil, fmt.Errorf("IDX dimensions %v exceed the limit of %d elements", dimBytes2Dims(dimBytes), MaxIDXElements)
 		}
+		dims[i] = int(d)
 		total *= int(d)
 	}
 	data = make([]byte, 0, min(total, readChunk))
@@ -132,7 +133,7 @@ func WriteIDX(w io.Writer, dims []int, data []byte) error {
 	hdr := make([]byte, 4+4*len(dims))
 	hdr[2], hdr[3] = 0x08, byte(len(dims))
 	for i, d := range dims {
-		if d < 0 || d > 1<<32-1 {
+		if d < 0 || int64(d) > 1<<32-1 {
 			return fmt.Errorf("write IDX: dimension %d is %d", i, d)
 		}
 		binary.BigEndian.PutUint32(hdr[4+4*i:], uint32(d))
