@@ -60,6 +60,7 @@ func FuzzDecodeImage(f *testing.F) {
 	f.Add(encodePNG(f, rgba), uint8(3))
 	f.Add(encodeJPEG(f, g), uint8(1))
 	f.Add(encodeJPEG(f, rgba), uint8(3))
+	f.Add(withSegment(encodeJPEG(f, rgba), exifSegment("MM", 3, 1, 6)), uint8(3))
 	f.Add(pngWithSize(60000, 60000), uint8(1))
 	f.Add(pngWithSize(0, 3), uint8(3))
 	f.Add([]byte("not an image"), uint8(3))

@@ -28,7 +28,9 @@ const (
 // RGB. Transparent pixels are composited onto black. With invert, for a dark
 // drawing on a light or transparent background given to a model trained on
 // light-on-dark images (MNIST), they are composited onto white instead and
-// every value becomes 1−x. The image is resized to h×w with area averaging
+// every value becomes 1−x. A JPEG is first turned or mirrored as its EXIF
+// orientation tag says (as photo viewers do; a phone photo is stored
+// sideways with that tag). The image is resized to h×w with area averaging
 // when shrinking and bilinear interpolation when enlarging, without keeping
 // the aspect ratio.
 func DecodeImage(r io.Reader, h, w, c int, invert bool) ([]float32, error) {
@@ -78,6 +80,9 @@ func DecodeImage(r io.Reader, h, w, c int, invert bool) ([]float32, error) {
 		return nil, fmt.Errorf("decode image: %s image is zero-sized (%dx%d)", format, sw, sh)
 	}
 	src := toFloat(img, c, invert)
+	if format == "JPEG" {
+		src, sh, sw = orient(src, sh, sw, c, jpegOrientation(buf))
+	}
 	return resize(src, sh, sw, c, h, w), nil
 }
 
