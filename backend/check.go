@@ -20,7 +20,8 @@ func Prod(xs ...int) int {
 }
 
 // Need returns a shape error when any size is not positive, or any of the
-// given buffers is nil or holds fewer than the paired number of elements.
+// given buffers is nil or holds fewer than the paired number of elements,
+// or an output (Req.Out) is also another of the op's buffers.
 // Backends call it at the top of each op so every backend rejects the same
 // inputs with the same words.
 func Need(backend, op string, checks ...Req) error {
@@ -35,6 +36,16 @@ func Need(backend, op string, checks ...Req) error {
 			return ShapeError(backend, op, "%s: buffer holds %d elements, op needs %d", c.Name, c.Buf.Len(), c.N)
 		}
 	}
+	for i, c := range checks {
+		if !c.Out {
+			continue
+		}
+		for j, o := range checks {
+			if j != i && o.Buf == c.Buf {
+				return ShapeError(backend, op, "%s and %s are the same buffer: the op reads its inputs while it writes %s (give it a buffer of its own)", o.Name, c.Name, c.Name)
+			}
+		}
+	}
 	return nil
 }
 
@@ -43,6 +54,27 @@ type Req struct {
 	Name string
 	Buf  Buffer
 	N    int
+	// Out marks a buffer the op writes while it still reads the others
+	// (GEMM's C, a convolution's or pooling's output): it must not be any
+	// of them. Element-wise ops, which may run in place, leave it unset.
+	Out bool
+}
+
+// ConvReqs returns Need's requirements for the three buffers of convolution
+// op, given in the order of their shapes (input-shaped, filter-shaped,
+// output-shaped), with the one op writes marked Out: y for Conv2D, dx for
+// Conv2DBackwardData, dw for Conv2DBackwardFilter.
+func ConvReqs(op string, p ConvParams, xName string, x Buffer, wName string, w Buffer, yName string, y Buffer) [3]Req {
+	r := [3]Req{{Name: xName, Buf: x, N: p.InLen()}, {Name: wName, Buf: w, N: p.FilterLen()}, {Name: yName, Buf: y, N: p.OutLen()}}
+	switch op {
+	case OpConv2D:
+		r[2].Out = true
+	case OpConv2DBackwardData:
+		r[0].Out = true
+	case OpConv2DBackwardFilter:
+		r[1].Out = true
+	}
+	return r
 }
 
 // Positive returns a shape error unless every named size is > 0.

@@ -46,12 +46,33 @@ var convShapes = []convShape{
 	{1, 5, 5, 3, 5, 5, 2, 1, 1, "valid"},     // kernel covers the input: 1x1 output
 }
 
+// convPadded are geometries with explicit padding wider than the kernel,
+// which neither "valid" nor "same" gives but ConvParams allows: whole
+// windows (and whole output rows and columns) fall in the padding. A CPU
+// im2col once sliced past a patch row there and panicked.
+var convPadded = []struct {
+	name string
+	p    backend.ConvParams
+}{
+	{"pad_left_2_over_k1", backend.ConvParams{N: 1, H: 1, W: 1, C: 1, KH: 1, KW: 1, F: 1, StrideH: 1, StrideW: 1, PadLeft: 2, OutH: 1, OutW: 3}},
+	{"pad_4_over_k3_stride_1x2", backend.ConvParams{N: 2, H: 4, W: 5, C: 3, KH: 3, KW: 3, F: 4, StrideH: 1, StrideW: 2, PadTop: 4, PadLeft: 4, OutH: 8, OutW: 5}},
+	{"pad_3_over_k2_64_filters", backend.ConvParams{N: 1, H: 6, W: 6, C: 2, KH: 2, KW: 2, F: 64, StrideH: 1, StrideW: 1, PadTop: 3, PadLeft: 3, OutH: 9, OutW: 9}},
+}
+
 func convSuites() []suite {
 	var fwd, bdata, bfilter []testCase
 	for _, s := range convShapes {
 		fwd = append(fwd, testCase{s.String(), func(e *env) { checkConv(e, s.params()) }})
 		bdata = append(bdata, testCase{s.String(), func(e *env) { checkConvBackwardData(e, s.params()) }})
 		bfilter = append(bfilter, testCase{s.String(), func(e *env) { checkConvBackwardFilter(e, s.params()) }})
+	}
+	for _, c := range convPadded {
+		if err := c.p.Validate("backendtest", c.name); err != nil {
+			panic(err) // a mistake in the table above
+		}
+		fwd = append(fwd, testCase{c.name, func(e *env) { checkConv(e, c.p) }})
+		bdata = append(bdata, testCase{c.name, func(e *env) { checkConvBackwardData(e, c.p) }})
+		bfilter = append(bfilter, testCase{c.name, func(e *env) { checkConvBackwardFilter(e, c.p) }})
 	}
 	// Exact-arithmetic cases on the reference CNN's second convolution.
 	ex := convShape{2, 13, 13, 64, 3, 3, 64, 1, 1, "valid"}

@@ -203,6 +203,48 @@ func errorSuites() []suite {
 			}},
 		)
 	}
+	// An output that is also one of the op's other buffers: the op would
+	// read what it is overwriting (on a GPU, threads race). Every argument
+	// is a distinct, generous buffer except the two named, which are one.
+	type alias struct {
+		op, out, in string
+		call        func(b backend.Backend, bs map[string]backend.Buffer) error
+	}
+	var aliases []alias
+	gemm := func(b backend.Backend, bs map[string]backend.Buffer) error {
+		return b.Gemm(false, false, 3, 5, 4, 1, bs["A"], bs["B"], 0, bs["C"])
+	}
+	convF := func(b backend.Backend, bs map[string]backend.Buffer) error { return b.Conv2D(cp, bs["x"], bs["w"], bs["y"]) }
+	convD := func(b backend.Backend, bs map[string]backend.Buffer) error {
+		return b.Conv2DBackwardData(cp, bs["dy"], bs["w"], bs["dx"])
+	}
+	convW := func(b backend.Backend, bs map[string]backend.Buffer) error {
+		return b.Conv2DBackwardFilter(cp, bs["x"], bs["dy"], bs["dw"])
+	}
+	poolF := func(b backend.Backend, bs map[string]backend.Buffer) error {
+		return b.MaxPool2D(pp, bs["x"], bs["y"], bs["argmax"])
+	}
+	poolB := func(b backend.Backend, bs map[string]backend.Buffer) error {
+		return b.MaxPool2DBackward(pp, bs["dy"], bs["argmax"], bs["dx"])
+	}
+	aliases = append(aliases,
+		alias{backend.OpGemm, "C", "A", gemm}, alias{backend.OpGemm, "C", "B", gemm},
+		alias{backend.OpConv2D, "y", "x", convF}, alias{backend.OpConv2D, "y", "w", convF},
+		alias{backend.OpConv2DBackwardData, "dx", "dy", convD}, alias{backend.OpConv2DBackwardData, "dx", "w", convD},
+		alias{backend.OpConv2DBackwardFilter, "dw", "x", convW}, alias{backend.OpConv2DBackwardFilter, "dw", "dy", convW},
+		alias{backend.OpMaxPool2D, "y", "x", poolF}, alias{backend.OpMaxPool2D, "argmax", "x", poolF}, alias{backend.OpMaxPool2D, "argmax", "y", poolF},
+		alias{backend.OpMaxPool2DBackward, "dx", "dy", poolB}, alias{backend.OpMaxPool2DBackward, "dx", "argmax", poolB},
+	)
+	for _, a := range aliases {
+		cases = append(cases, testCase{a.op + "/" + a.out + "_is_" + a.in, func(e *env) {
+			bs := map[string]backend.Buffer{}
+			for _, n := range []string{"A", "B", "C", "x", "w", "y", "dy", "dx", "dw", "argmax"} {
+				bs[n] = e.raw(bigLen).b
+			}
+			bs[a.out] = bs[a.in]
+			e.expectShapeError(a.op, func() error { return a.call(e.b, bs) })
+		}})
+	}
 	for _, sc := range sizeCases {
 		cases = append(cases, testCase{sc.op + "/" + sc.name, func(e *env) {
 			e.expectShapeError(sc.op, func() error {

@@ -129,7 +129,7 @@ func (n *naive) Gemm(transA, transB bool, m, nn, k int, alpha float32, a, b back
 		return err
 	}
 	if err := n.need(backend.OpGemm, backend.Req{Name: "A", Buf: a, N: m * k}, backend.Req{Name: "B", Buf: b, N: k * nn},
-		backend.Req{Name: "C", Buf: c, N: m * nn}); err != nil {
+		backend.Req{Name: "C", Buf: c, N: m * nn, Out: true}); err != nil {
 		return err
 	}
 	A, B, C := data(a), data(b), data(c)
@@ -192,7 +192,7 @@ func convLoop(p backend.ConvParams, f func(xi, wi, yi int)) {
 
 func (n *naive) Conv2D(p backend.ConvParams, x, w, y backend.Buffer) error {
 	if err := n.convCheck(backend.OpConv2D, p, backend.Req{Name: "x", Buf: x, N: p.InLen()},
-		backend.Req{Name: "w", Buf: w, N: p.FilterLen()}, backend.Req{Name: "y", Buf: y, N: p.OutLen()}); err != nil {
+		backend.Req{Name: "w", Buf: w, N: p.FilterLen()}, backend.Req{Name: "y", Buf: y, N: p.OutLen(), Out: true}); err != nil {
 		return err
 	}
 	X, W, Y := data(x), data(w), data(y)
@@ -203,7 +203,7 @@ func (n *naive) Conv2D(p backend.ConvParams, x, w, y backend.Buffer) error {
 
 func (n *naive) Conv2DBackwardData(p backend.ConvParams, dy, w, dx backend.Buffer) error {
 	if err := n.convCheck(backend.OpConv2DBackwardData, p, backend.Req{Name: "dy", Buf: dy, N: p.OutLen()},
-		backend.Req{Name: "w", Buf: w, N: p.FilterLen()}, backend.Req{Name: "dx", Buf: dx, N: p.InLen()}); err != nil {
+		backend.Req{Name: "w", Buf: w, N: p.FilterLen()}, backend.Req{Name: "dx", Buf: dx, N: p.InLen(), Out: true}); err != nil {
 		return err
 	}
 	DY, W, DX := data(dy), data(w), data(dx)
@@ -214,7 +214,7 @@ func (n *naive) Conv2DBackwardData(p backend.ConvParams, dy, w, dx backend.Buffe
 
 func (n *naive) Conv2DBackwardFilter(p backend.ConvParams, x, dy, dw backend.Buffer) error {
 	if err := n.convCheck(backend.OpConv2DBackwardFilter, p, backend.Req{Name: "x", Buf: x, N: p.InLen()},
-		backend.Req{Name: "dy", Buf: dy, N: p.OutLen()}, backend.Req{Name: "dw", Buf: dw, N: p.FilterLen()}); err != nil {
+		backend.Req{Name: "dy", Buf: dy, N: p.OutLen()}, backend.Req{Name: "dw", Buf: dw, N: p.FilterLen(), Out: true}); err != nil {
 		return err
 	}
 	X, DY, DW := data(x), data(dy), data(dw)
@@ -232,7 +232,7 @@ func (n *naive) poolCheck(op string, p backend.PoolParams, reqs ...backend.Req) 
 
 func (n *naive) MaxPool2D(p backend.PoolParams, x, y, argmax backend.Buffer) error {
 	if err := n.poolCheck(backend.OpMaxPool2D, p, backend.Req{Name: "x", Buf: x, N: p.InLen()},
-		backend.Req{Name: "y", Buf: y, N: p.OutLen()}, backend.Req{Name: "argmax", Buf: argmax, N: p.OutLen()}); err != nil {
+		backend.Req{Name: "y", Buf: y, N: p.OutLen(), Out: true}, backend.Req{Name: "argmax", Buf: argmax, N: p.OutLen(), Out: true}); err != nil {
 		return err
 	}
 	X, Y, A := data(x), data(y), data(argmax)
@@ -260,7 +260,7 @@ func (n *naive) MaxPool2D(p backend.PoolParams, x, y, argmax backend.Buffer) err
 
 func (n *naive) MaxPool2DBackward(p backend.PoolParams, dy, argmax, dx backend.Buffer) error {
 	if err := n.poolCheck(backend.OpMaxPool2DBackward, p, backend.Req{Name: "dy", Buf: dy, N: p.OutLen()},
-		backend.Req{Name: "argmax", Buf: argmax, N: p.OutLen()}, backend.Req{Name: "dx", Buf: dx, N: p.InLen()}); err != nil {
+		backend.Req{Name: "argmax", Buf: argmax, N: p.OutLen()}, backend.Req{Name: "dx", Buf: dx, N: p.InLen(), Out: true}); err != nil {
 		return err
 	}
 	DY, A, DX := data(dy), data(argmax), data(dx)

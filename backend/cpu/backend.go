@@ -114,6 +114,7 @@ func (b *Backend) Close() error {
 	b.flush()
 	b.closed = true
 	b.pool.Close()
+	b.ws = kern.Workspace{} // drop the scratch memory: live Buffers keep b reachable
 	return nil
 }
 
@@ -260,7 +261,7 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, bb ba
 	if err := b.check(backend.OpGemm,
 		backend.Req{Name: "A", Buf: a, N: backend.Prod(m, k)},
 		backend.Req{Name: "B", Buf: bb, N: backend.Prod(k, n)},
-		backend.Req{Name: "C", Buf: c, N: backend.Prod(m, n)}); err != nil {
+		backend.Req{Name: "C", Buf: c, N: backend.Prod(m, n), Out: true}); err != nil {
 		return err
 	}
 	lda, ldb := k, n
@@ -280,10 +281,8 @@ func (b *Backend) convCheck(op string, p backend.ConvParams, xName string, x bac
 	if err := p.Validate(Name, op); err != nil {
 		return err
 	}
-	return b.check(op,
-		backend.Req{Name: xName, Buf: x, N: backend.Prod(p.N, p.H, p.W, p.C)},
-		backend.Req{Name: wName, Buf: w, N: backend.Prod(p.KH, p.KW, p.C, p.F)},
-		backend.Req{Name: yName, Buf: y, N: backend.Prod(p.N, p.OutH, p.OutW, p.F)})
+	reqs := backend.ConvReqs(op, p, xName, x, wName, w, yName, y)
+	return b.check(op, reqs[:]...)
 }
 
 // Conv2D computes y = conv(x, w) (no bias).
@@ -334,8 +333,8 @@ func (b *Backend) MaxPool2D(p backend.PoolParams, x, y, argmax backend.Buffer) e
 		return err
 	}
 	in, out := poolLens(p)
-	if err := b.validate(op, backend.Req{Name: "x", Buf: x, N: in}, backend.Req{Name: "y", Buf: y, N: out},
-		backend.Req{Name: "argmax", Buf: argmax, N: out}); err != nil {
+	if err := b.validate(op, backend.Req{Name: "x", Buf: x, N: in}, backend.Req{Name: "y", Buf: y, N: out, Out: true},
+		backend.Req{Name: "argmax", Buf: argmax, N: out, Out: true}); err != nil {
 		return err
 	}
 	if b.fusePool(p, x, y, argmax) {
@@ -398,7 +397,7 @@ func (b *Backend) MaxPool2DBackward(p backend.PoolParams, dy, argmax, dx backend
 	}
 	in, out := poolLens(p)
 	if err := b.check(op, backend.Req{Name: "dy", Buf: dy, N: out}, backend.Req{Name: "argmax", Buf: argmax, N: out},
-		backend.Req{Name: "dx", Buf: dx, N: in}); err != nil {
+		backend.Req{Name: "dx", Buf: dx, N: in, Out: true}); err != nil {
 		return err
 	}
 	kern.MaxPool2DBackward(b.pool, kern.PoolShape(p), data(dy), data(argmax), data(dx))

@@ -132,7 +132,7 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, bb ba
 	if err := b.check(op,
 		backend.Req{Name: "A", Buf: a, N: backend.Prod(m, k)},
 		backend.Req{Name: "B", Buf: bb, N: backend.Prod(k, n)},
-		backend.Req{Name: "C", Buf: c, N: backend.Prod(m, n)}); err != nil {
+		backend.Req{Name: "C", Buf: c, N: backend.Prod(m, n), Out: true}); err != nil {
 		return err
 	}
 	if m == 0 || n == 0 {
@@ -162,10 +162,8 @@ func (b *Backend) convCheck(op string, p backend.ConvParams, xName string, x bac
 	if err := convInt32(op, p); err != nil {
 		return err
 	}
-	return b.check(op,
-		backend.Req{Name: xName, Buf: x, N: p.InLen()},
-		backend.Req{Name: wName, Buf: w, N: p.FilterLen()},
-		backend.Req{Name: yName, Buf: y, N: p.OutLen()})
+	reqs := backend.ConvReqs(op, p, xName, x, wName, w, yName, y)
+	return b.check(op, reqs[:]...)
 }
 
 // Conv2D computes y = conv(x, w) as an implicit GEMM.
@@ -226,8 +224,8 @@ func (b *Backend) MaxPool2D(p backend.PoolParams, x, y, argmax backend.Buffer) e
 		return err
 	}
 	in, out := p.InLen(), p.OutLen()
-	if err := b.check(op, backend.Req{Name: "x", Buf: x, N: in}, backend.Req{Name: "y", Buf: y, N: out},
-		backend.Req{Name: "argmax", Buf: argmax, N: out}); err != nil {
+	if err := b.check(op, backend.Req{Name: "x", Buf: x, N: in}, backend.Req{Name: "y", Buf: y, N: out, Out: true},
+		backend.Req{Name: "argmax", Buf: argmax, N: out, Out: true}); err != nil {
 		return err
 	}
 	return b.flat(op, kern.MaxPool2DFwd, out, append(poolArgs(p), bind.Ptr(ptr(x)), bind.Ptr(ptr(y)), bind.Ptr(ptr(argmax)))...)
@@ -244,7 +242,7 @@ func (b *Backend) MaxPool2DBackward(p backend.PoolParams, dy, argmax, dx backend
 	}
 	in, out := p.InLen(), p.OutLen()
 	if err := b.check(op, backend.Req{Name: "dy", Buf: dy, N: out}, backend.Req{Name: "argmax", Buf: argmax, N: out},
-		backend.Req{Name: "dx", Buf: dx, N: in}); err != nil {
+		backend.Req{Name: "dx", Buf: dx, N: in, Out: true}); err != nil {
 		return err
 	}
 	return b.flat(op, kern.MaxPool2DBwd, in, append(poolArgs(p), bind.Ptr(ptr(dy)), bind.Ptr(ptr(argmax)), bind.Ptr(ptr(dx)))...)

@@ -92,7 +92,7 @@ func (b *Backend) gemmOp(transA, transB bool, m, n, k int, alpha float32, a, bb 
 	mems, err := b.check(op,
 		backend.Req{Name: "A", Buf: a, N: backend.Prod(m, k)},
 		backend.Req{Name: "B", Buf: bb, N: backend.Prod(k, n)},
-		backend.Req{Name: "C", Buf: c, N: backend.Prod(m, n)})
+		backend.Req{Name: "C", Buf: c, N: backend.Prod(m, n), Out: true})
 	if err != nil {
 		return err
 	}
@@ -117,10 +117,8 @@ func (b *Backend) convCheck(op string, p backend.ConvParams, xName string, x bac
 		return nil, backend.ShapeError(Name, op, "the im2col matrix of one image (OutH·OutW·KH·KW·C = %d·%d·%d·%d·%d = %s elements) exceeds the largest buffer this backend allows on %s: %d elements (device max allocation %d bytes, 32-bit kernel indices): %+v",
 			p.OutH, p.OutW, p.KH, p.KW, p.C, size, b.dev.Name, b.maxElems(), b.dev.MaxAlloc, p)
 	}
-	return b.check(op,
-		backend.Req{Name: xName, Buf: x, N: p.InLen()},
-		backend.Req{Name: wName, Buf: w, N: p.FilterLen()},
-		backend.Req{Name: yName, Buf: y, N: p.OutLen()})
+	reqs := backend.ConvReqs(op, p, xName, x, wName, w, yName, y)
+	return b.check(op, reqs[:]...)
 }
 
 // direct reports whether the convolution is a plain GEMM over the input
@@ -271,8 +269,8 @@ func (b *Backend) MaxPool2D(p backend.PoolParams, x, y, argmax backend.Buffer) e
 		return err
 	}
 	in, out := p.InLen(), p.OutLen()
-	m, err := b.check(op, backend.Req{Name: "x", Buf: x, N: in}, backend.Req{Name: "y", Buf: y, N: out},
-		backend.Req{Name: "argmax", Buf: argmax, N: out})
+	m, err := b.check(op, backend.Req{Name: "x", Buf: x, N: in}, backend.Req{Name: "y", Buf: y, N: out, Out: true},
+		backend.Req{Name: "argmax", Buf: argmax, N: out, Out: true})
 	if err != nil {
 		return err
 	}
@@ -288,7 +286,7 @@ func (b *Backend) MaxPool2DBackward(p backend.PoolParams, dy, argmax, dx backend
 	}
 	in, out := p.InLen(), p.OutLen()
 	m, err := b.check(op, backend.Req{Name: "dy", Buf: dy, N: out}, backend.Req{Name: "argmax", Buf: argmax, N: out},
-		backend.Req{Name: "dx", Buf: dx, N: in})
+		backend.Req{Name: "dx", Buf: dx, N: in, Out: true})
 	if err != nil {
 		return err
 	}

@@ -820,7 +820,7 @@ func im2colRows(s ConvShape, x, col []float32, lo, hi int) {
 			}
 			rowBase := base + ih*s.W*c
 			// contiguous run of in-range kx
-			kx0 := max(0, -iw0)
+			kx0 := min(s.KW, max(0, -iw0))
 			kx1 := min(s.KW, s.W-iw0)
 			if kx1 < kx0 {
 				kx1 = kx0
@@ -873,7 +873,7 @@ func col2imImages(s ConvShape, col, dx []float32, lo, hi int) {
 				if ih < 0 || ih >= s.H {
 					continue
 				}
-				kx0 := max(0, -iw0)
+				kx0 := min(s.KW, max(0, -iw0))
 				kx1 := min(s.KW, s.W-iw0)
 				if kx1 <= kx0 {
 					continue

@@ -89,6 +89,7 @@ func (p *Pool) Close() {
 		return
 	}
 	p.closed = true
+	p.scratch = args{}
 	for _, ch := range p.wake {
 		close(ch)
 	}
