@@ -99,8 +99,15 @@ func (p ConvParams) Validate(backend, op string) error {
 	if !within32(p.H, p.W, p.KH, p.KW, p.StrideH, p.StrideW, p.PadTop, p.PadLeft, p.OutH, p.OutW) {
 		return ShapeError(backend, op, "sizes, strides and padding must be at most %d: %+v", math.MaxInt32, p)
 	}
-	// The last output row/column must start inside the padded input.
-	if (p.OutH-1)*p.StrideH-p.PadTop >= p.H || (p.OutW-1)*p.StrideW-p.PadLeft >= p.W {
+	// The last output row/column must start inside the padded input. In
+	// int64, as on a 32-bit platform the products of int32-bounded values
+	// can wrap an int; the windows' extents must fit an int there too.
+	lastH, lastW := int64(p.OutH-1)*int64(p.StrideH), int64(p.OutW-1)*int64(p.StrideW)
+	if lastH+int64(p.KH) > math.MaxInt || lastW+int64(p.KW) > math.MaxInt ||
+		int64(p.H)+int64(p.PadTop) > math.MaxInt || int64(p.W)+int64(p.PadLeft) > math.MaxInt {
+		return ShapeError(backend, op, "the windows' extent does not fit an int on this platform: %+v", p)
+	}
+	if lastH-int64(p.PadTop) >= int64(p.H) || lastW-int64(p.PadLeft) >= int64(p.W) {
 		return ShapeError(backend, op, "output %dx%d does not fit input %dx%d with stride %dx%d and padding %d,%d",
 			p.OutH, p.OutW, p.H, p.W, p.StrideH, p.StrideW, p.PadTop, p.PadLeft)
 	}
@@ -126,7 +133,7 @@ func (p PoolParams) Validate(backend, op string) error {
 	if !within32(p.H, p.W, p.KH, p.KW, p.StrideH, p.StrideW, p.OutH, p.OutW) {
 		return ShapeError(backend, op, "sizes and strides must be at most %d: %+v", math.MaxInt32, p)
 	}
-	if (p.OutH-1)*p.StrideH+p.KH > p.H || (p.OutW-1)*p.StrideW+p.KW > p.W {
+	if int64(p.OutH-1)*int64(p.StrideH)+int64(p.KH) > int64(p.H) || int64(p.OutW-1)*int64(p.StrideW)+int64(p.KW) > int64(p.W) {
 		return ShapeError(backend, op, "pool windows of %dx%d over %dx%d output do not fit input %dx%d",
 			p.KH, p.KW, p.OutH, p.OutW, p.H, p.W)
 	}
@@ -140,7 +147,7 @@ func (p PoolParams) InLen() int { return Prod(p.N, p.H, p.W, p.C) }
 func (p PoolParams) OutLen() int { return Prod(p.N, p.OutH, p.OutW, p.C) }
 
 // within32 reports whether every value is at most MaxInt32, so that the
-// products of two of them in Validate cannot overflow an int (a stride of
+// products of two of them in Validate cannot overflow an int64 (a stride of
 // 2^62 passed the window checks by wrapping around).
 func within32(v ...int) bool {
 	for _, x := range v {
