@@ -214,7 +214,9 @@ func errorSuites() []suite {
 	gemm := func(b backend.Backend, bs map[string]backend.Buffer) error {
 		return b.Gemm(false, false, 3, 5, 4, 1, bs["A"], bs["B"], 0, bs["C"])
 	}
-	convF := func(b backend.Backend, bs map[string]backend.Buffer) error { return b.Conv2D(cp, bs["x"], bs["w"], bs["y"]) }
+	convF := func(b backend.Backend, bs map[string]backend.Buffer) error {
+		return b.Conv2D(cp, bs["x"], bs["w"], bs["y"])
+	}
 	convD := func(b backend.Backend, bs map[string]backend.Buffer) error {
 		return b.Conv2DBackwardData(cp, bs["dy"], bs["w"], bs["dx"])
 	}
