@@ -141,8 +141,12 @@ bool fail(char* err, int errlen, const char* format, A... args) {
 // run_block runs one block to completion; it returns false with err set on
 // a barrier or shuffle that cannot complete. Between barriers the fibers
 // run one after another, forward on even phases and backward on odd ones,
-// so that a kernel missing a __syncthreads sees its threads in two orders.
-bool run_block(int n, char* err, int errlen) {
+// or the other way round when flip is 1, so that a kernel missing a
+// __syncthreads sees its threads in two orders. The launcher flips every
+// other block, and each block between launches (the block order
+// alternates): a stretch of code before its first barrier, too, runs in
+// both orders, whichever thread writes and whichever reads.
+bool run_block(int n, char* err, int errlen, int flip) {
 	const unsigned bx = block_dim.x, by = block_dim.y;
 	for (int t = 0; t < n; ++t) {
 		sched.fibers[t].st = kRun;
@@ -150,7 +154,7 @@ bool run_block(int n, char* err, int errlen) {
 	}
 	for (int phase = 0;; ++phase) {
 		for (int i = 0; i < n; ++i) {
-			const int t = phase % 2 == 0 ? i : n - 1 - i;
+			const int t = (phase + flip) % 2 == 0 ? i : n - 1 - i;
 			if (sched.fibers[t].st != kRun) continue;
 			thread_idx = {(unsigned)t % bx, (unsigned)t / bx % by, (unsigned)t / (bx * by)};
 			resume(t);
@@ -283,10 +287,10 @@ struct Entry {
 		    KILN_EMU_ENTRY(kiln_mul), KILN_EMU_ENTRY(kiln_dropout_mask), KILN_EMU_ENTRY(kiln_softmax),            \
 		    KILN_EMU_ENTRY(kiln_softmax_xent), KILN_EMU_ENTRY(kiln_adam), KILN_EMU_ENTRY(kiln_sgd),               \
 		    KILN_EMU_ENTRY(kiln_emutest_split_barrier), KILN_EMU_ENTRY(kiln_emutest_exit_barrier),                \
-		    KILN_EMU_ENTRY(kiln_emutest_race), KILN_EMU_ENTRY(kiln_emutest_blocks),                                \
+		    KILN_EMU_ENTRY(kiln_emutest_race), KILN_EMU_ENTRY(kiln_emutest_blocks), KILN_EMU_ENTRY(kiln_emutest_bcast),                                \
 	}
 
-constexpr int kNumEntries = 27;
+constexpr int kNumEntries = 28;
 
 #define KILN_EMU_NS kiln_base
 const Entry kBase[kNumEntries] = KILN_EMU_TABLE;
@@ -367,7 +371,7 @@ int kiln_emu_launch(const char* name, int gx, int gy, int gz, int bx, int by, in
 	for (long i = 0; i < blocks; ++i) {
 		const long b = reverse ? blocks - 1 - i : i;
 		block_idx = {(unsigned)(b % gx), (unsigned)(b / gx % gy), (unsigned)(b / ((long)gx * gy))};
-		if (!run_block((int)n, err, errlen)) {
+		if (!run_block((int)n, err, errlen, (int)((b + reverse) & 1))) {
 			sched.args = nullptr;
 			return -1;
 		}

@@ -126,6 +126,22 @@ func TestEmulatorCatchesBadKernels(t *testing.T) {
 	assert.Zero(t, race(true, 1000), "with the barrier every thread reads its neighbour's value")
 	assert.NotZero(t, race(false, 2000), "without it, the emulator's thread order exposes the race")
 
+	// Thread 0 publishes a value and the others read it with no barrier:
+	// one of two launches in a row runs the block's first stretch backward,
+	// so its readers see the last launch's value.
+	bcastWrong := func(salt int) (wrong int) {
+		require.NoError(t, e.Launch("kiln_emutest_bcast", [3]int{1}, [3]int{256}, []uint64{uint64(out), uint64(salt)}))
+		got := make([]int32, 256)
+		require.NoError(t, e.DownloadInt32(got, out))
+		for _, v := range got {
+			if v != int32(salt) {
+				wrong++
+			}
+		}
+		return wrong
+	}
+	assert.NotZero(t, bcastWrong(3000)+bcastWrong(4000), "a thread-0 broadcast without a barrier is caught in one launch of two")
+
 	// Blocks that read each other's writes: right in one block order only,
 	// and two launches in a row run both orders.
 	blocksRight := func() bool {

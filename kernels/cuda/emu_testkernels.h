@@ -40,3 +40,11 @@ KILN_KERNEL void kiln_emutest_blocks(int* out) {
 	const int b = blockIdx.x;
 	if (threadIdx.x == 0) out[b] = b == 0 ? 1 : out[b - 1] + 1;
 }
+
+// kiln_emutest_bcast: thread 0 publishes a value in shared memory and every
+// thread reads it, with no barrier between. out[t] should be salt.
+KILN_KERNEL void kiln_emutest_bcast(int* out, int salt) {
+	__shared__ int v;
+	if (threadIdx.x == 0) v = salt;
+	out[threadIdx.x] = v;
+}
