@@ -229,7 +229,12 @@ func errorSuites() []suite {
 	poolB := func(b backend.Backend, bs map[string]backend.Buffer) error {
 		return b.MaxPool2DBackward(pp, bs["dy"], bs["argmax"], bs["dx"])
 	}
+	xent := func(b backend.Backend, bs map[string]backend.Buffer) error {
+		return b.SoftmaxCrossEntropy(bs["logits"], bs["labels"], 4, 6, bs["grad"], bs["stats"])
+	}
 	aliases = append(aliases,
+		alias{backend.OpSoftmaxCrossEntropy, "grad", "logits", xent}, alias{backend.OpSoftmaxCrossEntropy, "stats", "logits", xent},
+		alias{backend.OpSoftmaxCrossEntropy, "stats", "grad", xent},
 		alias{backend.OpGemm, "C", "A", gemm}, alias{backend.OpGemm, "C", "B", gemm},
 		alias{backend.OpConv2D, "y", "x", convF}, alias{backend.OpConv2D, "y", "w", convF},
 		alias{backend.OpConv2DBackwardData, "dx", "dy", convD}, alias{backend.OpConv2DBackwardData, "dx", "w", convD},
@@ -240,9 +245,10 @@ func errorSuites() []suite {
 	for _, a := range aliases {
 		cases = append(cases, testCase{a.op + "/" + a.out + "_is_" + a.in, func(e *env) {
 			bs := map[string]backend.Buffer{}
-			for _, n := range []string{"A", "B", "C", "x", "w", "y", "dy", "dx", "dw", "argmax"} {
+			for _, n := range []string{"A", "B", "C", "x", "w", "y", "dy", "dx", "dw", "argmax", "logits", "grad", "stats"} {
 				bs[n] = e.raw(bigLen).b
 			}
+			bs["labels"] = e.input(make([]float32, bigLen)).b // class 0: valid labels
 			bs[a.out] = bs[a.in]
 			e.expectShapeError(a.op, func() error { return a.call(e.b, bs) })
 		}})

@@ -413,7 +413,7 @@ func (n *naive) SoftmaxCrossEntropy(logits, labels backend.Buffer, rows, cols in
 		return err
 	}
 	if err := n.need(op, backend.Req{Name: "logits", Buf: logits, N: rows * cols}, backend.Req{Name: "labels", Buf: labels, N: rows},
-		backend.Req{Name: "grad", Buf: grad, N: rows * cols}, backend.Req{Name: "stats", Buf: stats, N: 2}); err != nil {
+		backend.Req{Name: "grad", Buf: grad, N: rows * cols, Out: true}, backend.Req{Name: "stats", Buf: stats, N: 2, Out: true}); err != nil {
 		return err
 	}
 	X, L, G, S := data(logits), data(labels), data(grad), data(stats)

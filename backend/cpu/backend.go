@@ -503,8 +503,8 @@ func (b *Backend) SoftmaxCrossEntropy(logits, labels backend.Buffer, rows, cols 
 	}
 	if err := b.check(op, backend.Req{Name: "logits", Buf: logits, N: backend.Prod(rows, cols)},
 		backend.Req{Name: "labels", Buf: labels, N: rows},
-		backend.Req{Name: "grad", Buf: grad, N: backend.Prod(rows, cols)},
-		backend.Req{Name: "stats", Buf: stats, N: 2}); err != nil {
+		backend.Req{Name: "grad", Buf: grad, N: backend.Prod(rows, cols), Out: true},
+		backend.Req{Name: "stats", Buf: stats, N: 2, Out: true}); err != nil {
 		return err
 	}
 	lab := data(labels)

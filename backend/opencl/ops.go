@@ -402,8 +402,8 @@ func (b *Backend) SoftmaxCrossEntropy(logits, labels backend.Buffer, rows, cols 
 	}
 	m, err := b.check(op, backend.Req{Name: "logits", Buf: logits, N: backend.Prod(rows, cols)},
 		backend.Req{Name: "labels", Buf: labels, N: rows},
-		backend.Req{Name: "grad", Buf: grad, N: backend.Prod(rows, cols)},
-		backend.Req{Name: "stats", Buf: stats, N: 2})
+		backend.Req{Name: "grad", Buf: grad, N: backend.Prod(rows, cols), Out: true},
+		backend.Req{Name: "stats", Buf: stats, N: 2, Out: true})
 	if err != nil {
 		return err
 	}
