@@ -35,6 +35,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -54,6 +55,11 @@ namespace kiln_base {
 }  // namespace kiln_base
 
 namespace kiln_emu {
+
+// The __shared__ statics of every kernel (emu.h), bounds from the linker.
+extern "C" char __start_kiln_shared[], __stop_kiln_shared[];
+// launch_mu serialises launches: the statics are one set for the process.
+std::mutex launch_mu;
 
 thread_local uint3 thread_idx, block_idx;
 thread_local dim3 block_dim, grid_dim;
@@ -287,10 +293,10 @@ struct Entry {
 		    KILN_EMU_ENTRY(kiln_mul), KILN_EMU_ENTRY(kiln_dropout_mask), KILN_EMU_ENTRY(kiln_softmax),            \
 		    KILN_EMU_ENTRY(kiln_softmax_xent), KILN_EMU_ENTRY(kiln_adam), KILN_EMU_ENTRY(kiln_sgd),               \
 		    KILN_EMU_ENTRY(kiln_emutest_split_barrier), KILN_EMU_ENTRY(kiln_emutest_exit_barrier),                \
-		    KILN_EMU_ENTRY(kiln_emutest_race), KILN_EMU_ENTRY(kiln_emutest_blocks), KILN_EMU_ENTRY(kiln_emutest_bcast),                                \
+		    KILN_EMU_ENTRY(kiln_emutest_race), KILN_EMU_ENTRY(kiln_emutest_blocks), KILN_EMU_ENTRY(kiln_emutest_bcast), KILN_EMU_ENTRY(kiln_emutest_unwritten),                                \
 	}
 
-constexpr int kNumEntries = 28;
+constexpr int kNumEntries = 29;
 
 #define KILN_EMU_NS kiln_base
 const Entry kBase[kNumEntries] = KILN_EMU_TABLE;
@@ -343,6 +349,7 @@ int kiln_emu_launch(const char* name, int gx, int gy, int gz, int bx, int by, in
 		snprintf(err, errlen, "%s takes %d arguments, launched with %d", name, e->nargs, nargs);
 		return -1;
 	}
+	std::lock_guard<std::mutex> lock(launch_mu);
 	const long n = (long)bx * by * bz;
 	if (gx < 1 || gy < 1 || gz < 1 || bx < 1 || by < 1 || bz < 1 || n > 1024 || bz > 64 || gy > 65535 || gz > 65535) {
 		snprintf(err, errlen, "%s: invalid launch: grid (%d,%d,%d), block (%d,%d,%d)", name, gx, gy, gz, bx, by, bz);
@@ -371,6 +378,8 @@ int kiln_emu_launch(const char* name, int gx, int gy, int gz, int bx, int by, in
 	for (long i = 0; i < blocks; ++i) {
 		const long b = reverse ? blocks - 1 - i : i;
 		block_idx = {(unsigned)(b % gx), (unsigned)(b / gx % gy), (unsigned)(b / ((long)gx * gy))};
+		// shared memory as a new block finds it: not the last block's values
+		memset(__start_kiln_shared, 0xff, (size_t)(__stop_kiln_shared - __start_kiln_shared));
 		if (!run_block((int)n, err, errlen, (int)((b + reverse) & 1))) {
 			sched.args = nullptr;
 			return -1;

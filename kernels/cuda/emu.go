@@ -34,9 +34,12 @@ import (
 // warp shuffles, so those behave as on a GPU, and a barrier that cannot
 // complete (or that threads reach at different call sites) is an error
 // rather than a hang. Between two barriers the fibers run one after another,
-// in forward order and in reverse order on alternate phases, so a missing
+// in forward order and in reverse order on alternate phases (which order
+// comes first alternates between blocks and between launches), so a missing
 // __syncthreads between a write and another thread's read is likely, though
-// not certain, to give a wrong result. Device memory is host memory between
+// not certain, to give a wrong result. Shared memory is filled with 0xff
+// bytes (NaN, -1) before each block, so a read of shared memory the block
+// never wrote shows too. Device memory is host memory between
 // guard pages, each allocation ending where its trailing guard page begins:
 // a kernel that reads or writes past the end of a buffer faults at once
 // (before its start, only when the access reaches the leading guard page).
@@ -45,9 +48,10 @@ import (
 // the conformance suite on hosts without a GPU. It checks semantics, not
 // speed, and it does not model what only a GPU shows: blocks racing on the
 // same memory at the same time (blocks run one after another here, in both
-// orders, see Launch), threads racing in ways the two orders miss, shared memory read before it is written (it is a static
-// that keeps its last contents), or the precision of the device's expf and
-// logf.
+// orders, see Launch), threads racing in ways the two orders miss, the
+// order of float atomics (a GPU's sums vary from run to run; the emulator's
+// follow its two block orders), limits of __launch_bounds__, or the
+// precision of the device's expf and logf. Launches are serialised.
 type Emulator struct {
 	mu       sync.Mutex
 	live     map[uintptr]int64 // allocation → bytes

@@ -4,9 +4,11 @@
 // unchanged .cu sources compile as C++ (g++) and run in emu.cc's emulator.
 // Every thread of a block is a fiber (ucontext) on the calling OS thread;
 // blocks run one after another, so __shared__ variables are function
-// statics (thread_local, so separate launches on separate OS threads do not
-// meet; they keep their contents between blocks), and atomics need no
-// hardware atomics. Barriers and warp shuffles switch fibers; emu.cc checks
+// statics, all in one section (kiln_shared) that the launcher fills with
+// 0xff bytes before each block (NaN as a float, -1 as an int): a read of
+// shared memory no thread of the block wrote shows, instead of finding the
+// last block's value. Launches are serialised (one set of statics), and
+// atomics need no hardware atomics. Barriers and warp shuffles switch fibers; emu.cc checks
 // that every live thread of the block (or warp) reaches the same one, as
 // CUDA requires.
 #pragma once
@@ -37,7 +39,7 @@ uint32_t shfl_xor(uint32_t mask, uint32_t v, int lane_mask);
 #define __global__
 #define __device__
 #define __forceinline__ inline
-#define __shared__ static thread_local
+#define __shared__ static __attribute__((section("kiln_shared"), aligned(16)))
 #define __launch_bounds__(...)
 #define __syncthreads() kiln_emu::sync_threads(__LINE__)
 

@@ -142,6 +142,22 @@ func TestEmulatorCatchesBadKernels(t *testing.T) {
 	}
 	assert.NotZero(t, bcastWrong(3000)+bcastWrong(4000), "a thread-0 broadcast without a barrier is caught in one launch of two")
 
+	// Block 1 reads shared memory only block 0 wrote: it finds the 0xff
+	// fill (-1), not block 0's value, in both block orders.
+	for launch := 0; launch < 2; launch++ {
+		salt := 5000 + launch
+		require.NoError(t, e.Launch("kiln_emutest_unwritten", [3]int{2}, [3]int{32}, []uint64{uint64(out), uint64(salt)}))
+		got := make([]int32, 64)
+		require.NoError(t, e.DownloadInt32(got, out))
+		for i, v := range got {
+			want := int32(salt)
+			if i >= 32 {
+				want = -1
+			}
+			require.Equal(t, want, v, "launch %d, thread %d of block %d", launch, i%32, i/32)
+		}
+	}
+
 	// Blocks that read each other's writes: right in one block order only,
 	// and two launches in a row run both orders.
 	blocksRight := func() bool {

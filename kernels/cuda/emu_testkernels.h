@@ -48,3 +48,15 @@ KILN_KERNEL void kiln_emutest_bcast(int* out, int salt) {
 	if (threadIdx.x == 0) v = salt;
 	out[threadIdx.x] = v;
 }
+
+// kiln_emutest_unwritten: block 0 writes a shared variable and block 1
+// does not, then every thread reads it. Shared memory is per block, so on a
+// GPU block 1 reads whatever was there; the emulator fills it with 0xff
+// bytes before each block, so out[blockDim.x + t] should be -1 (and out[t]
+// salt), in either block order.
+KILN_KERNEL void kiln_emutest_unwritten(int* out, int salt) {
+	__shared__ int v;
+	if (blockIdx.x == 0 && threadIdx.x == 0) v = salt;
+	__syncthreads();
+	out[blockIdx.x * blockDim.x + threadIdx.x] = v;
+}
