@@ -709,3 +709,36 @@ func TestAutoSkipsCPUDevice(t *testing.T) {
 	require.NoError(t, err, "an explicit device is honoured under auto")
 	require.NoError(t, named.Close())
 }
+
+// TestConvIndicesPastInt32: the kernels index rows and columns with 32-bit
+// ints, padding and strides included; a shape whose padded extent or last
+// window passes 2^31-1 is a shape error before any buffer is looked at (a
+// padding near 2^31 wrapped col2im's index and dropped a gradient).
+func TestConvIndicesPastInt32(t *testing.T) {
+	base := backend.ConvParams{N: 1, H: 4, W: 1, C: 1, KH: 1, KW: 1, F: 1, StrideH: 1, StrideW: 1, OutH: 4, OutW: 1}
+	tests := []struct {
+		name string
+		edit func(p *backend.ConvParams)
+	}{
+		{"padding near 2^31", func(p *backend.ConvParams) { p.StrideH, p.PadTop, p.OutH = 1<<30+1, 1<<31-1, 3 }},
+		{"left padding near 2^31", func(p *backend.ConvParams) { p.PadLeft, p.OutW = 1<<31-1, 2 }},
+		{"last window past 2^31", func(p *backend.ConvParams) { p.StrideH, p.PadTop, p.OutH = 1<<30, 1<<31-3, 3 }},
+	}
+	for _, tc := range tests {
+		p := base
+		tc.edit(&p)
+		require.NoError(t, p.Validate("test", "Conv2D"), "%s: valid for the contract", tc.name)
+		b := &Backend{dev: clb.Device{Name: "Big GPU", MaxAlloc: 40 << 30}}
+		for _, run := range []func() error{
+			func() error { return b.Conv2D(p, nil, nil, nil) },
+			func() error { return b.Conv2DBackwardData(p, nil, nil, nil) },
+			func() error { return b.Conv2DBackwardFilter(p, nil, nil, nil) },
+		} {
+			err := run()
+			require.Error(t, err, tc.name)
+			assert.ErrorIs(t, err, backend.ErrShape)
+			assert.Contains(t, err.Error(), "kernels index with 32-bit ints", tc.name)
+		}
+	}
+	require.ErrorContains(t, (&Backend{dev: clb.Device{Name: "Big GPU", MaxAlloc: 40 << 30}}).Conv2D(base, nil, nil, nil), "nil buffer", "an ordinary shape passes to the buffer checks")
+}

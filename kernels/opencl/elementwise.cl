@@ -36,22 +36,28 @@ void bias_grad(__global const float *dy, __global float *db, const int rows, con
         db[c] = (float)part[0][lc];
 }
 
-/* y = x > 0 ? x : 0 (NaN gives 0, as on the CPU backend); x may equal y. */
+/* y = x > 0 ? x : 0 (NaN gives 0, as on the CPU backend); x may equal y.
+ * On the bits: a device that flushes denormals to zero (OpenCL 1.2 allows
+ * it) would compare a positive subnormal as 0 and drop it. A float is
+ * positive (subnormal, normal or +Inf, not NaN) when its bits as an int lie
+ * in (0, 0x7f800000]. */
 __kernel void relu(__global const float *x, __global float *y, const int n)
 {
     const int i = get_global_id(0);
     if (i < n) {
-        const float v = x[i];
-        y[i] = v > 0.0f ? v : 0.0f;
+        const int v = as_int(x[i]);
+        y[i] = v > 0 && v <= 0x7f800000 ? as_float(v) : 0.0f;
     }
 }
 
-/* dx = y > 0 ? dy : 0. */
+/* dx = y > 0 ? dy : 0, y > 0 tested on the bits as in relu. */
 __kernel void relu_bwd(__global const float *y, __global const float *dy, __global float *dx, const int n)
 {
     const int i = get_global_id(0);
-    if (i < n)
-        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    if (i < n) {
+        const int v = as_int(y[i]);
+        dx[i] = v > 0 && v <= 0x7f800000 ? dy[i] : 0.0f;
+    }
 }
 
 /* c = a * b. */
