@@ -73,6 +73,16 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			cfg.SGEMMSizes = append(cfg.SGEMMSizes, n)
 		}
 	}
+	// The outputs must not replace the report compared with (the default
+	// --out holds the last run's bench.json: comparing with it and writing
+	// over it lost the baseline).
+	if *out != "" && *compare != "" {
+		for _, name := range []string{"bench.json", "bench.md", "bench.png"} {
+			if f := filepath.Join(*out, name); sameFile(f, *compare) {
+				return fmt.Errorf("--compare %s is the %s this run would write into --out %s: writing it would destroy the baseline (give another --out, e.g. --out %s-new)", *compare, name, *out, filepath.Clean(*out))
+			}
+		}
+	}
 	// Read the old report first, so a bad file fails before a long run.
 	var old *bench.Report
 	if *compare != "" {

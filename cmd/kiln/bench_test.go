@@ -128,3 +128,25 @@ func TestBenchUnwritableOut(t *testing.T) {
 	assert.Contains(t, stderr, "--out: cannot write in "+ro)
 	assert.NotContains(t, stdout+stderr, "sgemm 16x16x16", "nothing ran")
 }
+
+// TestBenchCompareNotOverwritten: --compare naming the bench.json that --out
+// would rewrite is refused before the run (it destroyed the baseline).
+func TestBenchCompareNotOverwritten(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "b1")
+	code, _, stderr := kiln(t, "bench", "--backend", "cpu", "--suite", "sgemm", "--sgemm-sizes", "16", "--repeat", "1", "--out", out)
+	require.Equal(t, 0, code, stderr)
+	before, err := os.ReadFile(filepath.Join(out, "bench.json"))
+	require.NoError(t, err)
+	for _, cmp := range []string{filepath.Join(out, "bench.json"), filepath.Join(out, ".", "bench.json")} {
+		code, stdout, stderr := kiln(t, "bench", "--backend", "cpu", "--suite", "sgemm", "--sgemm-sizes", "32", "--repeat", "1", "--out", out, "--compare", cmp)
+		assert.Equal(t, 1, code, stderr)
+		assert.Contains(t, stderr, "writing it would destroy the baseline")
+		assert.NotContains(t, stdout+stderr, "sgemm 32x32x32", "nothing ran")
+	}
+	after, err := os.ReadFile(filepath.Join(out, "bench.json"))
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the baseline is untouched")
+	code, _, stderr = kiln(t, "bench", "--backend", "cpu", "--suite", "sgemm", "--sgemm-sizes", "16", "--repeat", "1", "--out", out+"-new", "--compare", filepath.Join(out, "bench.json"))
+	assert.Equal(t, 0, code, stderr)
+}
