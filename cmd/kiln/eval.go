@@ -27,7 +27,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	df.register(fs)
 	// eval's --data defaults to the model's training set, not to mnist
 	dataFlag := fs.Lookup("data")
-	dataFlag.Usage = "dataset to evaluate on: mnist, fashion-mnist, cifar10 or a directory (default: the built-in dataset the model was trained on, else mnist)"
+	dataFlag.Usage = "dataset to evaluate on: mnist, fashion-mnist, cifar10 or a directory (default: the built-in dataset the model was trained on; a model trained on a directory needs --data)"
 	dataFlag.DefValue = ""
 	modelFile := fs.String("model", "", "model file written by kiln train (required)")
 	batch := fs.Int("batch", 64, "batch size")

@@ -13,7 +13,7 @@ import (
 func TestEvalHelpSaysItsDataDefault(t *testing.T) {
 	code, out, _ := kiln(t, "eval", "--help")
 	assert.Equal(t, 0, code)
-	assert.Contains(t, out, "default: the built-in dataset the model was trained on, else mnist")
+	assert.Contains(t, out, "default: the built-in dataset the model was trained on; a model trained on a directory needs --data")
 	assert.NotContains(t, out, `(default "mnist")`)
 }
 
