@@ -253,6 +253,7 @@ func TestBadInputsGiveClearErrors(t *testing.T) {
 		{"eval without model", []string{"eval", "--data", dir}, "--model is required"},
 		{"unknown optimizer", []string{"train", "--data", dir, "--optimizer", "rmsprop"}, `--optimizer/--lr/--momentum: unknown optimizer "rmsprop"`},
 		{"negative learning rate", []string{"train", "--data", dir, "--lr", "-1"}, "learning rate must be positive"},
+		{"zero learning rate", []string{"train", "--data", dir, "--lr", "0"}, "--lr 0: the learning rate must be positive (leave --lr out for the optimizer's default)"},
 		{"NaN learning rate", []string{"train", "--data", dir, "--lr", "NaN"}, "learning rate must be positive and finite"},
 		{"out is a directory", []string{"train", "--data", dir, "--out", dir}, "it is a directory"},
 		{"bad momentum", []string{"train", "--data", dir, "--optimizer", "sgd", "--momentum", "1"}, "momentum must be in [0, 1)"},

@@ -52,6 +52,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if *name != "" && *modelFile == "" {
 		return errors.New("--name only applies to --model")
 	}
+	if isSet(fs, "poll") && *modelFile != "" {
+		return errors.New("--poll only applies to --model-repo (a --model file is not rescanned)")
+	}
+	if strings.TrimSpace(*addr) == "" {
+		return errors.New("--addr is empty: give HOST:PORT (127.0.0.1:8000 by default, :8000 for every interface)")
+	}
 	cfg := server.Config{
 		MaxBatch: *maxBatch, MaxQueueDelay: *delay, QueueSize: *queue,
 		Timeout: *timeout, MaxBodyBytes: *maxBody, ReadTimeout: *readTO, WriteTimeout: *writeTO,

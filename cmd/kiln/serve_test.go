@@ -48,6 +48,8 @@ func TestServeFlagErrors(t *testing.T) {
 		{"no model", nil, "exactly one of --model FILE or --model-repo DIR"},
 		{"both", []string{"--model", "a", "--model-repo", "b"}, "exactly one of"},
 		{"name without model", []string{"--model-repo", "b", "--name", "x"}, "--name only applies"},
+		{"poll with model", []string{"--model", "a", "--poll", "2s"}, "--poll only applies to --model-repo"},
+		{"empty addr", []string{"--model", "a", "--addr", ""}, "--addr is empty"},
 		{"bad batch", []string{"--model", "a", "--max-batch", "0"}, "--max-batch must be positive, got 0"},
 		{"bad queue", []string{"--model", "a", "--queue", "-1"}, "--queue must be positive, got -1"},
 		{"negative grace", []string{"--model", "a", "--grace", "-1s"}, "--grace must not be negative"},

@@ -74,6 +74,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--resume needs --checkpoint-dir")
 	case *limit < 0:
 		return fmt.Errorf("--limit must not be negative, got %d", *limit)
+	case isSet(fs, "lr") && *lr == 0: // 0 is the flag's "unset" (the optimizer's default)
+		return fmt.Errorf("--lr 0: the learning rate must be positive (leave --lr out for the optimizer's default)")
 	}
 	optCfg := engine.OptimizerConfig{Name: *optName, LR: *lr, Momentum: *momentum}
 	if err := optCfg.Validate(); err != nil {
@@ -132,6 +134,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	spec, err := loadModelSpec(*modelFlag, train)
 	if err != nil {
 		return err
+	}
+	if *augment && train.C == 1 {
+		fmt.Fprintf(stderr, "warning: --augment flips images left to right and shifts them, as suits CIFAR-10's photos; on %s's grayscale images (digits: a flipped digit is another shape) it usually costs accuracy\n", train.Name)
 	}
 
 	stopProfile, err := bf.startProfile(stderr)

@@ -94,3 +94,17 @@ func TestInterruptedTraining(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dir, "m.kiln"))
 	assert.True(t, os.IsNotExist(err), "no model is saved from an interrupted run")
 }
+
+// TestAugmentOnGrayscaleWarns: --augment (flips and shifts, for CIFAR-10's
+// photos) on grayscale images trains, with a warning that it usually costs
+// accuracy there.
+func TestAugmentOnGrayscaleWarns(t *testing.T) {
+	dir, spec := tinyData(t, 16, 8)
+	out := filepath.Join(t.TempDir(), "m.kiln")
+	code, _, errOut := kiln(t, "train", "--data", dir, "--model", spec, "--batch", "8", "--backend", "cpu", "--augment", "--out", out)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "warning: --augment flips images left to right")
+	code, _, errOut = kiln(t, "train", "--data", dir, "--model", spec, "--batch", "8", "--backend", "cpu", "--out", out)
+	require.Equal(t, 0, code, errOut)
+	assert.NotContains(t, errOut, "--augment")
+}
