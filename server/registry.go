@@ -3,12 +3,14 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kiln-ml/kiln/engine"
@@ -86,12 +88,32 @@ func (s *Server) install(v *modelVersion) {
 	s.met.reloads.WithLabelValues(v.name).Inc()
 	if old != nil {
 		fmt.Fprintf(s.cfg.Log, "model %s: version %s (%s) now serving, replacing version %s\n", v.name, v.version, v.path, old.version)
+		warnInterfaceChange(s.cfg.Log, old, v)
 		s.retires.Go(func() { old.retire(&s.bmu) })
 		s.warnBodyLimit(v)
 		return
 	}
 	fmt.Fprintf(s.cfg.Log, "model %s: version %s (%s) loaded and serving (input %dx%dx%d, %d classes)\n", v.name, v.version, v.path, v.h, v.w, v.c, v.classes)
 	s.warnBodyLimit(v)
+}
+
+// warnInterfaceChange logs a warning when version v of a model takes a
+// different input shape or gives a different number of classes than old,
+// the version it replaces: clients built for old then get errors (400 for
+// the input shape) or outputs they do not expect.
+func warnInterfaceChange(log io.Writer, old, v *modelVersion) {
+	var what []string
+	if old.h != v.h || old.w != v.w || old.c != v.c {
+		what = append(what, fmt.Sprintf("input %dx%dx%d (version %s: %dx%dx%d)", v.h, v.w, v.c, old.version, old.h, old.w, old.c))
+	}
+	if old.classes != v.classes {
+		what = append(what, fmt.Sprintf("%d classes (version %s: %d)", v.classes, old.version, old.classes))
+	}
+	if len(what) == 0 {
+		return
+	}
+	fmt.Fprintf(log, "warning: model %s: version %s changes what the model takes or gives: %s; clients built for version %s will break\n",
+		v.name, v.version, strings.Join(what, ", "), old.version)
 }
 
 // warnBodyLimit logs a warning when the request body limit is smaller than

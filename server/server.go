@@ -113,6 +113,7 @@ func New(b backend.Backend, cfg Config) (*Server, error) {
 		Handler:                       s.handle,
 		ErrorHandler:                  s.handleError,
 		Name:                          "kiln",
+		Logger:                        newHTTPLogger(cfg.Log, time.Second),
 		ReadTimeout:                   cfg.ReadTimeout,
 		WriteTimeout:                  cfg.WriteTimeout,
 		IdleTimeout:                   cfg.IdleTimeout,
@@ -611,7 +612,9 @@ type prediction struct {
 }
 
 // classify serves POST /v1/models/{name}:classify with a PNG or JPEG body.
-// Query parameters: top (default 5), invert=true for dark-on-light images.
+// Query parameters: top (default 5), invert=true for dark-on-light images
+// (invert takes what strconv.ParseBool accepts: 1, t, T, TRUE, true, True,
+// 0, f, F, FALSE, false, False; anything else is answered 400).
 func (s *Server) classify(ctx *fasthttp.RequestCtx, name string) {
 	start := time.Now()
 	v, err := s.acquire(name, "")
@@ -639,7 +642,14 @@ func (s *Server) classify(ctx *fasthttp.RequestCtx, name string) {
 		}
 	}
 	top = min(top, v.classes)
-	img, err := data.DecodeImage(bytes.NewReader(ctx.PostBody()), v.h, v.w, v.c, args.GetBool("invert"))
+	invert := false
+	if a := args.Peek("invert"); a != nil {
+		if invert, err = strconv.ParseBool(string(a)); err != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("invert must be true or false (or 1 or 0), got %q", a))
+			return
+		}
+	}
+	img, err := data.DecodeImage(bytes.NewReader(ctx.PostBody()), v.h, v.w, v.c, invert)
 	if err != nil {
 		writeError(ctx, fasthttp.StatusBadRequest, "bad image: "+err.Error())
 		return

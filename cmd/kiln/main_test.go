@@ -169,6 +169,26 @@ func TestTrainEvalPredictEndToEnd(t *testing.T) {
 	code, pout, errOut = kiln(t, "predict", "--model", model, "--top", "1", "--invert", "--backend", "cpu", darkPath)
 	require.Equal(t, 0, code, errOut)
 	assert.Regexp(t, `three-dark.png:\s+3 `, pout)
+	// Black strokes on transparency without --invert composite onto black
+	// and vanish: predict says so; with --invert it reads the digit.
+	transparent := image.NewNRGBA(img.Bounds())
+	for y := 16; y < 24; y++ {
+		for x := 16; x < 24; x++ {
+			transparent.Set(x, y, color.NRGBA{A: 255})
+		}
+	}
+	clearPath := filepath.Join(dir, "three-transparent.png")
+	f, err = os.Create(clearPath)
+	require.NoError(t, err)
+	require.NoError(t, png.Encode(f, transparent))
+	require.NoError(t, f.Close())
+	code, _, errOut = kiln(t, "predict", "--model", model, "--top", "1", "--backend", "cpu", clearPath)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "three-transparent.png is blank (one flat colour) as the model sees it: if it is a drawing on a transparent background, add --invert")
+	code, pout, errOut = kiln(t, "predict", "--model", model, "--top", "1", "--invert", "--backend", "cpu", clearPath)
+	require.Equal(t, 0, code, errOut)
+	assert.NotContains(t, errOut, "blank")
+	assert.Regexp(t, `three-transparent.png:\s+3 `, pout)
 	// A bad image among good ones: the good ones are still answered.
 	code, pout, errOut = kiln(t, "predict", "--model", model, "--backend", "cpu", pngPath, filepath.Join(dir, "nope.png"), darkPath)
 	assert.Equal(t, 1, code)

@@ -63,8 +63,14 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	failed := 0
 	for _, path := range fs.Args() {
 		img, err := decodeFile(path, in[0], in[1], in[2], *invert)
-		if err == nil && !*invert && darkOnLightExpected(meta.Dataset) && mean(img) > 0.5 {
-			fmt.Fprintf(stderr, "kiln predict: %s is mostly light, and this model was trained on light shapes on black: if it is a dark drawing on a light background, add --invert\n", path)
+		if err == nil && !*invert {
+			switch {
+			case flat(img):
+				// dark strokes on transparency composite onto black and vanish
+				fmt.Fprintf(stderr, "kiln predict: %s is blank (one flat colour) as the model sees it: if it is a drawing on a transparent background, add --invert\n", path)
+			case darkOnLightExpected(meta.Dataset) && mean(img) > 0.5:
+				fmt.Fprintf(stderr, "kiln predict: %s is mostly light, and this model was trained on light shapes on black: if it is a dark drawing on a light background, add --invert\n", path)
+			}
 		}
 		if err == nil {
 			for i := range img {
@@ -130,4 +136,15 @@ func mean(x []float32) float64 {
 		s += float64(v)
 	}
 	return s / float64(max(len(x), 1))
+}
+
+// flat reports whether every value of x lies within 1/255 of the first: an
+// image of one colour.
+func flat(x []float32) bool {
+	for _, v := range x {
+		if d := v - x[0]; d > 1.0/255 || d < -1.0/255 {
+			return false
+		}
+	}
+	return true
 }

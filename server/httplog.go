@@ -1,0 +1,83 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// httpLogger is the fasthttp.Server's Logger: it writes what fasthttp
+// reports (mostly connections it closed on an error: malformed requests)
+// to Config.Log, one line each prefixed "http: ".
+//
+// A request refused for a body over the limit is not logged: fasthttp
+// reports it as a connection error, but the client already got its 413
+// answer and the requests metric counts it. Every other message is
+// logged at most once per interval, so that a client sending malformed
+// requests cannot flood the log; the next line logged says how many were
+// dropped meanwhile.
+type httpLogger struct {
+	w        io.Writer
+	interval time.Duration
+	now      func() time.Time
+
+	mu      sync.Mutex
+	last    time.Time // when the last line was written; zero before
+	dropped int       // messages not logged since then for the rate limit
+}
+
+// connErrorFormat is the format of fasthttp's message for a connection
+// it closed on an error (workerpool.go), with the local and remote
+// addresses and the error; it is logged as "closed the connection from
+// REMOTE: ERROR". Other messages are logged as fasthttp words them.
+const connErrorFormat = "error when serving connection %q<->%q: %v"
+
+func newHTTPLogger(w io.Writer, interval time.Duration) *httpLogger {
+	return &httpLogger{w: w, interval: interval, now: time.Now}
+}
+
+// Printf logs one fasthttp message (log.Printf semantics, as
+// fasthttp.Logger requires; the calls come from many goroutines).
+func (l *httpLogger) Printf(format string, args ...any) {
+	if bodyTooLarge(args) {
+		return
+	}
+	var msg string
+	if format == connErrorFormat && len(args) == 3 {
+		msg = fmt.Sprintf("closed the connection from %v: %v", args[1], args[2])
+	} else {
+		msg = strings.TrimRight(fmt.Sprintf(format, args...), "\n")
+	}
+	if strings.Contains(msg, fasthttp.ErrBodyTooLarge.Error()) {
+		return // the error came formatted into the message
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if !l.last.IsZero() && now.Sub(l.last) < l.interval {
+		l.dropped++
+		return
+	}
+	if l.dropped > 0 {
+		msg = fmt.Sprintf("%s (%d more HTTP server messages in the last %v were not logged: at most one is logged per %v)",
+			msg, l.dropped, now.Sub(l.last).Round(time.Millisecond), l.interval)
+	}
+	l.last, l.dropped = now, 0
+	fmt.Fprintf(l.w, "http: %s\n", msg)
+}
+
+// bodyTooLarge reports whether a message's arguments carry fasthttp's
+// error for a request body over the limit.
+func bodyTooLarge(args []any) bool {
+	for _, a := range args {
+		if err, ok := a.(error); ok && errors.Is(err, fasthttp.ErrBodyTooLarge) {
+			return true
+		}
+	}
+	return false
+}
