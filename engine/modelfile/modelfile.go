@@ -606,7 +606,7 @@ func build(h *header, data []float32) (*File, error) {
 func ReadFile(path string) (*File, error) {
 	fh, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("modelfile: read %s: %w", path, err)
+		return nil, fmt.Errorf("modelfile: %w", err) // "open PATH: …"
 	}
 	defer fh.Close()
 	size := int64(-1)
