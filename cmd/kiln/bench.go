@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/bench"
 )
 
@@ -50,6 +51,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(cfg.Backends) == 0 {
 		return fmt.Errorf("--backend is empty (want all, cpu, opencl or cuda)")
+	}
+	for _, b := range cfg.Backends { // a backend not in this binary fails now, not after the others ran
+		if b != "all" && !slices.Contains(backend.Registered(), b) {
+			return fmt.Errorf("--backend %s: the %s backend is not compiled into this binary (build with -tags %s; --backend all runs every usable backend and skips the rest)", b, b, b)
+		}
 	}
 	for _, s := range benchList(*suites) {
 		if !slices.Contains(bench.AllSuites(), s) {

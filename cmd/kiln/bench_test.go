@@ -5,10 +5,13 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kiln-ml/kiln/backend"
 )
 
 func TestBenchQuickCPUWritesReportsAndCompares(t *testing.T) {
@@ -149,4 +152,25 @@ func TestBenchCompareNotOverwritten(t *testing.T) {
 	assert.Equal(t, before, after, "the baseline is untouched")
 	code, _, stderr = kiln(t, "bench", "--backend", "cpu", "--suite", "sgemm", "--sgemm-sizes", "16", "--repeat", "1", "--out", out+"-new", "--compare", filepath.Join(out, "bench.json"))
 	assert.Equal(t, 0, code, stderr)
+}
+
+// TestBenchBackendNotCompiledIn: naming a backend this binary lacks fails
+// before any other backend runs (it aborted after them), pointing at
+// --backend all.
+func TestBenchBackendNotCompiledIn(t *testing.T) {
+	missing := ""
+	for _, b := range []string{"cuda", "opencl"} {
+		if !slices.Contains(backend.Registered(), b) {
+			missing = b
+			break
+		}
+	}
+	if missing == "" {
+		t.Skip("this test binary has every backend compiled in (built with the cuda and opencl tags)")
+	}
+	code, stdout, stderr := kiln(t, "bench", "--backend", missing+",cpu", "--suite", "sgemm", "--sgemm-sizes", "16", "--repeat", "1", "--out", "")
+	assert.Equal(t, 1, code, stderr)
+	assert.Contains(t, stderr, "--backend "+missing+": the "+missing+" backend is not compiled into this binary")
+	assert.Contains(t, stderr, "--backend all runs every usable backend")
+	assert.NotContains(t, stdout+stderr, "sgemm 16x16x16", "nothing ran")
 }
