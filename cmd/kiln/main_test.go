@@ -127,6 +127,12 @@ func TestTrainEvalPredictEndToEnd(t *testing.T) {
 		assert.Contains(t, r, k)
 	}
 	assert.Equal(t, 1e-3, r["lr"], "the report gives the learning rate used (Adam's default), not the flag's 0")
+	// what the run was asked for, so it can be repeated
+	for _, k := range []string{"epochs_requested", "augment", "val_split", "seed", "batch", "optimizer"} {
+		assert.Contains(t, r, k)
+	}
+	assert.NotContains(t, r, "momentum", "adam has none")
+	assert.Equal(t, 2.0, r["epochs_requested"])
 	epochs := r["epochs"].([]any)
 	require.Len(t, epochs, 2)
 	for _, k := range []string{"seconds", "train_loss", "train_accuracy", "images_per_second", "val_accuracy"} {

@@ -30,7 +30,12 @@ type trainReport struct {
 	Batch        int                 `json:"batch"`
 	Optimizer    string              `json:"optimizer"`
 	LR           float64             `json:"lr"`
+	Momentum     *float64            `json:"momentum,omitempty"` // sgd only
 	Seed         uint64              `json:"seed"`
+	EpochsAsked  int                 `json:"epochs_requested"`
+	Augment      bool                `json:"augment"`
+	Limit        int                 `json:"limit,omitempty"` // --limit; 0: every training image
+	ValSplit     float64             `json:"val_split"`
 	TestAccuracy float64             `json:"test_accuracy"`
 	TestLoss     float64             `json:"test_loss"`
 	Epochs       []engine.EpochStats `json:"epochs"`
@@ -218,7 +223,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		r := trainReport{Command: "train", Backend: b.Name(), Device: b.Device(), Model: spec.Name,
 			Params: m.NumParams(), Data: train.Name, TrainSamples: train.N, ValSamples: nVal,
 			TestSamples: test.N, Batch: *batch, Optimizer: optCfg.Name, LR: optCfg.LR, Seed: *seed,
+			EpochsAsked: *epochs, Augment: *augment, Limit: *limit, ValSplit: *valSplit,
 			TestAccuracy: testAcc, TestLoss: testLoss, Epochs: hist, ModelFile: *out}
+		if optCfg.Name == "sgd" {
+			r.Momentum = &optCfg.Momentum
+		}
 		if err := writeJSON(*report, r); err != nil {
 			return err
 		}
