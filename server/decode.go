@@ -334,9 +334,9 @@ func (p *parser) input(in *InputTensor, depth int) error {
 				if len(in.Shape) >= p.lim.MaxDims {
 					return fmt.Errorf("input shape has more than %d dimensions", p.lim.MaxDims)
 				}
-				v, err := p.integer()
-				if err != nil || v < 0 {
-					return fmt.Errorf("input shape must hold non-negative integers")
+				v, err := p.dim()
+				if err != nil {
+					return err
 				}
 				in.Shape = append(in.Shape, v)
 				return nil
@@ -661,6 +661,58 @@ func (p *parser) integer() (int64, error) {
 		return 0, p.errorf("%g is not an integer", v)
 	}
 	return int64(v), nil
+}
+
+// dim reads one dimension of an input shape: a non-negative integer, exact
+// up to math.MaxInt64 when written in plain digits, below 2^53 otherwise
+// (beyond, a float64 no longer tells whether "9007199254740993.5" was an
+// integer). Whether the shape fits the model, and the server's max batch,
+// is checked later with the whole shape in view (modelVersion.check),
+// which then names the shape; here an error says what is wrong with the
+// value itself.
+func (p *parser) dim() (int64, error) {
+	const notInt = "input shape must hold non-negative integers"
+	if c := p.peek(); c != '-' && (c < '0' || c > '9') {
+		return 0, errors.New(notInt)
+	}
+	start := p.i
+	v, err := p.number()
+	text := p.b[start:p.i]
+	if err != nil {
+		// number fails on malformed text, and on a number beyond
+		// float64 ("1e400"), which ParseFloat then reports as ErrRange.
+		if _, perr := strconv.ParseFloat(string(text), 64); errors.Is(perr, strconv.ErrRange) && text[0] != '-' {
+			return 0, fmt.Errorf("input shape dimension %s is too large (at most %d)", clip(text), int64(math.MaxInt64))
+		}
+		return 0, errors.New(notInt)
+	}
+	switch {
+	case v < 0 || v != math.Trunc(v):
+		return 0, fmt.Errorf("%s, found %s", notInt, clip(text))
+	case v < 1<<53:
+		return int64(v), nil
+	}
+	plain := true
+	for _, c := range text {
+		plain = plain && c >= '0' && c <= '9'
+	}
+	if !plain {
+		return 0, fmt.Errorf("input shape dimension %s is too large (at most %d, or %d in plain digits)", clip(text), int64(1<<53-1), int64(math.MaxInt64))
+	}
+	n, err := strconv.ParseInt(string(text), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("input shape dimension %s is too large (at most %d)", clip(text), int64(math.MaxInt64))
+	}
+	return n, nil
+}
+
+// clip renders number text for a message: a number can be a megabyte
+// long.
+func clip(text []byte) string {
+	if len(text) > 40 {
+		return string(text[:32]) + "..."
+	}
+	return string(text)
 }
 
 // number reads a JSON number with the strict JSON grammar. Numbers whose

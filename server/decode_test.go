@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -90,6 +91,57 @@ func TestDecodeInferRequestErrors(t *testing.T) {
 			err := DecodeInferRequest([]byte(tc.body), &r, lim)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+// TestDecodeShapeDims: a shape dimension is decoded exactly up to the
+// largest int64 when written in plain digits (the model check then says
+// what is wrong with a huge one), and one that cannot be decoded is
+// refused with a message that says why: not an integer, negative, or too
+// large.
+func TestDecodeShapeDims(t *testing.T) {
+	tests := []struct {
+		name, dims string
+		want       []int64
+		err        string // when the decoder refuses it
+	}{
+		{"small", `1,28,28,1`, []int64{1, 28, 28, 1}, ""},
+		{"zero and minus zero", `0,-0`, []int64{0, 0}, ""},
+		{"integral fraction and exponent", `28.0,2.8e1`, []int64{28, 28}, ""},
+		{"2^53-1", `9007199254740991`, []int64{1<<53 - 1}, ""},
+		{"2^53", `9007199254740992`, []int64{1 << 53}, ""},
+		{"2^53+1 in digits", `9007199254740993`, []int64{1<<53 + 1}, ""},
+		{"max int64", `9223372036854775807,784`, []int64{math.MaxInt64, 784}, ""},
+		{"huge batch", `100000000000,28,28,1`, []int64{100000000000, 28, 28, 1}, ""},
+		{"product overflows int64", `4294967296,4294967296,28,1`, []int64{1 << 32, 1 << 32, 28, 1}, ""},
+		{"max int64 plus one", `9223372036854775808,784`, nil, "input shape dimension 9223372036854775808 is too large (at most 9223372036854775807)"},
+		{"twenty digits", `99999999999999999999`, nil, "input shape dimension 99999999999999999999 is too large (at most 9223372036854775807)"},
+		{"beyond float64", `1e400`, nil, "input shape dimension 1e400 is too large (at most 9223372036854775807)"},
+		{"exponent beyond 2^53", `1e18`, nil, "input shape dimension 1e18 is too large (at most 9007199254740991, or 9223372036854775807 in plain digits)"},
+		{"long number clipped", strings.Repeat("9", 100), nil, "input shape dimension " + strings.Repeat("9", 32) + "... is too large"},
+		{"negative", `-1`, nil, "input shape must hold non-negative integers, found -1"},
+		{"negative huge", `-9223372036854775809`, nil, "input shape must hold non-negative integers, found -9223372036854775809"},
+		{"negative beyond float64", `-1e400`, nil, "input shape must hold non-negative integers"},
+		{"fraction", `1.5`, nil, "input shape must hold non-negative integers, found 1.5"},
+		{"string", `"1"`, nil, "input shape must hold non-negative integers"},
+		{"malformed number", `1.`, nil, "input shape must hold non-negative integers"},
+	}
+	var r InferRequest
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"inputs":[{"name":"input","shape":[` + tc.dims + `],"datatype":"FP32","data":[1]}]}`
+			err := DecodeInferRequest([]byte(body), &r, DefaultLimits())
+			if tc.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.err)
+				if strings.Contains(tc.err, "too large") {
+					assert.NotContains(t, err.Error(), "non-negative", "the sign of a positive value is not what is wrong")
+				}
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, r.Inputs[0].Shape)
 		})
 	}
 }

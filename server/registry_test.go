@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kiln-ml/kiln/backend/cpu"
+	"github.com/kiln-ml/kiln/engine"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -373,4 +374,66 @@ func TestShutdownPastGrace(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "requests still in flight were not answered")
 	assert.False(t, s.bmu.TryLock(), "Shutdown keeps the backend lock")
+}
+
+// writeModelSpec saves a randomly initialised model of the test model's
+// layers with input h x w x c and the given number of classes to path.
+func writeModelSpec(t *testing.T, path string, h, w, c, classes int) {
+	t.Helper()
+	spec := testSpec()
+	spec.Input = []int{h, w, c}
+	spec.Layers[len(spec.Layers)-1].Units = classes
+	names := make([]string, classes)
+	for i := range names {
+		names[i] = fmt.Sprintf("class%d", i)
+	}
+	b := cpu.New()
+	defer b.Close()
+	m, err := engine.New(b, spec, 7)
+	require.NoError(t, err)
+	defer m.Close()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, m.Save(path, engine.ModelMeta{ClassNames: names, Scale: 1.0 / 255}))
+}
+
+// TestReloadWarnsOfInterfaceChange: a version that replaces another with
+// a different input shape or number of classes is logged with a warning
+// naming both (clients of the old one break); one with the same shape and
+// classes is not.
+func TestReloadWarnsOfInterfaceChange(t *testing.T) {
+	tests := []struct {
+		name             string
+		h, w, c, classes int
+		want             string // the warning's ending after "version 2 ", "" for none
+	}{
+		{"same interface", testH, testW, testC, testClasses, ""},
+		{"more classes", testH, testW, testC, 5, "changes what the model takes or gives: 5 classes (version 1: 3); clients built for version 1 will break"},
+		{"other input", 6, 6, 1, testClasses, "changes what the model takes or gives: input 6x6x1 (version 1: 8x8x1); clients built for version 1 will break"},
+		{"other channels", testH, testW, 3, testClasses, "input 8x8x3 (version 1: 8x8x1)"},
+		{"both", 10, 12, 1, 2, "changes what the model takes or gives: input 10x12x1 (version 1: 8x8x1), 2 classes (version 1: 3); clients built for version 1 will break"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := t.TempDir()
+			writeModel(t, versionPath(repo, "tiny", 1), 1)
+			var logBuf syncBuffer
+			ts := startServer(t, Config{MaxBatch: 4, Log: &logBuf}, func(s *Server) error { return s.LoadRepo(repo) })
+			require.Equal(t, "1", servedVersion(t, ts))
+
+			writeModelSpec(t, versionPath(repo, "tiny", 2), tc.h, tc.w, tc.c, tc.classes)
+			require.NoError(t, ts.s.Poll())
+			log := logBuf.String()
+			assert.Contains(t, log, fmt.Sprintf("model tiny: version 2 (%s) now serving, replacing version 1\n", versionPath(repo, "tiny", 2)))
+			if tc.want == "" {
+				assert.NotContains(t, log, "warning:")
+				return
+			}
+			line := logLine(t, log, "warning: model tiny: version 2 ")
+			assert.Contains(t, line, tc.want)
+			// The warning follows the swap line.
+			assert.Less(t, strings.Index(log, "now serving, replacing version 1"), strings.Index(log, line))
+			m := ts.do(t, "GET", "/v2/models/tiny", nil).json(t)
+			assert.Equal(t, []any{-1.0, float64(tc.h), float64(tc.w), float64(tc.c)}, m["inputs"].([]any)[0].(map[string]any)["shape"])
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -13,6 +14,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,6 +31,7 @@ import (
 	"github.com/kiln-ml/kiln/engine"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
 )
 
 // Test models are tiny: 8x8x1 input, one conv, one dense softmax layer.
@@ -423,6 +426,11 @@ func TestBadInputs(t *testing.T) {
 		{"empty body", "POST", "/v2/models/tiny/infer", nil, nil, 400, "empty request body"},
 		{"oversized body", "POST", "/v2/models/tiny/infer", bytes.Repeat([]byte(" "), 100<<10), nil, 413, "larger than the limit of 65536 bytes"},
 		{"batch over max", "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", []int{5, testH, testW, testC}, pixels(5, 0), ``), nil, 400, "more than the server's max batch 4"},
+		{"huge batch", "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", []int{100000000000, testH, testW, testC}, pixels(1, 0), ``), nil, 400, "input shape [100000000000,8,8,1] holds 100000000000 samples, more than the server's max batch 4"},
+		{"max int64 batch", "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", []int{math.MaxInt64, testH, testW, testC}, pixels(1, 0), ``), nil, 400, "input shape [9223372036854775807,8,8,1] holds 9223372036854775807 samples, more than the server's max batch 4"},
+		{"max int64 flat shape", "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", []int{math.MaxInt64, testH * testW * testC}, pixels(1, 0), ``), nil, 400, "input shape [9223372036854775807,64] does not match the model's [N, 8, 8, 1]"},
+		{"shape product overflows", "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", []int{1 << 62, 1 << 62, testW, testC}, pixels(1, 0), ``), nil, 400, "input shape [4611686018427387904,4611686018427387904,8,1] does not match the model's [N, 8, 8, 1]"},
+		{"shape beyond int64", "POST", "/v2/models/tiny/infer", []byte(`{"inputs":[{"name":"input","shape":[99999999999999999999,8,8,1],"datatype":"UINT8","data":[1]}]}`), nil, 400, "input shape dimension 99999999999999999999 is too large (at most 9223372036854775807)"},
 		{"UINT8 out of range", "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", []int{1, 1, 1, 1}, []int{300}, ``), nil, 400, "not an integer in 0..255"},
 		{"wrong input name", "POST", "/v2/models/tiny/infer", bytes.Replace(good, []byte(`"name":"input"`), []byte(`"name":"x"`), 1), nil, 400, `unknown input "x"`},
 		{"unknown output", "POST", "/v2/models/tiny/infer", inferBody(t, "UINT8", one, pixels(1, 0), `"outputs":[{"name":"logits"}],`), nil, 400, `unknown output "logits"`},
@@ -434,6 +442,7 @@ func TestBadInputs(t *testing.T) {
 		{"empty image", "POST", "/v1/models/tiny:classify", nil, nil, 400, "empty input"},
 		{"truncated PNG", "POST", "/v1/models/tiny:classify", []byte("\x89PNG\r\n\x1a\nxx"), nil, 400, "bad image"},
 		{"bad top", "POST", "/v1/models/tiny:classify?top=0", nil, nil, 400, "top must be a positive integer"},
+		{"bad invert", "POST", "/v1/models/tiny:classify?invert=maybe", nil, nil, 400, `invert must be true or false (or 1 or 0), got "maybe"`},
 		{"unknown classify parameter", "POST", "/v1/models/tiny:classify?top_k=3", nil, nil, 400, `unknown query parameter "top_k" (classify takes top and invert)`},
 		{"classify unknown model", "POST", "/v1/models/nope:classify", nil, nil, 404, `unknown model "nope"`},
 	}
@@ -1131,4 +1140,151 @@ func TestBodyLimitBelowOneInputWarns(t *testing.T) {
 			assert.Equal(t, 413, r.code, string(r.body))
 		})
 	}
+}
+
+// TestClassifyInvertValues: invert takes exactly what strconv.ParseBool
+// accepts, and anything else is answered 400 naming the parameter and the
+// value (fasthttp's Args.GetBool took "yes" as true and "maybe" as false).
+func TestClassifyInvertValues(t *testing.T) {
+	ts := startServer(t, Config{MaxBatch: 4}, singleModel(t))
+	img := image.NewGray(image.Rect(0, 0, 16, 16))
+	for i := range img.Pix {
+		img.Pix[i] = 255 - uint8(i) // dark on light
+	}
+	var buf bytes.Buffer
+	require.NoError(t, png.Encode(&buf, img))
+	classify := func(t *testing.T, query string) response {
+		t.Helper()
+		return ts.do(t, "POST", "/v1/models/tiny:classify?top=3"+query, buf.Bytes(), "Content-Type", "image/png")
+	}
+	scores := func(t *testing.T, r response) []prediction {
+		t.Helper()
+		require.Equal(t, 200, r.code, "%s", r.body)
+		var out struct {
+			Predictions []prediction `json:"predictions"`
+		}
+		require.NoError(t, json.Unmarshal(r.body, &out))
+		return out.Predictions
+	}
+	plain, inverted := scores(t, classify(t, "")), scores(t, classify(t, "&invert=true"))
+	require.NotEqual(t, plain, inverted, "the test image must classify differently inverted")
+	for _, tc := range []struct {
+		value string
+		want  []prediction // nil: refused
+	}{
+		{"true", inverted}, {"TRUE", inverted}, {"True", inverted}, {"t", inverted}, {"T", inverted}, {"1", inverted},
+		{"false", plain}, {"FALSE", plain}, {"False", plain}, {"f", plain}, {"F", plain}, {"0", plain},
+		{"maybe", nil}, {"yes", nil}, {"y", nil}, {"no", nil}, {"on", nil}, {"2", nil}, {"tRUE", nil}, {"", nil}, {"%20true", nil},
+	} {
+		t.Run("invert="+tc.value, func(t *testing.T) {
+			r := classify(t, "&invert="+tc.value)
+			if tc.want == nil {
+				assert.Equal(t, 400, r.code, "%s", r.body)
+				val, err := url.QueryUnescape(tc.value)
+				require.NoError(t, err)
+				assert.Equal(t, fmt.Sprintf("invert must be true or false (or 1 or 0), got %q", val), r.json(t)["error"])
+				return
+			}
+			assert.Equal(t, tc.want, scores(t, r))
+		})
+	}
+}
+
+// TestHTTPLogger: fasthttp's messages go to the server log prefixed
+// "http: ", a body over the limit (already answered 413) is not logged,
+// and at most one message a second is, the next one logged counting those
+// dropped meanwhile.
+func TestHTTPLogger(t *testing.T) {
+	var buf bytes.Buffer
+	l := newHTTPLogger(&buf, time.Second)
+	t0 := time.Date(2026, 12, 2, 3, 48, 33, 0, time.UTC)
+	now := t0
+	l.now = func() time.Time { return now }
+	local, remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8000}, &net.TCPAddr{IP: net.IPv4(10, 0, 0, 7), Port: 18470}
+	conn := func(err error) []any { return []any{local, remote, err} }
+	steps := []struct {
+		at     time.Duration
+		format string
+		args   []any
+		want   string // the line written, "" for none
+	}{
+		{0, connErrorFormat, conn(fasthttp.ErrBodyTooLarge), ""},
+		{0, connErrorFormat, conn(fmt.Errorf("reading body: %w", fasthttp.ErrBodyTooLarge)), ""},
+		{0, "error: %s", []any{"fasthttp: body size exceeds the given limit"}, ""},
+		{0, connErrorFormat, conn(errors.New("error when reading request headers: bad")),
+			"http: closed the connection from 10.0.0.7:18470: error when reading request headers: bad\n"},
+		{500 * time.Millisecond, connErrorFormat, conn(errors.New("second")), ""},
+		{900 * time.Millisecond, "Timeout error when accepting new connections: %v\n", []any{"third"}, ""},
+		{900 * time.Millisecond, connErrorFormat, conn(fasthttp.ErrBodyTooLarge), ""},
+		{1200 * time.Millisecond, "Permanent error when accepting new connections: %v\n", []any{"fourth"},
+			"http: Permanent error when accepting new connections: fourth (2 more HTTP server messages in the last 1.2s were not logged: at most one is logged per 1s)\n"},
+		{2500 * time.Millisecond, connErrorFormat, conn(errors.New("fifth")), "http: closed the connection from 10.0.0.7:18470: fifth\n"},
+	}
+	for i, st := range steps {
+		now = t0.Add(st.at)
+		before := buf.Len()
+		l.Printf(st.format, st.args...)
+		assert.Equal(t, st.want, buf.String()[before:], "step %d", i)
+	}
+}
+
+// rawRequest sends raw on a new connection to ts and reads the answer
+// until the server closes the connection (fasthttp logs a connection's
+// error before it closes it).
+func rawRequest(t *testing.T, ts *testServer, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(ts.base, "http://"))
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(30*time.Second)))
+	_, err = io.WriteString(c, raw)
+	require.NoError(t, err)
+	b, err := io.ReadAll(c)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// TestHTTPErrorsLogged: a served request refused for its body size leaves
+// nothing in the log (fasthttp printed a raw "error when serving
+// connection ... body size exceeds the given limit" line to stderr for
+// each), and a client sending malformed requests gets them logged at most
+// once a second.
+func TestHTTPErrorsLogged(t *testing.T) {
+	var logBuf syncBuffer
+	ts := startServer(t, Config{MaxBatch: 4, MaxBodyBytes: 100, Log: &logBuf}, singleModel(t))
+	httpLines := func() []string {
+		var lines []string
+		for _, l := range strings.Split(logBuf.String(), "\n") {
+			if strings.HasPrefix(l, "http: ") {
+				lines = append(lines, l)
+			}
+		}
+		return lines
+	}
+	for range 5 {
+		r := rawRequest(t, ts, "POST /v2/models/tiny/infer HTTP/1.1\r\nHost: kiln\r\nContent-Length: 1000\r\n\r\n")
+		assert.True(t, strings.HasPrefix(r, "HTTP/1.1 413 "), r)
+		assert.Contains(t, r, `{"error":"request body is larger than the limit of 100 bytes"}`)
+	}
+	assert.Empty(t, httpLines())
+	assert.NotContains(t, logBuf.String(), "body size")
+
+	start := time.Now()
+	const n = 10
+	for range n {
+		r := rawRequest(t, ts, "GARBAGE\r\n\r\n")
+		assert.True(t, strings.HasPrefix(r, "HTTP/1.1 400 "), r)
+	}
+	elapsed := time.Since(start)
+	lines := httpLines()
+	require.NotEmpty(t, lines, "log:\n%s", logBuf.String())
+	assert.Regexp(t, `^http: closed the connection from 127\.0\.0\.1:\d+: error when reading request headers: cannot find http request method`, lines[0])
+	assert.LessOrEqual(t, len(lines), 1+int(elapsed/time.Second), "log:\n%s", logBuf.String())
+	if elapsed < time.Second {
+		assert.Len(t, lines, 1)
+	}
+	for _, l := range lines[1:] {
+		assert.Contains(t, l, "were not logged: at most one is logged per 1s")
+	}
+	assert.Equal(t, 200, ts.do(t, "GET", "/v2/health/live", nil).code)
 }
