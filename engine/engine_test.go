@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -71,6 +72,9 @@ func TestSpecErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if strconv.IntSize < 64 && (tc.name == "huge filters" || tc.name == "huge units") {
+				t.Skip("the value does not fit a 32-bit int: JSON decoding refuses it first")
+			}
 			_, err := ParseSpec([]byte(tc.json))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)

@@ -44,6 +44,9 @@ func (f *backendFlags) startProfile(stderr io.Writer) (stop func(), err error) {
 	if st, err := os.Stat(f.profile); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("--cpuprofile %s is a directory: give a file name", f.profile)
 	}
+	if err := checkWritable(filepath.Dir(f.profile)); err != nil { // before the work, not after it
+		return nil, fmt.Errorf("--cpuprofile %s: %w", f.profile, err)
+	}
 	buf := new(bytes.Buffer)
 	if err := pprof.StartCPUProfile(buf); err != nil {
 		return nil, fmt.Errorf("--cpuprofile: %w", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -32,4 +33,15 @@ func TestEvalDirectoryModelNeedsData(t *testing.T) {
 	code, stdout, errOut = kiln(t, "eval", "--model", model, "--backend", "cpu", "--data", dir)
 	assert.Equal(t, 0, code, errOut)
 	assert.Contains(t, stdout, "test accuracy")
+
+	// a directory named like a built-in dataset is not taken for it
+	named := filepath.Join(t.TempDir(), "mnist")
+	require.NoError(t, os.Mkdir(named, 0o755))
+	writeIDXDataset(t, named, 16, 8)
+	code, _, errOut = kiln(t, "train", "--data", named, "--model", spec, "--batch", "8", "--backend", "cpu", "--out", model)
+	require.Equal(t, 0, code, errOut)
+	code, stdout, errOut = kiln(t, "eval", "--model", model, "--backend", "cpu")
+	assert.Equal(t, 1, code, errOut)
+	assert.Contains(t, errOut, `the model was trained on "./mnist/train", not a built-in dataset: give --data`)
+	assert.NotContains(t, stdout, "test accuracy")
 }

@@ -96,6 +96,8 @@ func TestReportDirectoryCheckedFirst(t *testing.T) {
 			"--out: cannot save " + filepath.Join(ro, "m.kiln") + ": cannot write in " + ro},
 		{"train, read-only checkpoint directory", []string{"train", "--data", dir, "--model", spec, "--batch", "8", "--backend", "cpu", "--out", out, "--checkpoint-dir", ro},
 			"--checkpoint-dir: cannot write in " + ro},
+		{"train, read-only profile directory", []string{"train", "--data", dir, "--model", spec, "--batch", "8", "--backend", "cpu", "--out", out, "--cpuprofile", filepath.Join(ro, "p.prof")},
+			"--cpuprofile " + filepath.Join(ro, "p.prof") + ": cannot write in " + ro},
 		{"eval, read-only report directory", []string{"eval", "--model", model, "--data", dir, "--backend", "cpu", "--report", filepath.Join(ro, "r.json")},
 			"--report: cannot save " + filepath.Join(ro, "r.json") + ": cannot write in " + ro},
 	}

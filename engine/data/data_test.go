@@ -729,23 +729,24 @@ func TestWriteIDXRejectsWrappingDims(t *testing.T) {
 }
 
 // huge62 is 2^62 on 64-bit platforms (1 on 32-bit ones, where no int
-// reaches past 2^31 and the cases using it cannot arise: they skip).
+// reaches past 2^31 and the cases using it, marked needs64, skip).
 var huge62 = 1 << (62 * (strconv.IntSize / 64))
 
 func TestDecodeImageTargetSizeOverflow(t *testing.T) {
 	img := encodePNG(t, image.NewGray(image.Rect(0, 0, 2, 2)))
 	tests := []struct {
-		name string
-		h, w int
+		name    string
+		h, w    int
+		needs64 bool // the sizes pass 2^31: no such int on a 32-bit platform
 	}{
-		{"h*w wraps to 0", huge62, 4},
-		{"w*h wraps to 0", 4, huge62},
-		{"just over the limit", MaxImagePixels + 1, 1},
-		{"both over", 1 << 13, 1<<11 + 1},
+		{"h*w wraps to 0", huge62, 4, true},
+		{"w*h wraps to 0", 4, huge62, true},
+		{"just over the limit", MaxImagePixels + 1, 1, false},
+		{"both over", 1 << 13, 1<<11 + 1, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if strconv.IntSize < 64 && (tc.h == huge62 || tc.w == huge62) {
+			if strconv.IntSize < 64 && tc.needs64 {
 				t.Skip("sizes past 2^31 cannot be written on a 32-bit platform")
 			}
 			var out []float32
@@ -763,21 +764,22 @@ func TestDecodeImageTargetSizeOverflow(t *testing.T) {
 func TestAugmenterBadConfig(t *testing.T) {
 	buf := make([]float32, 64)
 	tests := []struct {
-		name string
-		a    *Augmenter
-		n    int
+		name    string
+		a       *Augmenter
+		n       int
+		needs64 bool // a size past 2^31: no such int on a 32-bit platform
 	}{
-		{"negative height", &Augmenter{H: -1, W: 1, C: 1}, 1},
-		{"two negatives multiply to a positive size", &Augmenter{H: -2, W: -2, C: 1}, 1},
-		{"size wraps to 0", &Augmenter{H: huge62, W: 4, C: 1}, 1},
-		{"pad range overflows", &Augmenter{H: 2, W: 2, C: 1, Pad: math.MaxInt/2 + 1}, 1},
-		{"batch count wraps", NewAugmenter(2, 2, 1, 1), huge62},
-		{"negative batch count", NewAugmenter(2, 2, 1, 1), -1},
-		{"buffer too small", NewAugmenter(4, 4, 5, 1), 1},
+		{"negative height", &Augmenter{H: -1, W: 1, C: 1}, 1, false},
+		{"two negatives multiply to a positive size", &Augmenter{H: -2, W: -2, C: 1}, 1, false},
+		{"size wraps to 0", &Augmenter{H: huge62, W: 4, C: 1}, 1, true},
+		{"pad range overflows", &Augmenter{H: 2, W: 2, C: 1, Pad: math.MaxInt/2 + 1}, 1, false},
+		{"batch count wraps", NewAugmenter(2, 2, 1, 1), huge62, true},
+		{"negative batch count", NewAugmenter(2, 2, 1, 1), -1, false},
+		{"buffer too small", NewAugmenter(4, 4, 5, 1), 1, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if strconv.IntSize < 64 && (tc.a.H == huge62 || tc.n == huge62) {
+			if strconv.IntSize < 64 && tc.needs64 {
 				t.Skip("sizes past 2^31 cannot be written on a 32-bit platform")
 			}
 			var err error

@@ -102,11 +102,19 @@ func Load(name, dir string, train bool) (*Dataset, error) {
 	case err != nil:
 		return nil, fmt.Errorf("unknown dataset %q: not mnist, fashion-mnist, cifar10 or a directory of IDX or CIFAR-10 binary files", name)
 	}
+	// A directory's data is named after it; one named like a built-in
+	// dataset gets a "./" so that the name recorded in a model file
+	// (ModelMeta.Dataset) is never taken for the built-in one.
+	base := filepath.Base(name)
+	switch base {
+	case "mnist", "fashion-mnist", "cifar10":
+		base = "./" + base
+	}
 	if _, ok := findIDX(name, "train-images-idx3-ubyte"); ok {
-		return loadIDXDir(name, train, filepath.Base(name)+"/"+split, nil)
+		return loadIDXDir(name, train, base+"/"+split, nil)
 	}
 	if _, ok := findIDX(name, "t10k-images-idx3-ubyte"); ok {
-		return loadIDXDir(name, train, filepath.Base(name)+"/"+split, nil)
+		return loadIDXDir(name, train, base+"/"+split, nil)
 	}
 	cdir := resolveCIFARDir(name)
 	for _, f := range append([]string{CIFAR10TestFile}, CIFAR10TrainFiles...) {

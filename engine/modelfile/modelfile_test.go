@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -296,6 +297,9 @@ func TestDecodeErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if strconv.IntSize < 64 && tc.name == "overflow shape" {
+				t.Skip("the dimensions do not fit a 32-bit int: JSON decoding refuses them first")
+			}
 			for _, dec := range []struct {
 				name string
 				fn   func([]byte) (*File, error)
