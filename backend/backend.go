@@ -77,9 +77,9 @@ type SGDParams struct {
 // argument (n, rows, cols, m, n, k and every ConvParams/PoolParams field but
 // padding) must be positive: zero or negative sizes return an error matching
 // ErrShape, as do buffers smaller than an op needs. The output of Gemm, of
-// the convolution ops and of the pooling ops (and MaxPool2D's argmax, and
-// SoftmaxCrossEntropy's grad and stats) must not be one of the op's other
-// buffers: the op reads them while it writes
+// the convolution ops and of the pooling ops (and MaxPool2D's argmax,
+// SoftmaxCrossEntropy's grad and stats, and BiasGrad's db) must not be one
+// of the op's other buffers: the op reads them while it writes
 // it, so that too is an ErrShape error. Element-wise ops may run in place.
 type Backend interface {
 	// Name is the registry name ("cpu", "opencl", "cuda").

@@ -41,7 +41,12 @@ func Need(backend, op string, checks ...Req) error {
 			continue
 		}
 		for j, o := range checks {
-			if j != i && o.Buf == c.Buf {
+			switch {
+			case j == i || o.Buf != c.Buf:
+			case o.Out && j < i: // reported once, from the first of the two
+			case o.Out:
+				return ShapeError(backend, op, "%s and %s are the same buffer: both are outputs of the op (give each a buffer of its own)", c.Name, o.Name)
+			default:
 				return ShapeError(backend, op, "%s and %s are the same buffer: the op reads its inputs while it writes %s (give it a buffer of its own)", o.Name, c.Name, c.Name)
 			}
 		}

@@ -129,3 +129,36 @@ func TestValidateRefusesWrappingParams(t *testing.T) {
 	p.StrideH, p.OutH = 1<<shift, 5
 	assert.ErrorContains(t, p.Validate("test", "MaxPool2D"), "at most")
 }
+
+// lenBuf is a Buffer of a given length, for Need.
+type lenBuf struct{ n int }
+
+func (b *lenBuf) Len() int { return b.n }
+func (b *lenBuf) Free()    {}
+
+// TestNeedRefusesAliasedOutputs: an output (Req.Out) that is also another
+// of the op's buffers is a shape error naming both; two inputs may be one.
+func TestNeedRefusesAliasedOutputs(t *testing.T) {
+	a, b, c := &lenBuf{8}, &lenBuf{8}, &lenBuf{8}
+	tests := []struct {
+		name string
+		reqs []Req
+		want string // "" when accepted
+	}{
+		{"distinct", []Req{{Name: "x", Buf: a, N: 8}, {Name: "w", Buf: b, N: 8}, {Name: "y", Buf: c, N: 8, Out: true}}, ""},
+		{"inputs alike", []Req{{Name: "A", Buf: a, N: 8}, {Name: "B", Buf: a, N: 8}, {Name: "C", Buf: c, N: 8, Out: true}}, ""},
+		{"output is an input", []Req{{Name: "x", Buf: a, N: 8}, {Name: "w", Buf: b, N: 8}, {Name: "y", Buf: b, N: 8, Out: true}},
+			"w and y are the same buffer: the op reads its inputs while it writes y"},
+		{"two outputs", []Req{{Name: "x", Buf: a, N: 8}, {Name: "y", Buf: c, N: 8, Out: true}, {Name: "argmax", Buf: c, N: 8, Out: true}},
+			"y and argmax are the same buffer: both are outputs of the op"},
+	}
+	for _, tc := range tests {
+		err := Need("test", "Op", tc.reqs...)
+		if tc.want == "" {
+			assert.NoError(t, err, tc.name)
+			continue
+		}
+		assert.ErrorIs(t, err, ErrShape, tc.name)
+		assert.ErrorContains(t, err, tc.want, tc.name)
+	}
+}

@@ -232,7 +232,11 @@ func errorSuites() []suite {
 	xent := func(b backend.Backend, bs map[string]backend.Buffer) error {
 		return b.SoftmaxCrossEntropy(bs["logits"], bs["labels"], 4, 6, bs["grad"], bs["stats"])
 	}
+	biasGrad := func(b backend.Backend, bs map[string]backend.Buffer) error {
+		return b.BiasGrad(bs["dy"], bs["db"], 4, 6)
+	}
 	aliases = append(aliases,
+		alias{backend.OpBiasGrad, "db", "dy", biasGrad},
 		alias{backend.OpSoftmaxCrossEntropy, "grad", "logits", xent}, alias{backend.OpSoftmaxCrossEntropy, "stats", "logits", xent},
 		alias{backend.OpSoftmaxCrossEntropy, "stats", "grad", xent},
 		alias{backend.OpGemm, "C", "A", gemm}, alias{backend.OpGemm, "C", "B", gemm},
@@ -245,7 +249,7 @@ func errorSuites() []suite {
 	for _, a := range aliases {
 		cases = append(cases, testCase{a.op + "/" + a.out + "_is_" + a.in, func(e *env) {
 			bs := map[string]backend.Buffer{}
-			for _, n := range []string{"A", "B", "C", "x", "w", "y", "dy", "dx", "dw", "argmax", "logits", "grad", "stats"} {
+			for _, n := range []string{"A", "B", "C", "x", "w", "y", "dy", "dx", "dw", "argmax", "logits", "grad", "stats", "db"} {
 				bs[n] = e.raw(bigLen).b
 			}
 			bs["labels"] = e.input(make([]float32, bigLen)).b // class 0: valid labels

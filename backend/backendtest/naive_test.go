@@ -300,7 +300,7 @@ func (n *naive) BiasGrad(dy, db backend.Buffer, rows, cols int) error {
 	if err := n.positive(backend.OpBiasGrad, map[string]int{"rows": rows, "cols": cols}); err != nil {
 		return err
 	}
-	if err := n.need(backend.OpBiasGrad, backend.Req{Name: "dy", Buf: dy, N: rows * cols}, backend.Req{Name: "db", Buf: db, N: cols}); err != nil {
+	if err := n.need(backend.OpBiasGrad, backend.Req{Name: "dy", Buf: dy, N: rows * cols}, backend.Req{Name: "db", Buf: db, N: cols, Out: true}); err != nil {
 		return err
 	}
 	DY, DB := data(dy), data(db)

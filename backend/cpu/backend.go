@@ -421,7 +421,7 @@ func (b *Backend) BiasAdd(x, bias backend.Buffer, rows, cols int) error {
 
 // BiasGrad sets db[c] = Σ_r dy[r·cols+c].
 func (b *Backend) BiasGrad(dy, db backend.Buffer, rows, cols int) error {
-	if err := b.validate(backend.OpBiasGrad, backend.Req{Name: "dy", Buf: dy, N: backend.Prod(rows, cols)}, backend.Req{Name: "db", Buf: db, N: cols}); err != nil {
+	if err := b.validate(backend.OpBiasGrad, backend.Req{Name: "dy", Buf: dy, N: backend.Prod(rows, cols)}, backend.Req{Name: "db", Buf: db, N: cols, Out: true}); err != nil {
 		return err
 	}
 	if q := &b.pendingBack; q.on && dy == backend.Buffer(q.dxBuf) && rows*cols == len(q.dx) {

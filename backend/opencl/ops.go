@@ -315,7 +315,7 @@ func (b *Backend) BiasAdd(x, bias backend.Buffer, rows, cols int) error {
 // BiasGrad sets db[c] = Σ_r dy[r·cols+c] (a fixed-order tree reduction).
 func (b *Backend) BiasGrad(dy, db backend.Buffer, rows, cols int) error {
 	op := backend.OpBiasGrad
-	m, err := b.check(op, backend.Req{Name: "dy", Buf: dy, N: backend.Prod(rows, cols)}, backend.Req{Name: "db", Buf: db, N: cols})
+	m, err := b.check(op, backend.Req{Name: "dy", Buf: dy, N: backend.Prod(rows, cols)}, backend.Req{Name: "db", Buf: db, N: cols, Out: true})
 	if err != nil {
 		return err
 	}
