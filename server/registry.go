@@ -116,13 +116,19 @@ func warnInterfaceChange(log io.Writer, old, v *modelVersion) {
 		v.name, v.version, strings.Join(what, ", "), old.version)
 }
 
+// minHeaderBytes is about the smallest JSON header of a binary infer
+// request for one input.
+const minHeaderBytes = 100
+
 // warnBodyLimit logs a warning when the request body limit is smaller than
 // one input of v in its most compact form (binary UINT8, a byte a value):
 // every infer request for v would then be refused (413).
 func (s *Server) warnBodyLimit(v *modelVersion) {
-	if s.cfg.MaxBodyBytes < v.inLen {
-		fmt.Fprintf(s.cfg.Log, "warning: model %s: one input is %d values (%d bytes as binary UINT8, more in any other form) but the request body limit is %d bytes: every infer request for it will be refused (413); raise the limit (kiln serve --max-body-bytes)\n",
-			v.name, v.inLen, v.inLen, s.cfg.MaxBodyBytes)
+	// one input as binary UINT8 after the smallest JSON header that can
+	// announce it ({"inputs":[{"name":…,"shape":[1,H,W,C],…}]}, ~100 bytes)
+	if s.cfg.MaxBodyBytes < v.inLen+minHeaderBytes {
+		fmt.Fprintf(s.cfg.Log, "warning: model %s: one input is %d values (%d bytes as binary UINT8 plus a JSON header of ~%d, more in any other form) but the request body limit is %d bytes: every infer request for it will be refused (413); raise the limit (kiln serve --max-body-bytes)\n",
+			v.name, v.inLen, v.inLen, minHeaderBytes, s.cfg.MaxBodyBytes)
 	}
 }
 

@@ -1125,6 +1125,7 @@ func TestBodyLimitBelowOneInputWarns(t *testing.T) {
 		warn  bool
 	}{
 		{"below one input", testH*testW*testC - 1, true},
+		{"one input but no room for a header", testH*testW*testC + 50, true},
 		{"roomy", 64 << 10, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -54,7 +54,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, b := range cfg.Backends { // a backend not in this binary fails now, not after the others ran
 		if b != "all" && !slices.Contains(backend.Registered(), b) {
-			return fmt.Errorf("--backend %s: the %s backend is not compiled into this binary (build with -tags %s; --backend all runs every usable backend and skips the rest)", b, b, b)
+			return fmt.Errorf("--backend %s: the %s backend is not compiled into this binary (make %s builds one with it; --backend all runs every usable backend and skips the rest)", b, b, map[string]string{"cuda": "cuda", "opencl": "build-opencl"}[b])
 		}
 	}
 	for _, s := range benchList(*suites) {

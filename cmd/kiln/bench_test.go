@@ -141,7 +141,9 @@ func TestBenchCompareNotOverwritten(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	before, err := os.ReadFile(filepath.Join(out, "bench.json"))
 	require.NoError(t, err)
-	for _, cmp := range []string{filepath.Join(out, "bench.json"), filepath.Join(out, ".", "bench.json")} {
+	link := filepath.Join(dir, "baseline.json") // the same file by another name
+	require.NoError(t, os.Symlink(filepath.Join(out, "bench.json"), link))
+	for _, cmp := range []string{filepath.Join(out, "bench.json"), out + "/./bench.json", link} {
 		code, stdout, stderr := kiln(t, "bench", "--backend", "cpu", "--suite", "sgemm", "--sgemm-sizes", "32", "--repeat", "1", "--out", out, "--compare", cmp)
 		assert.Equal(t, 1, code, stderr)
 		assert.Contains(t, stderr, "writing it would destroy the baseline")

@@ -65,7 +65,7 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 		img, err := decodeFile(path, in[0], in[1], in[2], *invert)
 		if err == nil && !*invert {
 			switch {
-			case flat(img):
+			case flat(img, in[2]):
 				// dark strokes on transparency composite onto black and vanish
 				fmt.Fprintf(stderr, "kiln predict: %s is blank (one flat colour) as the model sees it: if it is a drawing on a transparent background, add --invert\n", path)
 			case darkOnLightExpected(meta.Dataset) && mean(img) > 0.5:
@@ -138,11 +138,11 @@ func mean(x []float32) float64 {
 	return s / float64(max(len(x), 1))
 }
 
-// flat reports whether every value of x lies within 1/255 of the first: an
-// image of one colour.
-func flat(x []float32) bool {
-	for _, v := range x {
-		if d := v - x[0]; d > 1.0/255 || d < -1.0/255 {
+// flat reports whether every pixel of x (c values each) lies within 1/255
+// of the first in every channel: an image of one colour.
+func flat(x []float32, c int) bool {
+	for i, v := range x {
+		if d := v - x[i%c]; d > 1.0/255 || d < -1.0/255 {
 			return false
 		}
 	}

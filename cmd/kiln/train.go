@@ -141,7 +141,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *augment && train.C == 1 {
-		fmt.Fprintf(stderr, "warning: --augment flips images left to right and shifts them, as suits CIFAR-10's photos; on %s's grayscale images (digits: a flipped digit is another shape) it usually costs accuracy\n", train.Name)
+		fmt.Fprintf(stderr, "warning: --augment flips images left to right and shifts them, as suits CIFAR-10's photos; on %s's grayscale images it usually costs accuracy (a flipped digit is another shape)\n", train.Name)
 	}
 
 	stopProfile, err := bf.startProfile(stderr)
