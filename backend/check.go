@@ -107,16 +107,26 @@ func (p ConvParams) Validate(backend, op string) error {
 	// The last output row/column must start inside the padded input. In
 	// int64, as on a 32-bit platform the products of int32-bounded values
 	// can wrap an int; the windows' extents must fit an int there too.
-	lastH, lastW := int64(p.OutH-1)*int64(p.StrideH), int64(p.OutW-1)*int64(p.StrideW)
-	if lastH+int64(p.KH) > math.MaxInt || lastW+int64(p.KW) > math.MaxInt ||
-		int64(p.H)+int64(p.PadTop) > math.MaxInt || int64(p.W)+int64(p.PadLeft) > math.MaxInt {
-		return ShapeError(backend, op, "the windows' extent does not fit an int on this platform: %+v", p)
+	for _, e := range p.Extents() {
+		if e > math.MaxInt {
+			return ShapeError(backend, op, "the windows' extent does not fit an int on this platform: %+v", p)
+		}
 	}
+	lastH, lastW := int64(p.OutH-1)*int64(p.StrideH), int64(p.OutW-1)*int64(p.StrideW)
 	if lastH-int64(p.PadTop) >= int64(p.H) || lastW-int64(p.PadLeft) >= int64(p.W) {
 		return ShapeError(backend, op, "output %dx%d does not fit input %dx%d with stride %dx%d and padding %d,%d",
 			p.OutH, p.OutW, p.H, p.W, p.StrideH, p.StrideW, p.PadTop, p.PadLeft)
 	}
 	return nil
+}
+
+// Extents are the largest row and column coordinates a convolution's
+// kernels form, in int64: H+PadTop, W+PadLeft, and the far edge of the last
+// window down and across. Backends whose kernels index with 32-bit ints
+// refuse a shape where any passes their bound.
+func (p ConvParams) Extents() [4]int64 {
+	return [4]int64{int64(p.H) + int64(p.PadTop), int64(p.W) + int64(p.PadLeft),
+		int64(p.OutH-1)*int64(p.StrideH) + int64(p.KH), int64(p.OutW-1)*int64(p.StrideW) + int64(p.KW)}
 }
 
 // InLen is N·H·W·C, the element count of x (-1 on overflow, see Prod).

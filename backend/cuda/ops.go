@@ -54,9 +54,8 @@ func flatBlocks(n, sms int) int {
 // int32: a launch with truncated values computes another convolution, or
 // indexes outside the buffers.
 func convInt32(op string, p backend.ConvParams) error {
-	if in32(p.StrideH, p.StrideW, p.PadTop, p.PadLeft, p.OutH, p.OutW, p.KH, p.KW, p.H, p.W) &&
-		in32(int64(p.OutH-1)*int64(p.StrideH)+int64(p.KH), int64(p.OutW-1)*int64(p.StrideW)+int64(p.KW),
-			int64(p.H)+int64(p.PadTop), int64(p.W)+int64(p.PadLeft)) {
+	ext := p.Extents()
+	if in32(p.StrideH, p.StrideW, p.PadTop, p.PadLeft, p.OutH, p.OutW, p.KH, p.KW, p.H, p.W) && in32(ext[:]...) {
 		return nil
 	}
 	return backend.ShapeError(Name, op, "strides, padding and the input rows and columns they reach must be at most %d (kernels index with 32-bit ints): %+v", maxElems, p)

@@ -112,8 +112,7 @@ func (b *Backend) convCheck(op string, p backend.ConvParams, xName string, x bac
 	// The kernels index rows and columns with 32-bit ints, padding and
 	// strides included (col2im's ih+PadTop-ky wrapped with a padding near
 	// 2^31 and dropped a gradient).
-	for _, v := range []int64{int64(p.H) + int64(p.PadTop), int64(p.W) + int64(p.PadLeft),
-		int64(p.OutH-1)*int64(p.StrideH) + int64(p.KH), int64(p.OutW-1)*int64(p.StrideW) + int64(p.KW)} {
+	for _, v := range p.Extents() {
 		if v > math.MaxInt32 {
 			return nil, backend.ShapeError(Name, op, "strides, padding and the input rows and columns they reach must be at most %d (kernels index with 32-bit ints): %+v", math.MaxInt32, p)
 		}
