@@ -69,7 +69,9 @@ func (b *Backend) gemm(op string, g gemmCall, naive bool) error {
 		global = []int{roundUp(g.n, gemmGroup), roundUp(g.m, gemmGroup)}
 		local = []int{gemmGroup, gemmGroup}
 	} else {
-		global = []int{(g.n + gemmTile - 1) / gemmTile * gemmGroup, (g.m + gemmTile - 1) / gemmTile * gemmGroup}
+		// every tile along dimension 0 (see gemm.cl), one group high
+		tiles := ((g.n + gemmTile - 1) / gemmTile) * ((g.m + gemmTile - 1) / gemmTile)
+		global = []int{tiles * gemmGroup, gemmGroup}
 		local = []int{gemmGroup, gemmGroup}
 	}
 	return backend.Wrap(Name, op, b.ctx.Launch(k, global, local))

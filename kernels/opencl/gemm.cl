@@ -4,7 +4,8 @@
  * element offsets into the buffers (convolutions run GEMMs on slices). */
 
 /* Tiled kernel: a work-group of WX x WY = 16 x 16 work-items computes a
- * TM x TN = 64 x 64 tile of C, each work-item a 4 x 4 register block with
+ * TM x TN = 64 x 64 tile of C (tile number get_group_id(0), columns
+ * fastest), each work-item a 4 x 4 register block with
  * rows ty + 16*i and columns tx + 16*j (strided so that neighbouring
  * work-items read neighbouring local-memory words). The k loop walks TK =
  * 16 wide panels of op(A) and op(B) staged in local memory; loads are laid
@@ -29,7 +30,12 @@ void sgemm_tiled(const int m, const int n, const int k, const int transA, const 
     __local float Bs[TK][TN + 1];
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int tid = ty * WX + tx;
-    const int col0 = get_group_id(0) * TN, row0 = get_group_id(1) * TM;
+    /* Tiles are numbered along dimension 0 only, columns fastest: GPUs
+     * that cap dimension 1 at 65,535 groups (as CUDA's grid y) would refuse
+     * a product of more than 4.19 M rows with the rows on it. */
+    const int tilesN = (n + TN - 1) / TN;
+    const int tile = get_group_id(0);
+    const int col0 = (tile % tilesN) * TN, row0 = (tile / tilesN) * TM;
     A += aoff;
     B += boff;
     C += coff;
