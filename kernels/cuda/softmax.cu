@@ -4,7 +4,7 @@
 #define KILN_FULL_MASK 0xffffffffu
 
 // kiln_softmax: y = softmax(x) row-wise, the row maximum subtracted first.
-KILN_KERNEL void __launch_bounds__(256) kiln_softmax(const float* __restrict__ x, float* __restrict__ y, int rows, int cols) {
+KILN_KERNEL void __launch_bounds__(256) kiln_softmax(const float* x, float* y, int rows, int cols) {  // x may be y (in place): no __restrict__
 	const int lane = threadIdx.x & 31;
 	const int row = blockIdx.x * 8 + (threadIdx.x >> 5);
 	if (row >= rows) return;  // whole warps leave together
