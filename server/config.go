@@ -36,7 +36,10 @@ type Config struct {
 	// PollInterval is how often a model repository is rescanned for new
 	// versions; zero disables polling (Poll can still be called).
 	PollInterval time.Duration
-	// Log receives load, reload and error reports (nil discards them).
+	// Log receives load, reload and error reports (nil discards them),
+	// one line per Write, from several goroutines (batchers, the
+	// repository poller, the HTTP server's connections): it must be safe
+	// for concurrent use, as os.Stderr is.
 	Log io.Writer
 	// Limits bound the request decoders.
 	Limits Limits
