@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/kiln-ml/kiln/engine"
+	"github.com/kiln-ml/kiln/engine/data"
 )
 
 type evalReport struct {
@@ -67,7 +67,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	}
 	defer m.Close()
 	if !dataSet {
-		switch d := builtinDataset(meta.Dataset); {
+		switch d := data.Builtin(meta.Dataset); {
 		case d != "":
 			df.name = d
 			fmt.Fprintf(stderr, "data: %s, the model's training set (--data overrides)\n", d)
@@ -94,16 +94,4 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 			ModelFile: *modelFile, Data: test.Name, TestSamples: test.N, TestAccuracy: acc, TestLoss: loss})
 	}
 	return nil
-}
-
-// builtinDataset is the built-in dataset (mnist, fashion-mnist, cifar10) a
-// model file's recorded training data ("fashion-mnist/train", …) names, or
-// "" for any other (a directory, synthetic data).
-func builtinDataset(recorded string) string {
-	name, _, _ := strings.Cut(recorded, "/")
-	switch name {
-	case "mnist", "fashion-mnist", "cifar10":
-		return name
-	}
-	return ""
 }

@@ -326,9 +326,9 @@ func TestDevicesListsEveryBackend(t *testing.T) {
 func TestEvalDefaultsToTheModelsDataset(t *testing.T) {
 	for _, tc := range []struct{ recorded, want string }{
 		{"mnist/train", "mnist"}, {"fashion-mnist/train", "fashion-mnist"}, {"cifar10/train[train-split]", "cifar10"},
-		{"digits/train", ""}, {"synthetic-8x28x28x1-c4", ""}, {"", ""},
+		{"digits/train", ""}, {"./mnist/train", ""}, {"synthetic-8x28x28x1-c4", ""}, {"", ""},
 	} {
-		assert.Equal(t, tc.want, builtinDataset(tc.recorded), tc.recorded)
+		assert.Equal(t, tc.want, data.Builtin(tc.recorded), tc.recorded)
 	}
 
 	dir := t.TempDir()

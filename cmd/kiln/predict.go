@@ -123,7 +123,7 @@ func decodeFile(path string, h, w, c int, invert bool) ([]float32, error) {
 // darkOnLightExpected reports whether a model trained on the recorded
 // dataset expects light shapes on a black background (MNIST, Fashion-MNIST).
 func darkOnLightExpected(dataset string) bool {
-	switch builtinDataset(dataset) {
+	switch data.Builtin(dataset) {
 	case "mnist", "fashion-mnist":
 		return true
 	}

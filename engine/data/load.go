@@ -106,8 +106,7 @@ func Load(name, dir string, train bool) (*Dataset, error) {
 	// dataset gets a "./" so that the name recorded in a model file
 	// (ModelMeta.Dataset) is never taken for the built-in one.
 	base := filepath.Base(name)
-	switch base {
-	case "mnist", "fashion-mnist", "cifar10":
+	if Builtin(base) != "" {
 		base = "./" + base
 	}
 	if _, ok := findIDX(name, "train-images-idx3-ubyte"); ok {
@@ -123,6 +122,18 @@ func Load(name, dir string, train bool) (*Dataset, error) {
 		}
 	}
 	return nil, fmt.Errorf("directory %s holds neither IDX files (train-images-idx3-ubyte[.gz], …) nor CIFAR-10 binary batches (data_batch_1.bin, …, test_batch.bin)", name)
+}
+
+// Builtin returns the built-in dataset (mnist, fashion-mnist, cifar10) a
+// dataset name as Load gives it ("fashion-mnist/train", …) or as a model
+// file records it names, or "" for any other (a directory, synthetic data).
+func Builtin(name string) string {
+	first, _, _ := strings.Cut(name, "/")
+	switch first {
+	case "mnist", "fashion-mnist", "cifar10":
+		return first
+	}
+	return ""
 }
 
 // envDir returns $KILN_DATA_DIR/sub when that directory exists.
