@@ -27,7 +27,9 @@
 # OpenBLAS runs with OPENBLAS_CORETYPE=SkylakeX (its AVX-512 kernel; its own
 # detection may pick another) and OPENBLAS_L2_SIZE unset, in that command
 # only; the script also times OpenBLAS with its own detection and prints
-# which core kernel each run used (openblas_get_corename).
+# which core kernel each run used (openblas_get_corename). On a CPU without
+# AVX-512 the SkylakeX runs are skipped (they would die on an illegal
+# instruction) and the table compares with OpenBLAS's own detection only.
 # PyTorch runs with OMP_WAIT_POLICY=PASSIVE unless the caller sets it: on a
 # shared, loaded machine libgomp's default spin-waiting threads fight the
 # other processes and run many times slower (measured: 86 vs 1050 images/s
@@ -93,12 +95,26 @@ echo "== $(date -u +%FT%TZ) bench/peers/run.sh ($mode): $on training images, $TH
 echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "kiln: $KILN (source tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)); python: $PY; data: $DATA"
 
+# OpenBLAS's SkylakeX kernel needs AVX-512: forced on a CPU without it, the
+# process dies on an illegal instruction. There the SkylakeX runs are left
+# out and kiln is compared with OpenBLAS's own choice (Haswell or Zen).
+SKX=1
+if ! grep -qw avx512f /proc/cpuinfo; then
+	SKX=0
+	echo "note: this CPU has no AVX-512 (no avx512f in /proc/cpuinfo): OpenBLAS's SkylakeX kernel cannot run here, so"
+	echo "      kiln (its AVX2 kernel) is compared with OpenBLAS's own kernel choice only"
+fi
+
 rm -rf "$OUT/sgemm"
 mkdir -p "$OUT/sgemm"
 for r in $(seq "$ROUNDS"); do
-	echo; echo "== SGEMM round $r of $ROUNDS: OpenBLAS (OPENBLAS_CORETYPE=SkylakeX), kiln, OpenBLAS (own detection); $THREADS threads"
-	env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=SkylakeX OPENBLAS_NUM_THREADS="$THREADS" \
-		"$PY" "$HERE/sgemm.py" --sizes 1024,2048 --repeat "$REPEAT" --label openblas-skylakex --json "$OUT/sgemm/openblas-skylakex-$r.json"
+	if ((SKX)); then
+		echo; echo "== SGEMM round $r of $ROUNDS: OpenBLAS (OPENBLAS_CORETYPE=SkylakeX), kiln, OpenBLAS (own detection); $THREADS threads"
+		env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=SkylakeX OPENBLAS_NUM_THREADS="$THREADS" \
+			"$PY" "$HERE/sgemm.py" --sizes 1024,2048 --repeat "$REPEAT" --label openblas-skylakex --json "$OUT/sgemm/openblas-skylakex-$r.json"
+	else
+		echo; echo "== SGEMM round $r of $ROUNDS: kiln, OpenBLAS (own detection); $THREADS threads"
+	fi
 	GOMAXPROCS="$THREADS" "$KILN" bench --backend cpu --suite sgemm --sgemm-sizes 1024,2048 \
 		--repeat "$REPEAT" --out "$OUT/sgemm/kiln-$r" >/dev/null
 	grep -E '^\| cpu \| sgemm' "$OUT/sgemm/kiln-$r/bench.md" || true
