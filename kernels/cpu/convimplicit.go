@@ -1,11 +1,13 @@
 package cpu
 
-// Implicit-GEMM convolution: the AVX-512 kernels convRowsAVX512 and
-// convGather*AVX512 read the patch matrix straight from the NHWC image,
-// through a pointer (or offset) per patch row, so there is no im2col copy
-// and no packing of A. They are used with the avx512 micro-kernel for
-// filter counts (and, for backward-data, channel counts) that are
-// multiples of 64.
+// Implicit-GEMM convolution: the kernels convRowsAVX512 and
+// convGather*AVX512, and their AVX2+FMA forms convRowsImplicitAVX2 and
+// convGather*AVX2 (the same 6×64 tile as four 16-column passes), read the
+// patch matrix straight from the NHWC image, through a pointer (or offset)
+// per patch row, so there is no im2col copy and no packing of A. They are
+// used with the avx512 and avx2 micro-kernels (the form matching the
+// kernel) for filter counts (and, for backward-data, channel counts) that
+// are multiples of 64.
 //
 //   - Forward: y[r][f] = Σ_tap Σ_c x[pixel(r, tap)][c]·w[tap][c][f]. One
 //     call of the rows kernel computes 6 output pixels × 64 filters over
@@ -53,17 +55,17 @@ var zeroRow [implicitKC]float32
 // implicitFwd reports whether the forward pass runs on the implicit
 // kernels with micro-kernel kr.
 func (s ConvShape) implicitFwd(kr *gemmKernel) bool {
-	return implicitOK(kr) && s.F%inr == 0 && s.C >= 16
+	return implicitRowsOK(kr) && s.F%inr == 0 && s.C >= 16
 }
 
 // implicitData reports whether backward-data runs on the implicit kernels.
 func (s ConvShape) implicitData(kr *gemmKernel) bool {
-	return implicitOK(kr) && s.C%inr == 0
+	return implicitRowsOK(kr) && s.C%inr == 0
 }
 
 // implicitFilter reports whether backward-filter runs on the gather kernel.
 func (s ConvShape) implicitFilter(kr *gemmKernel) bool {
-	return implicitOK(kr) && s.F%inr == 0 && s.C >= 16
+	return implicitRowsOK(kr) && s.F%inr == 0 && s.C >= 16
 }
 
 // implicitChunkRows returns the rows of one forward chunk: whole 6-row
@@ -158,7 +160,7 @@ func (j *convJob) implicitFwdChunk(w, t int) {
 						a[i] = a[0]
 					}
 				}
-				rowsKernel(run, s.KH, step, &a, &j.w[f0], s.F, &c, false, j.biasAt(f0), j.relu)
+				rowsKernel(j.kern, run, s.KH, step, &a, &j.w[f0], s.F, &c, false, j.biasAt(f0), j.relu)
 				continue
 			}
 			for tap := 0; tap < s.KH*s.KW; tap++ {
@@ -179,7 +181,7 @@ func (j *convJob) implicitFwdChunk(w, t int) {
 					if tap == s.KH*s.KW-1 && c0+implicitKC >= s.C {
 						bias, relu = j.biasAt(f0), j.relu // the last call of the panel
 					}
-					rowsKernel(min(implicitKC, s.C-c0), 1, 0, &a, &j.w[(tap*s.C+c0)*s.F+f0], s.F, &c, tap > 0 || c0 > 0, bias, relu)
+					rowsKernel(j.kern, min(implicitKC, s.C-c0), 1, 0, &a, &j.w[(tap*s.C+c0)*s.F+f0], s.F, &c, tap > 0 || c0 > 0, bias, relu)
 				}
 			}
 		}
@@ -228,7 +230,7 @@ func (j *convJob) implicitDataChunk(w, t int) {
 							c[i] = &l.tile[i*inr]
 						}
 					}
-					rowsKernel(kc, 1, 0, &a, b, s.C, &c, true, nil, false)
+					rowsKernel(j.kern, kc, 1, 0, &a, b, s.C, &c, true, nil, false)
 				}
 			}
 		}
@@ -268,7 +270,7 @@ func (j *convJob) gatherFilterChunk(w, t int) {
 			for f0 := 0; f0 < s.F; f0 += inr {
 				for c0 := 0; c0 < s.C; c0 += imr {
 					mr := min(imr, s.C-c0)
-					gatherKernel(mr, nv, list, &j.x[c0], &j.y[f0], &dst[(tap*s.C+c0)*s.F+f0], s.F, true)
+					gatherKernel(j.kern, mr, nv, list, &j.x[c0], &j.y[f0], &dst[(tap*s.C+c0)*s.F+f0], s.F, true)
 				}
 			}
 		}

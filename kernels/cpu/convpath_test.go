@@ -50,7 +50,7 @@ func TestConvPaths(t *testing.T) {
 		// direct backward-filter: one chunk, several, vertical stride
 		{N: 1, H: 5, W: 5, C: 1, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 3, OutW: 3},
 		{N: 3, H: 9, W: 10, C: 1, KH: 3, KW: 2, F: 128, StrideH: 2, StrideW: 1, OutH: 4, OutW: 9},
-		// implicit kernels (avx512): padding, strides, channel blocks and
+		// implicit kernels (avx512, avx2): padding, strides, channel blocks and
 		// remainders, several filter and channel slices of 64
 		{N: 3, H: 7, W: 6, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 7, OutW: 6},
 		{N: 2, H: 9, W: 8, C: 80, KH: 3, KW: 2, F: 128, StrideH: 2, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 5, OutW: 8},

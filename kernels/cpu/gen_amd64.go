@@ -330,6 +330,174 @@ func (g *gen) gatherKernel(name string, mr int) {
 	g.storeTile(name, mr, nv, 64, acc)
 }
 
+// rowsKernelAVX2 emits the AVX2+FMA rows kernel, with convRowsAVX512's
+// arguments and result (see rowsKernel): the 6×64 tile is computed as four
+// 6×16 column blocks, one after another, each a whole pass over the
+// segments with 12 ymm accumulators (AVX2 has 16 registers, too few for
+// the tile at once); the A rows, read again by each pass, stay in L1.
+// Each element is summed in the same order as by the AVX-512 kernel.
+func (g *gen) rowsKernelAVX2(name string) {
+	const mr, unroll = 6, 4
+	rows := []string{"SI", "BX", "R9", "R10", "R11", "R12"}
+	acc := func(i, j int) string { return fmt.Sprintf("Y%d", 2*i+j) }
+	g.p("// func %s(kc, nseg, segStep int, a **float32, b *float32, ldb int, c **float32, add int, bias *float32, relu int)", name)
+	g.p("// computes a %d×64 tile from row pointers, 16 columns at a time; see gen_amd64.go.", mr)
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-80", name)
+	g.p("\tMOVQ ldb+40(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tXORQ AX, AX") // byte offset of the column block
+	g.p("%s_block:", name)
+	g.p("\tMOVQ a+24(FP), DX")
+	for i, r := range rows {
+		g.p("\tMOVQ %d(DX), %s", i*8, r)
+	}
+	g.p("\tMOVQ b+32(FP), DI")
+	g.p("\tADDQ AX, DI")
+	g.p("\tMOVQ nseg+8(FP), R13")
+	for i := 0; i < 2*mr; i++ {
+		g.p("\tVXORPS Y%d, Y%d, Y%d", i, i, i)
+	}
+	step := func(k int) {
+		g.p("\tVMOVUPS 0(DI), Y12")
+		g.p("\tVMOVUPS 32(DI), Y13")
+		g.p("\tADDQ R8, DI")
+		for i := 0; i < mr; i++ {
+			br := fmt.Sprintf("Y%d", 14+i%2)
+			g.p("\tVBROADCASTSS %d(%s), %s", k*4, rows[i], br)
+			g.p("\tVFMADD231PS Y12, %s, %s", br, acc(i, 0))
+			g.p("\tVFMADD231PS Y13, %s, %s", br, acc(i, 1))
+		}
+	}
+	g.p("\tTESTQ R13, R13")
+	g.p("\tJEQ %s_store", name)
+	g.p("%s_seg:", name)
+	g.kLoop(name, unroll, rows, step, name+"_next")
+	g.p("%s_next:", name)
+	for _, r := range rows {
+		g.p("\tADDQ segStep+16(FP), %s", r)
+	}
+	g.p("\tDECQ R13")
+	g.p("\tJNE %s_seg", name)
+	g.p("%s_store:", name)
+	g.p("\tMOVQ c+48(FP), DX")
+	g.p("\tMOVQ add+56(FP), CX")
+	g.p("\tMOVQ bias+64(FP), BX")
+	g.p("\tMOVQ relu+72(FP), R13")
+	g.p("\tTESTQ BX, BX")
+	g.p("\tJEQ %s_nobias", name)
+	g.p("\tVMOVUPS 0(BX)(AX*1), Y12")
+	g.p("\tVMOVUPS 32(BX)(AX*1), Y13")
+	g.p("%s_nobias:", name)
+	g.p("\tVXORPS Y14, Y14, Y14")
+	for i := 0; i < mr; i++ {
+		g.p("\tMOVQ %d(DX), SI", i*8)
+		g.p("\tADDQ AX, SI")
+		g.p("\tTESTQ CX, CX")
+		g.p("\tJEQ %s_ow%d", name, i)
+		for j := 0; j < 2; j++ {
+			g.p("\tVADDPS %d(SI), %s, %s", j*32, acc(i, j), acc(i, j))
+		}
+		g.p("%s_ow%d:", name, i)
+		g.p("\tTESTQ BX, BX")
+		g.p("\tJEQ %s_nb%d", name, i)
+		for j := 0; j < 2; j++ {
+			g.p("\tVADDPS Y%d, %s, %s", 12+j, acc(i, j), acc(i, j))
+		}
+		g.p("%s_nb%d:", name, i)
+		g.p("\tTESTQ R13, R13")
+		g.p("\tJEQ %s_nr%d", name, i)
+		for j := 0; j < 2; j++ {
+			g.p("\tVMAXPS Y14, %s, %s", acc(i, j), acc(i, j))
+		}
+		g.p("%s_nr%d:", name, i)
+		for j := 0; j < 2; j++ {
+			g.p("\tVMOVUPS %s, %d(SI)", acc(i, j), j*32)
+		}
+	}
+	g.p("\tADDQ $64, AX")
+	g.p("\tCMPQ AX, $256")
+	g.p("\tJLT %s_block", name)
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
+// gatherKernelAVX2 emits the AVX2+FMA gather kernel, with
+// convGather<mr>AVX512's arguments and result (see gatherKernel): the
+// mr×64 tile as four mr×16 column blocks, each a whole pass over the
+// offset list, summed in the same order as by the AVX-512 kernel.
+func (g *gen) gatherKernelAVX2(name string, mr int) {
+	acc := func(i, j int) string { return fmt.Sprintf("Y%d", 2*i+j) }
+	g.p("// func %s(kc int, off *int, x, dy, c *float32, ldc int, add int)", name)
+	g.p("// computes a %d×64 tile from an offset list, 16 columns at a time; see gen_amd64.go.", mr)
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
+	g.p("\tXORQ R12, R12") // byte offset of the column block
+	g.p("%s_block:", name)
+	g.p("\tMOVQ kc+0(FP), CX")
+	g.p("\tMOVQ off+8(FP), SI")
+	g.p("\tMOVQ x+16(FP), DI")
+	g.p("\tMOVQ dy+24(FP), R9")
+	g.p("\tADDQ R12, R9")
+	for i := 0; i < 2*mr; i++ {
+		g.p("\tVXORPS Y%d, Y%d, Y%d", i, i, i)
+	}
+	step := func(xr, dr string, k int) {
+		g.p("\tMOVQ %d(SI), %s", k*16, xr)
+		g.p("\tMOVQ %d(SI), %s", k*16+8, dr)
+		g.p("\tVMOVUPS 0(R9)(%s*4), Y12", dr)
+		g.p("\tVMOVUPS 32(R9)(%s*4), Y13", dr)
+		for i := 0; i < mr; i++ {
+			br := fmt.Sprintf("Y%d", 14+i%2)
+			g.p("\tVBROADCASTSS %d(DI)(%s*4), %s", i*4, xr, br)
+			g.p("\tVFMADD231PS Y12, %s, %s", br, acc(i, 0))
+			g.p("\tVFMADD231PS Y13, %s, %s", br, acc(i, 1))
+		}
+	}
+	g.p("\tCMPQ CX, $2")
+	g.p("\tJLT %s_tail", name)
+	g.p("%s_loop2:", name)
+	step("AX", "BX", 0)
+	step("R10", "R11", 1)
+	g.p("\tADDQ $32, SI")
+	g.p("\tSUBQ $2, CX")
+	g.p("\tCMPQ CX, $2")
+	g.p("\tJGE %s_loop2", name)
+	g.p("%s_tail:", name)
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_store", name)
+	step("AX", "BX", 0)
+	g.p("%s_store:", name)
+	g.p("\tMOVQ c+32(FP), DX")
+	g.p("\tADDQ R12, DX")
+	g.p("\tMOVQ ldc+40(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tMOVQ add+48(FP), CX")
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_overwrite", name)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < 2; j++ {
+			g.p("\tVADDPS %d(DX), %s, %s", j*32, acc(i, j), acc(i, j))
+			g.p("\tVMOVUPS %s, %d(DX)", acc(i, j), j*32)
+		}
+		g.p("\tADDQ R8, DX")
+	}
+	g.p("\tJMP %s_next", name)
+	g.p("%s_overwrite:", name)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < 2; j++ {
+			g.p("\tVMOVUPS %s, %d(DX)", acc(i, j), j*32)
+		}
+		g.p("\tADDQ R8, DX")
+	}
+	g.p("%s_next:", name)
+	g.p("\tADDQ $64, R12")
+	g.p("\tCMPQ R12, $256")
+	g.p("\tJLT %s_block", name)
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
 // storeTile emits the end of a tile kernel whose flags say whether to add
 // (JEQ falls through to adding): the mr×nv accumulators acc(i, j) are added
 // to, or written over, C rows starting at DX, R8 bytes apart, vb bytes per
@@ -1329,6 +1497,10 @@ func main() {
 	g.rowsKernel("convRowsAVX512")
 	for mr := 1; mr <= 6; mr++ {
 		g.gatherKernel(fmt.Sprintf("convGather%dAVX512", mr), mr)
+	}
+	g.rowsKernelAVX2("convRowsImplicitAVX2")
+	for mr := 1; mr <= 6; mr++ {
+		g.gatherKernelAVX2(fmt.Sprintf("convGather%dAVX2", mr), mr)
 	}
 	g.directKernel("convDirectAVX512")
 	g.directPoolKernel("convDirectPoolAVX512")

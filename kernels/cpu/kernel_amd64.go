@@ -81,6 +81,27 @@ func convGather6AVX512(kc int, off *int, x, dy, c *float32, ldc int, add int)
 //go:noescape
 func fmaPeakAVX2(iters int)
 
+//go:noescape
+func convRowsImplicitAVX2(kc, nseg, segStep int, a **float32, b *float32, ldb int, c **float32, add int, bias *float32, relu int)
+
+//go:noescape
+func convGather1AVX2(kc int, off *int, x, dy, c *float32, ldc int, add int)
+
+//go:noescape
+func convGather2AVX2(kc int, off *int, x, dy, c *float32, ldc int, add int)
+
+//go:noescape
+func convGather3AVX2(kc int, off *int, x, dy, c *float32, ldc int, add int)
+
+//go:noescape
+func convGather4AVX2(kc int, off *int, x, dy, c *float32, ldc int, add int)
+
+//go:noescape
+func convGather5AVX2(kc int, off *int, x, dy, c *float32, ldc int, add int)
+
+//go:noescape
+func convGather6AVX2(kc int, off *int, x, dy, c *float32, ldc int, add int)
+
 // The assembly kernels' A blocks are two panels (avx512) or four (avx2)
 // deep: the macro-kernel keeps one A panel in L1 and streams B past it, so
 // a taller block saves nothing, while short blocks give the workers many
@@ -178,23 +199,52 @@ func reluBackVec(y, dy, dx []float32) int {
 	return n
 }
 
-// implicitOK reports whether the AVX-512 implicit-GEMM convolution kernels
-// (convRowsAVX512, convGather*AVX512) run with micro-kernel kr.
+// implicitOK reports whether the AVX-512-only kernels built on the 6×64
+// tile run with micro-kernel kr: Winograd (winoGemm and the transforms),
+// sgemmRows and the wide direct convolution.
 func implicitOK(kr *gemmKernel) bool { return kr == &avx512Kernel }
 
-// rowsKernel runs convRowsAVX512 (see gen_amd64.go). The caller
-// guarantees every pointer it passes has the data the kernel reads and
-// writes. bias (64 values, or nil) is added and ReLU applied (when relu)
-// to the tile, after adding it to C (when add), before it is stored.
-func rowsKernel(kc, nseg, segStep int, a *[6]*float32, b *float32, ldb int, c *[6]*float32, add bool, bias []float32, relu bool) {
+// implicitRowsOK reports whether the implicit-GEMM convolution kernels
+// (rowsKernel, gatherKernel) run with micro-kernel kr: they have an
+// AVX-512 and an AVX2+FMA form.
+func implicitRowsOK(kr *gemmKernel) bool { return kr == &avx512Kernel || kr == &avx2Kernel }
+
+// rowsKernel runs convRowsAVX512, or convRowsImplicitAVX2 when kr is not
+// the AVX-512 kernel (see gen_amd64.go). The caller guarantees every
+// pointer it passes has the data the kernel reads and writes. bias (64
+// values, or nil) is added and ReLU applied (when relu) to the tile, after
+// adding it to C (when add), before it is stored.
+func rowsKernel(kr *gemmKernel, kc, nseg, segStep int, a *[6]*float32, b *float32, ldb int, c *[6]*float32, add bool, bias []float32, relu bool) {
 	bp := biasPtr(bias, 64)
+	if kr != &avx512Kernel {
+		convRowsImplicitAVX2(kc, nseg, segStep, &a[0], b, ldb, &c[0], b2i(add), bp, b2i(relu))
+		return
+	}
 	convRowsAVX512(kc, nseg, segStep, &a[0], b, ldb, &c[0], b2i(add), bp, b2i(relu))
 }
 
-// gatherKernel runs convGather<mr>AVX512 (see gen_amd64.go) for 1 ≤ mr ≤ 6.
-// The caller guarantees the offsets and pointers are in bounds.
-func gatherKernel(mr, kc int, off []int, x, dy, c *float32, ldc int, add bool) {
+// gatherKernel runs convGather<mr>AVX512, or convGather<mr>AVX2 when kr
+// is not the AVX-512 kernel (see gen_amd64.go), for 1 ≤ mr ≤ 6. The caller
+// guarantees the offsets and pointers are in bounds.
+func gatherKernel(kr *gemmKernel, mr, kc int, off []int, x, dy, c *float32, ldc int, add bool) {
 	o, ad := &off[0], b2i(add)
+	if kr != &avx512Kernel {
+		switch mr {
+		case 6:
+			convGather6AVX2(kc, o, x, dy, c, ldc, ad)
+		case 5:
+			convGather5AVX2(kc, o, x, dy, c, ldc, ad)
+		case 4:
+			convGather4AVX2(kc, o, x, dy, c, ldc, ad)
+		case 3:
+			convGather3AVX2(kc, o, x, dy, c, ldc, ad)
+		case 2:
+			convGather2AVX2(kc, o, x, dy, c, ldc, ad)
+		default:
+			convGather1AVX2(kc, o, x, dy, c, ldc, ad)
+		}
+		return
+	}
 	switch mr {
 	case 6:
 		convGather6AVX512(kc, o, x, dy, c, ldc, ad)

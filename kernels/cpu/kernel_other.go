@@ -21,9 +21,13 @@ func reluBackVec(_, _, _ []float32) int { return 0 }
 // implicitOK: the implicit-GEMM convolution kernels are amd64 only.
 func implicitOK(*gemmKernel) bool { return false }
 
-func rowsKernel(int, int, int, *[6]*float32, *float32, int, *[6]*float32, bool, []float32, bool) {}
+// implicitRowsOK: the implicit-GEMM convolution kernels are amd64 only.
+func implicitRowsOK(*gemmKernel) bool { return false }
 
-func gatherKernel(int, int, []int, *float32, *float32, *float32, int, bool) {}
+func rowsKernel(*gemmKernel, int, int, int, *[6]*float32, *float32, int, *[6]*float32, bool, []float32, bool) {
+}
+
+func gatherKernel(*gemmKernel, int, int, []int, *float32, *float32, *float32, int, bool) {}
 
 func winoInput(*[16]*float32, int, *float32, int) {}
 
