@@ -514,7 +514,7 @@ func Conv2DBackwardFilter(p *Pool, ws *Workspace, s ConvShape, x, dy, dw []float
 	j := ws.conv.start(ws, s)
 	j.x, j.y, j.dw = x, dy, dw
 	j.rows = s.N * pix
-	if s.winograd(j.kern) && !ws.conv.noWinograd && j.rows >= winoGradMinRows {
+	if s.winogradGrad(j.kern) && !ws.conv.noWinograd && j.rows >= winoGradMinRows {
 		j.winoFilterGrad(p, s)
 		return
 	}

@@ -21,6 +21,13 @@ import (
 
 type gen struct {
 	b bytes.Buffer
+	// ymm switches the Winograd transform helpers (add, sub, mov, mul,
+	// fma, fnma and the F(4×4, 3×3) bt6 and at6 built on them) to AVX2
+	// ymm registers; cmem then names the memory operands (8 copies of a
+	// constant) that stand for the "registers" the helpers take their
+	// constants from, AVX2 having 16 registers against AVX-512's 32.
+	ymm  bool
+	cmem map[int]string
 	// pfC makes kernel prefetch its C tile (every cache line of its mr
 	// rows) before the k loop, so the update at the end finds C in cache:
 	// +3 % at 2048³ on two threads, level at 1024³ (AVX-512, measured
@@ -563,8 +570,20 @@ func (g *gen) peak(name, reg string, nacc int) {
 // and add(a, b, d) Zd = Za + Zb.
 func z(i int) string { return fmt.Sprintf("Z%d", i) }
 
-func (g *gen) sub(a, b, d int) { g.p("\tVSUBPS %s, %s, %s", z(b), z(a), z(d)) }
-func (g *gen) add(a, b, d int) { g.p("\tVADDPS %s, %s, %s", z(b), z(a), z(d)) }
+func (g *gen) sub(a, b, d int) { g.p("\tVSUBPS %s, %s, %s", g.v(b), g.v(a), g.v(d)) }
+func (g *gen) add(a, b, d int) { g.p("\tVADDPS %s, %s, %s", g.v(b), g.v(a), g.v(d)) }
+
+// v names register i for the helpers: Zi, or with ymm Yi or the memory
+// operand cmem gives for i.
+func (g *gen) v(i int) string {
+	if !g.ymm {
+		return z(i)
+	}
+	if m, ok := g.cmem[i]; ok {
+		return m
+	}
+	return fmt.Sprintf("Y%d", i)
+}
 
 // planes emits loads (load) or stores of the registers Z<regs[i]> from or
 // to consecutive planes: the address in ptr, advanced by stride between
@@ -572,9 +591,9 @@ func (g *gen) add(a, b, d int) { g.p("\tVADDPS %s, %s, %s", z(b), z(a), z(d)) }
 func (g *gen) planes(load bool, ptr, stride string, regs []int) {
 	for i, r := range regs {
 		if load {
-			g.p("\tVMOVUPS (%s), Z%d", ptr, r)
+			g.p("\tVMOVUPS (%s), %s", ptr, g.v(r))
 		} else {
-			g.p("\tVMOVUPS Z%d, (%s)", r, ptr)
+			g.p("\tVMOVUPS %s, (%s)", g.v(r), ptr)
 		}
 		if i < len(regs)-1 {
 			g.p("\tADDQ %s, %s", stride, ptr)
@@ -602,7 +621,11 @@ func (g *gen) blockLoop(name string) {
 }
 
 func (g *gen) blockLoopEnd(name string) {
-	g.p("\tADDQ $64, AX")
+	if g.ymm {
+		g.p("\tADDQ $32, AX") // blocks of 8 lanes
+	} else {
+		g.p("\tADDQ $64, AX")
+	}
 	g.p("\tDECQ CX")
 	g.p("\tJNE %s_loop", name)
 	g.p("%s_done:", name)
@@ -1173,10 +1196,10 @@ func (g *gen) winoGradOut(name string) {
 // the rows. Constants are broadcast from immediates.
 
 // fma emits Zd += Za·Zb, fnma Zd −= Za·Zb, mov Zd = Za, mul Zd = Za·Zb.
-func (g *gen) fma(a, b, d int)  { g.p("\tVFMADD231PS Z%d, Z%d, Z%d", a, b, d) }
-func (g *gen) fnma(a, b, d int) { g.p("\tVFNMADD231PS Z%d, Z%d, Z%d", a, b, d) }
-func (g *gen) mov(a, d int)     { g.p("\tVMOVAPS Z%d, Z%d", a, d) }
-func (g *gen) mul(a, b, d int)  { g.p("\tVMULPS Z%d, Z%d, Z%d", b, a, d) }
+func (g *gen) fma(a, b, d int)  { g.p("\tVFMADD231PS %s, %s, %s", g.v(a), g.v(b), g.v(d)) }
+func (g *gen) fnma(a, b, d int) { g.p("\tVFNMADD231PS %s, %s, %s", g.v(a), g.v(b), g.v(d)) }
+func (g *gen) mov(a, d int)     { g.p("\tVMOVAPS %s, %s", g.v(a), g.v(d)) }
+func (g *gen) mul(a, b, d int)  { g.p("\tVMULPS %s, %s, %s", g.v(b), g.v(a), g.v(d)) }
 
 // const32 broadcasts the float32 v into Zreg through the register gpr.
 func (g *gen) const32(v float32, reg int, gpr string) {
@@ -1479,6 +1502,192 @@ func (g *gen) winoFilter43(name string) {
 	g.blockLoopEnd(name)
 }
 
+// wino43c is the AVX2 F(4×4, 3×3) transforms' table of constants, 8
+// copies of each (a ymm memory operand): 2, 4, 5, 8 and −∞.
+var wino43c = []float32{2, 4, 5, 8, float32(math.Inf(-1))}
+
+// wc returns the memory operand of constant v in wino43c.
+func wc(v float32) string {
+	for i, c := range wino43c {
+		if c == v {
+			return fmt.Sprintf("wino43c<>+%d(SB)", 32*i)
+		}
+	}
+	panic(fmt.Sprint("no constant ", v))
+}
+
+// winoConstsAVX2 emits the wino43c table.
+func (g *gen) winoConstsAVX2() {
+	for i, c := range wino43c {
+		for l := 0; l < 8; l++ {
+			g.p("DATA wino43c<>+%d(SB)/4, $0x%08x", 32*i+4*l, math.Float32bits(c))
+		}
+	}
+	g.p("GLOBL wino43c<>(SB), RODATA|NOPTR, $%d", 32*len(wino43c))
+	g.p("")
+}
+
+// winoInput43AVX2 emits winoInput43's transform for AVX2: the same
+// arguments (nblk counts blocks of 16 channels, done as two of 8), the
+// same sums in the same order (bt6 with its constants read from wino43c),
+// tmp holding 36 vectors of 8.
+func (g *gen) winoInput43AVX2(name string) {
+	g.ymm, g.cmem = true, map[int]string{28: wc(4), 29: wc(5), 30: wc(2)}
+	defer func() { g.ymm, g.cmem = false, nil }()
+	g.p("// func %s(p *[36]*float32, nblk int, v *float32, vstride int, tmp *float32)", name)
+	g.p("// Winograd F(4×4,3×3) input transform, AVX2; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
+	g.p("\tMOVQ p+0(FP), SI")
+	g.p("\tMOVQ nblk+8(FP), CX")
+	g.p("\tSHLQ $1, CX")
+	g.p("\tMOVQ v+16(FP), DI")
+	g.p("\tMOVQ vstride+24(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tMOVQ tmp+32(FP), R9")
+	g.blockLoop(name)
+	in, out := [6]int{0, 1, 2, 3, 4, 5}, [6]int{6, 7, 8, 9, 10, 11}
+	for j := 0; j < 6; j++ {
+		for i := 0; i < 6; i++ {
+			g.p("\tMOVQ %d(SI), DX", (6*i+j)*8)
+			g.p("\tVMOVUPS (DX)(AX*1), Y%d", i)
+		}
+		g.bt6(in, out, 12, 13)
+		for i := 0; i < 6; i++ {
+			g.p("\tVMOVUPS Y%d, %d(R9)", out[i], (6*i+j)*32)
+		}
+	}
+	g.p("\tLEAQ (DI)(AX*1), BX")
+	for i := 0; i < 6; i++ {
+		for j := 0; j < 6; j++ {
+			g.p("\tVMOVUPS %d(R9), Y%d", (6*i+j)*32, j)
+		}
+		g.bt6(in, out, 12, 13)
+		for j := 0; j < 6; j++ {
+			g.p("\tVMOVUPS Y%d, (BX)", out[j])
+			if i < 5 || j < 5 {
+				g.p("\tADDQ R8, BX")
+			}
+		}
+	}
+	g.blockLoopEnd(name)
+}
+
+// at6AVX2 emits the part the AVX2 F(4×4, 3×3) output transforms share:
+// the argument loads (as at6Prologue, tmp at argument offset tmpOff,
+// nblk doubled to blocks of 8), zeros in Y10 and Y11, the block loop and
+// its first pass (as at6Columns, tmp vectors 32 bytes apart, the block's
+// bias, when not nil, into Y11). at6 then reads Y0..Y5 and writes Y6..Y9
+// with Y12..Y15 as scratch.
+func (g *gen) at6AVX2(name string, tmpOff int) (m [6]int, o [4]int) {
+	g.p("\tMOVQ m+0(FP), SI")
+	g.p("\tMOVQ mstride+8(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tLEAQ (R8)(R8*2), R10")
+	g.p("\tADDQ R10, R10")
+	g.p("\tMOVQ nblk+16(FP), CX")
+	g.p("\tSHLQ $1, CX")
+	g.p("\tMOVQ y+24(FP), DI")
+	g.p("\tMOVQ bias+32(FP), BX")
+	g.p("\tMOVQ tmp+%d(FP), R9", tmpOff)
+	g.p("\tVXORPS Y10, Y10, Y10")
+	g.p("\tVXORPS Y11, Y11, Y11")
+	g.blockLoop(name)
+	m, o = [6]int{0, 1, 2, 3, 4, 5}, [4]int{6, 7, 8, 9}
+	g.p("\tLEAQ (SI)(AX*1), R11")
+	for j := 0; j < 6; j++ {
+		g.p("\tMOVQ R11, R12")
+		g.planes(true, "R12", "R10", m[:])
+		g.at6(m, o)
+		for i := 0; i < 4; i++ {
+			g.p("\tVMOVUPS Y%d, %d(R9)", o[i], (6*i+j)*32)
+		}
+		if j < 5 {
+			g.p("\tADDQ R8, R11")
+		}
+	}
+	g.p("\tTESTQ BX, BX")
+	g.p("\tJEQ %s_nobias", name)
+	g.p("\tVMOVUPS (BX)(AX*1), Y11")
+	g.p("%s_nobias:", name)
+	return m, o
+}
+
+// winoOutput43AVX2 emits winoOutput43's transform for AVX2 (see
+// winoInput43AVX2): bias in Y11, zeros for the ReLU in Y10, tmp holding
+// 24 vectors of 8.
+func (g *gen) winoOutput43AVX2(name string) {
+	g.ymm, g.cmem = true, map[int]string{28: wc(2), 29: wc(4), 30: wc(8)}
+	defer func() { g.ymm, g.cmem = false, nil }()
+	g.p("// func %s(m *float32, mstride, nblk int, y *[16]*float32, bias *float32, relu int, tmp *float32)", name)
+	g.p("// Winograd F(4×4,3×3) output transform, AVX2; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
+	g.p("\tMOVQ relu+40(FP), R13")
+	m, o := g.at6AVX2(name, 48)
+	for i := 0; i < 4; i++ {
+		for j := 0; j < 6; j++ {
+			g.p("\tVMOVUPS %d(R9), Y%d", (6*i+j)*32, j)
+		}
+		g.at6(m, o)
+		g.p("\tTESTQ BX, BX")
+		g.p("\tJEQ %s_nb%d", name, i)
+		for _, r := range o {
+			g.p("\tVADDPS Y11, Y%d, Y%d", r, r)
+		}
+		g.p("%s_nb%d:", name, i)
+		g.p("\tTESTQ R13, R13")
+		g.p("\tJEQ %s_st%d", name, i)
+		for _, r := range o {
+			g.p("\tVMAXPS Y10, Y%d, Y%d", r, r)
+		}
+		g.p("%s_st%d:", name, i)
+		for k, r := range o {
+			g.p("\tMOVQ %d(DI), R12", (4*i+k)*8)
+			g.p("\tVMOVUPS Y%d, (R12)(AX*1)", r)
+		}
+	}
+	g.blockLoopEnd(name)
+}
+
+// winoOutput43PoolAVX2 emits winoOutput43Pool's transform and pooling for
+// AVX2 (see winoInput43AVX2): the windows' top rows wait in tmp (vectors
+// 24..27) instead of registers; the maxima are taken in the same order
+// with the same operands, so NaNs are skipped the same way.
+func (g *gen) winoOutput43PoolAVX2(name string) {
+	g.ymm, g.cmem = true, map[int]string{28: wc(2), 29: wc(4), 30: wc(8)}
+	defer func() { g.ymm, g.cmem = false, nil }()
+	g.p("// func %s(m *float32, mstride, nblk int, y *[4]*float32, bias *float32, tmp *float32)", name)
+	g.p("// Winograd F(4×4,3×3) output transform, ReLU and 2×2 max pooling, AVX2; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
+	m, o := g.at6AVX2(name, 40)
+	for a := 0; a < 2; a++ {
+		for r := 0; r < 2; r++ {
+			i := 2*a + r
+			for j := 0; j < 6; j++ {
+				g.p("\tVMOVUPS %d(R9), Y%d", (6*i+j)*32, j)
+			}
+			g.at6(m, o)
+			if r == 0 {
+				for k, reg := range o {
+					g.p("\tVMOVUPS Y%d, %d(R9)", reg, (24+k)*32) // the window's top row
+				}
+			}
+		}
+		for b := 0; b < 2; b++ {
+			g.p("\tVMOVUPS %d(R9), Y12", (24+2*b)*32)
+			g.p("\tVMAXPS %s, Y12, Y12", wc(float32(math.Inf(-1))))
+			g.p("\tVMOVUPS %d(R9), Y13", (25+2*b)*32)
+			g.p("\tVMAXPS Y12, Y13, Y12")
+			g.p("\tVMAXPS Y12, Y%d, Y12", o[2*b])
+			g.p("\tVMAXPS Y12, Y%d, Y12", o[2*b+1])
+			g.p("\tVADDPS Y11, Y12, Y12")
+			g.p("\tVMAXPS Y10, Y12, Y12")
+			g.p("\tMOVQ %d(DI), R12", (2*a+b)*8)
+			g.p("\tVMOVUPS Y12, (R12)(AX*1)")
+		}
+	}
+	g.blockLoopEnd(name)
+}
+
 func main() {
 	var g gen
 	g.p("// Code generated by gen_amd64.go; DO NOT EDIT.")
@@ -1515,6 +1724,10 @@ func main() {
 	g.winoOutput43("winoOutput43AVX512")
 	g.winoOutput43Pool("winoOutput43PoolAVX512")
 	g.winoFilter43("winoFilter43AVX512")
+	g.winoConstsAVX2()
+	g.winoInput43AVX2("winoInput43AVX2")
+	g.winoOutput43AVX2("winoOutput43AVX2")
+	g.winoOutput43PoolAVX2("winoOutput43PoolAVX2")
 	g.peak("fmaPeakAVX512", "Z", 24)
 	g.peak("fmaPeakAVX2", "Y", 12)
 	if err := os.WriteFile("kernel_amd64.s", g.b.Bytes(), 0o644); err != nil {

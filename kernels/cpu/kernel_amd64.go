@@ -2,7 +2,11 @@
 
 package cpu
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 //go:generate go run gen_amd64.go
 
@@ -80,6 +84,15 @@ func convGather6AVX512(kc int, off *int, x, dy, c *float32, ldc int, add int)
 
 //go:noescape
 func fmaPeakAVX2(iters int)
+
+//go:noescape
+func winoInput43AVX2(p *[36]*float32, nblk int, v *float32, vstride int, tmp *float32)
+
+//go:noescape
+func winoOutput43AVX2(m *float32, mstride, nblk int, y *[16]*float32, bias *float32, relu int, tmp *float32)
+
+//go:noescape
+func winoOutput43PoolAVX2(m *float32, mstride, nblk int, y *[4]*float32, bias *float32, tmp *float32)
 
 //go:noescape
 func convRowsImplicitAVX2(kc, nseg, segStep int, a **float32, b *float32, ldb int, c **float32, add int, bias *float32, relu int)
@@ -261,6 +274,31 @@ func gatherKernel(kr *gemmKernel, mr, kc int, off []int, x, dy, c *float32, ldc 
 	}
 }
 
+// winoKernels reports which Winograd forward passes micro-kernel kr has
+// kernels for: F(2×2, 3×3) (and the F(3×3, 2×2) filter gradient) on
+// AVX-512 only; F(4×4, 3×3) on AVX-512 and AVX2+FMA.
+func winoKernels(kr *gemmKernel) (f2, f4 bool) {
+	return kr == &avx512Kernel, kr == &avx512Kernel || kr == &avx2Kernel
+}
+
+// winoProduct runs npanel 6×64 tiles of C = A·B, rows evenly spaced, for
+// the Winograd products: winoGemm on the AVX-512 kernel, else the AVX2
+// rows kernel once a panel (the same sums in the same order).
+func winoProduct(kr *gemmKernel, kc, npanel int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int) {
+	if kr == &avx512Kernel {
+		winoGemmAVX512(kc, npanel, a, lda, b, ldb, c, ldc)
+		return
+	}
+	var ap, cp [6]*float32
+	for p := 0; p < npanel; p++ {
+		for i := range ap {
+			ap[i] = (*float32)(unsafe.Add(unsafe.Pointer(a), 4*(6*p+i)*lda))
+			cp[i] = (*float32)(unsafe.Add(unsafe.Pointer(c), 4*(6*p+i)*ldc))
+		}
+		convRowsImplicitAVX2(kc, 1, 0, &ap[0], b, ldb, &cp[0], 0, nil, 0)
+	}
+}
+
 // winoGemm runs winoGemmAVX512 (see gen_amd64.go): npanel 6×64 tiles of
 // C = A·B, rows evenly spaced. The caller guarantees the pointers have the
 // data the kernel reads and writes.
@@ -319,8 +357,12 @@ func winoFilter(w []float32, cf int, u []float32, ustride, lo, hi int) {
 // input transform of one 6×6 tile, nblk blocks of 16 channels, through
 // tmp (36·16 floats). The caller guarantees every pointer has the data
 // the kernel reads and writes.
-func winoInput43(p *[36]*float32, nblk int, v *float32, vstride int, tmp []float32) {
+func winoInput43(kr *gemmKernel, p *[36]*float32, nblk int, v *float32, vstride int, tmp []float32) {
 	_ = tmp[36*16-1]
+	if kr != &avx512Kernel {
+		winoInput43AVX2(p, nblk, v, vstride, &tmp[0])
+		return
+	}
 	winoInput43AVX512(p, nblk, v, vstride, &tmp[0])
 }
 
@@ -328,9 +370,13 @@ func winoInput43(p *[36]*float32, nblk int, v *float32, vstride int, tmp []float
 // 3×3) output transform of one tile into 16 output pixels, nblk blocks of
 // 16 filters, with the bias (nil for none, else one value per filter) and
 // ReLU of the epilogue, through tmp (24·16 floats).
-func winoOutput43(m *float32, mstride, nblk int, y *[16]*float32, bias []float32, relu bool, tmp []float32) {
+func winoOutput43(kr *gemmKernel, m *float32, mstride, nblk int, y *[16]*float32, bias []float32, relu bool, tmp []float32) {
 	bp := biasPtr(bias, 16*nblk)
 	_ = tmp[24*16-1]
+	if kr != &avx512Kernel {
+		winoOutput43AVX2(m, mstride, nblk, y, bp, b2i(relu), &tmp[0])
+		return
+	}
 	winoOutput43AVX512(m, mstride, nblk, y, bp, b2i(relu), &tmp[0])
 }
 
@@ -351,8 +397,12 @@ func winoFilter43(w []float32, cf int, u []float32, ustride, lo, hi int) {
 // F(4×4, 3×3) output transform of one tile, the bias (nil for none), the
 // ReLU and the 2×2, stride-2 max pooling of the tile into its 4 pooled
 // pixels y, nblk blocks of 16 filters, through tmp (24·16 floats).
-func winoOutput43Pool(m *float32, mstride, nblk int, y *[4]*float32, bias []float32, tmp []float32) {
+func winoOutput43Pool(kr *gemmKernel, m *float32, mstride, nblk int, y *[4]*float32, bias []float32, tmp []float32) {
 	bp := biasPtr(bias, 16*nblk)
 	_ = tmp[24*16-1]
+	if kr != &avx512Kernel {
+		winoOutput43PoolAVX2(m, mstride, nblk, y, bp, &tmp[0])
+		return
+	}
 	winoOutput43PoolAVX512(m, mstride, nblk, y, bp, &tmp[0])
 }

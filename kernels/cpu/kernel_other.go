@@ -37,16 +37,21 @@ func winoFilter([]float32, int, []float32, int, int, int) {}
 
 func winoGemm(int, int, *float32, int, *float32, int, *float32, int) {}
 
+func winoProduct(*gemmKernel, int, int, *float32, int, *float32, int, *float32, int) {}
+
+// winoKernels: no Winograd kernels off amd64.
+func winoKernels(*gemmKernel) (f2, f4 bool) { return false, false }
+
 func winoGemmT(int, *float32, int, *float32, int, *float32, int, bool) {}
 
 func winoDy(*[4]*float32, int, *float32, int) {}
 
 func winoGradOut(*float32, int, int, *float32, int) {}
 
-func winoInput43(*[36]*float32, int, *float32, int, []float32) {}
+func winoInput43(*gemmKernel, *[36]*float32, int, *float32, int, []float32) {}
 
-func winoOutput43(*float32, int, int, *[16]*float32, []float32, bool, []float32) {}
+func winoOutput43(*gemmKernel, *float32, int, int, *[16]*float32, []float32, bool, []float32) {}
 
 func winoFilter43([]float32, int, []float32, int, int, int) {}
 
-func winoOutput43Pool(*float32, int, int, *[4]*float32, []float32, []float32) {}
+func winoOutput43Pool(*gemmKernel, *float32, int, int, *[4]*float32, []float32, []float32) {}

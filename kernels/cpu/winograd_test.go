@@ -10,6 +10,35 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// winoKernel is a micro-kernel with Winograd kernels and the tile sizes
+// (F(m×m, 3×3)) it has them for.
+type winoKernel struct {
+	name  string
+	tiles []int
+}
+
+// winoKernelList lists this CPU's micro-kernels that have Winograd
+// kernels (F(2×2, 3×3) and F(4×4, 3×3) on AVX-512, F(4×4, 3×3) on AVX2),
+// skipping the test when there are none.
+func winoKernelList(t *testing.T) []winoKernel {
+	var ks []winoKernel
+	for _, name := range KernelNames() {
+		var ws GemmWorkspace
+		require.NoError(t, ws.SetKernel(name))
+		f2, f4 := winoKernels(ws.kernel())
+		switch {
+		case f2 && f4:
+			ks = append(ks, winoKernel{name, []int{2, 4}})
+		case f4:
+			ks = append(ks, winoKernel{name, []int{4}})
+		}
+	}
+	if len(ks) == 0 {
+		t.Skipf("no micro-kernel of this CPU has Winograd kernels (they need AVX2+FMA or AVX-512); it has %v", KernelNames())
+	}
+	return ks
+}
+
 // TestWinograd checks the Winograd F(2×2, 3×3) and F(4×4, 3×3) forward
 // passes and the F(3×3, 2×2) filter gradient against float64 references
 // with the conformance suite's tolerances (1e-5·√(KH·KW·C)·S and
@@ -19,9 +48,7 @@ import (
 // chunks and workers, and channel and filter blocks; and that it gives
 // the same bits for any number of workers.
 func TestWinograd(t *testing.T) {
-	if !(ConvShape{KH: 3, KW: 3, StrideH: 1, StrideW: 1, C: 16, F: 64, OutH: 1, OutW: 1}).winograd(defaultKernel) {
-		t.Skipf("the Winograd path runs on the avx512 micro-kernel only; this CPU uses %q", DefaultKernel())
-	}
+	kerns := winoKernelList(t)
 	shapes := []ConvShape{
 		{N: 1, H: 13, W: 13, C: 64, F: 64, OutH: 11, OutW: 11},                         // conv2 of the reference CNN, batch 1
 		{N: 5, H: 13, W: 13, C: 64, F: 64, OutH: 11, OutW: 11},                         // several chunks
@@ -44,63 +71,66 @@ func TestWinograd(t *testing.T) {
 			}
 		})
 		tol := 1e-5 * math.Sqrt(float64(9*s.C))
-		for _, tile := range []int{2, 4} {
-			var first []float32
-			for _, workers := range []int{1, 2, 3} {
-				t.Run(fmt.Sprintf("%d/F%d/w%d", i, tile, workers), func(t *testing.T) {
-					var p *Pool
-					if workers > 1 {
-						p = NewPool(workers)
-						defer p.Close()
-					}
-					var ws Workspace
-					ws.conv.winoM = tile
-					y := make([]float32, len(want))
-					for j := range y {
-						y[j] = float32(math.NaN())
-					}
-					Conv2DForward(p, &ws, s, x, w, y)
-					for j := range want {
-						if d := math.Abs(float64(y[j]) - want[j]); !(d <= tol*scale[j]) {
-							require.Failf(t, "y differs from the float64 reference", "y[%d] = %v, want %v (|diff| %.3g > %.3g)", j, y[j], want[j], d, tol*scale[j])
+		for _, kt := range kerns {
+			for _, tile := range kt.tiles {
+				var first []float32
+				for _, workers := range []int{1, 2, 3} {
+					t.Run(fmt.Sprintf("%d/%s/F%d/w%d", i, kt.name, tile, workers), func(t *testing.T) {
+						var p *Pool
+						if workers > 1 {
+							p = NewPool(workers)
+							defer p.Close()
 						}
-					}
-					ws.conv.noWinograd = true
-					other := make([]float32, len(want))
-					Conv2DForward(p, &ws, s, x, w, other)
-					for j := range other {
-						require.InDelta(t, other[j], y[j], 2*tol*scale[j], "y[%d] against the implicit path", j)
-					}
-					// the filter gradient, against float64 and the gather path
-					dy := randSlice(rand.New(rand.NewPCG(uint64(i), 5)), len(want))
-					_, wantDW := refConvBackward(s, x, w, dy)
-					dwScale := make([]float64, len(w))
-					convTaps(s, func(yo, xo, wo int) {
-						for f := 0; f < s.F; f++ {
-							dwScale[wo+f] += math.Abs(float64(x[xo]) * float64(dy[yo+f]))
+						var ws Workspace
+						require.NoError(t, ws.Gemm.SetKernel(kt.name))
+						ws.conv.winoM = tile
+						y := make([]float32, len(want))
+						for j := range y {
+							y[j] = float32(math.NaN())
 						}
+						Conv2DForward(p, &ws, s, x, w, y)
+						for j := range want {
+							if d := math.Abs(float64(y[j]) - want[j]); !(d <= tol*scale[j]) {
+								require.Failf(t, "y differs from the float64 reference", "y[%d] = %v, want %v (|diff| %.3g > %.3g)", j, y[j], want[j], d, tol*scale[j])
+							}
+						}
+						ws.conv.noWinograd = true
+						other := make([]float32, len(want))
+						Conv2DForward(p, &ws, s, x, w, other)
+						for j := range other {
+							require.InDelta(t, other[j], y[j], 2*tol*scale[j], "y[%d] against the implicit path", j)
+						}
+						// the filter gradient, against float64 and the gather path
+						dy := randSlice(rand.New(rand.NewPCG(uint64(i), 5)), len(want))
+						_, wantDW := refConvBackward(s, x, w, dy)
+						dwScale := make([]float64, len(w))
+						convTaps(s, func(yo, xo, wo int) {
+							for f := 0; f < s.F; f++ {
+								dwScale[wo+f] += math.Abs(float64(x[xo]) * float64(dy[yo+f]))
+							}
+						})
+						dwTol := 1e-5 * math.Sqrt(float64(s.N*s.OutH*s.OutW))
+						dw, dwOther := make([]float32, len(w)), make([]float32, len(w))
+						ws.conv.noWinograd = false
+						Conv2DBackwardFilter(p, &ws, s, x, dy, dw)
+						for j := range wantDW {
+							if d := math.Abs(float64(dw[j]) - wantDW[j]); !(d <= dwTol*dwScale[j]) {
+								require.Failf(t, "dw differs from the float64 reference", "dw[%d] = %v, want %v (|diff| %.3g > %.3g)", j, dw[j], wantDW[j], d, dwTol*dwScale[j])
+							}
+						}
+						ws.conv.noWinograd = true
+						Conv2DBackwardFilter(p, &ws, s, x, dy, dwOther)
+						for j := range dw {
+							require.InDelta(t, dwOther[j], dw[j], 2*dwTol*dwScale[j], "dw[%d] against the gather path", j)
+						}
+						y = append(y, dw...)
+						if first == nil {
+							first = y
+							return
+						}
+						requireSameBits(t, first, y, "y and dw for another number of workers")
 					})
-					dwTol := 1e-5 * math.Sqrt(float64(s.N*s.OutH*s.OutW))
-					dw, dwOther := make([]float32, len(w)), make([]float32, len(w))
-					ws.conv.noWinograd = false
-					Conv2DBackwardFilter(p, &ws, s, x, dy, dw)
-					for j := range wantDW {
-						if d := math.Abs(float64(dw[j]) - wantDW[j]); !(d <= dwTol*dwScale[j]) {
-							require.Failf(t, "dw differs from the float64 reference", "dw[%d] = %v, want %v (|diff| %.3g > %.3g)", j, dw[j], wantDW[j], d, dwTol*dwScale[j])
-						}
-					}
-					ws.conv.noWinograd = true
-					Conv2DBackwardFilter(p, &ws, s, x, dy, dwOther)
-					for j := range dw {
-						require.InDelta(t, dwOther[j], dw[j], 2*dwTol*dwScale[j], "dw[%d] against the gather path", j)
-					}
-					y = append(y, dw...)
-					if first == nil {
-						first = y
-						return
-					}
-					requireSameBits(t, first, y, "y and dw for another number of workers")
-				})
+				}
 			}
 		}
 	}
@@ -219,9 +249,12 @@ func TestScratchEpilogue(t *testing.T) {
 // two pooling rows a tile row, chunks across images), with a bias that
 // holds NaN, ±Inf and −0 and inputs that do too, on 1, 2 and 5 workers.
 func TestWinoPooled(t *testing.T) {
-	if !(ConvShape{KH: 3, KW: 3, StrideH: 1, StrideW: 1, C: 16, F: 64, OutH: 1, OutW: 1}).winograd(defaultKernel) {
-		t.Skipf("the Winograd path runs on the avx512 micro-kernel only; this CPU uses %q", DefaultKernel())
+	for _, kt := range winoKernelList(t) {
+		t.Run(kt.name, func(t *testing.T) { testWinoPooled(t, kt.name) })
 	}
+}
+
+func testWinoPooled(t *testing.T, kern string) {
 	nan, inf, negz := float32(math.NaN()), float32(math.Inf(1)), float32(math.Copysign(0, -1))
 	for i, s := range []ConvShape{
 		{N: 3, H: 10, W: 10, C: 16, F: 64, OutH: 8, OutW: 8},
@@ -239,6 +272,7 @@ func TestWinoPooled(t *testing.T) {
 		for _, workers := range []int{1, 2, 5} {
 			p := NewPool(workers)
 			var ws Workspace
+			require.NoError(t, ws.Gemm.SetKernel(kern))
 			ws.conv.winoM = 4
 			y, wantP, wantA := make([]float32, s.N*s.OutH*s.OutW*s.F), make([]float32, n), make([]float32, n)
 			Conv2DForwardEpilogue(p, &ws, s, x, w, y, ConvEpilogue{Bias: bias, ReLU: true, Pool: ps, PoolY: wantP, PoolArg: wantA})
@@ -270,29 +304,37 @@ func TestWinoPooled(t *testing.T) {
 // on an 11×11 output (F(4×4, 3×3)) and a 13×13 one (F(2×2, 3×3)), in
 // turn, gives the bits of the uncached passes.
 func TestWinoFilterCacheTile(t *testing.T) {
-	if !(ConvShape{KH: 3, KW: 3, StrideH: 1, StrideW: 1, C: 16, F: 64, OutH: 1, OutW: 1}).winograd(defaultKernel) {
-		t.Skipf("the Winograd path runs on the avx512 micro-kernel only; this CPU uses %q", DefaultKernel())
+	for _, kt := range winoKernelList(t) {
+		t.Run(kt.name, func(t *testing.T) { testWinoFilterCacheTile(t, kt.name) })
 	}
+}
+
+func testWinoFilterCacheTile(t *testing.T, kern string) {
 	r := rand.New(rand.NewPCG(5, 5))
 	w := randSlice(r, 9*32*64)
 	var cached Workspace
+	require.NoError(t, cached.Gemm.SetKernel(kern))
 	for k, hw := range []int{13, 15, 13, 15} {
 		s := ConvShape{N: 2, H: hw, W: hw, C: 32, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: hw - 2, OutW: hw - 2}
 		x := randSlice(r, s.N*s.H*s.W*s.C)
 		want, got := make([]float32, s.N*s.OutH*s.OutW*s.F), make([]float32, s.N*s.OutH*s.OutW*s.F)
 		var fresh Workspace
+		require.NoError(t, fresh.Gemm.SetKernel(kern))
 		Conv2DForwardEpilogue(nil, &fresh, s, x, w, want, ConvEpilogue{})
 		Conv2DForwardEpilogue(nil, &cached, s, x, w, got, ConvEpilogue{FilterID: 7})
-		requireSameBits(t, want, got, fmt.Sprintf("call %d (%d×%d output, tile %d)", k, hw-2, hw-2, s.winoTile(0)))
+		requireSameBits(t, want, got, fmt.Sprintf("call %d (%d×%d output, tile %d)", k, hw-2, hw-2, s.winoTileFor(cached.Gemm.kernel(), 0)))
 	}
 }
 
 // TestWinoPooledShortOutput checks that a pooled output one element too
 // short panics (a bounds check) instead of being written past its end.
 func TestWinoPooledShortOutput(t *testing.T) {
-	if !(ConvShape{KH: 3, KW: 3, StrideH: 1, StrideW: 1, C: 16, F: 64, OutH: 1, OutW: 1}).winograd(defaultKernel) {
-		t.Skipf("the Winograd path runs on the avx512 micro-kernel only; this CPU uses %q", DefaultKernel())
+	for _, kt := range winoKernelList(t) {
+		t.Run(kt.name, func(t *testing.T) { testWinoPooledShortOutput(t, kt.name) })
 	}
+}
+
+func testWinoPooledShortOutput(t *testing.T, kern string) {
 	s := ConvShape{N: 1, H: 13, W: 13, C: 16, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11}
 	ps := PoolShape{N: 1, H: 11, W: 11, C: 64, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: 5, OutW: 5}
 	r := rand.New(rand.NewPCG(6, 6))
@@ -301,6 +343,7 @@ func TestWinoPooledShortOutput(t *testing.T) {
 	backing := make([]float32, n)
 	backing[n-1] = 42
 	var ws Workspace
+	require.NoError(t, ws.Gemm.SetKernel(kern))
 	require.Panics(t, func() {
 		Conv2DForwardEpilogue(nil, &ws, s, x, w, make([]float32, 121*64), ConvEpilogue{ReLU: true, Pool: ps, PoolY: backing[:n-1], PoolArg: make([]float32, n), ScratchY: true, NoArg: true})
 	})
