@@ -95,6 +95,9 @@ func winoOutput43AVX2(m *float32, mstride, nblk int, y *[16]*float32, bias *floa
 func winoOutput43PoolAVX2(m *float32, mstride, nblk int, y *[4]*float32, bias *float32, tmp *float32)
 
 //go:noescape
+func winoFilter43AVX2(w *float32, cf int, u *float32, ustride, n16 int)
+
+//go:noescape
 func convRowsImplicitAVX2(kc, nseg, segStep int, a **float32, b *float32, ldb int, c **float32, add int, bias *float32, relu int)
 
 //go:noescape
@@ -353,7 +356,8 @@ func winoFilter(w []float32, cf int, u []float32, ustride, lo, hi int) {
 	winoFilterAVX512(&w[16*lo], cf, &u[16*lo], ustride, hi-lo, 0.5)
 }
 
-// winoInput43 runs winoInput43AVX512 (see gen_amd64.go): the F(4×4, 3×3)
+// winoInput43 runs winoInput43AVX512, or winoInput43AVX2 when kr is not
+// the AVX-512 kernel (see gen_amd64.go): the F(4×4, 3×3)
 // input transform of one 6×6 tile, nblk blocks of 16 channels, through
 // tmp (36·16 floats). The caller guarantees every pointer has the data
 // the kernel reads and writes.
@@ -366,7 +370,8 @@ func winoInput43(kr *gemmKernel, p *[36]*float32, nblk int, v *float32, vstride 
 	winoInput43AVX512(p, nblk, v, vstride, &tmp[0])
 }
 
-// winoOutput43 runs winoOutput43AVX512 (see gen_amd64.go): the F(4×4,
+// winoOutput43 runs winoOutput43AVX512, or winoOutput43AVX2 when kr is
+// not the AVX-512 kernel (see gen_amd64.go): the F(4×4,
 // 3×3) output transform of one tile into 16 output pixels, nblk blocks of
 // 16 filters, with the bias (nil for none, else one value per filter) and
 // ReLU of the epilogue, through tmp (24·16 floats).
@@ -380,20 +385,26 @@ func winoOutput43(kr *gemmKernel, m *float32, mstride, nblk int, y *[16]*float32
 	winoOutput43AVX512(m, mstride, nblk, y, bp, b2i(relu), &tmp[0])
 }
 
-// winoFilter43 runs winoFilter43AVX512 (see gen_amd64.go): the F(4×4,
+// winoFilter43 runs winoFilter43AVX512, or winoFilter43AVX2 when kr is
+// not the AVX-512 kernel (see gen_amd64.go): the F(4×4,
 // 3×3) filter transform of the 16-column blocks [lo, hi) of an HWIO 3×3
 // filter's cf = C·F columns into u, whose 36 planes are ustride floats
 // apart.
-func winoFilter43(w []float32, cf int, u []float32, ustride, lo, hi int) {
+func winoFilter43(kr *gemmKernel, w []float32, cf int, u []float32, ustride, lo, hi int) {
 	if hi <= lo {
 		return
 	}
 	_ = w[8*cf+16*hi-1]
 	_ = u[35*ustride+16*hi-1]
+	if kr != &avx512Kernel {
+		winoFilter43AVX2(&w[16*lo], cf, &u[16*lo], ustride, hi-lo)
+		return
+	}
 	winoFilter43AVX512(&w[16*lo], cf, &u[16*lo], ustride, hi-lo)
 }
 
-// winoOutput43Pool runs winoOutput43PoolAVX512 (see gen_amd64.go): the
+// winoOutput43Pool runs winoOutput43PoolAVX512, or winoOutput43PoolAVX2
+// when kr is not the AVX-512 kernel (see gen_amd64.go): the
 // F(4×4, 3×3) output transform of one tile, the bias (nil for none), the
 // ReLU and the 2×2, stride-2 max pooling of the tile into its 4 pooled
 // pixels y, nblk blocks of 16 filters, through tmp (24·16 floats).

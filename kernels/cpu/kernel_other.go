@@ -52,6 +52,6 @@ func winoInput43(*gemmKernel, *[36]*float32, int, *float32, int, []float32) {}
 
 func winoOutput43(*gemmKernel, *float32, int, int, *[16]*float32, []float32, bool, []float32) {}
 
-func winoFilter43([]float32, int, []float32, int, int, int) {}
+func winoFilter43(*gemmKernel, []float32, int, []float32, int, int, int) {}
 
 func winoOutput43Pool(*gemmKernel, *float32, int, int, *[4]*float32, []float32, []float32) {}

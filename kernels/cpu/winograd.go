@@ -217,11 +217,7 @@ func (j *convJob) winoFilterChunk(_, t int) {
 	n16 := s.C * s.F / 16
 	lo, hi := min(t*j.sub, n16), min((t+1)*j.sub, n16)
 	if j.tm == 4 {
-		if implicitOK(j.kern) {
-			winoFilter43(j.w, s.C*s.F, j.wu, s.winoUStride(), lo, hi)
-		} else {
-			winoFilter43Go(j.w, s.C*s.F, j.wu, s.winoUStride(), lo, hi)
-		}
+		winoFilter43(j.kern, j.w, s.C*s.F, j.wu, s.winoUStride(), lo, hi)
 		return
 	}
 	winoFilter(j.w, s.C*s.F, j.wu, s.winoUStride(), lo, hi)
@@ -532,43 +528,4 @@ func gcd(a, b int) int {
 		a, b = b, a%b
 	}
 	return a
-}
-
-// winoFilter43Go is winoFilter43 in Go, for the kernels without its
-// assembly (AVX2): U = G·g·Gᵀ of the 3×3 filters of columns [16·lo,
-// 16·hi) of an HWIO filter's cf = C·F columns, g[ky][kx] at w[(3ky+kx)·cf
-// + col], U[ξ] stored at u[ξ·ustride + col]. It runs once a weight update
-// (training) or once a model (inference, where the transform is cached).
-func winoFilter43Go(w []float32, cf int, u []float32, ustride, lo, hi int) {
-	if hi <= lo {
-		return
-	}
-	_ = w[8*cf+16*hi-1]
-	_ = u[35*ustride+16*hi-1]
-	// g1d returns G·(g0, g1, g2), G as in winoFilter43.
-	g1d := func(g0, g1, g2 float32) (r [6]float32) {
-		t := g0 + g2
-		r[0] = g0 / 4
-		r[1] = -(t + g1) / 6
-		r[2] = -(t - g1) / 6
-		a, b := g0/24+g2/6, g1/12
-		r[3], r[4] = a+b, a-b
-		r[5] = g2
-		return r
-	}
-	for col := 16 * lo; col < 16*hi; col++ {
-		var t [6][3]float32 // G·g
-		for k := 0; k < 3; k++ {
-			r := g1d(w[k*cf+col], w[(3+k)*cf+col], w[(6+k)*cf+col])
-			for i := range r {
-				t[i][k] = r[i]
-			}
-		}
-		for i := 0; i < 6; i++ {
-			r := g1d(t[i][0], t[i][1], t[i][2])
-			for j, v := range r {
-				u[(6*i+j)*ustride+col] = v
-			}
-		}
-	}
 }

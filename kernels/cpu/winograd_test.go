@@ -349,3 +349,70 @@ func testWinoPooledShortOutput(t *testing.T, kern string) {
 	})
 	require.Equal(t, float32(42), backing[n-1], "the element past PoolY was written")
 }
+
+// winoFilter43Ref is winoFilter43 in float64, the reference for
+// TestWinoFilter43: U = G·g·Gᵀ of the 3×3 filters of columns [16·lo,
+// 16·hi) of an HWIO filter's cf = C·F columns, g[ky][kx] at w[(3ky+kx)·cf
+// + col], U[ξ] stored at u[ξ·ustride + col].
+func winoFilter43Ref(w []float32, cf int, u []float64, ustride, lo, hi int) {
+	// g1d returns G·(g0, g1, g2), G as in winoFilter43.
+	g1d := func(g0, g1, g2 float64) (r [6]float64) {
+		t := g0 + g2
+		r[0] = g0 / 4
+		r[1] = -(t + g1) / 6
+		r[2] = -(t - g1) / 6
+		a, b := g0/24+g2/6, g1/12
+		r[3], r[4] = a+b, a-b
+		r[5] = g2
+		return r
+	}
+	for col := 16 * lo; col < 16*hi; col++ {
+		var t [6][3]float64 // G·g
+		for k := 0; k < 3; k++ {
+			r := g1d(float64(w[k*cf+col]), float64(w[(3+k)*cf+col]), float64(w[(6+k)*cf+col]))
+			for i := range r {
+				t[i][k] = r[i]
+			}
+		}
+		for i := 0; i < 6; i++ {
+			r := g1d(t[i][0], t[i][1], t[i][2])
+			for j, v := range r {
+				u[(6*i+j)*ustride+col] = v
+			}
+		}
+	}
+}
+
+// TestWinoFilter43 checks each kernel's F(4×4, 3×3) filter transform
+// against a float64 one, on a block range that starts past 0 and on the
+// planes' padding left untouched.
+func TestWinoFilter43(t *testing.T) {
+	for _, kt := range winoKernelList(t) {
+		t.Run(kt.name, func(t *testing.T) {
+			var ws GemmWorkspace
+			require.NoError(t, ws.SetKernel(kt.name))
+			const c, f = 32, 64
+			cf, ust := c*f, c*f+16
+			r := rand.New(rand.NewPCG(9, 9))
+			w := randSlice(r, 9*cf)
+			u := make([]float32, 36*ust)
+			for i := range u {
+				u[i] = 42
+			}
+			lo, hi := 3, cf/16
+			winoFilter43(ws.kernel(), w, cf, u, ust, lo, hi)
+			want := make([]float64, 36*ust)
+			winoFilter43Ref(w, cf, want, ust, lo, hi)
+			for xi := 0; xi < 36; xi++ {
+				for col := 0; col < ust; col++ {
+					got := u[xi*ust+col]
+					if col < 16*lo || col >= 16*hi {
+						require.Equal(t, float32(42), got, "plane %d column %d outside the range was written", xi, col)
+						continue
+					}
+					require.InDelta(t, want[xi*ust+col], got, 1e-6, "plane %d column %d", xi, col)
+				}
+			}
+		})
+	}
+}
