@@ -163,7 +163,7 @@ func Conv2DForwardEpilogue(p *Pool, ws *Workspace, s ConvShape, x, w, y []float3
 		}
 		return
 	}
-	if s.direct() && e.ScratchY && e.NoArg && relu && implicitOK(j.kern) && s.directPool(e.Pool) {
+	if s.direct() && e.ScratchY && e.NoArg && relu && directPoolOK(j.kern) && s.directPool(e.Pool) {
 		// only the pooled values are kept: pool in registers
 		j.pool, j.py = e.Pool, e.PoolY
 		units := s.N * e.Pool.OutH
@@ -292,7 +292,7 @@ func (j *convJob) directPoolChunk(_, t int) {
 		n, ph := u/ps.OutH, u%ps.OutH
 		first := (n*s.H + 2*ph*s.StrideH) * s.W * s.C
 		for f := 0; f < s.F; f += 64 {
-			convPoolVec(s, j.x[first:], j.w[f:], j.py[u*ps.OutW*s.F+f:], ps.OutW, j.biasAt(f))
+			convPoolVec(s, j.x[first:], j.w[f:], j.py[u*ps.OutW*s.F+f:], ps.OutW, j.biasAt(f), implicitOK(j.kern))
 		}
 	}
 }

@@ -225,6 +225,11 @@ func implicitOK(kr *gemmKernel) bool { return kr == &avx512Kernel }
 // AVX-512 and an AVX2+FMA form.
 func implicitRowsOK(kr *gemmKernel) bool { return kr == &avx512Kernel || kr == &avx2Kernel }
 
+// directPoolOK reports whether the direct convolution fused with a 2×2
+// max pooling (convPoolVec) runs with micro-kernel kr: it has an AVX-512
+// and an AVX2+FMA form.
+func directPoolOK(kr *gemmKernel) bool { return kr == &avx512Kernel || kr == &avx2Kernel }
+
 // rowsKernel runs convRowsAVX512, or convRowsImplicitAVX2 when kr is not
 // the AVX-512 kernel (see gen_amd64.go). The caller guarantees every
 // pointer it passes has the data the kernel reads and writes. bias (64

@@ -7100,6 +7100,103 @@ winoFilter43AVX2_done:
 	VZEROUPPER
 	RET
 
+// func convDirectPoolAVX2(x *float32, rowStride, kh, run int, w *float32, ldw int, y *float32, npool, pixStep, convRowStep int, bias *float32)
+// direct convolution and ReLU of npool 2×2 pooling windows, 64 filters as four blocks of 16, max stored; see gen_amd64.go.
+TEXT ·convDirectPoolAVX2(SB), NOSPLIT, $8-88
+	MOVQ rowStride+8(FP), R12
+	SHLQ $2, R12
+	MOVQ ldw+40(FP), R8
+	SHLQ $2, R8
+	MOVQ pixStep+64(FP), R13
+	SHLQ $2, R13
+	VXORPS Y14, Y14, Y14
+	VBROADCASTSS wino43c<>+128(SB), Y15
+	MOVQ $0, cb-8(SP)
+convDirectPoolAVX2_block:
+	MOVQ x+0(FP), SI
+	MOVQ y+48(FP), DX
+	ADDQ cb-8(SP), DX
+	MOVQ npool+56(FP), BX
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JEQ convDirectPoolAVX2_nobias
+	ADDQ cb-8(SP), AX
+	VMOVUPS 0(AX), Y8
+	VMOVUPS 32(AX), Y9
+convDirectPoolAVX2_nobias:
+	TESTQ BX, BX
+	JEQ convDirectPoolAVX2_next
+convDirectPoolAVX2_pool:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ w+32(FP), DI
+	ADDQ cb-8(SP), DI
+	MOVQ kh+16(FP), CX
+	MOVQ SI, R10
+convDirectPoolAVX2_ky:
+	MOVQ R10, R11
+	MOVQ convRowStep+72(FP), AX
+	LEAQ (R11)(AX*4), AX
+	MOVQ run+24(FP), R9
+convDirectPoolAVX2_j:
+	VMOVUPS 0(DI), Y10
+	VMOVUPS 32(DI), Y11
+	ADDQ R8, DI
+	VBROADCASTSS (R11), Y12
+	VFMADD231PS Y10, Y12, Y0
+	VFMADD231PS Y11, Y12, Y1
+	VBROADCASTSS (R11)(R13*1), Y13
+	VFMADD231PS Y10, Y13, Y2
+	VFMADD231PS Y11, Y13, Y3
+	VBROADCASTSS (AX), Y12
+	VFMADD231PS Y10, Y12, Y4
+	VFMADD231PS Y11, Y12, Y5
+	VBROADCASTSS (AX)(R13*1), Y13
+	VFMADD231PS Y10, Y13, Y6
+	VFMADD231PS Y11, Y13, Y7
+	ADDQ $4, R11
+	ADDQ $4, AX
+	DECQ R9
+	JNE convDirectPoolAVX2_j
+	ADDQ R12, R10
+	DECQ CX
+	JNE convDirectPoolAVX2_ky
+	VMAXPS Y15, Y0, Y0
+	VMAXPS Y0, Y2, Y0
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y0, Y6, Y0
+	VADDPS Y8, Y0, Y0
+	VMAXPS Y14, Y0, Y0
+	VMOVUPS Y0, 0(DX)
+	VMAXPS Y15, Y1, Y1
+	VMAXPS Y1, Y3, Y1
+	VMAXPS Y1, Y5, Y1
+	VMAXPS Y1, Y7, Y1
+	VADDPS Y9, Y1, Y1
+	VMAXPS Y14, Y1, Y1
+	VMOVUPS Y1, 32(DX)
+	ADDQ R13, SI
+	ADDQ R13, SI
+	ADDQ R8, DX
+	DECQ BX
+	JNE convDirectPoolAVX2_pool
+convDirectPoolAVX2_next:
+	MOVQ cb-8(SP), AX
+	ADDQ $64, AX
+	MOVQ AX, cb-8(SP)
+	CMPQ AX, $256
+	JLT convDirectPoolAVX2_block
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX512(iters int)
 // runs iters×24 independent FMAs.
 TEXT ·fmaPeakAVX512(SB), NOSPLIT, $0-8

@@ -24,6 +24,9 @@ func implicitOK(*gemmKernel) bool { return false }
 // implicitRowsOK: the implicit-GEMM convolution kernels are amd64 only.
 func implicitRowsOK(*gemmKernel) bool { return false }
 
+// directPoolOK: the fused direct convolution and pooling is amd64 only.
+func directPoolOK(*gemmKernel) bool { return false }
+
 func rowsKernel(*gemmKernel, int, int, int, *[6]*float32, *float32, int, *[6]*float32, bool, []float32, bool) {
 }
 

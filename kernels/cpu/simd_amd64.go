@@ -77,18 +77,25 @@ func convDirectPoolAVX512(x *float32, rowStride, kh, run int, w *float32, ldw in
 // convPoolVec computes npool pixels of one row of a 2×2, stride-2 max
 // pooling of the convolution s with ReLU, 64 filters starting at w[0] and
 // py[0], straight from x (which starts at the first window's top-left
-// input element), with convDirectPoolAVX512 (see gen_amd64.go): the
-// convolution's own output is never stored. bias (64 values, or nil) is
-// added before the ReLU. The caller checked AVX-512 and s.directPool;
-// bounds are checked here.
-func convPoolVec(s ConvShape, x, w, py []float32, npool int, bias []float32) {
+// input element), with convDirectPoolAVX512 (wide) or convDirectPoolAVX2
+// (see gen_amd64.go): the convolution's own output is never stored. bias
+// (64 values, or nil) is added before the ReLU. The caller checked the CPU
+// (directPoolOK) and s.directPool; bounds are checked here.
+func convPoolVec(s ConvShape, x, w, py []float32, npool int, bias []float32, wide bool) {
 	run := s.KW * s.C
 	_ = x[((2*npool-1)*s.StrideW*s.C)+(s.StrideH+s.KH-1)*s.W*s.C+run-1]
 	_ = w[(s.KH*run-1)*s.F+63]
 	_ = py[(npool-1)*s.F+63]
 	bp := biasPtr(bias, 64)
+	if !wide {
+		convDirectPoolAVX2(&x[0], s.W*s.C, s.KH, run, &w[0], s.F, &py[0], npool, s.StrideW*s.C, s.StrideH*s.W*s.C, bp)
+		return
+	}
 	convDirectPoolAVX512(&x[0], s.W*s.C, s.KH, run, &w[0], s.F, &py[0], npool, s.StrideW*s.C, s.StrideH*s.W*s.C, bp)
 }
+
+//go:noescape
+func convDirectPoolAVX2(x *float32, rowStride, kh, run int, w *float32, ldw int, y *float32, npool, pixStep, convRowStep int, bias *float32)
 
 //go:noescape
 func gemv64AVX2(k int, a, b *float32, ldb int, acc *float32, add int)

@@ -18,7 +18,7 @@ func gemv64([]float32, []float32, int, *[64]float32) bool { return false }
 // biasGradVec has no vector loop off amd64.
 func biasGradVec([]float32, []float64, int, int) bool { return false }
 
-func convPoolVec(ConvShape, []float32, []float32, []float32, int, []float32) {}
+func convPoolVec(ConvShape, []float32, []float32, []float32, int, []float32, bool) {}
 
 func convRowsVec(ConvShape, []float32, []float32, []float32, int, []float32, bool, bool) {}
 
