@@ -1878,6 +1878,247 @@ func (g *gen) directPoolKernelAVX2(name string) {
 	g.p("")
 }
 
+// winoGemmTAVX2 emits winoGemmTAVX512's AVX2 form (same arguments, same
+// sums in the same order): the 6×64 tile as four 6×16 column blocks, one
+// after another, each a whole pass over kc.
+func (g *gen) winoGemmTAVX2(name string) {
+	const mr = 6
+	acc := func(i, j int) string { return fmt.Sprintf("Y%d", 2*i+j) }
+	rowC := []string{"(DX)", "(DX)(R12*1)", "(DX)(R12*2)", "(R13)", "(R13)(R12*1)", "(R13)(R12*2)"}
+	g.p("// func %s(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, add int)", name)
+	g.p("// computes a 6×64 tile of Aᵀ·B, 16 columns at a time; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-64", name)
+	g.p("\tMOVQ lda+16(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tMOVQ ldb+32(FP), R10")
+	g.p("\tSHLQ $2, R10")
+	g.p("\tMOVQ ldc+48(FP), R12")
+	g.p("\tSHLQ $2, R12")
+	g.p("\tXORQ R11, R11") // byte offset of the column block
+	g.p("%s_block:", name)
+	g.p("\tMOVQ a+8(FP), SI")
+	g.p("\tMOVQ b+24(FP), DI")
+	g.p("\tADDQ R11, DI")
+	for i := 0; i < 2*mr; i++ {
+		g.p("\tVXORPS Y%d, Y%d, Y%d", i, i, i)
+	}
+	g.p("\tMOVQ kc+0(FP), CX")
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_store", name)
+	g.p("%s_loop:", name)
+	g.p("\tVMOVUPS 0(DI), Y12")
+	g.p("\tVMOVUPS 32(DI), Y13")
+	g.p("\tADDQ R10, DI")
+	for i := 0; i < mr; i++ {
+		br := fmt.Sprintf("Y%d", 14+i%2)
+		g.p("\tVBROADCASTSS %d(SI), %s", i*4, br)
+		g.p("\tVFMADD231PS Y12, %s, %s", br, acc(i, 0))
+		g.p("\tVFMADD231PS Y13, %s, %s", br, acc(i, 1))
+	}
+	g.p("\tADDQ R8, SI")
+	g.p("\tDECQ CX")
+	g.p("\tJNE %s_loop", name)
+	g.p("%s_store:", name)
+	g.p("\tMOVQ c+40(FP), DX")
+	g.p("\tADDQ R11, DX")
+	g.p("\tLEAQ (DX)(R12*2), R13")
+	g.p("\tADDQ R12, R13")
+	g.p("\tMOVQ add+56(FP), CX")
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_over", name)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < 2; j++ {
+			g.p("\tVADDPS %d%s, %s, %s", j*32, rowC[i], acc(i, j), acc(i, j))
+		}
+	}
+	g.p("%s_over:", name)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < 2; j++ {
+			g.p("\tVMOVUPS %s, %d%s", acc(i, j), j*32, rowC[i])
+		}
+	}
+	g.p("\tADDQ $64, R11")
+	g.p("\tCMPQ R11, $256")
+	g.p("\tJLT %s_block", name)
+	g.p("\tVZEROUPPER")
+	g.p("\tRET")
+	g.p("")
+}
+
+// winoInputAVX2 emits winoInput's F(2×2, 3×3) input transform for AVX2
+// (same arguments, nblk blocks of 16 channels done as two of 8, the same
+// sums): the column pass writes Bᵀ·d into the output planes and the row
+// pass transforms them there, in place, so that 16 registers suffice.
+func (g *gen) winoInputAVX2(name string) {
+	g.ymm = true
+	defer func() { g.ymm = false }()
+	g.p("// func %s(p *[16]*float32, nblk int, v *float32, vstride int)", name)
+	g.p("// Winograd F(2×2,3×3) input transform, AVX2; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
+	g.p("\tMOVQ p+0(FP), SI")
+	g.p("\tMOVQ nblk+8(FP), CX")
+	g.p("\tSHLQ $1, CX")
+	g.p("\tMOVQ v+16(FP), DI")
+	g.p("\tMOVQ vstride+24(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tLEAQ (R8)(R8*2), R12") // 3 planes
+	g.p("\tLEAQ (R8*4), R9")      // 4 planes: one row of the tile
+	g.p("\tLEAQ (R9)(R9*2), R11") // 12 planes
+	g.blockLoop(name)
+	// Bᵀ·d, one column j at a time, into planes 4r+j
+	g.p("\tLEAQ (DI)(AX*1), BX")
+	for j := 0; j < 4; j++ {
+		for i := 0; i < 4; i++ {
+			g.p("\tMOVQ %d(SI), DX", (4*i+j)*8)
+			g.p("\tVMOVUPS (DX)(AX*1), Y%d", i)
+		}
+		g.sub(0, 2, 4)
+		g.add(1, 2, 5)
+		g.sub(2, 1, 6)
+		g.sub(1, 3, 7)
+		g.p("\tVMOVUPS Y4, (BX)")
+		g.p("\tVMOVUPS Y5, (BX)(R9*1)")
+		g.p("\tVMOVUPS Y6, (BX)(R9*2)")
+		g.p("\tVMOVUPS Y7, (BX)(R11*1)")
+		if j < 3 {
+			g.p("\tADDQ R8, BX")
+		}
+	}
+	// (Bᵀ·d)·B, one row i at a time, planes 4i..4i+3 in place
+	g.p("\tLEAQ (DI)(AX*1), BX")
+	for i := 0; i < 4; i++ {
+		g.p("\tVMOVUPS (BX), Y0")
+		g.p("\tVMOVUPS (BX)(R8*1), Y1")
+		g.p("\tVMOVUPS (BX)(R8*2), Y2")
+		g.p("\tVMOVUPS (BX)(R12*1), Y3")
+		g.sub(0, 2, 4)
+		g.add(1, 2, 5)
+		g.sub(2, 1, 6)
+		g.sub(1, 3, 7)
+		g.p("\tVMOVUPS Y4, (BX)")
+		g.p("\tVMOVUPS Y5, (BX)(R8*1)")
+		g.p("\tVMOVUPS Y6, (BX)(R8*2)")
+		g.p("\tVMOVUPS Y7, (BX)(R12*1)")
+		if i < 3 {
+			g.p("\tADDQ R9, BX")
+		}
+	}
+	g.blockLoopEnd(name)
+}
+
+// winoDyAVX2 emits winoDy's output-gradient transform for AVX2 (same
+// arguments and sums; nblk blocks of 16 filters done as two of 8).
+func (g *gen) winoDyAVX2(name string) {
+	g.ymm = true
+	defer func() { g.ymm = false }()
+	g.p("// func %s(p *[4]*float32, nblk int, d *float32, dstride int)", name)
+	g.p("// Winograd F(3×3,2×2) output-gradient transform, AVX2; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
+	g.p("\tMOVQ p+0(FP), SI")
+	g.p("\tMOVQ 0(SI), R9")
+	g.p("\tMOVQ 8(SI), R10")
+	g.p("\tMOVQ 16(SI), R11")
+	g.p("\tMOVQ 24(SI), R12")
+	g.p("\tMOVQ nblk+8(FP), CX")
+	g.p("\tSHLQ $1, CX")
+	g.p("\tMOVQ d+16(FP), DI")
+	g.p("\tMOVQ dstride+24(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tVXORPS Y15, Y15, Y15")
+	g.blockLoop(name)
+	for i, r := range []string{"R9", "R10", "R11", "R12"} {
+		g.p("\tVMOVUPS (%s)(AX*1), Y%d", r, i)
+	}
+	// A·g: rows r0..r3 of 2 values, in Y4+2i, Y5+2i
+	g.p("\tVMOVAPS Y0, Y4")
+	g.p("\tVMOVAPS Y1, Y5")
+	g.add(0, 2, 6)
+	g.add(1, 3, 7)
+	g.sub(0, 2, 8)
+	g.sub(1, 3, 9)
+	g.sub(15, 2, 10)
+	g.sub(15, 3, 11)
+	// (A·g)·Aᵀ: row i is [r0, r0+r1, r0−r1, −r1], into Y0..Y3, stored
+	g.p("\tLEAQ (DI)(AX*1), BX")
+	for i := 0; i < 4; i++ {
+		r0, r1 := 4+2*i, 5+2*i
+		g.p("\tVMOVAPS Y%d, Y0", r0)
+		g.add(r0, r1, 1)
+		g.sub(r0, r1, 2)
+		g.sub(15, r1, 3)
+		for k := 0; k < 4; k++ {
+			g.p("\tVMOVUPS Y%d, (BX)", k)
+			if i < 3 || k < 3 {
+				g.p("\tADDQ R8, BX")
+			}
+		}
+	}
+	g.blockLoopEnd(name)
+}
+
+// winoGradOutAVX2 emits winoGradOut's transform for AVX2 (same arguments
+// and sums; nblk blocks of 16 done as two of 8): the planes are read a
+// column at a time and ½ is broadcast from the argument where needed, so
+// that 16 registers suffice.
+func (g *gen) winoGradOutAVX2(name string) {
+	g.ymm = true
+	defer func() { g.ymm = false }()
+	g.p("// func %s(m *float32, mstride, nblk int, w *float32, wstride int, half float32)", name)
+	g.p("// Winograd F(3×3,2×2) output transform, AVX2; see gen_amd64.go.")
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-44", name)
+	g.p("\tMOVQ m+0(FP), SI")
+	g.p("\tMOVQ mstride+8(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tLEAQ (R8*4), R10")       // 4 planes: one row of the tile
+	g.p("\tLEAQ (R10)(R10*2), R11") // 12 planes
+	g.p("\tMOVQ nblk+16(FP), CX")
+	g.p("\tSHLQ $1, CX")
+	g.p("\tMOVQ w+24(FP), DI")
+	g.p("\tMOVQ wstride+32(FP), R9")
+	g.p("\tSHLQ $2, R9")
+	g.blockLoop(name)
+	// Gᵀ·M, one column j at a time (m0..m3 in Y0..Y3): s0, s1, s2 in
+	// Y4+j, Y8+j, Y12+j
+	g.p("\tLEAQ (SI)(AX*1), DX")
+	for j := 0; j < 4; j++ {
+		g.p("\tVMOVUPS (DX), Y0")
+		g.p("\tVMOVUPS (DX)(R10*1), Y1")
+		g.p("\tVMOVUPS (DX)(R10*2), Y2")
+		g.p("\tVMOVUPS (DX)(R11*1), Y3")
+		g.sub(1, 2, 8+j) // m1 − m2
+		g.add(1, 2, 1)   // m1 + m2
+		g.p("\tVBROADCASTSS half+40(FP), Y2")
+		g.p("\tVMULPS Y2, Y1, Y1")             // ½(m1 + m2)
+		g.p("\tVMULPS Y2, Y%d, Y%d", 8+j, 8+j) // s1 = ½(m1 − m2)
+		g.add(0, 1, 4+j)                       // s0 = m0 + ½(m1+m2)
+		g.add(1, 3, 12+j)                      // s2 = ½(m1+m2) + m3
+		if j < 3 {
+			g.p("\tADDQ R8, DX")
+		}
+	}
+	// (Gᵀ·M)·G, one row i at a time, into taps 3i..3i+2
+	g.p("\tLEAQ (DI)(AX*1), DX")
+	g.p("\tVBROADCASTSS half+40(FP), Y1")
+	for i := 0; i < 3; i++ {
+		r := 4 + 4*i
+		g.add(r+1, r+2, 0)
+		g.p("\tVMULPS Y1, Y0, Y0")
+		g.add(r, 0, 2)
+		g.p("\tVMOVUPS Y2, (DX)")
+		g.p("\tADDQ R9, DX")
+		g.sub(r+1, r+2, 3)
+		g.p("\tVMULPS Y1, Y3, Y3")
+		g.p("\tVMOVUPS Y3, (DX)")
+		g.p("\tADDQ R9, DX")
+		g.add(0, r+3, 2)
+		g.p("\tVMOVUPS Y2, (DX)")
+		if i < 2 {
+			g.p("\tADDQ R9, DX")
+		}
+	}
+	g.blockLoopEnd(name)
+}
+
 func main() {
 	var g gen
 	g.p("// Code generated by gen_amd64.go; DO NOT EDIT.")
@@ -1920,6 +2161,10 @@ func main() {
 	g.winoOutput43PoolAVX2("winoOutput43PoolAVX2")
 	g.winoFilter43AVX2("winoFilter43AVX2")
 	g.directPoolKernelAVX2("convDirectPoolAVX2")
+	g.winoGemmTAVX2("winoGemmTAVX2")
+	g.winoInputAVX2("winoInputAVX2")
+	g.winoDyAVX2("winoDyAVX2")
+	g.winoGradOutAVX2("winoGradOutAVX2")
 	g.peak("fmaPeakAVX512", "Z", 24)
 	g.peak("fmaPeakAVX2", "Y", 12)
 	if err := os.WriteFile("kernel_amd64.s", g.b.Bytes(), 0o644); err != nil {

@@ -95,6 +95,18 @@ func winoOutput43AVX2(m *float32, mstride, nblk int, y *[16]*float32, bias *floa
 func winoOutput43PoolAVX2(m *float32, mstride, nblk int, y *[4]*float32, bias *float32, tmp *float32)
 
 //go:noescape
+func winoGemmTAVX2(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, add int)
+
+//go:noescape
+func winoInputAVX2(p *[16]*float32, nblk int, v *float32, vstride int)
+
+//go:noescape
+func winoDyAVX2(p *[4]*float32, nblk int, d *float32, dstride int)
+
+//go:noescape
+func winoGradOutAVX2(m *float32, mstride, nblk int, w *float32, wstride int, half float32)
+
+//go:noescape
 func winoFilter43AVX2(w *float32, cf int, u *float32, ustride, n16 int)
 
 //go:noescape
@@ -282,11 +294,12 @@ func gatherKernel(kr *gemmKernel, mr, kc int, off []int, x, dy, c *float32, ldc 
 	}
 }
 
-// winoKernels reports which Winograd forward passes micro-kernel kr has
-// kernels for: F(2×2, 3×3) (and the F(3×3, 2×2) filter gradient) on
-// AVX-512 only; F(4×4, 3×3) on AVX-512 and AVX2+FMA.
-func winoKernels(kr *gemmKernel) (f2, f4 bool) {
-	return kr == &avx512Kernel, kr == &avx512Kernel || kr == &avx2Kernel
+// winoKernels reports which Winograd passes micro-kernel kr has kernels
+// for: F(2×2, 3×3) forward on AVX-512 only; F(4×4, 3×3) forward and the
+// F(3×3, 2×2) filter gradient (grad) on AVX-512 and AVX2+FMA.
+func winoKernels(kr *gemmKernel) (f2, f4, grad bool) {
+	both := kr == &avx512Kernel || kr == &avx2Kernel
+	return kr == &avx512Kernel, both, both
 }
 
 // winoProduct runs npanel 6×64 tiles of C = A·B, rows evenly spaced, for
@@ -314,30 +327,50 @@ func winoGemm(kc, npanel int, a *float32, lda int, b *float32, ldb int, c *float
 	winoGemmAVX512(kc, npanel, a, lda, b, ldb, c, ldc)
 }
 
-// winoGemmT runs winoGemmTAVX512 (see gen_amd64.go): a 6×64 tile of
-// C (+)= Aᵀ·B over kc rows. The caller guarantees the pointers have the
-// data the kernel reads and writes.
-func winoGemmT(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, add bool) {
+// winoGemmT runs winoGemmTAVX512, or winoGemmTAVX2 when kr is not the
+// AVX-512 kernel (see gen_amd64.go): a 6×64 tile of C (+)= Aᵀ·B over kc
+// rows. The caller guarantees the pointers have the data the kernel reads
+// and writes.
+func winoGemmT(kr *gemmKernel, kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, add bool) {
+	if kr != &avx512Kernel {
+		winoGemmTAVX2(kc, a, lda, b, ldb, c, ldc, b2i(add))
+		return
+	}
 	winoGemmTAVX512(kc, a, lda, b, ldb, c, ldc, b2i(add))
 }
 
-// winoDy runs winoDyAVX512 (see gen_amd64.go): the transform of one 2×2
-// tile of the output gradient, nblk blocks of 16 filters.
-func winoDy(p *[4]*float32, nblk int, d *float32, dstride int) {
+// winoDy runs winoDyAVX512, or winoDyAVX2 when kr is not the AVX-512
+// kernel (see gen_amd64.go): the transform of one 2×2 tile of the output
+// gradient, nblk blocks of 16 filters.
+func winoDy(kr *gemmKernel, p *[4]*float32, nblk int, d *float32, dstride int) {
+	if kr != &avx512Kernel {
+		winoDyAVX2(p, nblk, d, dstride)
+		return
+	}
 	winoDyAVX512(p, nblk, d, dstride)
 }
 
-// winoGradOut runs winoGradOutAVX512 (see gen_amd64.go): the 16 product
-// planes of nblk blocks of 16 (channel, filter) pairs into 3×3 filter
-// taps wstride floats apart.
-func winoGradOut(m *float32, mstride, nblk int, w *float32, wstride int) {
+// winoGradOut runs winoGradOutAVX512, or winoGradOutAVX2 when kr is not
+// the AVX-512 kernel (see gen_amd64.go): the 16 product planes of nblk
+// blocks of 16 (channel, filter) pairs into 3×3 filter taps wstride
+// floats apart.
+func winoGradOut(kr *gemmKernel, m *float32, mstride, nblk int, w *float32, wstride int) {
+	if kr != &avx512Kernel {
+		winoGradOutAVX2(m, mstride, nblk, w, wstride, 0.5)
+		return
+	}
 	winoGradOutAVX512(m, mstride, nblk, w, wstride, 0.5)
 }
 
-// winoInput runs winoInputAVX512 (see gen_amd64.go): the input transform
-// of one tile, nblk blocks of 16 channels. The caller guarantees every
-// pointer has the data the kernel reads and writes.
-func winoInput(p *[16]*float32, nblk int, v *float32, vstride int) {
+// winoInput runs winoInputAVX512, or winoInputAVX2 when kr is not the
+// AVX-512 kernel (see gen_amd64.go): the input transform of one tile,
+// nblk blocks of 16 channels. The caller guarantees every pointer has the
+// data the kernel reads and writes.
+func winoInput(kr *gemmKernel, p *[16]*float32, nblk int, v *float32, vstride int) {
+	if kr != &avx512Kernel {
+		winoInputAVX2(p, nblk, v, vstride)
+		return
+	}
 	winoInputAVX512(p, nblk, v, vstride)
 }
 

@@ -32,7 +32,7 @@ func rowsKernel(*gemmKernel, int, int, int, *[6]*float32, *float32, int, *[6]*fl
 
 func gatherKernel(*gemmKernel, int, int, []int, *float32, *float32, *float32, int, bool) {}
 
-func winoInput(*[16]*float32, int, *float32, int) {}
+func winoInput(*gemmKernel, *[16]*float32, int, *float32, int) {}
 
 func winoOutput(*float32, int, int, *[4]*float32, []float32, bool) {}
 
@@ -43,13 +43,13 @@ func winoGemm(int, int, *float32, int, *float32, int, *float32, int) {}
 func winoProduct(*gemmKernel, int, int, *float32, int, *float32, int, *float32, int) {}
 
 // winoKernels: no Winograd kernels off amd64.
-func winoKernels(*gemmKernel) (f2, f4 bool) { return false, false }
+func winoKernels(*gemmKernel) (f2, f4, grad bool) { return false, false, false }
 
-func winoGemmT(int, *float32, int, *float32, int, *float32, int, bool) {}
+func winoGemmT(*gemmKernel, int, *float32, int, *float32, int, *float32, int, bool) {}
 
-func winoDy(*[4]*float32, int, *float32, int) {}
+func winoDy(*gemmKernel, *[4]*float32, int, *float32, int) {}
 
-func winoGradOut(*float32, int, int, *float32, int) {}
+func winoGradOut(*gemmKernel, *float32, int, int, *float32, int) {}
 
 func winoInput43(*gemmKernel, *[36]*float32, int, *float32, int, []float32) {}
 

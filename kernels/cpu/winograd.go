@@ -50,30 +50,34 @@ const winoChunkBytes = 384 << 10
 // implicit, 2.1 ms and 3.5 ms, two threads of an AVX2-only Zen 3; a 1×1
 // output (36 against 9) stays direct.
 func (s ConvShape) winograd(kr *gemmKernel) bool {
-	if !(s.KH == 3 && s.KW == 3 && s.StrideH == 1 && s.StrideW == 1 &&
-		s.C%16 == 0 && s.F%inr == 0 && s.OutH > 0 && s.OutW > 0) {
+	f2, f4, _ := winoKernels(kr)
+	if !s.winoShape() || !f4 {
 		return false
 	}
-	f2, f4 := winoKernels(kr)
-	if f2 {
-		return true
-	}
 	th, tw := s.winoTiles(4)
-	return f4 && 2*th*tw*36 <= 9*s.OutH*s.OutW
+	return f2 || 2*th*tw*36 <= 9*s.OutH*s.OutW
+}
+
+// winoShape reports whether s has the shape the Winograd passes take: a
+// 3×3 filter, stride 1, channels in blocks of 16, filters in blocks of
+// 64, a non-empty output.
+func (s ConvShape) winoShape() bool {
+	return s.KH == 3 && s.KW == 3 && s.StrideH == 1 && s.StrideW == 1 &&
+		s.C%16 == 0 && s.F%inr == 0 && s.OutH > 0 && s.OutW > 0
 }
 
 // winogradGrad reports whether the filter gradient can run as Winograd
-// F(3×3, 2×2) with micro-kernel kr (AVX-512 only); the caller also checks
-// the length of its sums (winoGradMinRows).
+// F(3×3, 2×2) with micro-kernel kr (AVX-512 or AVX2); the caller also
+// checks the length of its sums (winoGradMinRows).
 func (s ConvShape) winogradGrad(kr *gemmKernel) bool {
-	f2, _ := winoKernels(kr)
-	return f2 && s.winograd(kr)
+	_, _, grad := winoKernels(kr)
+	return grad && s.winoShape()
 }
 
 // winoTileFor is winoTile for micro-kernel kr: 4 where kr has no F(2×2,
 // 3×3) kernels (AVX2), whatever force asks for.
 func (s ConvShape) winoTileFor(kr *gemmKernel, force int) int {
-	if f2, _ := winoKernels(kr); !f2 {
+	if f2, _, _ := winoKernels(kr); !f2 {
 		return 4
 	}
 	return s.winoTile(force)
@@ -325,7 +329,7 @@ func (j *convJob) winoIn(l *convLocal, lo, hi int, v []float32) {
 			if m == 4 {
 				winoInput43(j.kern, &d, s.C/16, vp, s.C, l.wt)
 			} else {
-				winoInput((*[16]*float32)(d[:16]), s.C/16, vp, s.C)
+				winoInput(j.kern, (*[16]*float32)(d[:16]), s.C/16, vp, s.C)
 			}
 		}
 	}
@@ -499,9 +503,9 @@ func (j *convJob) winoGradChunk(w, t int) {
 			for tc := 0; tc < tw; tc++ {
 				idx := (u-u0)*tw + tc
 				j.winoTileIn(xd[:], 2, n, tr, tc)
-				winoInput(&xd, s.C/16, &v[idx*vts], s.C)
+				winoInput(j.kern, &xd, s.C/16, &v[idx*vts], s.C)
 				blockPtrs(g[:], 2, j.y, 0, n, s.OutH, s.OutW, s.F, 2*tr, 2*tc, &cw.zero[0])
-				winoDy(&g, s.F/16, &d[idx*dts], s.F)
+				winoDy(j.kern, &g, s.F/16, &d[idx*dts], s.F)
 			}
 		}
 		// the products, 6 channels × 64 filters at a time; the rows past
@@ -510,7 +514,7 @@ func (j *convJob) winoGradChunk(w, t int) {
 		for xi := range 16 {
 			for f0 := 0; f0 < s.F; f0 += inr {
 				for c0 := 0; c0 < s.C; c0 += imr {
-					winoGemmT(nt, &v[xi*s.C+c0], vts, &d[xi*s.F+f0], dts, &m[xi*plane+c0*s.F+f0], s.F, u0 > lo)
+					winoGemmT(j.kern, nt, &v[xi*s.C+c0], vts, &d[xi*s.F+f0], dts, &m[xi*plane+c0*s.F+f0], s.F, u0 > lo)
 				}
 			}
 		}
@@ -518,7 +522,7 @@ func (j *convJob) winoGradChunk(w, t int) {
 	cf := s.C * s.F
 	part := j.part[t*9*cf : (t+1)*9*cf]
 	for c := 0; c < s.C; c++ {
-		winoGradOut(&m[c*s.F], plane, s.F/16, &part[c*s.F], cf)
+		winoGradOut(j.kern, &m[c*s.F], plane, s.F/16, &part[c*s.F], cf)
 	}
 }
 

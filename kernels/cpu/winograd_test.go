@@ -25,7 +25,7 @@ func winoKernelList(t *testing.T) []winoKernel {
 	for _, name := range KernelNames() {
 		var ws GemmWorkspace
 		require.NoError(t, ws.SetKernel(name))
-		f2, f4 := winoKernels(ws.kernel())
+		f2, f4, _ := winoKernels(ws.kernel())
 		switch {
 		case f2 && f4:
 			ks = append(ks, winoKernel{name, []int{2, 4}})
