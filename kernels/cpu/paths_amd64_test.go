@@ -1,0 +1,36 @@
+//go:build amd64
+
+package cpu
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestAVX2Paths pins which convolution paths the AVX2 micro-kernel takes
+// for the reference CNN's layers (the kernels exist on every amd64 CPU
+// build; whether this CPU runs them does not matter here): conv2's
+// forward pass and backward-data as Winograd F(4×4, 3×3), its filter
+// gradient as F(3×3, 2×2), the implicit kernels where Winograd does not
+// apply, and conv1's fused pooling; a 1×1 output stays off Winograd
+// (36 multiply-adds a tile against 9 a pixel).
+func TestAVX2Paths(t *testing.T) {
+	kr := &avx2Kernel
+	conv2 := ConvShape{N: 32, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11}
+	require.True(t, conv2.winograd(kr), "conv2 forward")
+	require.Equal(t, 4, conv2.winoTileFor(kr, 0))
+	require.Equal(t, 4, conv2.winoTileFor(kr, 2), "F(2×2, 3×3) has no AVX2 kernels")
+	tr, ok := conv2.transposedShape()
+	require.True(t, ok)
+	require.True(t, tr.winograd(kr), "conv2 backward-data (13×13 output)")
+	require.True(t, conv2.winogradGrad(kr), "conv2 filter gradient")
+	require.True(t, conv2.implicitFwd(kr) && conv2.implicitData(kr) && conv2.implicitFilter(kr))
+	one := ConvShape{N: 1, H: 3, W: 3, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 1, OutW: 1}
+	require.False(t, one.winograd(kr), "1×1 output")
+	require.True(t, one.winograd(&avx512Kernel), "AVX-512 has F(2×2, 3×3)")
+	require.True(t, directPoolOK(kr))
+	require.False(t, implicitOK(kr), "sgemmRows and the wide direct kernel are AVX-512 only")
+	require.False(t, directPoolOK(&genericKernel))
+	require.False(t, conv2.winograd(&genericKernel))
+}
