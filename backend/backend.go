@@ -28,6 +28,10 @@ type DeviceInfo struct {
 	Driver       string `json:"driver,omitempty"`
 	MemoryBytes  int64  `json:"memory_bytes"`
 	ComputeUnits int    `json:"compute_units"`
+	// Features says, where a backend has more than one code path for the
+	// same device, which one runs (the cpu backend: its SGEMM and
+	// convolution kernels, "avx512", "avx2" or "generic"); empty otherwise.
+	Features string `json:"features,omitempty"`
 }
 
 // Stats reports live allocations, so tests can check that every Alloc was

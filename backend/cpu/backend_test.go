@@ -11,6 +11,7 @@ import (
 
 	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/backend/cpu"
+	kern "github.com/kiln-ml/kiln/kernels/cpu"
 )
 
 func open(t *testing.T) *cpu.Backend {
@@ -55,6 +56,7 @@ func TestRegistered(t *testing.T) {
 	assert.Equal(t, "cpu", d.Backend)
 	assert.NotEmpty(t, d.Name)
 	assert.Positive(t, d.ComputeUnits)
+	assert.Equal(t, kern.DefaultKernel()+" kernels", d.Features, "the kernels that run, for the user")
 	assert.Equal(t, backend.AllOps(), b.Ops())
 	require.NoError(t, b.Sync())
 	require.NoError(t, b.Close())

@@ -8,17 +8,21 @@ import (
 	"strings"
 
 	"github.com/kiln-ml/kiln/backend"
+	kern "github.com/kiln-ml/kiln/kernels/cpu"
 )
 
 // deviceInfo describes the host CPU: the model name from /proc/cpuinfo (else
-// GOARCH), GOMAXPROCS compute units and total RAM from /proc/meminfo (else
-// 0).
+// GOARCH), GOMAXPROCS compute units, total RAM from /proc/meminfo (else
+// 0), and the kernels that run ("avx512 kernels", "avx2 kernels" or
+// "generic kernels": the SGEMM micro-kernel, which KILN_CPU_KERNEL may
+// force, and the convolution kernels that go with it).
 func deviceInfo() backend.DeviceInfo {
 	d := backend.DeviceInfo{
 		Backend:      Name,
 		Name:         runtime.GOARCH,
 		ComputeUnits: runtime.GOMAXPROCS(0),
 		Driver:       runtime.Version(),
+		Features:     kern.DefaultKernel() + " kernels",
 	}
 	if name, vendor := cpuModel("/proc/cpuinfo"); name != "" {
 		d.Name, d.Vendor = name, vendor

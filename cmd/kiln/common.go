@@ -92,7 +92,11 @@ func (f *backendFlags) open(stderr io.Writer) (backend.Backend, error) {
 		fmt.Fprintln(stderr, rep)
 	}
 	d := b.Device()
-	fmt.Fprintf(stderr, "backend %s on %s (%d compute units)\n", b.Name(), d.Name, d.ComputeUnits)
+	if d.Features != "" {
+		fmt.Fprintf(stderr, "backend %s on %s (%d compute units, %s)\n", b.Name(), d.Name, d.ComputeUnits, d.Features)
+	} else {
+		fmt.Fprintf(stderr, "backend %s on %s (%d compute units)\n", b.Name(), d.Name, d.ComputeUnits)
+	}
 	if f.device != "" && b.Name() == "cpu" {
 		fmt.Fprintf(stderr, "note: --device %q ignored: the cpu backend has one device (all cores)\n", f.device)
 	}

@@ -26,7 +26,11 @@ func runDevices(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(tw, "%s\tunusable\tno devices found\t\t\n", r.Name)
 		default:
 			for i, d := range r.Devices {
-				fmt.Fprintf(tw, "%s\tusable\t[%d] %s\t%s\t%d\n", r.Name, i, d.Name, humanBytes(d.MemoryBytes), d.ComputeUnits)
+				name := d.Name
+				if d.Features != "" {
+					name += " (" + d.Features + ")"
+				}
+				fmt.Fprintf(tw, "%s\tusable\t[%d] %s\t%s\t%d\n", r.Name, i, name, humanBytes(d.MemoryBytes), d.ComputeUnits)
 			}
 		}
 	}

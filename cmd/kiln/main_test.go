@@ -319,6 +319,7 @@ func TestDevicesListsEveryBackend(t *testing.T) {
 		assert.Contains(t, out, name)
 	}
 	assert.Contains(t, out, "--backend auto would choose")
+	assert.Regexp(t, `\((avx512|avx2|generic) kernels\)`, out, "the cpu device names its kernels")
 }
 
 // TestEvalDefaultsToTheModelsDataset: without --data, eval uses the
