@@ -337,6 +337,21 @@ func (g *gen) gatherKernel(name string, mr int) {
 	g.storeTile(name, mr, nv, 64, acc)
 }
 
+// fmaRowsY emits one reduction step of the AVX2 kernels that compute
+// mr×16 blocks of a 64-column tile: the 16 B values at b0 and b1 into
+// Y12 and Y13, then row i's A value broadcast from row(i) (into Y14 or
+// Y15) and multiplied into its accumulators Y2i and Y2i+1, for i < mr.
+func (g *gen) fmaRowsY(mr int, b0, b1 string, row func(i int) string) {
+	g.p("\tVMOVUPS %s, Y12", b0)
+	g.p("\tVMOVUPS %s, Y13", b1)
+	for i := 0; i < mr; i++ {
+		br := fmt.Sprintf("Y%d", 14+i%2)
+		g.p("\tVBROADCASTSS %s, %s", row(i), br)
+		g.p("\tVFMADD231PS Y12, %s, Y%d", br, 2*i)
+		g.p("\tVFMADD231PS Y13, %s, Y%d", br, 2*i+1)
+	}
+}
+
 // rowsKernelAVX2 emits the AVX2+FMA rows kernel, with convRowsAVX512's
 // arguments and result (see rowsKernel): the 6×64 tile is computed as four
 // 6×16 column blocks, one after another, each a whole pass over the
@@ -365,15 +380,8 @@ func (g *gen) rowsKernelAVX2(name string) {
 		g.p("\tVXORPS Y%d, Y%d, Y%d", i, i, i)
 	}
 	step := func(k int) {
-		g.p("\tVMOVUPS 0(DI), Y12")
-		g.p("\tVMOVUPS 32(DI), Y13")
+		g.fmaRowsY(mr, "0(DI)", "32(DI)", func(i int) string { return fmt.Sprintf("%d(%s)", k*4, rows[i]) })
 		g.p("\tADDQ R8, DI")
-		for i := 0; i < mr; i++ {
-			br := fmt.Sprintf("Y%d", 14+i%2)
-			g.p("\tVBROADCASTSS %d(%s), %s", k*4, rows[i], br)
-			g.p("\tVFMADD231PS Y12, %s, %s", br, acc(i, 0))
-			g.p("\tVFMADD231PS Y13, %s, %s", br, acc(i, 1))
-		}
 	}
 	g.p("\tTESTQ R13, R13")
 	g.p("\tJEQ %s_store", name)
@@ -451,14 +459,8 @@ func (g *gen) gatherKernelAVX2(name string, mr int) {
 	step := func(xr, dr string, k int) {
 		g.p("\tMOVQ %d(SI), %s", k*16, xr)
 		g.p("\tMOVQ %d(SI), %s", k*16+8, dr)
-		g.p("\tVMOVUPS 0(R9)(%s*4), Y12", dr)
-		g.p("\tVMOVUPS 32(R9)(%s*4), Y13", dr)
-		for i := 0; i < mr; i++ {
-			br := fmt.Sprintf("Y%d", 14+i%2)
-			g.p("\tVBROADCASTSS %d(DI)(%s*4), %s", i*4, xr, br)
-			g.p("\tVFMADD231PS Y12, %s, %s", br, acc(i, 0))
-			g.p("\tVFMADD231PS Y13, %s, %s", br, acc(i, 1))
-		}
+		g.fmaRowsY(mr, fmt.Sprintf("0(R9)(%s*4)", dr), fmt.Sprintf("32(R9)(%s*4)", dr),
+			func(i int) string { return fmt.Sprintf("%d(DI)(%s*4)", i*4, xr) })
 	}
 	g.p("\tCMPQ CX, $2")
 	g.p("\tJLT %s_tail", name)
@@ -1801,8 +1803,6 @@ func (g *gen) directPoolKernelAVX2(name string) {
 	g.p("\tSHLQ $2, R8")
 	g.p("\tMOVQ pixStep+64(FP), R13")
 	g.p("\tSHLQ $2, R13")
-	g.p("\tVXORPS Y14, Y14, Y14")
-	g.p("\tVBROADCASTSS %s, Y15", wc(float32(math.Inf(-1))))
 	g.p("\tMOVQ $0, cb-8(SP)")
 	g.p("%s_block:", name)
 	g.p("\tMOVQ x+0(FP), SI")
@@ -1835,15 +1835,8 @@ func (g *gen) directPoolKernelAVX2(name string) {
 	g.p("\tLEAQ (R11)(AX*4), AX")
 	g.p("\tMOVQ run+24(FP), R9")
 	g.p("%s_j:", name)
-	g.p("\tVMOVUPS 0(DI), Y10")
-	g.p("\tVMOVUPS 32(DI), Y11")
+	g.fmaRowsY(mr, "0(DI)", "32(DI)", func(i int) string { return pixA[i] })
 	g.p("\tADDQ R8, DI")
-	for i := 0; i < mr; i++ {
-		br := fmt.Sprintf("Y%d", 12+i%2)
-		g.p("\tVBROADCASTSS %s, %s", pixA[i], br)
-		g.p("\tVFMADD231PS Y10, %s, %s", br, acc(i, 0))
-		g.p("\tVFMADD231PS Y11, %s, %s", br, acc(i, 1))
-	}
 	g.p("\tADDQ $4, R11")
 	g.p("\tADDQ $4, AX")
 	g.p("\tDECQ R9")
@@ -1853,6 +1846,8 @@ func (g *gen) directPoolKernelAVX2(name string) {
 	g.p("\tJNE %s_ky", name)
 	// as convDirectPoolAVX512: the maximum skipping NaNs from −Inf, then
 	// the bias and the ReLU
+	g.p("\tVXORPS Y14, Y14, Y14")
+	g.p("\tVBROADCASTSS %s, Y15", wc(float32(math.Inf(-1))))
 	for j := 0; j < 2; j++ {
 		g.p("\tVMAXPS Y15, %s, %s", acc(0, j), acc(0, j))
 		for i := 1; i < mr; i++ {
@@ -1906,15 +1901,8 @@ func (g *gen) winoGemmTAVX2(name string) {
 	g.p("\tTESTQ CX, CX")
 	g.p("\tJEQ %s_store", name)
 	g.p("%s_loop:", name)
-	g.p("\tVMOVUPS 0(DI), Y12")
-	g.p("\tVMOVUPS 32(DI), Y13")
+	g.fmaRowsY(mr, "0(DI)", "32(DI)", func(i int) string { return fmt.Sprintf("%d(SI)", i*4) })
 	g.p("\tADDQ R10, DI")
-	for i := 0; i < mr; i++ {
-		br := fmt.Sprintf("Y%d", 14+i%2)
-		g.p("\tVBROADCASTSS %d(SI), %s", i*4, br)
-		g.p("\tVFMADD231PS Y12, %s, %s", br, acc(i, 0))
-		g.p("\tVFMADD231PS Y13, %s, %s", br, acc(i, 1))
-	}
 	g.p("\tADDQ R8, SI")
 	g.p("\tDECQ CX")
 	g.p("\tJNE %s_loop", name)
