@@ -1257,42 +1257,47 @@ func (g *gen) at6(m [6]int, o [4]int) {
 // winoInput43 emits the input transform V = Bᵀ·d·B of 6×6 input tiles:
 // d[i][j] is read from p[6i+j] + 16·b floats and V[ξ] stored at v +
 // ξ·vstride + 16·b floats, for channel blocks b < nblk; tmp is 36·16
-// floats of scratch.
+// floats of scratch. With g.ymm it emits the AVX2 form (see
+// winoInput43AVX2).
 func (g *gen) winoInput43(name string) {
 	g.p("// func %s(p *[36]*float32, nblk int, v *float32, vstride int, tmp *float32)", name)
-	g.p("// Winograd F(4×4,3×3) input transform; see gen_amd64.go.")
+	g.p("// Winograd F(4×4,3×3) input transform%s; see gen_amd64.go.", g.isa())
 	g.p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
 	g.p("\tMOVQ p+0(FP), SI")
 	g.p("\tMOVQ nblk+8(FP), CX")
+	g.blocksOf8()
 	g.p("\tMOVQ v+16(FP), DI")
 	g.p("\tMOVQ vstride+24(FP), R8")
 	g.p("\tSHLQ $2, R8")
 	g.p("\tMOVQ tmp+32(FP), R9")
-	g.const32(4, 28, "DX")
-	g.const32(5, 29, "DX")
-	g.const32(2, 30, "DX")
+	if !g.ymm {
+		g.const32(4, 28, "DX")
+		g.const32(5, 29, "DX")
+		g.const32(2, 30, "DX")
+	}
 	g.blockLoop(name)
 	in, out := [6]int{0, 1, 2, 3, 4, 5}, [6]int{6, 7, 8, 9, 10, 11}
+	vb := g.vb()
 	// Bᵀ·d, one column j at a time, into tmp[i][j]
 	for j := 0; j < 6; j++ {
 		for i := 0; i < 6; i++ {
 			g.p("\tMOVQ %d(SI), DX", (6*i+j)*8)
-			g.p("\tVMOVUPS (DX)(AX*1), Z%d", i)
+			g.p("\tVMOVUPS (DX)(AX*1), %s", g.v(i))
 		}
 		g.bt6(in, out, 12, 13)
 		for i := 0; i < 6; i++ {
-			g.p("\tVMOVUPS Z%d, %d(R9)", out[i], (6*i+j)*64)
+			g.p("\tVMOVUPS %s, %d(R9)", g.v(out[i]), (6*i+j)*vb)
 		}
 	}
 	// (Bᵀ·d)·B, one row i at a time, into planes 6i..6i+5
 	g.p("\tLEAQ (DI)(AX*1), BX")
 	for i := 0; i < 6; i++ {
 		for j := 0; j < 6; j++ {
-			g.p("\tVMOVUPS %d(R9), Z%d", (6*i+j)*64, j)
+			g.p("\tVMOVUPS %d(R9), %s", (6*i+j)*vb, g.v(j))
 		}
 		g.bt6(in, out, 12, 13)
 		for j := 0; j < 6; j++ {
-			g.p("\tVMOVUPS Z%d, (BX)", out[j])
+			g.p("\tVMOVUPS %s, (BX)", g.v(out[j]))
 			if i < 5 || j < 5 {
 				g.p("\tADDQ R8, BX")
 			}
@@ -1304,7 +1309,8 @@ func (g *gen) winoInput43(name string) {
 // at6Prologue emits the argument loads the F(4×4, 3×3) output transforms
 // share (m in SI, mstride in bytes in R8 and six times that in R10, nblk
 // in CX, y in DI, bias in BX, tmp, at argument offset tmpOff, in R9) and
-// their constants (2, 4, 8 in Z28..Z30, zeros in Z31).
+// their constants (2, 4, 8 in Z28..Z30, zeros in at6Zero; with g.ymm the
+// constants come from memory and at6Bias is zeroed too).
 func (g *gen) at6Prologue(tmpOff int) {
 	g.p("\tMOVQ m+0(FP), SI")
 	g.p("\tMOVQ mstride+8(FP), R8")
@@ -1312,20 +1318,67 @@ func (g *gen) at6Prologue(tmpOff int) {
 	g.p("\tLEAQ (R8)(R8*2), R10")
 	g.p("\tADDQ R10, R10") // six planes
 	g.p("\tMOVQ nblk+16(FP), CX")
+	g.blocksOf8()
 	g.p("\tMOVQ y+24(FP), DI")
 	g.p("\tMOVQ bias+32(FP), BX")
 	g.p("\tMOVQ tmp+%d(FP), R9", tmpOff)
+	if g.ymm {
+		g.p("\tVXORPS Y%d, Y%d, Y%d", g.at6Zero(), g.at6Zero(), g.at6Zero())
+		g.p("\tVXORPS Y%d, Y%d, Y%d", g.at6Bias(), g.at6Bias(), g.at6Bias())
+		return
+	}
 	g.const32(2, 28, "DX")
 	g.const32(4, 29, "DX")
 	g.const32(8, 30, "DX")
 	g.p("\tVPXORD Z31, Z31, Z31")
 }
 
+// at6Zero and at6Bias are the registers of the F(4×4, 3×3) output
+// transforms' zeros (for the ReLU) and bias: Z31 and Z27, or with g.ymm
+// Y10 and Y11 (at6 uses the others).
+func (g *gen) at6Zero() int {
+	if g.ymm {
+		return 10
+	}
+	return 31
+}
+
+func (g *gen) at6Bias() int {
+	if g.ymm {
+		return 11
+	}
+	return 27
+}
+
+// vb returns the bytes of one vector register: 64, or 32 with g.ymm.
+func (g *gen) vb() int {
+	if g.ymm {
+		return 32
+	}
+	return 64
+}
+
+// isa returns ", AVX2" with g.ymm (for the kernels' comments), else "".
+func (g *gen) isa() string {
+	if g.ymm {
+		return ", AVX2"
+	}
+	return ""
+}
+
+// blocksOf8 emits, with g.ymm, the doubling of CX: a count of 16-lane
+// blocks becomes one of the 8-lane blocks the AVX2 transforms loop over.
+func (g *gen) blocksOf8() {
+	if g.ymm {
+		g.p("\tSHLQ $1, CX")
+	}
+}
+
 // at6Columns emits the first pass of the F(4×4, 3×3) output transforms
 // for the block at AX: Aᵀ·M, one column j of the planes at SI (R8 bytes
 // apart, R10 = 6·R8) at a time, into tmp[i][j] at R9; then the block's
-// bias from BX (when not nil) into Z27. It returns the registers at6 reads
-// and writes.
+// bias from BX (when not nil) into at6Bias. It returns the registers at6
+// reads and writes.
 func (g *gen) at6Columns(name string) (m [6]int, o [4]int) {
 	m, o = [6]int{0, 1, 2, 3, 4, 5}, [4]int{6, 7, 8, 9}
 	g.p("\tLEAQ (SI)(AX*1), R11")
@@ -1334,7 +1387,7 @@ func (g *gen) at6Columns(name string) (m [6]int, o [4]int) {
 		g.planes(true, "R12", "R10", m[:])
 		g.at6(m, o)
 		for i := 0; i < 4; i++ {
-			g.p("\tVMOVUPS Z%d, %d(R9)", o[i], (6*i+j)*64)
+			g.p("\tVMOVUPS %s, %d(R9)", g.v(o[i]), (6*i+j)*g.vb())
 		}
 		if j < 5 {
 			g.p("\tADDQ R8, R11")
@@ -1342,7 +1395,7 @@ func (g *gen) at6Columns(name string) (m [6]int, o [4]int) {
 	}
 	g.p("\tTESTQ BX, BX")
 	g.p("\tJEQ %s_nobias", name)
-	g.p("\tVMOVUPS (BX)(AX*1), Z27")
+	g.p("\tVMOVUPS (BX)(AX*1), %s", g.v(g.at6Bias()))
 	g.p("%s_nobias:", name)
 	return m, o
 }
@@ -1354,33 +1407,34 @@ func (g *gen) at6Columns(name string) (m [6]int, o [4]int) {
 // ops do; tmp is 24·16 floats of scratch.
 func (g *gen) winoOutput43(name string) {
 	g.p("// func %s(m *float32, mstride, nblk int, y *[16]*float32, bias *float32, relu int, tmp *float32)", name)
-	g.p("// Winograd F(4×4,3×3) output transform; see gen_amd64.go.")
+	g.p("// Winograd F(4×4,3×3) output transform%s; see gen_amd64.go.", g.isa())
 	g.p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
 	g.at6Prologue(48)
 	g.p("\tMOVQ relu+40(FP), R13")
 	g.blockLoop(name)
 	m, o := g.at6Columns(name)
+	bias, zero := g.v(g.at6Bias()), g.v(g.at6Zero())
 	// (Aᵀ·M)·A, one row i at a time, to y[4i..4i+3]
 	for i := 0; i < 4; i++ {
 		for j := 0; j < 6; j++ {
-			g.p("\tVMOVUPS %d(R9), Z%d", (6*i+j)*64, j)
+			g.p("\tVMOVUPS %d(R9), %s", (6*i+j)*g.vb(), g.v(j))
 		}
 		g.at6(m, o)
 		g.p("\tTESTQ BX, BX")
 		g.p("\tJEQ %s_nb%d", name, i)
 		for _, r := range o {
-			g.p("\tVADDPS Z27, Z%d, Z%d", r, r)
+			g.p("\tVADDPS %s, %s, %s", bias, g.v(r), g.v(r))
 		}
 		g.p("%s_nb%d:", name, i)
 		g.p("\tTESTQ R13, R13")
 		g.p("\tJEQ %s_st%d", name, i)
 		for _, r := range o {
-			g.p("\tVMAXPS Z31, Z%d, Z%d", r, r)
+			g.p("\tVMAXPS %s, %s, %s", zero, g.v(r), g.v(r))
 		}
 		g.p("%s_st%d:", name, i)
 		for k, r := range o {
 			g.p("\tMOVQ %d(DI), R12", (4*i+k)*8)
-			g.p("\tVMOVUPS Z%d, (R12)(AX*1)", r)
+			g.p("\tVMOVUPS %s, (R12)(AX*1)", g.v(r))
 		}
 	}
 	g.blockLoopEnd(name)
@@ -1537,82 +1591,7 @@ func (g *gen) winoConstsAVX2() {
 func (g *gen) winoInput43AVX2(name string) {
 	g.ymm, g.cmem = true, map[int]string{28: wc(4), 29: wc(5), 30: wc(2)}
 	defer func() { g.ymm, g.cmem = false, nil }()
-	g.p("// func %s(p *[36]*float32, nblk int, v *float32, vstride int, tmp *float32)", name)
-	g.p("// Winograd F(4×4,3×3) input transform, AVX2; see gen_amd64.go.")
-	g.p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
-	g.p("\tMOVQ p+0(FP), SI")
-	g.p("\tMOVQ nblk+8(FP), CX")
-	g.p("\tSHLQ $1, CX")
-	g.p("\tMOVQ v+16(FP), DI")
-	g.p("\tMOVQ vstride+24(FP), R8")
-	g.p("\tSHLQ $2, R8")
-	g.p("\tMOVQ tmp+32(FP), R9")
-	g.blockLoop(name)
-	in, out := [6]int{0, 1, 2, 3, 4, 5}, [6]int{6, 7, 8, 9, 10, 11}
-	for j := 0; j < 6; j++ {
-		for i := 0; i < 6; i++ {
-			g.p("\tMOVQ %d(SI), DX", (6*i+j)*8)
-			g.p("\tVMOVUPS (DX)(AX*1), Y%d", i)
-		}
-		g.bt6(in, out, 12, 13)
-		for i := 0; i < 6; i++ {
-			g.p("\tVMOVUPS Y%d, %d(R9)", out[i], (6*i+j)*32)
-		}
-	}
-	g.p("\tLEAQ (DI)(AX*1), BX")
-	for i := 0; i < 6; i++ {
-		for j := 0; j < 6; j++ {
-			g.p("\tVMOVUPS %d(R9), Y%d", (6*i+j)*32, j)
-		}
-		g.bt6(in, out, 12, 13)
-		for j := 0; j < 6; j++ {
-			g.p("\tVMOVUPS Y%d, (BX)", out[j])
-			if i < 5 || j < 5 {
-				g.p("\tADDQ R8, BX")
-			}
-		}
-	}
-	g.blockLoopEnd(name)
-}
-
-// at6AVX2 emits the part the AVX2 F(4×4, 3×3) output transforms share:
-// the argument loads (as at6Prologue, tmp at argument offset tmpOff,
-// nblk doubled to blocks of 8), zeros in Y10 and Y11, the block loop and
-// its first pass (as at6Columns, tmp vectors 32 bytes apart, the block's
-// bias, when not nil, into Y11). at6 then reads Y0..Y5 and writes Y6..Y9
-// with Y12..Y15 as scratch.
-func (g *gen) at6AVX2(name string, tmpOff int) (m [6]int, o [4]int) {
-	g.p("\tMOVQ m+0(FP), SI")
-	g.p("\tMOVQ mstride+8(FP), R8")
-	g.p("\tSHLQ $2, R8")
-	g.p("\tLEAQ (R8)(R8*2), R10")
-	g.p("\tADDQ R10, R10")
-	g.p("\tMOVQ nblk+16(FP), CX")
-	g.p("\tSHLQ $1, CX")
-	g.p("\tMOVQ y+24(FP), DI")
-	g.p("\tMOVQ bias+32(FP), BX")
-	g.p("\tMOVQ tmp+%d(FP), R9", tmpOff)
-	g.p("\tVXORPS Y10, Y10, Y10")
-	g.p("\tVXORPS Y11, Y11, Y11")
-	g.blockLoop(name)
-	m, o = [6]int{0, 1, 2, 3, 4, 5}, [4]int{6, 7, 8, 9}
-	g.p("\tLEAQ (SI)(AX*1), R11")
-	for j := 0; j < 6; j++ {
-		g.p("\tMOVQ R11, R12")
-		g.planes(true, "R12", "R10", m[:])
-		g.at6(m, o)
-		for i := 0; i < 4; i++ {
-			g.p("\tVMOVUPS Y%d, %d(R9)", o[i], (6*i+j)*32)
-		}
-		if j < 5 {
-			g.p("\tADDQ R8, R11")
-		}
-	}
-	g.p("\tTESTQ BX, BX")
-	g.p("\tJEQ %s_nobias", name)
-	g.p("\tVMOVUPS (BX)(AX*1), Y11")
-	g.p("%s_nobias:", name)
-	return m, o
+	g.winoInput43(name)
 }
 
 // winoOutput43AVX2 emits winoOutput43's transform for AVX2 (see
@@ -1621,34 +1600,7 @@ func (g *gen) at6AVX2(name string, tmpOff int) (m [6]int, o [4]int) {
 func (g *gen) winoOutput43AVX2(name string) {
 	g.ymm, g.cmem = true, map[int]string{28: wc(2), 29: wc(4), 30: wc(8)}
 	defer func() { g.ymm, g.cmem = false, nil }()
-	g.p("// func %s(m *float32, mstride, nblk int, y *[16]*float32, bias *float32, relu int, tmp *float32)", name)
-	g.p("// Winograd F(4×4,3×3) output transform, AVX2; see gen_amd64.go.")
-	g.p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
-	g.p("\tMOVQ relu+40(FP), R13")
-	m, o := g.at6AVX2(name, 48)
-	for i := 0; i < 4; i++ {
-		for j := 0; j < 6; j++ {
-			g.p("\tVMOVUPS %d(R9), Y%d", (6*i+j)*32, j)
-		}
-		g.at6(m, o)
-		g.p("\tTESTQ BX, BX")
-		g.p("\tJEQ %s_nb%d", name, i)
-		for _, r := range o {
-			g.p("\tVADDPS Y11, Y%d, Y%d", r, r)
-		}
-		g.p("%s_nb%d:", name, i)
-		g.p("\tTESTQ R13, R13")
-		g.p("\tJEQ %s_st%d", name, i)
-		for _, r := range o {
-			g.p("\tVMAXPS Y10, Y%d, Y%d", r, r)
-		}
-		g.p("%s_st%d:", name, i)
-		for k, r := range o {
-			g.p("\tMOVQ %d(DI), R12", (4*i+k)*8)
-			g.p("\tVMOVUPS Y%d, (R12)(AX*1)", r)
-		}
-	}
-	g.blockLoopEnd(name)
+	g.winoOutput43(name)
 }
 
 // winoOutput43PoolAVX2 emits winoOutput43Pool's transform and pooling for
@@ -1661,7 +1613,9 @@ func (g *gen) winoOutput43PoolAVX2(name string) {
 	g.p("// func %s(m *float32, mstride, nblk int, y *[4]*float32, bias *float32, tmp *float32)", name)
 	g.p("// Winograd F(4×4,3×3) output transform, ReLU and 2×2 max pooling, AVX2; see gen_amd64.go.")
 	g.p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
-	m, o := g.at6AVX2(name, 40)
+	g.at6Prologue(40)
+	g.blockLoop(name)
+	m, o := g.at6Columns(name)
 	for a := 0; a < 2; a++ {
 		for r := 0; r < 2; r++ {
 			i := 2*a + r

@@ -6188,7 +6188,6 @@ winoInput43AVX2_done:
 // func winoOutput43AVX2(m *float32, mstride, nblk int, y *[16]*float32, bias *float32, relu int, tmp *float32)
 // Winograd F(4×4,3×3) output transform, AVX2; see gen_amd64.go.
 TEXT ·winoOutput43AVX2(SB), NOSPLIT, $0-56
-	MOVQ relu+40(FP), R13
 	MOVQ m+0(FP), SI
 	MOVQ mstride+8(FP), R8
 	SHLQ $2, R8
@@ -6201,6 +6200,7 @@ TEXT ·winoOutput43AVX2(SB), NOSPLIT, $0-56
 	MOVQ tmp+48(FP), R9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
+	MOVQ relu+40(FP), R13
 	XORQ AX, AX
 	TESTQ CX, CX
 	JEQ winoOutput43AVX2_done
