@@ -163,7 +163,7 @@ func Conv2DForwardEpilogue(p *Pool, ws *Workspace, s ConvShape, x, w, y []float3
 		}
 		return
 	}
-	if s.direct() && e.ScratchY && e.NoArg && relu && directPoolOK(j.kern) && s.directPool(e.Pool) {
+	if s.direct() && e.ScratchY && e.NoArg && relu && asmConvOK(j.kern) && s.directPool(e.Pool) {
 		// only the pooled values are kept: pool in registers
 		j.pool, j.py = e.Pool, e.PoolY
 		units := s.N * e.Pool.OutH

@@ -55,17 +55,17 @@ var zeroRow [implicitKC]float32
 // implicitFwd reports whether the forward pass runs on the implicit
 // kernels with micro-kernel kr.
 func (s ConvShape) implicitFwd(kr *gemmKernel) bool {
-	return implicitRowsOK(kr) && s.F%inr == 0 && s.C >= 16
+	return asmConvOK(kr) && s.F%inr == 0 && s.C >= 16
 }
 
 // implicitData reports whether backward-data runs on the implicit kernels.
 func (s ConvShape) implicitData(kr *gemmKernel) bool {
-	return implicitRowsOK(kr) && s.C%inr == 0
+	return asmConvOK(kr) && s.C%inr == 0
 }
 
 // implicitFilter reports whether backward-filter runs on the gather kernel.
 func (s ConvShape) implicitFilter(kr *gemmKernel) bool {
-	return implicitRowsOK(kr) && s.F%inr == 0 && s.C >= 16
+	return asmConvOK(kr) && s.F%inr == 0 && s.C >= 16
 }
 
 // implicitChunkRows returns the rows of one forward chunk: whole 6-row

@@ -232,15 +232,12 @@ func reluBackVec(y, dy, dx []float32) int {
 // sgemmRows and the wide direct convolution.
 func implicitOK(kr *gemmKernel) bool { return kr == &avx512Kernel }
 
-// implicitRowsOK reports whether the implicit-GEMM convolution kernels
-// (rowsKernel, gatherKernel) run with micro-kernel kr: they have an
-// AVX-512 and an AVX2+FMA form.
-func implicitRowsOK(kr *gemmKernel) bool { return kr == &avx512Kernel || kr == &avx2Kernel }
-
-// directPoolOK reports whether the direct convolution fused with a 2×2
-// max pooling (convPoolVec) runs with micro-kernel kr: it has an AVX-512
-// and an AVX2+FMA form.
-func directPoolOK(kr *gemmKernel) bool { return kr == &avx512Kernel || kr == &avx2Kernel }
+// asmConvOK reports whether micro-kernel kr is one of the assembly ones
+// (avx512, avx2), whose convolution kernels come in an AVX-512 and an
+// AVX2+FMA form: the implicit-GEMM rows and gather kernels, the direct
+// convolution fused with a 2×2 max pooling, Winograd F(4×4, 3×3) and the
+// F(3×3, 2×2) filter gradient (implicitOK names the AVX-512-only ones).
+func asmConvOK(kr *gemmKernel) bool { return kr == &avx512Kernel || kr == &avx2Kernel }
 
 // rowsKernel runs convRowsAVX512, or convRowsImplicitAVX2 when kr is not
 // the AVX-512 kernel (see gen_amd64.go). The caller guarantees every
@@ -298,8 +295,7 @@ func gatherKernel(kr *gemmKernel, mr, kc int, off []int, x, dy, c *float32, ldc 
 // for: F(2×2, 3×3) forward on AVX-512 only; F(4×4, 3×3) forward and the
 // F(3×3, 2×2) filter gradient (grad) on AVX-512 and AVX2+FMA.
 func winoKernels(kr *gemmKernel) (f2, f4, grad bool) {
-	both := kr == &avx512Kernel || kr == &avx2Kernel
-	return kr == &avx512Kernel, both, both
+	return implicitOK(kr), asmConvOK(kr), asmConvOK(kr)
 }
 
 // winoProduct runs npanel 6×64 tiles of C = A·B, rows evenly spaced, for

@@ -21,11 +21,8 @@ func reluBackVec(_, _, _ []float32) int { return 0 }
 // implicitOK: the implicit-GEMM convolution kernels are amd64 only.
 func implicitOK(*gemmKernel) bool { return false }
 
-// implicitRowsOK: the implicit-GEMM convolution kernels are amd64 only.
-func implicitRowsOK(*gemmKernel) bool { return false }
-
-// directPoolOK: the fused direct convolution and pooling is amd64 only.
-func directPoolOK(*gemmKernel) bool { return false }
+// asmConvOK: the assembly convolution kernels are amd64 only.
+func asmConvOK(*gemmKernel) bool { return false }
 
 func rowsKernel(*gemmKernel, int, int, int, *[6]*float32, *float32, int, *[6]*float32, bool, []float32, bool) {
 }

@@ -29,8 +29,8 @@ func TestAVX2Paths(t *testing.T) {
 	one := ConvShape{N: 1, H: 3, W: 3, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 1, OutW: 1}
 	require.False(t, one.winograd(kr), "1×1 output")
 	require.True(t, one.winograd(&avx512Kernel), "AVX-512 has F(2×2, 3×3)")
-	require.True(t, directPoolOK(kr))
+	require.True(t, asmConvOK(kr))
 	require.False(t, implicitOK(kr), "sgemmRows and the wide direct kernel are AVX-512 only")
-	require.False(t, directPoolOK(&genericKernel))
+	require.False(t, asmConvOK(&genericKernel))
 	require.False(t, conv2.winograd(&genericKernel))
 }

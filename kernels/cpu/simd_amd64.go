@@ -80,7 +80,7 @@ func convDirectPoolAVX512(x *float32, rowStride, kh, run int, w *float32, ldw in
 // input element), with convDirectPoolAVX512 (wide) or convDirectPoolAVX2
 // (see gen_amd64.go): the convolution's own output is never stored. bias
 // (64 values, or nil) is added before the ReLU. The caller checked the CPU
-// (directPoolOK) and s.directPool; bounds are checked here.
+// (asmConvOK) and s.directPool; bounds are checked here.
 func convPoolVec(s ConvShape, x, w, py []float32, npool int, bias []float32, wide bool) {
 	run := s.KW * s.C
 	_ = x[((2*npool-1)*s.StrideW*s.C)+(s.StrideH+s.KH-1)*s.W*s.C+run-1]
