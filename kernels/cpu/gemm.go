@@ -41,8 +41,8 @@ const (
 )
 
 // sgemmRows runs C = A·B (no transposes, alpha 1, beta 0) for n a
-// multiple of 64 on the strided 6×64 kernel (winoGemm), straight from A
-// and B: nothing is packed. It pays when B is small enough to stay in L2
+// multiple of 64 on the strided 6×64 kernel (winoProduct: winoGemm, or
+// the AVX2 rows kernel), straight from A and B: nothing is packed. It pays when B is small enough to stay in L2
 // for every 6-row panel (rowsMaxB) and A has few rows (rowsMaxM), like a
 // dense layer at inference: packing A and B there costs more than the
 // product. Each element of C is summed by one call in k order; the rows
@@ -50,6 +50,7 @@ const (
 // products of 2 to 5 rows (a dense layer at a small inference batch), which
 // the packed path served 5–10× slower: it packs all of B on every call.
 func sgemmRows(p *Pool, ws *GemmWorkspace, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	kr := ws.kernel()
 	panels := m / imr
 	_ = a[(m-1)*lda+k-1]
 	_ = b[(k-1)*ldb+n-1]
@@ -59,11 +60,11 @@ func sgemmRows(p *Pool, ws *GemmWorkspace, m, n, k int, a []float32, lda int, b 
 		// fewer than 6 rows: only the padded copy below
 	} else if p.serial(tasks, 1) || float64(m)*float64(n)*float64(k) < serialMACs {
 		var ar args
-		rowsArgs(&ar, a, b, c, k, lda, ldb, ldc, n)
+		rowsArgs(&ar, kr, a, b, c, k, lda, ldb, ldc, n)
 		rowsTask(&ar, 0, 0, tasks)
 	} else {
 		ar := p.args()
-		rowsArgs(ar, a, b, c, k, lda, ldb, ldc, n)
+		rowsArgs(ar, kr, a, b, c, k, lda, ldb, ldc, n)
 		p.run(tasks, 1, ar, rowsTask)
 	}
 	if rem := m - panels*imr; rem > 0 {
@@ -75,7 +76,7 @@ func sgemmRows(p *Pool, ws *GemmWorkspace, m, n, k int, a []float32, lda int, b 
 			copy(pa[i*k:(i+1)*k], a[(panels*imr+i)*lda:])
 		}
 		for f0 := 0; f0 < n; f0 += inr {
-			winoGemm(k, 1, &pa[0], k, &b[f0], ldb, &pc[f0], n)
+			winoProduct(kr, k, 1, &pa[0], k, &b[f0], ldb, &pc[f0], n)
 		}
 		for i := range rem {
 			copy(c[(panels*imr+i)*ldc:(panels*imr+i)*ldc+n], pc[i*n:(i+1)*n])
@@ -83,7 +84,8 @@ func sgemmRows(p *Pool, ws *GemmWorkspace, m, n, k int, a []float32, lda int, b 
 	}
 }
 
-func rowsArgs(ar *args, a, b, c []float32, k, lda, ldb, ldc, n int) {
+func rowsArgs(ar *args, kr *gemmKernel, a, b, c []float32, k, lda, ldb, ldc, n int) {
+	ar.kr = kr
 	ar.s[0], ar.s[1], ar.s[2] = a, b, c
 	ar.i[0], ar.i[1], ar.i[2], ar.i[3], ar.i[4] = k, lda, ldb, ldc, n/inr
 }
@@ -95,7 +97,7 @@ func rowsTask(ar *args, _, lo, hi int) {
 	k, lda, ldb, ldc, nb := ar.i[0], ar.i[1], ar.i[2], ar.i[3], ar.i[4]
 	for t := lo; t < hi; t++ {
 		r0, f0 := t/nb*imr, t%nb*inr
-		winoGemm(k, 1, &a[r0*lda], lda, &b[f0], ldb, &c[r0*ldc+f0], ldc)
+		winoProduct(ar.kr, k, 1, &a[r0*lda], lda, &b[f0], ldb, &c[r0*ldc+f0], ldc)
 	}
 }
 
@@ -187,7 +189,7 @@ func Sgemm(p *Pool, ws *GemmWorkspace, transA, transB bool, m, n, k int,
 		p = nil
 	}
 	kr := ws.kernel()
-	if implicitOK(kr) && !transA && !transB && alpha == 1 && beta == 0 && n%inr == 0 &&
+	if asmConvOK(kr) && !transA && !transB && alpha == 1 && beta == 0 && n%inr == 0 &&
 		m <= rowsMaxM && (k*n <= rowsMaxB || m < rowsFewM && k*n <= rowsFewMaxB) {
 		sgemmRows(p, ws, m, n, k, a, lda, b, ldb, c, ldc)
 		return

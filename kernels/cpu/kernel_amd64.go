@@ -227,9 +227,9 @@ func reluBackVec(y, dy, dx []float32) int {
 	return n
 }
 
-// implicitOK reports whether the AVX-512-only kernels built on the 6×64
-// tile run with micro-kernel kr: Winograd (winoGemm and the transforms),
-// sgemmRows and the wide direct convolution.
+// implicitOK reports whether the AVX-512-only kernels run with
+// micro-kernel kr: the Winograd F(2×2, 3×3) forward pass and the wide
+// direct convolution.
 func implicitOK(kr *gemmKernel) bool { return kr == &avx512Kernel }
 
 // asmConvOK reports whether micro-kernel kr is one of the assembly ones

@@ -18,7 +18,7 @@ func adamVec(_, _, _, _ float32, _, _, _, _ []float32) int { return 0 }
 // reluBackVec has no vector loop off amd64.
 func reluBackVec(_, _, _ []float32) int { return 0 }
 
-// implicitOK: the implicit-GEMM convolution kernels are amd64 only.
+// implicitOK: the AVX-512-only kernels are amd64 only.
 func implicitOK(*gemmKernel) bool { return false }
 
 // asmConvOK: the assembly convolution kernels are amd64 only.

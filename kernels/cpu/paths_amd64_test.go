@@ -13,8 +13,9 @@ import (
 // build; whether this CPU runs them does not matter here): conv2's
 // forward pass and backward-data as Winograd F(4×4, 3×3), its filter
 // gradient as F(3×3, 2×2), the implicit kernels where Winograd does not
-// apply, and conv1's fused pooling; a 1×1 output stays off Winograd
-// (36 multiply-adds a tile against 9 a pixel).
+// apply, conv1's fused pooling and the dense layers' unpacked product
+// (sgemmRows); a 1×1 output stays off Winograd (36 multiply-adds a tile
+// against 9 a pixel).
 func TestAVX2Paths(t *testing.T) {
 	kr := &avx2Kernel
 	conv2 := ConvShape{N: 32, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11}
@@ -29,8 +30,8 @@ func TestAVX2Paths(t *testing.T) {
 	one := ConvShape{N: 1, H: 3, W: 3, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 1, OutW: 1}
 	require.False(t, one.winograd(kr), "1×1 output")
 	require.True(t, one.winograd(&avx512Kernel), "AVX-512 has F(2×2, 3×3)")
-	require.True(t, asmConvOK(kr))
-	require.False(t, implicitOK(kr), "sgemmRows and the wide direct kernel are AVX-512 only")
+	require.True(t, asmConvOK(kr), "conv1's fused pooling and the dense layers' sgemmRows")
+	require.False(t, implicitOK(kr), "F(2×2, 3×3) and the wide direct kernel are AVX-512 only")
 	require.False(t, asmConvOK(&genericKernel))
 	require.False(t, conv2.winograd(&genericKernel))
 }

@@ -54,6 +54,7 @@ type args struct {
 	d  []float64
 	g  *gemmJob
 	cj *convJob
+	kr *gemmKernel
 }
 
 // NewPool starts a pool with the given number of workers; workers <= 0
