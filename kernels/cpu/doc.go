@@ -1,11 +1,12 @@
 // Package cpu holds kiln's hand-written CPU kernels: a worker pool, a packed,
-// cache-blocked SGEMM (with unpacked paths for a single row, and on AVX-512
-// for up to 512 rows times 64·k columns when B fits in L2), convolution,
+// cache-blocked SGEMM (with unpacked paths for a single row, and with the
+// assembly kernels for up to 512 rows times 64·k columns when B fits in
+// L2), convolution,
 // max pooling, and the element-wise, softmax and optimizer kernels.
 //
 // Convolution is one parallel pass over chunks of output pixels. With the
-// AVX-512 micro-kernel and 64·k filters (and, for backward-data, 64·k
-// channels) it is an implicit GEMM (convimplicit.go): 6×64-tile kernels
+// AVX-512 or AVX2 micro-kernel and 64·k filters (and, for backward-data,
+// 64·k channels) it is an implicit GEMM (convimplicit.go): 6×64-tile kernels
 // read the patch rows straight from the NHWC image through a pointer per
 // row, so nothing is lowered or packed; the forward pass covers a whole
 // window per call, backward-data scatters into dx by whole-image chunks,
@@ -15,7 +16,9 @@
 // and 64·k filters runs as Winograd F(4×4, 3×3) or F(2×2, 3×3), whichever
 // costs less for its output size, on the AVX-512 kernels instead
 // (winograd.go; and so does backward-data, when its transposed
-// convolution has that shape, and the filter gradient, as F(3×3, 2×2)),
+// convolution has that shape, and the filter gradient, as F(3×3, 2×2);
+// on the AVX2 kernels the same without F(2×2, 3×3), F(4×4, 3×3) taken
+// where it does at most half the direct convolution's multiply-adds),
 // keeping its transformed filter between calls when
 // the caller identifies the filter's values (ConvEpilogue.FilterID).
 // Layers with narrow patches (KH·KW·C ≤ 64, like a first layer on grey

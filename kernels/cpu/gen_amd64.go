@@ -1,8 +1,10 @@
 //go:build ignore
 
-// gen_amd64 writes kernel_amd64.s, the AVX-512 and AVX2+FMA SGEMM
-// micro-kernels and the FMA peak loops. Run it with `go generate` in
-// kernels/cpu; the output is committed, so building never needs it.
+// gen_amd64 writes kernel_amd64.s: the AVX-512 and AVX2+FMA SGEMM
+// micro-kernels, the convolution kernels (implicit GEMM, direct with
+// pooling, Winograd transforms and products) in AVX-512 and AVX2+FMA forms,
+// and the FMA peak loops. Run it with `go generate` in kernels/cpu; the
+// output is committed, so building never needs it.
 //
 // The micro-kernels share one contract (see kernel.go): over kc steps they
 // accumulate a packed mr-row panel of A (kc groups of mr values) times a
