@@ -2,11 +2,7 @@
 
 package cpu
 
-import (
-	"unsafe"
-
-	"golang.org/x/sys/cpu"
-)
+import "golang.org/x/sys/cpu"
 
 //go:generate go run gen_amd64.go
 
@@ -93,6 +89,9 @@ func winoOutput43AVX2(m *float32, mstride, nblk int, y *[16]*float32, bias *floa
 
 //go:noescape
 func winoOutput43PoolAVX2(m *float32, mstride, nblk int, y *[4]*float32, bias *float32, tmp *float32)
+
+//go:noescape
+func winoGemmAVX2(kc, npanel int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int)
 
 //go:noescape
 func winoGemmTAVX2(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, add int)
@@ -299,21 +298,16 @@ func winoKernels(kr *gemmKernel) (f2, f4, grad bool) {
 }
 
 // winoProduct runs npanel 6×64 tiles of C = A·B, rows evenly spaced, for
-// the Winograd products: winoGemm on the AVX-512 kernel, else the AVX2
-// rows kernel once a panel (the same sums in the same order).
+// the Winograd products and sgemmRows: winoGemmAVX512 on the AVX-512
+// kernel, else winoGemmAVX2 (see gen_amd64.go; the same sums in the same
+// order). The caller guarantees the pointers have the data the kernel
+// reads and writes.
 func winoProduct(kr *gemmKernel, kc, npanel int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int) {
 	if kr == &avx512Kernel {
 		winoGemmAVX512(kc, npanel, a, lda, b, ldb, c, ldc)
 		return
 	}
-	var ap, cp [6]*float32
-	for p := 0; p < npanel; p++ {
-		for i := range ap {
-			ap[i] = (*float32)(unsafe.Add(unsafe.Pointer(a), 4*(6*p+i)*lda))
-			cp[i] = (*float32)(unsafe.Add(unsafe.Pointer(c), 4*(6*p+i)*ldc))
-		}
-		convRowsImplicitAVX2(kc, 1, 0, &ap[0], b, ldb, &cp[0], 0, nil, 0)
-	}
+	winoGemmAVX2(kc, npanel, a, lda, b, ldb, c, ldc)
 }
 
 // winoGemm runs winoGemmAVX512 (see gen_amd64.go): npanel 6×64 tiles of
