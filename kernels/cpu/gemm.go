@@ -41,11 +41,12 @@ const (
 )
 
 // sgemmRows runs C = A·B (no transposes, alpha 1, beta 0) for n a
-// multiple of 64 on the strided 6×64 kernel (winoProduct: winoGemm, or
-// the AVX2 rows kernel), straight from A and B: nothing is packed. It pays when B is small enough to stay in L2
-// for every 6-row panel (rowsMaxB) and A has few rows (rowsMaxM), like a
-// dense layer at inference: packing A and B there costs more than the
-// product. Each element of C is summed by one call in k order; the rows
+// multiple of 64 on the strided 6×64 kernel (winoProduct, AVX-512 or
+// AVX2), straight from A and B: nothing is packed. It pays when B is small
+// enough to stay in L2 for every 6-row panel (rowsMaxB) and A has few rows
+// (rowsMaxM), like a dense layer at inference: packing A and B there costs
+// more than the product. Each element of C is summed by one call in k
+// order; the rows
 // past the last whole panel go through a zero-padded copy. That includes
 // products of 2 to 5 rows (a dense layer at a small inference batch), which
 // the packed path served 5–10× slower: it packs all of B on every call.
