@@ -20,7 +20,7 @@ import (
 // answer and the requests metric counts it. Every other message is
 // logged at most once per interval, so that a client sending malformed
 // requests cannot flood the log; the next line logged says how many were
-// dropped meanwhile.
+// dropped meanwhile (or, when none follows, a line at Shutdown).
 type httpLogger struct {
 	w        io.Writer
 	interval time.Duration
@@ -69,6 +69,21 @@ func (l *httpLogger) Printf(format string, args ...any) {
 	}
 	l.last, l.dropped = now, 0
 	fmt.Fprintf(l.w, "http: %s\n", msg)
+}
+
+// flush logs how many messages were dropped since the last line, if any,
+// so that a count with no later message to carry it is not lost
+// (Server.Shutdown calls it).
+func (l *httpLogger) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.dropped == 0 {
+		return
+	}
+	now := l.now()
+	fmt.Fprintf(l.w, "http: %d more HTTP server messages in the last %v were not logged: at most one is logged per %v\n",
+		l.dropped, now.Sub(l.last).Round(time.Millisecond), l.interval)
+	l.last, l.dropped = now, 0
 }
 
 // bodyTooLarge reports whether a message's arguments carry fasthttp's

@@ -68,6 +68,7 @@ type Server struct {
 
 	ready    atomic.Bool
 	http     *fasthttp.Server
+	httpLog  *httpLogger // fasthttp's messages, rate-limited
 	met      *metrics
 	metricsH fasthttp.RequestHandler
 	token    [sha256.Size]byte
@@ -109,11 +110,12 @@ func New(b backend.Backend, cfg Config) (*Server, error) {
 	s.metricsH = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}))
 	s.statePool.New = func() any { return &reqState{} }
 	s.taskPool.New = func() any { return &task{done: make(chan error, 1)} }
+	s.httpLog = newHTTPLogger(cfg.Log, time.Second)
 	s.http = &fasthttp.Server{
 		Handler:                       s.handle,
 		ErrorHandler:                  s.handleError,
 		Name:                          "kiln",
-		Logger:                        newHTTPLogger(cfg.Log, time.Second),
+		Logger:                        s.httpLog,
 		ReadTimeout:                   cfg.ReadTimeout,
 		WriteTimeout:                  cfg.WriteTimeout,
 		IdleTimeout:                   cfg.IdleTimeout,
@@ -182,6 +184,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-s.pollDone
 		s.stopPoll = nil
 	}
+	defer s.httpLog.flush()
 	if err := s.http.ShutdownWithContext(ctx); err != nil {
 		s.pollMu.Lock()
 		s.shut = true

@@ -1233,7 +1233,7 @@ func TestClassifyInvertValues(t *testing.T) {
 // TestHTTPLogger: fasthttp's messages go to the server log prefixed
 // "http: ", a body over the limit (already answered 413) is not logged,
 // and at most one message a second is, the next one logged counting those
-// dropped meanwhile.
+// dropped meanwhile, or flush (at Shutdown) when none follows.
 func TestHTTPLogger(t *testing.T) {
 	var buf bytes.Buffer
 	l := newHTTPLogger(&buf, time.Second)
@@ -1266,6 +1266,17 @@ func TestHTTPLogger(t *testing.T) {
 		l.Printf(st.format, st.args...)
 		assert.Equal(t, st.want, buf.String()[before:], "step %d", i)
 	}
+	// a count no later message carries is written by flush (at Shutdown),
+	// once; with nothing dropped flush writes nothing
+	now = t0.Add(2700 * time.Millisecond)
+	l.Printf(connErrorFormat, conn(errors.New("sixth"))...)
+	now = t0.Add(3 * time.Second)
+	before := buf.Len()
+	l.flush()
+	assert.Equal(t, "http: 1 more HTTP server messages in the last 500ms were not logged: at most one is logged per 1s\n", buf.String()[before:])
+	before = buf.Len()
+	l.flush()
+	assert.Equal(t, "", buf.String()[before:], "flush with nothing dropped")
 }
 
 // rawRequest sends raw on a new connection to ts and reads the answer
