@@ -7,8 +7,9 @@ import (
 )
 
 // KernelEnv names the environment variable that forces the SGEMM
-// micro-kernel ("generic", "avx2" or "avx512"). An unknown or unsupported
-// name is ignored and the fastest kernel the CPU supports is used.
+// micro-kernel ("generic", "avx2" or "avx512"), and with it the forms of
+// the convolution kernels that go with it. An unknown or unsupported name
+// is ignored and the fastest kernel the CPU supports is used.
 const KernelEnv = "KILN_CPU_KERNEL"
 
 // microKernel computes one mr×nr tile of C over kc steps from a packed
