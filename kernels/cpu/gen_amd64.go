@@ -317,20 +317,7 @@ func (g *gen) gatherKernel(name string, mr int) {
 			}
 		}
 	}
-	g.p("\tCMPQ CX, $2")
-	g.p("\tJLT %s_tail", name)
-	g.p("%s_loop2:", name)
-	step("AX", "BX", 0)
-	step("R10", "R11", 1)
-	g.p("\tADDQ $32, SI")
-	g.p("\tSUBQ $2, CX")
-	g.p("\tCMPQ CX, $2")
-	g.p("\tJGE %s_loop2", name)
-	g.p("%s_tail:", name)
-	g.p("\tTESTQ CX, CX")
-	g.p("\tJEQ %s_store", name)
-	step("AX", "BX", 0)
-	g.p("%s_store:", name)
+	g.gatherLoop(name, step)
 	g.p("\tMOVQ c+32(FP), DX")
 	g.p("\tMOVQ ldc+40(FP), R8")
 	g.p("\tSHLQ $2, R8")
@@ -439,6 +426,27 @@ func (g *gen) rowsKernelAVX2(name string) {
 	g.p("")
 }
 
+// gatherLoop emits the reduction loop of the gather kernels over CX steps
+// of the offset list at SI (two steps at a time, their offsets in AX, BX
+// and R10, R11, then one), step emitting one step; it ends at the label
+// name_store.
+func (g *gen) gatherLoop(name string, step func(xr, dr string, k int)) {
+	g.p("\tCMPQ CX, $2")
+	g.p("\tJLT %s_tail", name)
+	g.p("%s_loop2:", name)
+	step("AX", "BX", 0)
+	step("R10", "R11", 1)
+	g.p("\tADDQ $32, SI")
+	g.p("\tSUBQ $2, CX")
+	g.p("\tCMPQ CX, $2")
+	g.p("\tJGE %s_loop2", name)
+	g.p("%s_tail:", name)
+	g.p("\tTESTQ CX, CX")
+	g.p("\tJEQ %s_store", name)
+	step("AX", "BX", 0)
+	g.p("%s_store:", name)
+}
+
 // gatherKernelAVX2 emits the AVX2+FMA gather kernel, with
 // convGather<mr>AVX512's arguments and result (see gatherKernel): the
 // mr×64 tile as four mr×16 column blocks, each a whole pass over the
@@ -464,20 +472,7 @@ func (g *gen) gatherKernelAVX2(name string, mr int) {
 		g.fmaRowsY(mr, fmt.Sprintf("0(R9)(%s*4)", dr), fmt.Sprintf("32(R9)(%s*4)", dr),
 			func(i int) string { return fmt.Sprintf("%d(DI)(%s*4)", i*4, xr) })
 	}
-	g.p("\tCMPQ CX, $2")
-	g.p("\tJLT %s_tail", name)
-	g.p("%s_loop2:", name)
-	step("AX", "BX", 0)
-	step("R10", "R11", 1)
-	g.p("\tADDQ $32, SI")
-	g.p("\tSUBQ $2, CX")
-	g.p("\tCMPQ CX, $2")
-	g.p("\tJGE %s_loop2", name)
-	g.p("%s_tail:", name)
-	g.p("\tTESTQ CX, CX")
-	g.p("\tJEQ %s_store", name)
-	step("AX", "BX", 0)
-	g.p("%s_store:", name)
+	g.gatherLoop(name, step)
 	g.p("\tMOVQ c+32(FP), DX")
 	g.p("\tADDQ R12, DX")
 	g.p("\tMOVQ ldc+40(FP), R8")
