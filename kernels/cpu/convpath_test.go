@@ -58,7 +58,8 @@ func TestConvPaths(t *testing.T) {
 		{N: 2, H: 5, W: 7, C: 64, KH: 3, KW: 3, F: 128, StrideH: 1, StrideW: 1, PadTop: 2, PadLeft: 2, OutH: 7, OutW: 9},
 		{N: 3, H: 9, W: 10, C: 3, KH: 3, KW: 3, F: 128, StrideH: 2, StrideW: 1, OutH: 4, OutW: 8},
 		{N: 1, H: 16, W: 16, C: 16, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 16, OutW: 16}, // panels inside and across the border
-		{N: 3, H: 6, W: 6, C: 16, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 6, OutW: 6},     // pooling fused into the implicit pass
+		{N: 3, H: 6, W: 6, C: 16, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 6, OutW: 6},     // pooling fused into Winograd F(2×2, 3×3)
+		{N: 3, H: 6, W: 6, C: 24, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 6, OutW: 6},     // pooling fused into the implicit pass
 		{N: 2, H: 5, W: 5, C: 17, KH: 2, KW: 2, F: 64, StrideH: 1, StrideW: 1, OutH: 4, OutW: 4},                            // channel remainders 5, 3, 1
 		{N: 2, H: 5, W: 5, C: 21, KH: 2, KW: 2, F: 64, StrideH: 1, StrideW: 1, OutH: 4, OutW: 4},
 		{N: 2, H: 5, W: 5, C: 19, KH: 2, KW: 2, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 5, OutW: 5},

@@ -106,6 +106,12 @@ func winoDyAVX2(p *[4]*float32, nblk int, d *float32, dstride int)
 func winoGradOutAVX2(m *float32, mstride, nblk int, w *float32, wstride int, half float32)
 
 //go:noescape
+func winoOutputAVX2(m *float32, mstride, nblk int, y *[4]*float32, bias *float32, relu int)
+
+//go:noescape
+func winoFilterAVX2(w *float32, cf int, u *float32, ustride, n16 int, half float32)
+
+//go:noescape
 func winoFilter43AVX2(w *float32, cf int, u *float32, ustride, n16 int)
 
 //go:noescape
@@ -226,16 +232,16 @@ func reluBackVec(y, dy, dx []float32) int {
 	return n
 }
 
-// implicitOK reports whether the AVX-512-only kernels run with
-// micro-kernel kr: the Winograd F(2×2, 3×3) forward pass and the wide
-// direct convolution.
+// implicitOK reports whether the one AVX-512-only convolution kernel, the
+// wide direct convolution, runs with micro-kernel kr.
 func implicitOK(kr *gemmKernel) bool { return kr == &avx512Kernel }
 
 // asmConvOK reports whether micro-kernel kr is one of the assembly ones
 // (avx512, avx2), whose convolution kernels come in an AVX-512 and an
 // AVX2+FMA form: the implicit-GEMM rows and gather kernels, the direct
-// convolution fused with a 2×2 max pooling, Winograd F(4×4, 3×3) and the
-// F(3×3, 2×2) filter gradient (implicitOK names the AVX-512-only ones).
+// convolution fused with a 2×2 max pooling, and the Winograd F(2×2, 3×3),
+// F(4×4, 3×3) and F(3×3, 2×2) passes (implicitOK names the AVX-512-only
+// one).
 func asmConvOK(kr *gemmKernel) bool { return kr == &avx512Kernel || kr == &avx2Kernel }
 
 // rowsKernel runs convRowsAVX512, or convRowsImplicitAVX2 when kr is not
@@ -291,10 +297,27 @@ func gatherKernel(kr *gemmKernel, mr, kc int, off []int, x, dy, c *float32, ldc 
 }
 
 // winoKernels reports which Winograd passes micro-kernel kr has kernels
-// for: F(2×2, 3×3) forward on AVX-512 only; F(4×4, 3×3) forward and the
-// F(3×3, 2×2) filter gradient (grad) on AVX-512 and AVX2+FMA.
+// for: the F(2×2, 3×3) and F(4×4, 3×3) forward passes and the F(3×3, 2×2)
+// filter gradient (grad), each on AVX-512 and AVX2+FMA.
 func winoKernels(kr *gemmKernel) (f2, f4, grad bool) {
-	return implicitOK(kr), asmConvOK(kr), asmConvOK(kr)
+	ok := asmConvOK(kr)
+	return ok, ok, ok
+}
+
+// winoCostsFor returns the costs Winograd's forward pass is chosen by on
+// micro-kernel kr (see winoCosts). AVX-512: a point of F(4×4, 3×3) 1.4
+// of F(2×2, 3×3)'s, on every shape Winograd takes. AVX2: 1.2, and a direct
+// multiply-add 0.7 of an F(2×2, 3×3) point, measured on an AVX2-only Zen 3
+// (CPU time a call on one worker, C = F = 64, square outputs of 1–15
+// pixels, batches 1 and 32): the implicit kernel ran a 1×1 output 2× as
+// fast as F(2×2, 3×3); F(2×2, 3×3) beat it from 5×5 on (12 % at batch 32)
+// and, at batch 32, on 2×2; F(4×4, 3×3) beat F(2×2, 3×3) on 3×3, 7×7, 9×9
+// and 11×11 and up (1.5× on 11×11), levelling at 9×9 and 13×13.
+func winoCostsFor(kr *gemmKernel) winoCosts {
+	if kr == &avx512Kernel {
+		return winoCosts{p2: 5, p4: 7}
+	}
+	return winoCosts{p2: 10, p4: 12, direct: 7}
 }
 
 // winoProduct runs npanel 6×64 tiles of C = A·B, rows evenly spaced, for
@@ -364,23 +387,33 @@ func winoInput(kr *gemmKernel, p *[16]*float32, nblk int, v *float32, vstride in
 	winoInputAVX512(p, nblk, v, vstride)
 }
 
-// winoOutput runs winoOutputAVX512 (see gen_amd64.go): the output
-// transform of one tile, nblk blocks of 16 filters, with the bias (nil
-// for none, else one value per filter) and ReLU of the epilogue.
-func winoOutput(m *float32, mstride, nblk int, y *[4]*float32, bias []float32, relu bool) {
+// winoOutput runs winoOutputAVX512, or winoOutputAVX2 when kr is not the
+// AVX-512 kernel (see gen_amd64.go): the output transform of one tile,
+// nblk blocks of 16 filters, with the bias (nil for none, else one value
+// per filter) and ReLU of the epilogue.
+func winoOutput(kr *gemmKernel, m *float32, mstride, nblk int, y *[4]*float32, bias []float32, relu bool) {
 	bp := biasPtr(bias, 16*nblk)
+	if kr != &avx512Kernel {
+		winoOutputAVX2(m, mstride, nblk, y, bp, b2i(relu))
+		return
+	}
 	winoOutputAVX512(m, mstride, nblk, y, bp, b2i(relu))
 }
 
-// winoFilter runs winoFilterAVX512 (see gen_amd64.go): the filter
-// transform of the 16-column blocks [lo, hi) of an HWIO 3×3 filter's cf =
-// C·F columns into u, whose 16 planes are ustride floats apart.
-func winoFilter(w []float32, cf int, u []float32, ustride, lo, hi int) {
+// winoFilter runs winoFilterAVX512, or winoFilterAVX2 when kr is not the
+// AVX-512 kernel (see gen_amd64.go): the filter transform of the 16-column
+// blocks [lo, hi) of an HWIO 3×3 filter's cf = C·F columns into u, whose
+// 16 planes are ustride floats apart.
+func winoFilter(kr *gemmKernel, w []float32, cf int, u []float32, ustride, lo, hi int) {
 	if hi <= lo {
 		return
 	}
 	_ = w[8*cf+16*hi-1]
 	_ = u[15*ustride+16*hi-1]
+	if kr != &avx512Kernel {
+		winoFilterAVX2(&w[16*lo], cf, &u[16*lo], ustride, hi-lo, 0.5)
+		return
+	}
 	winoFilterAVX512(&w[16*lo], cf, &u[16*lo], ustride, hi-lo, 0.5)
 }
 

@@ -18,7 +18,7 @@ func adamVec(_, _, _, _ float32, _, _, _, _ []float32) int { return 0 }
 // reluBackVec has no vector loop off amd64.
 func reluBackVec(_, _, _ []float32) int { return 0 }
 
-// implicitOK: the AVX-512-only kernels are amd64 only.
+// implicitOK: the AVX-512-only kernel is amd64 only.
 func implicitOK(*gemmKernel) bool { return false }
 
 // asmConvOK: the assembly convolution kernels are amd64 only.
@@ -31,9 +31,9 @@ func gatherKernel(*gemmKernel, int, int, []int, *float32, *float32, *float32, in
 
 func winoInput(*gemmKernel, *[16]*float32, int, *float32, int) {}
 
-func winoOutput(*float32, int, int, *[4]*float32, []float32, bool) {}
+func winoOutput(*gemmKernel, *float32, int, int, *[4]*float32, []float32, bool) {}
 
-func winoFilter([]float32, int, []float32, int, int, int) {}
+func winoFilter(*gemmKernel, []float32, int, []float32, int, int, int) {}
 
 func winoGemm(int, int, *float32, int, *float32, int, *float32, int) {}
 
@@ -41,6 +41,9 @@ func winoProduct(*gemmKernel, int, int, *float32, int, *float32, int, *float32, 
 
 // winoKernels: no Winograd kernels off amd64.
 func winoKernels(*gemmKernel) (f2, f4, grad bool) { return false, false, false }
+
+// winoCostsFor: no Winograd kernels off amd64 (winograd never asks).
+func winoCostsFor(*gemmKernel) winoCosts { return winoCosts{p2: 5, p4: 7} }
 
 func winoGemmT(*gemmKernel, int, *float32, int, *float32, int, *float32, int, bool) {}
 

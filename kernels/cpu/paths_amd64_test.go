@@ -14,14 +14,15 @@ import (
 // forward pass and backward-data as Winograd F(4×4, 3×3), its filter
 // gradient as F(3×3, 2×2), the implicit kernels where Winograd does not
 // apply, conv1's fused pooling and the dense layers' unpacked product
-// (sgemmRows); a 1×1 output stays off Winograd (36 multiply-adds a tile
-// against 9 a pixel).
+// (sgemmRows); and for smaller outputs, F(2×2, 3×3) on 2×2 and 5×5 ones,
+// F(4×4, 3×3) on 3×3 and 7×7, while a 1×1 output stays off Winograd (16
+// points a tile against 9 multiply-adds a pixel).
 func TestAVX2Paths(t *testing.T) {
 	kr := &avx2Kernel
 	conv2 := ConvShape{N: 32, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11}
 	require.True(t, conv2.winograd(kr), "conv2 forward")
 	require.Equal(t, 4, conv2.winoTileFor(kr, 0))
-	require.Equal(t, 4, conv2.winoTileFor(kr, 2), "F(2×2, 3×3) has no AVX2 kernels")
+	require.Equal(t, 2, conv2.winoTileFor(kr, 2), "forced")
 	tr, ok := conv2.transposedShape()
 	require.True(t, ok)
 	require.True(t, tr.winograd(kr), "conv2 backward-data (13×13 output)")
@@ -29,9 +30,14 @@ func TestAVX2Paths(t *testing.T) {
 	require.True(t, conv2.implicitFwd(kr) && conv2.implicitData(kr) && conv2.implicitFilter(kr))
 	one := ConvShape{N: 1, H: 3, W: 3, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 1, OutW: 1}
 	require.False(t, one.winograd(kr), "1×1 output")
-	require.True(t, one.winograd(&avx512Kernel), "AVX-512 has F(2×2, 3×3)")
+	require.True(t, one.winograd(&avx512Kernel), "AVX-512 takes Winograd wherever it applies")
+	for _, c := range []struct{ out, tile int }{{2, 2}, {3, 4}, {5, 2}, {7, 4}} {
+		s := ConvShape{N: 32, H: c.out + 2, W: c.out + 2, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: c.out, OutW: c.out}
+		require.True(t, s.winograd(kr), "%d×%d output", c.out, c.out)
+		require.Equal(t, c.tile, s.winoTileFor(kr, 0), "%d×%d output", c.out, c.out)
+	}
 	require.True(t, asmConvOK(kr), "conv1's fused pooling and the dense layers' sgemmRows")
-	require.False(t, implicitOK(kr), "F(2×2, 3×3) and the wide direct kernel are AVX-512 only")
+	require.False(t, implicitOK(kr), "the wide direct kernel is AVX-512 only")
 	require.False(t, asmConvOK(&genericKernel))
 	require.False(t, conv2.winograd(&genericKernel))
 }

@@ -41,21 +41,26 @@ const winoChunkBytes = 384 << 10
 
 // winograd reports whether the forward pass runs as Winograd (F(2×2, 3×3)
 // or F(4×4, 3×3), see winoTileFor) with micro-kernel kr: a 3×3 filter,
-// stride 1, channels in blocks of 16 and filters in blocks of 64, on the
-// AVX-512 kernels; or on the AVX2 kernels, which have F(4×4, 3×3) only,
-// where its tiles take at most half the multiply-adds of the direct
-// convolution (36 a tile against 9 a pixel). The reference CNN's 11×11
-// output (324 against 1089) ran 1.6× faster as Winograd than on the
-// implicit rows kernel: BenchmarkWinograd/batch64, winograd-kept against
-// implicit, 2.1 ms and 3.5 ms, two threads of an AVX2-only Zen 3; a 1×1
-// output (36 against 9) stays direct.
+// stride 1, channels in blocks of 16 and filters in blocks of 64, where kr
+// has Winograd kernels (AVX-512 and AVX2), and on AVX2 only where the
+// chosen tile's weighted points cost no more than the direct
+// convolution's multiply-adds (winoCosts). The reference CNN's 11×11
+// output (324 points against 1089 multiply-adds) ran 1.6× faster as
+// Winograd than on the implicit rows kernel: BenchmarkWinograd/batch64,
+// winograd-kept against implicit, 2.1 ms and 3.5 ms, two threads of an
+// AVX2-only Zen 3; a 1×1 output (16 points against 9) stays direct there.
 func (s ConvShape) winograd(kr *gemmKernel) bool {
 	f2, f4, _ := winoKernels(kr)
-	if !s.winoShape() || !f4 {
+	if !s.winoShape() || !f2 || !f4 {
 		return false
 	}
-	th, tw := s.winoTiles(4)
-	return f2 || 2*th*tw*36 <= 9*s.OutH*s.OutW
+	c := winoCostsFor(kr)
+	if c.direct == 0 {
+		return true
+	}
+	m := s.winoTile(c, 0)
+	th, tw := s.winoTiles(m)
+	return th*tw*c.point(m) <= 9*s.OutH*s.OutW*c.direct
 }
 
 // winoShape reports whether s has the shape the Winograd passes take: a
@@ -74,31 +79,43 @@ func (s ConvShape) winogradGrad(kr *gemmKernel) bool {
 	return grad && s.winoShape()
 }
 
-// winoTileFor is winoTile for micro-kernel kr: 4 where kr has no F(2×2,
-// 3×3) kernels (AVX2), whatever force asks for.
-func (s ConvShape) winoTileFor(kr *gemmKernel, force int) int {
-	if f2, _, _ := winoKernels(kr); !f2 {
-		return 4
+// winoCosts weighs a micro-kernel's Winograd forward passes against each
+// other and against the direct convolution: p2 and p4 are the costs of a
+// tile's transform point (for one channel and filter) in F(2×2, 3×3) and
+// F(4×4, 3×3), whose transforms cost more per point, and direct that of a
+// multiply-add of the direct convolution, or 0 where Winograd runs on
+// every shape it takes. winoCostsFor gives the measured ones.
+type winoCosts struct{ p2, p4, direct int }
+
+// point returns the cost of a transform point of F(m×m, 3×3).
+func (c winoCosts) point(m int) int {
+	if m == 4 {
+		return c.p4 * 36
 	}
-	return s.winoTile(force)
+	return c.p2 * 16
+}
+
+// winoTileFor is winoTile with micro-kernel kr's costs (winoCostsFor).
+func (s ConvShape) winoTileFor(kr *gemmKernel, force int) int {
+	return s.winoTile(winoCostsFor(kr), force)
 }
 
 // winoTile returns the output tile size of s's forward pass: 4 (F(4×4,
 // 3×3), 36 transform points per tile) or 2 (F(2×2, 3×3), 16 points per
-// tile), whichever costs less for s's tiles, a point of F(4×4, 3×3)
-// counting 1.4 of F(2×2, 3×3)'s (its transforms cost more per point:
-// measured on the reference CNN's shapes, single-threaded, minimum of 30
-// runs each, an 11×11 output ran 1.29× faster as F(4×4, 3×3), 324 points
-// per image against 576; a 13×13 one 0.98×, 576 against 784; a 15×15 one
-// 1.25×, 576 against 1024). force, when not 0, overrides the choice
-// (tests compare the two).
-func (s ConvShape) winoTile(force int) int {
+// tile), whichever costs less for s's tiles with costs c. On AVX-512 a
+// point of F(4×4, 3×3) counts 1.4 of F(2×2, 3×3)'s (measured on the
+// reference CNN's shapes, single-threaded, minimum of 30 runs each, an
+// 11×11 output ran 1.29× faster as F(4×4, 3×3), 324 points per image
+// against 576; a 13×13 one 0.98×, 576 against 784; a 15×15 one 1.25×,
+// 576 against 1024); on AVX2 1.2 (see winoCostsFor). force, when not 0,
+// overrides the choice (tests compare the two).
+func (s ConvShape) winoTile(c winoCosts, force int) int {
 	if force != 0 {
 		return force
 	}
 	th2, tw2 := s.winoTiles(2)
 	th4, tw4 := s.winoTiles(4)
-	if 7*th4*tw4*36 < 5*th2*tw2*16 {
+	if th4*tw4*c.point(4) < th2*tw2*c.point(2) {
 		return 4
 	}
 	return 2
@@ -224,7 +241,7 @@ func (j *convJob) winoFilterChunk(_, t int) {
 		winoFilter43(j.kern, j.w, s.C*s.F, j.wu, s.winoUStride(), lo, hi)
 		return
 	}
-	winoFilter(j.w, s.C*s.F, j.wu, s.winoUStride(), lo, hi)
+	winoFilter(j.kern, j.w, s.C*s.F, j.wu, s.winoUStride(), lo, hi)
 }
 
 // growWino sizes the workers' transformed tiles (V and M, or the filter
@@ -381,7 +398,7 @@ func (j *convJob) winoOut(w, lo, hi int, mm []float32) {
 			if m == 4 {
 				winoOutput43(j.kern, mp, s.F, s.F/16, &y, j.bias, j.relu, l.wt)
 			} else {
-				winoOutput(mp, s.F, s.F/16, (*[4]*float32)(y[:4]), j.bias, j.relu)
+				winoOutput(j.kern, mp, s.F, s.F/16, (*[4]*float32)(y[:4]), j.bias, j.relu)
 			}
 		}
 		if j.py != nil {

@@ -18,8 +18,8 @@ type winoKernel struct {
 }
 
 // winoKernelList lists this CPU's micro-kernels that have Winograd
-// kernels (F(2×2, 3×3) and F(4×4, 3×3) on AVX-512, F(4×4, 3×3) on AVX2),
-// skipping the test when there are none.
+// kernels (F(2×2, 3×3) and F(4×4, 3×3), on AVX-512 and AVX2), skipping the
+// test when there are none.
 func winoKernelList(t *testing.T) []winoKernel {
 	var ks []winoKernel
 	for _, name := range KernelNames() {
@@ -136,15 +136,22 @@ func TestWinograd(t *testing.T) {
 	}
 }
 
-// TestWinoTile checks which tile size the forward pass picks: F(4×4, 3×3)
-// where it costs less (the reference CNN's 11×11 output: 9 tiles of 36
-// points against 36 of 16), F(2×2, 3×3) for tiny outputs and where
-// F(4×4, 3×3)'s tiles waste too much (13×13).
+// TestWinoTile checks the choice of the forward pass's tile with the
+// AVX-512 and the AVX2 costs (winoCostsFor): F(4×4, 3×3) where it costs
+// less (the reference CNN's 11×11 output: 9 tiles of 36 points against 36
+// of 16), F(2×2, 3×3) for tiny outputs and where F(4×4, 3×3)'s tiles
+// waste too much (13×13 on AVX-512, whose F(4×4, 3×3) points weigh more;
+// 5×5 on both).
 func TestWinoTile(t *testing.T) {
-	for _, c := range []struct{ oh, ow, want int }{{11, 11, 4}, {13, 13, 2}, {15, 15, 4}, {1, 1, 2}, {2, 2, 2}, {3, 3, 4}, {6, 7, 2}, {8, 8, 4}, {2, 9, 2}} {
+	avx512, avx2 := winoCosts{p2: 5, p4: 7}, winoCosts{p2: 10, p4: 12, direct: 7}
+	for _, c := range []struct{ oh, ow, want512, want2 int }{
+		{11, 11, 4, 4}, {13, 13, 2, 4}, {15, 15, 4, 4}, {1, 1, 2, 2}, {2, 2, 2, 2}, {3, 3, 4, 4},
+		{5, 5, 2, 2}, {6, 7, 2, 4}, {8, 8, 4, 4}, {9, 9, 2, 4}, {2, 9, 2, 2},
+	} {
 		s := ConvShape{OutH: c.oh, OutW: c.ow}
-		require.Equal(t, c.want, s.winoTile(0), "%d×%d output", c.oh, c.ow)
-		require.Equal(t, 2, s.winoTile(2), "forced")
+		require.Equal(t, c.want512, s.winoTile(avx512, 0), "%d×%d output, AVX-512 costs", c.oh, c.ow)
+		require.Equal(t, c.want2, s.winoTile(avx2, 0), "%d×%d output, AVX2 costs", c.oh, c.ow)
+		require.Equal(t, 2, s.winoTile(avx2, 2), "forced")
 	}
 }
 
@@ -301,8 +308,8 @@ func testWinoPooled(t *testing.T, kern string) {
 
 // TestWinoFilterCacheTile checks that a transformed filter kept for one
 // tile size is not used for the other: the same filter (same FilterID)
-// on an 11×11 output (F(4×4, 3×3)) and a 13×13 one (F(2×2, 3×3)), in
-// turn, gives the bits of the uncached passes.
+// on an 11×11 output (F(4×4, 3×3)) and a 5×5 one (F(2×2, 3×3)), in turn,
+// gives the bits of the uncached passes.
 func TestWinoFilterCacheTile(t *testing.T) {
 	for _, kt := range winoKernelList(t) {
 		t.Run(kt.name, func(t *testing.T) { testWinoFilterCacheTile(t, kt.name) })
@@ -314,7 +321,7 @@ func testWinoFilterCacheTile(t *testing.T, kern string) {
 	w := randSlice(r, 9*32*64)
 	var cached Workspace
 	require.NoError(t, cached.Gemm.SetKernel(kern))
-	for k, hw := range []int{13, 15, 13, 15} {
+	for k, hw := range []int{13, 7, 13, 7} {
 		s := ConvShape{N: 2, H: hw, W: hw, C: 32, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: hw - 2, OutW: hw - 2}
 		x := randSlice(r, s.N*s.H*s.W*s.C)
 		want, got := make([]float32, s.N*s.OutH*s.OutW*s.F), make([]float32, s.N*s.OutH*s.OutW*s.F)
@@ -322,7 +329,9 @@ func testWinoFilterCacheTile(t *testing.T, kern string) {
 		require.NoError(t, fresh.Gemm.SetKernel(kern))
 		Conv2DForwardEpilogue(nil, &fresh, s, x, w, want, ConvEpilogue{})
 		Conv2DForwardEpilogue(nil, &cached, s, x, w, got, ConvEpilogue{FilterID: 7})
-		requireSameBits(t, want, got, fmt.Sprintf("call %d (%d×%d output, tile %d)", k, hw-2, hw-2, s.winoTileFor(cached.Gemm.kernel(), 0)))
+		tile := s.winoTileFor(cached.Gemm.kernel(), 0)
+		require.Equal(t, map[int]int{13: 4, 7: 2}[hw], tile, "%d×%d output", hw-2, hw-2)
+		requireSameBits(t, want, got, fmt.Sprintf("call %d (%d×%d output, tile %d)", k, hw-2, hw-2, tile))
 	}
 }
 
