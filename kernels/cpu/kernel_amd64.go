@@ -307,12 +307,16 @@ func winoKernels(kr *gemmKernel) (f2, f4, grad bool) {
 // winoCostsFor returns the costs Winograd's forward pass is chosen by on
 // micro-kernel kr (see winoCosts). AVX-512: a point of F(4×4, 3×3) 1.4
 // of F(2×2, 3×3)'s, on every shape Winograd takes. AVX2: 1.2, and a direct
-// multiply-add 0.7 of an F(2×2, 3×3) point, measured on an AVX2-only Zen 3
-// (CPU time a call on one worker, C = F = 64, square outputs of 1–15
-// pixels, batches 1 and 32): the implicit kernel ran a 1×1 output 2× as
-// fast as F(2×2, 3×3); F(2×2, 3×3) beat it from 5×5 on (12 % at batch 32)
-// and, at batch 32, on 2×2; F(4×4, 3×3) beat F(2×2, 3×3) on 3×3, 7×7, 9×9
-// and 11×11 and up (1.5× on 11×11), levelling at 9×9 and 13×13.
+// multiply-add 0.7 of an F(2×2, 3×3) point, over the batch's tiles in
+// whole panels. Measured on an AVX2-only Zen 3, CPU time a call on one
+// worker, C = F = 64, square outputs of 1–15 pixels, batches 1 and 32
+// (medians of five interleaved runs): at batch 32, F(2×2, 3×3) ran a 2×2
+// output 1.7× and a 5×5 one 1.19× faster than the implicit kernel,
+// F(4×4, 3×3) a 3×3 one 1.5× faster, a 13×13 one 1.2× faster than
+// F(2×2, 3×3), the two level on 9×9; at batch 1, whose few tiles fill
+// few of the 6-tile panels, the implicit kernel ran 1×1 to 3×3 outputs
+// 2–2.3× faster than either, level with F(2×2, 3×3) on 5×5, and
+// Winograd took 9×9 and up (0.79× the time on 9×9).
 func winoCostsFor(kr *gemmKernel) winoCosts {
 	if kr == &avx512Kernel {
 		return winoCosts{p2: 5, p4: 7}

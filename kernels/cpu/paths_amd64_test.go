@@ -14,9 +14,10 @@ import (
 // forward pass and backward-data as Winograd F(4×4, 3×3), its filter
 // gradient as F(3×3, 2×2), the implicit kernels where Winograd does not
 // apply, conv1's fused pooling and the dense layers' unpacked product
-// (sgemmRows); and for smaller outputs, F(2×2, 3×3) on 2×2 and 5×5 ones,
-// F(4×4, 3×3) on 3×3 and 7×7, while a 1×1 output stays off Winograd (16
-// points a tile against 9 multiply-adds a pixel).
+// (sgemmRows); and for smaller outputs at batch 32, F(2×2, 3×3) on 2×2
+// and 5×5 ones, F(4×4, 3×3) on 3×3 and 7×7, while a 1×1 output stays off
+// Winograd (16 points a tile against 9 multiply-adds a pixel), as do the
+// few tiles of a 3×3 output at batch 1 (see winoCostsFor).
 func TestAVX2Paths(t *testing.T) {
 	kr := &avx2Kernel
 	conv2 := ConvShape{N: 32, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11}
@@ -31,10 +32,12 @@ func TestAVX2Paths(t *testing.T) {
 	one := ConvShape{N: 1, H: 3, W: 3, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 1, OutW: 1}
 	require.False(t, one.winograd(kr), "1×1 output")
 	require.True(t, one.winograd(&avx512Kernel), "AVX-512 takes Winograd wherever it applies")
-	for _, c := range []struct{ out, tile int }{{2, 2}, {3, 4}, {5, 2}, {7, 4}} {
-		s := ConvShape{N: 32, H: c.out + 2, W: c.out + 2, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: c.out, OutW: c.out}
-		require.True(t, s.winograd(kr), "%d×%d output", c.out, c.out)
-		require.Equal(t, c.tile, s.winoTileFor(kr, 0), "%d×%d output", c.out, c.out)
+	for _, c := range []struct{ n, out, tile int }{{32, 1, 0}, {32, 2, 2}, {32, 3, 4}, {32, 5, 2}, {32, 7, 4}, {1, 3, 0}, {1, 9, 2}, {1, 11, 4}} {
+		s := ConvShape{N: c.n, H: c.out + 2, W: c.out + 2, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: c.out, OutW: c.out}
+		require.Equal(t, c.tile != 0, s.winograd(kr), "%d×%d output, batch %d: Winograd", c.out, c.out, c.n)
+		if c.tile != 0 {
+			require.Equal(t, c.tile, s.winoTileFor(kr, 0), "%d×%d output, batch %d", c.out, c.out, c.n)
+		}
 	}
 	require.True(t, asmConvOK(kr), "conv1's fused pooling and the dense layers' sgemmRows")
 	require.False(t, implicitOK(kr), "the wide direct kernel is AVX-512 only")

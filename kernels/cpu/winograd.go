@@ -55,12 +55,7 @@ func (s ConvShape) winograd(kr *gemmKernel) bool {
 		return false
 	}
 	c := winoCostsFor(kr)
-	if c.direct == 0 {
-		return true
-	}
-	m := s.winoTile(c, 0)
-	th, tw := s.winoTiles(m)
-	return th*tw*c.point(m) <= 9*s.OutH*s.OutW*c.direct
+	return c.direct == 0 || s.winoCost(c, s.winoTile(c, 0)) <= 9*s.N*s.OutH*s.OutW*c.direct
 }
 
 // winoShape reports whether s has the shape the Winograd passes take: a
@@ -83,8 +78,12 @@ func (s ConvShape) winogradGrad(kr *gemmKernel) bool {
 // other and against the direct convolution: p2 and p4 are the costs of a
 // tile's transform point (for one channel and filter) in F(2×2, 3×3) and
 // F(4×4, 3×3), whose transforms cost more per point, and direct that of a
-// multiply-add of the direct convolution, or 0 where Winograd runs on
-// every shape it takes. winoCostsFor gives the measured ones.
+// multiply-add of the direct convolution. With direct 0, Winograd runs on
+// every shape it takes, its tile chosen by the tiles of one image; else
+// the tiles of the whole batch count, rounded up to the product kernel's
+// panels of 6 tiles (at batch 1 a 3×3 output's one F(4×4, 3×3) tile is
+// computed as 6), and the cheaper tile must cost no more than the direct
+// convolution. winoCostsFor gives the measured ones.
 type winoCosts struct{ p2, p4, direct int }
 
 // point returns the cost of a transform point of F(m×m, 3×3).
@@ -95,6 +94,16 @@ func (c winoCosts) point(m int) int {
 	return c.p2 * 16
 }
 
+// winoCost returns the cost of s's forward pass as F(m×m, 3×3) with costs
+// c (see winoCosts).
+func (s ConvShape) winoCost(c winoCosts, m int) int {
+	th, tw := s.winoTiles(m)
+	if c.direct == 0 {
+		return th * tw * c.point(m)
+	}
+	return roundUp(s.N*th*tw, imr) * c.point(m)
+}
+
 // winoTileFor is winoTile with micro-kernel kr's costs (winoCostsFor).
 func (s ConvShape) winoTileFor(kr *gemmKernel, force int) int {
 	return s.winoTile(winoCostsFor(kr), force)
@@ -102,20 +111,18 @@ func (s ConvShape) winoTileFor(kr *gemmKernel, force int) int {
 
 // winoTile returns the output tile size of s's forward pass: 4 (F(4×4,
 // 3×3), 36 transform points per tile) or 2 (F(2×2, 3×3), 16 points per
-// tile), whichever costs less for s's tiles with costs c. On AVX-512 a
-// point of F(4×4, 3×3) counts 1.4 of F(2×2, 3×3)'s (measured on the
-// reference CNN's shapes, single-threaded, minimum of 30 runs each, an
-// 11×11 output ran 1.29× faster as F(4×4, 3×3), 324 points per image
-// against 576; a 13×13 one 0.98×, 576 against 784; a 15×15 one 1.25×,
-// 576 against 1024); on AVX2 1.2 (see winoCostsFor). force, when not 0,
-// overrides the choice (tests compare the two).
+// tile), whichever costs less with costs c. On AVX-512 a point of F(4×4,
+// 3×3) counts 1.4 of F(2×2, 3×3)'s (measured on the reference CNN's
+// shapes, single-threaded, minimum of 30 runs each, an 11×11 output ran
+// 1.29× faster as F(4×4, 3×3), 324 points per image against 576; a 13×13
+// one 0.98×, 576 against 784; a 15×15 one 1.25×, 576 against 1024); on
+// AVX2 1.2 (see winoCostsFor). force, when not 0, overrides the choice
+// (tests compare the two).
 func (s ConvShape) winoTile(c winoCosts, force int) int {
 	if force != 0 {
 		return force
 	}
-	th2, tw2 := s.winoTiles(2)
-	th4, tw4 := s.winoTiles(4)
-	if th4*tw4*c.point(4) < th2*tw2*c.point(2) {
+	if s.winoCost(c, 4) < s.winoCost(c, 2) {
 		return 4
 	}
 	return 2

@@ -141,17 +141,23 @@ func TestWinograd(t *testing.T) {
 // less (the reference CNN's 11×11 output: 9 tiles of 36 points against 36
 // of 16), F(2×2, 3×3) for tiny outputs and where F(4×4, 3×3)'s tiles
 // waste too much (13×13 on AVX-512, whose F(4×4, 3×3) points weigh more;
-// 5×5 on both).
+// 5×5 on both); with the AVX2 costs at batch 32, and at batch 1, where
+// the tiles in whole 6-tile panels count (a 9×9 output: 12 of 36 points
+// against 30 of 16).
 func TestWinoTile(t *testing.T) {
 	avx512, avx2 := winoCosts{p2: 5, p4: 7}, winoCosts{p2: 10, p4: 12, direct: 7}
 	for _, c := range []struct{ oh, ow, want512, want2 int }{
 		{11, 11, 4, 4}, {13, 13, 2, 4}, {15, 15, 4, 4}, {1, 1, 2, 2}, {2, 2, 2, 2}, {3, 3, 4, 4},
 		{5, 5, 2, 2}, {6, 7, 2, 4}, {8, 8, 4, 4}, {9, 9, 2, 4}, {2, 9, 2, 2},
 	} {
-		s := ConvShape{OutH: c.oh, OutW: c.ow}
+		s := ConvShape{N: 32, OutH: c.oh, OutW: c.ow}
 		require.Equal(t, c.want512, s.winoTile(avx512, 0), "%d×%d output, AVX-512 costs", c.oh, c.ow)
 		require.Equal(t, c.want2, s.winoTile(avx2, 0), "%d×%d output, AVX2 costs", c.oh, c.ow)
 		require.Equal(t, 2, s.winoTile(avx2, 2), "forced")
+	}
+	for _, c := range []struct{ hw, want int }{{9, 2}, {11, 4}, {15, 4}} {
+		s := ConvShape{N: 1, OutH: c.hw, OutW: c.hw}
+		require.Equal(t, c.want, s.winoTile(avx2, 0), "%d×%d output, batch 1, AVX2 costs", c.hw, c.hw)
 	}
 }
 
