@@ -431,3 +431,36 @@ func TestWinoFilter43(t *testing.T) {
 		})
 	}
 }
+
+// TestWinoEpilogueSpecial checks the Winograd output transforms' fused
+// bias and ReLU against the separate ops, bit for bit, for every tile and
+// micro-kernel: with NaN, ±Inf and −0 in the input, the filter and the
+// bias, so that outputs are NaN, infinite and signed zeros.
+func TestWinoEpilogueSpecial(t *testing.T) {
+	s := ConvShape{N: 2, H: 6, W: 7, C: 16, KH: 3, KW: 3, F: 128, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 6, OutW: 7}
+	r := rand.New(rand.NewPCG(8, 8))
+	x, w, bias := randSlice(r, s.N*s.H*s.W*s.C), randSlice(r, 9*s.C*s.F), randSlice(r, s.F)
+	negZero := float32(math.Copysign(0, -1))
+	x[0], x[17], x[len(x)/2], x[len(x)-1] = float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), negZero
+	w[5], w[len(w)-3] = negZero, float32(math.Inf(-1))
+	bias[1], bias[2], bias[3], bias[70] = float32(math.NaN()), float32(math.Inf(1)), negZero, float32(math.Inf(-1))
+	for _, kt := range winoKernelList(t) {
+		for _, tile := range kt.tiles {
+			for _, relu := range []bool{true, false} {
+				var ws Workspace
+				require.NoError(t, ws.Gemm.SetKernel(kt.name))
+				ws.conv.winoM = tile
+				require.True(t, s.winograd(ws.Gemm.kernel()), "the shape runs as Winograd")
+				want := make([]float32, s.N*s.OutH*s.OutW*s.F)
+				Conv2DForward(nil, &ws, s, x, w, want)
+				BiasAdd(nil, want, bias, s.N*s.OutH*s.OutW, s.F)
+				if relu {
+					ReLU(nil, want, want)
+				}
+				got := make([]float32, len(want))
+				Conv2DForwardBiasReLU(nil, &ws, s, x, w, bias, relu, got)
+				requireSameBits(t, want, got, fmt.Sprintf("%s F(%d×%d, 3×3), relu %v", kt.name, tile, tile, relu))
+			}
+		}
+	}
+}
