@@ -59,7 +59,7 @@ func TestSpecErrors(t *testing.T) {
 		{"unknown field", `{"input":[4,4,1],"layers":[{"type":"flatten","unitz":3}]}`, "unknown field"},
 		{"softmax not last", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dense","units":3,"activation":"softmax"},{"type":"dense","units":2,"activation":"softmax"}]}`, "only allowed on the last layer"},
 		{"no classifier", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dense","units":3}]}`, "last layer must be dense with softmax"},
-		{"bad dropout", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dropout","rate":1.5},{"type":"dense","units":2,"activation":"softmax"}]}`, "rate must be in [0, 1)"},
+		{"bad dropout", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dropout","rate":1.5},{"type":"dense","units":2,"activation":"softmax"}]}`, "rate must be in (0, 1), got 1.5"},
 		{"pool too big", `{"input":[2,2,1],"layers":[{"type":"maxpool2d","pool":[3,3]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "larger than its input"},
 		{"not json", `layers: []`, "model spec"},
 		// sizes that would overflow an int or ask for more than 8 GiB

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/kiln-ml/kiln/backend"
@@ -22,21 +23,139 @@ type Spec struct {
 	Input []int `json:"input"`
 	// Layers run in order.
 	Layers []LayerSpec `json:"layers"`
+
+	// rateless is set by ParseSpec on a spec from a model or checkpoint
+	// file that has a dropout layer without a rate: older kiln versions
+	// accepted one (as the identity), and a file they saved must still
+	// load. Specs built any other way must give every dropout a rate.
+	rateless bool
 }
 
 // LayerSpec describes one layer. Type is one of conv2d, maxpool2d, flatten,
-// dense, relu, dropout. Fields that do not apply to a type must be zero.
+// dense, relu, dropout. Fields that do not apply to a type must be zero:
+// Shapes refuses a spec that sets one (it would have no effect), naming the
+// layer and the field.
 type LayerSpec struct {
 	Type       string  `json:"type"`
 	Name       string  `json:"name,omitempty"`
 	Filters    int     `json:"filters,omitempty"`    // conv2d
 	Kernel     []int   `json:"kernel,omitempty"`     // conv2d [KH, KW]
 	Strides    []int   `json:"strides,omitempty"`    // conv2d, maxpool2d [SH, SW]
-	Padding    string  `json:"padding,omitempty"`    // conv2d: valid (default) or same
+	Padding    string  `json:"padding,omitempty"`    // conv2d: valid (default) or same; maxpool2d: valid only
 	Pool       []int   `json:"pool,omitempty"`       // maxpool2d [PH, PW]
 	Units      int     `json:"units,omitempty"`      // dense
 	Activation string  `json:"activation,omitempty"` // conv2d, dense: "", relu, softmax (last layer only)
-	Rate       float64 `json:"rate,omitempty"`       // dropout
+	Rate       float64 `json:"rate,omitempty"`       // dropout: in (0, 1), required
+}
+
+// layerFields lists the LayerSpec fields (by JSON name) that apply to a
+// layer type besides type and name; known is false for an unknown type.
+func layerFields(typ string) (fields []string, known bool) {
+	switch typ {
+	case "conv2d":
+		return []string{"filters", "kernel", "strides", "padding", "activation"}, true
+	case "maxpool2d":
+		return []string{"pool", "strides", "padding"}, true
+	case "dense":
+		return []string{"units", "activation"}, true
+	case "dropout":
+		return []string{"rate"}, true
+	case "flatten", "relu":
+		return nil, true
+	}
+	return nil, false
+}
+
+// setFields lists the fields of l (by JSON name, in declaration order)
+// that are not zero, besides type and name.
+func (l LayerSpec) setFields() []string {
+	var set []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"filters", l.Filters != 0}, {"kernel", len(l.Kernel) > 0}, {"strides", len(l.Strides) > 0},
+		{"padding", l.Padding != ""}, {"pool", len(l.Pool) > 0}, {"units", l.Units != 0},
+		{"activation", l.Activation != ""}, {"rate", l.Rate != 0},
+	} {
+		if f.set {
+			set = append(set, f.name)
+		}
+	}
+	return set
+}
+
+// misplaced describes each field set on l that does not apply to its type,
+// with a hint at what was probably meant, or returns nil when there is none
+// (or the type is unknown, which Shapes reports itself).
+func (l LayerSpec) misplaced() []string {
+	apply, known := layerFields(l.Type)
+	if !known {
+		return nil
+	}
+	var out []string
+	for _, f := range l.setFields() {
+		if slices.Contains(apply, f) {
+			continue
+		}
+		hint := ""
+		switch {
+		case l.Type == "maxpool2d" && f == "kernel":
+			hint = ` (a max pooling's window is "pool")`
+		case l.Type == "maxpool2d" && f == "activation":
+			hint = ` (give the layer before it "activation":"relu", or add a {"type":"relu"} layer)`
+		case l.Type == "dense" && f == "filters":
+			hint = ` (a dense layer's width is "units")`
+		case l.Type == "conv2d" && f == "units":
+			hint = ` (a conv2d layer's width is "filters")`
+		case f == "activation":
+			hint = " (only conv2d and dense layers take one)"
+		}
+		out = append(out, fmt.Sprintf("%q does not apply to %s%s", f, l.Type, hint))
+	}
+	return out
+}
+
+// withoutMisplaced returns a copy of s without the fields its layers set
+// that do not apply to their type, and with maxpool2d's padding "same"
+// dropped: versions of kiln before these were refused ignored them, so
+// the model a file saved then holds never had them.
+func (s Spec) withoutMisplaced() Spec {
+	out := s
+	out.Layers = append([]LayerSpec(nil), s.Layers...)
+	for i := range out.Layers {
+		l := &out.Layers[i]
+		apply, known := layerFields(l.Type)
+		if !known {
+			continue
+		}
+		keep := func(f string) bool { return slices.Contains(apply, f) }
+		if !keep("filters") {
+			l.Filters = 0
+		}
+		if !keep("kernel") {
+			l.Kernel = nil
+		}
+		if !keep("strides") {
+			l.Strides = nil
+		}
+		if !keep("padding") || (l.Type == "maxpool2d" && l.Padding != "valid") {
+			l.Padding = ""
+		}
+		if !keep("pool") {
+			l.Pool = nil
+		}
+		if !keep("units") {
+			l.Units = 0
+		}
+		if !keep("activation") {
+			l.Activation = ""
+		}
+		if !keep("rate") {
+			l.Rate = 0
+		}
+	}
+	return out
 }
 
 // ReferenceSpec is the classic small Keras CNN every kiln figure is measured
@@ -58,14 +177,25 @@ func ReferenceSpec(h, w, c, classes int) Spec {
 	}
 }
 
-// ParseSpec decodes a JSON spec strictly (unknown fields are errors) and
-// validates it.
-func ParseSpec(b []byte) (Spec, error) {
+// decodeSpec decodes a JSON spec strictly: unknown fields are errors.
+func decodeSpec(b []byte) (Spec, error) {
 	var s Spec
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
 		return Spec{}, fmt.Errorf("model spec: %w", err)
+	}
+	return s, nil
+}
+
+// ParseSpecStrict decodes a JSON spec a person wrote (unknown fields are
+// errors) and validates it with Shapes: among other things, a field that
+// does not apply to its layer's type, or a dropout layer without a rate,
+// is refused.
+func ParseSpecStrict(b []byte) (Spec, error) {
+	s, err := decodeSpec(b)
+	if err != nil {
+		return Spec{}, err
 	}
 	if _, err := s.Shapes(); err != nil {
 		return Spec{}, err
@@ -73,13 +203,35 @@ func ParseSpec(b []byte) (Spec, error) {
 	return s, nil
 }
 
-// LoadSpec reads and validates a JSON spec file.
+// ParseSpec decodes the JSON spec of a model or checkpoint file (unknown
+// fields are errors) and validates it. Files saved by kiln versions that
+// did not yet refuse fields that do not apply to a layer's type, nor a
+// dropout layer without a rate, still load as the model they always were:
+// such fields are dropped (they never had an effect) and such a dropout
+// stays the identity. A spec a person wrote goes through ParseSpecStrict
+// or LoadSpec, which refuse both.
+func ParseSpec(b []byte) (Spec, error) {
+	s, err := decodeSpec(b)
+	if err != nil {
+		return Spec{}, err
+	}
+	s = s.withoutMisplaced()
+	for _, l := range s.Layers {
+		s.rateless = s.rateless || (l.Type == "dropout" && l.Rate == 0)
+	}
+	if _, err := s.Shapes(); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
+}
+
+// LoadSpec reads a JSON spec file and validates it as ParseSpecStrict does.
 func LoadSpec(path string) (Spec, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Spec{}, fmt.Errorf("read model spec: %w", err)
 	}
-	s, err := ParseSpec(b)
+	s, err := ParseSpecStrict(b)
 	if err != nil {
 		return Spec{}, fmt.Errorf("%s: %w", path, err)
 	}
@@ -195,6 +347,12 @@ func (s Spec) Shapes() ([][]int, error) {
 		fail := func(format string, args ...any) ([][]int, error) {
 			return nil, fmt.Errorf("model spec: layer %d (%s %q): %s", i, l.Type, name, fmt.Sprintf(format, args...))
 		}
+		if l.Type == "maxpool2d" && l.Padding != "" && l.Padding != "valid" {
+			return fail("padding %q is not supported: max pooling has no padding (only \"valid\", the default, which drops the rows and columns no whole window covers)", l.Padding)
+		}
+		if m := l.misplaced(); len(m) > 0 {
+			return fail("%s", strings.Join(m, "; "))
+		}
 		switch l.Activation {
 		case "", "linear", "relu":
 		case "softmax":
@@ -273,8 +431,11 @@ func (s Spec) Shapes() ([][]int, error) {
 			cur = []int{l.Units}
 		case "relu":
 		case "dropout":
-			if l.Rate < 0 || l.Rate >= 1 {
-				return fail("rate must be in [0, 1), got %g", l.Rate)
+			if l.Rate == 0 && !s.rateless {
+				return fail(`"rate" is required: the fraction of inputs dropped, in (0, 1)`)
+			}
+			if !(l.Rate >= 0 && l.Rate < 1) { // NaN too
+				return fail("rate must be in (0, 1), got %g", l.Rate)
 			}
 		default:
 			return fail("unknown layer type (want conv2d, maxpool2d, flatten, dense, relu or dropout)")

@@ -109,6 +109,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if note := cpuDeviceNote(cfg.Backends, *device); note != "" {
 		fmt.Fprintln(stderr, note)
 	}
+	if slices.Contains(cfg.Backends, "all") || slices.Contains(cfg.Backends, "cpu") {
+		warnCPUKernelEnv(stderr)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/bench"
 	"github.com/kiln-ml/kiln/engine/data"
+	kern "github.com/kiln-ml/kiln/kernels/cpu"
 )
 
 // backendFlags are shared by every command that computes.
@@ -100,7 +101,19 @@ func (f *backendFlags) open(stderr io.Writer) (backend.Backend, error) {
 	if f.device != "" && b.Name() == "cpu" {
 		fmt.Fprintf(stderr, "note: --device %q ignored: the cpu backend has one device (all cores)\n", f.device)
 	}
+	if b.Name() == "cpu" {
+		warnCPUKernelEnv(stderr)
+	}
 	return b, nil
+}
+
+// warnCPUKernelEnv prints a one-line warning when $KILN_CPU_KERNEL is set
+// to a value the cpu kernels ignore (a name that is no kernel's, or a
+// kernel this CPU cannot run), saying which kernels run instead.
+func warnCPUKernelEnv(w io.Writer) {
+	if err := kern.CheckKernelEnv(os.Getenv(kern.KernelEnv)); err != nil {
+		fmt.Fprintf(w, "warning: %v\n", err)
+	}
 }
 
 // dataFlags select a dataset.

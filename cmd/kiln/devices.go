@@ -37,6 +37,7 @@ func runDevices(args []string, stdout, stderr io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	warnCPUKernelEnv(stderr)
 	b, rep, err := backend.Open("auto", backend.Options{})
 	if err != nil {
 		fmt.Fprintf(stdout, "\n--backend auto: no usable backend: %v\n", err)

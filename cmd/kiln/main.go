@@ -53,7 +53,7 @@ func usage(w io.Writer) {
 	for _, e := range [][2]string{
 		{"KILN_BACKEND", "overrides --backend auto (cpu, opencl or cuda)"},
 		{"KILN_DATA_DIR", "directory searched for datasets (e.g. $KILN_DATA_DIR/mnist)"},
-		{"KILN_CPU_KERNEL", "forces the cpu kernels (SGEMM and convolution): generic, avx2 or avx512 (ignored if the CPU lacks it)"},
+		{"KILN_CPU_KERNEL", "forces the cpu kernels (SGEMM and convolution): generic, avx2 or avx512 (ignored, with a warning, if unknown or the CPU lacks it)"},
 		{"KILN_OPENCL_DEVICE", "picks the OpenCL device (index or name substring) when --device is empty"},
 		{"KILN_CUDA_PLUGIN", "path of the CUDA backend plugin (default: kiln-cuda.so next to the kiln executable)"},
 	} {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/engine"
 	"github.com/kiln-ml/kiln/engine/data"
+	"github.com/kiln-ml/kiln/engine/modelfile"
 )
 
 // trainReport is the --report JSON of kiln train. Field names are stable.
@@ -110,6 +112,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if err := checkWritable(*ckDir); err != nil {
 			return fmt.Errorf("--checkpoint-dir: %w", err)
 		}
+		if !*resume {
+			if err := checkNoCheckpoint(*ckDir); err != nil {
+				return err
+			}
+		}
 	}
 
 	if err := bf.check(); err != nil { // before the data loads
@@ -140,6 +147,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkTestSet(test, train, spec); err != nil { // now, not after the epochs
+		return err
+	}
 	if *augment && train.C == 1 {
 		fmt.Fprintf(stderr, "warning: --augment flips images left to right and shifts them, as suits CIFAR-10's photos; on %s's grayscale images it usually costs accuracy (a flipped digit is another shape)\n", train.Name)
 	}
@@ -164,8 +174,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if val != nil {
 		nVal = val.N
 	}
-	fmt.Fprintf(stderr, "data %s: %d training, %d validation, %d test images of %dx%dx%d\n",
-		train.Name, train.N, nVal, test.N, train.H, train.W, train.C)
+	fmt.Fprintln(stderr, dataLine(train, test, nVal))
 
 	meta := engine.ModelMeta{ClassNames: train.ClassNames, Dataset: train.Name, Scale: 1.0 / 255}
 	// Ctrl-C or SIGTERM while training stops after the current step and
@@ -208,17 +217,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	testLoss, testAcc, err := engine.EvaluateProgress(m, test, max(*batch, 64), evalProgress(stderr, test.N))
-	if err != nil {
-		return fmt.Errorf("evaluate: %w", err)
-	}
-	fmt.Fprintf(stdout, "test accuracy %.4f  test loss %.4f  (%d images)\n", testAcc, testLoss, test.N)
 	meta.Epochs = len(hist)
-	meta.TestAccuracy = &testAcc
-	if err := m.Save(*out, meta); err != nil {
+	testLoss, testAcc, err := saveAndEvaluate(m, *out, meta, stdout, func() (float64, float64, error) {
+		return engine.EvaluateProgress(m, test, max(*batch, 64), evalProgress(stderr, test.N))
+	})
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "saved model to %s\n", *out)
+	fmt.Fprintf(stdout, "test accuracy %.4f  test loss %.4f  (%d images)\n", testAcc, testLoss, test.N)
 	if *report != "" {
 		r := trainReport{Command: "train", Backend: b.Name(), Device: b.Device(), Model: spec.Name,
 			Params: m.NumParams(), Data: train.Name, TrainSamples: train.N, ValSamples: nVal,
@@ -233,6 +239,102 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// saveAndEvaluate saves the trained model m to out, then evaluates it with
+// evaluate and saves it again with the test accuracy in meta. Saving first
+// keeps the run when the evaluation fails or is interrupted (Ctrl-C acts
+// as usual once training is over): the error then says the model is saved,
+// without a test accuracy.
+func saveAndEvaluate(m *engine.Model, out string, meta engine.ModelMeta, stdout io.Writer, evaluate func() (loss, acc float64, err error)) (loss, acc float64, err error) {
+	if err := m.Save(out, meta); err != nil {
+		return 0, 0, err
+	}
+	fmt.Fprintf(stdout, "saved model to %s\n", out)
+	loss, acc, err = evaluate()
+	if err != nil {
+		return 0, 0, fmt.Errorf("evaluate: %w (the trained model is saved in %s, without a test accuracy; kiln eval --model %s evaluates it)", err, out, out)
+	}
+	meta.TestAccuracy = &acc
+	if err := m.Save(out, meta); err != nil {
+		return 0, 0, fmt.Errorf("record the test accuracy %.4f in %s: %w (the file holds the trained model without it)", acc, out, err)
+	}
+	return loss, acc, nil
+}
+
+// checkNoCheckpoint fails when dir already holds a checkpoint, which a run
+// without --resume would overwrite with its first epoch, and says what the
+// checkpoint holds and how to go on.
+func checkNoCheckpoint(dir string) error {
+	path := filepath.Join(dir, engine.CheckpointName)
+	st, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("--checkpoint-dir: %w", err)
+	}
+	return fmt.Errorf("--checkpoint-dir %s already holds %s (%s, written %s), which this run would overwrite: add --resume to continue it, or remove it or choose another --checkpoint-dir",
+		dir, engine.CheckpointName, describeCheckpoint(path), st.ModTime().Format("2006-01-02 15:04"))
+}
+
+// describeCheckpoint says what the checkpoint file at path holds: the
+// epochs its run had done and on which data, or why it cannot tell.
+func describeCheckpoint(path string) string {
+	f, err := modelfile.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("unreadable: %v", err)
+	}
+	if f.Kind != "checkpoint" {
+		return fmt.Sprintf("a %q file, not a checkpoint", f.Kind)
+	}
+	var cm struct {
+		Epoch int    `json:"epoch"`
+		Data  string `json:"data"`
+	}
+	if err := json.Unmarshal(f.Meta, &cm); err != nil {
+		return fmt.Sprintf("its metadata is unreadable: %v", err)
+	}
+	desc := fmt.Sprintf("%d epoch", cm.Epoch)
+	if cm.Epoch != 1 {
+		desc += "s"
+	}
+	desc += " done"
+	if cm.Data != "" {
+		desc += " on " + cm.Data
+	}
+	return desc
+}
+
+// checkTestSet fails, before any training, when the test split could not
+// be evaluated on the model trained on train: images of another size than
+// the model takes, or more classes than it outputs (the check ran only after
+// the last epoch, which then ended without saving the model).
+func checkTestSet(test, train *data.Dataset, spec engine.Spec) error {
+	in := spec.Input
+	switch {
+	case test.N == 0:
+		return fmt.Errorf("test set %s holds no images", test.Name)
+	case test.H != in[0] || test.W != in[1] || test.C != in[2]:
+		return fmt.Errorf("test set %s has %dx%dx%d images, but the training set %s and the model have %dx%dx%d: the trained model could not be evaluated on it (are its files from another dataset?)",
+			test.Name, test.H, test.W, test.C, train.Name, in[0], in[1], in[2])
+	}
+	if c := spec.Classes(); test.Classes > c {
+		return fmt.Errorf("test set %s has %d classes, but the model has %d outputs (the training set %s has %d classes)", test.Name, test.Classes, c, train.Name, train.Classes)
+	}
+	return nil
+}
+
+// dataLine is the line train prints about its data: the training set's
+// name, each split's size and the image size, the test set's own when it
+// differs.
+func dataLine(train, test *data.Dataset, nVal int) string {
+	if test.H == train.H && test.W == train.W && test.C == train.C {
+		return fmt.Sprintf("data %s: %d training, %d validation, %d test images of %dx%dx%d",
+			train.Name, train.N, nVal, test.N, train.H, train.W, train.C)
+	}
+	return fmt.Sprintf("data %s: %d training, %d validation images of %dx%dx%d; %d test images of %dx%dx%d",
+		train.Name, train.N, nVal, train.H, train.W, train.C, test.N, test.H, test.W, test.C)
 }
 
 // checkReport is checkOutDir for an optional --report file (empty: not

@@ -110,7 +110,9 @@ func resolveCIFARDir(dir string) string {
 // cifar-10-batches-bin subfolder): data_batch_1.bin … data_batch_5.bin when
 // train is true, test_batch.bin otherwise. Class names come from
 // batches.meta.txt when present, else the standard ten. Missing files are
-// listed by name.
+// listed by name. The dataset is named cifar10/train or cifar10/test, the
+// built-in dataset's names; Load renames a directory given as the dataset
+// itself after that directory, as it does IDX directories.
 func LoadCIFAR10(dir string, train bool) (*Dataset, error) {
 	dir = resolveCIFARDir(dir)
 	files := []string{CIFAR10TestFile}

@@ -40,13 +40,19 @@ var FashionMNISTClassNames = []string{"T-shirt/top", "Trouser", "Pullover", "Dre
 //     Debian package location FashionMNISTDir.
 //   - "cifar10": from dir (the binary version), else $KILN_DATA_DIR/cifar10.
 //   - any other name is taken as a directory holding either the four IDX
-//     files (standard names, raw or .gz) or CIFAR-10 binary batches.
+//     files (standard names, raw or .gz) or CIFAR-10 binary batches; the
+//     dataset is named after the directory ("digits/train"; "./cifar10/train"
+//     for one named like a built-in dataset), never as a built-in one. dir
+//     must then be empty: it only locates the built-in datasets.
 //
 // train selects the training split; otherwise the test split is loaded.
 func Load(name, dir string, train bool) (*Dataset, error) {
 	split := "test"
 	if train {
 		split = "train"
+	}
+	if dir != "" && builtinName(name) == "" {
+		return nil, dataDirMisuse(name, dir)
 	}
 	if dir != "" {
 		st, err := os.Stat(dir)
@@ -59,7 +65,7 @@ func Load(name, dir string, train bool) (*Dataset, error) {
 			return nil, fmt.Errorf("data directory %s is a file, not a directory", dir)
 		}
 	}
-	switch strings.ToLower(name) {
+	switch builtinName(name) {
 	case "mnist":
 		if dir == "" {
 			var err error
@@ -68,7 +74,7 @@ func Load(name, dir string, train bool) (*Dataset, error) {
 			}
 		}
 		return loadIDXDir(dir, train, "mnist/"+split, MNISTClassNames)
-	case "fashion-mnist", "fashion_mnist", "fashionmnist", "fashion":
+	case "fashion-mnist":
 		if dir == "" {
 			dir = envDir("fashion-mnist")
 			if dir == "" {
@@ -79,7 +85,7 @@ func Load(name, dir string, train bool) (*Dataset, error) {
 			}
 		}
 		return loadIDXDir(dir, train, "fashion-mnist/"+split, FashionMNISTClassNames)
-	case "cifar10", "cifar-10", "cifar":
+	case "cifar10":
 		if dir == "" {
 			dir = envDir("cifar10")
 			if dir == "" {
@@ -87,9 +93,6 @@ func Load(name, dir string, train bool) (*Dataset, error) {
 			}
 		}
 		return LoadCIFAR10(dir, train)
-	}
-	if dir != "" {
-		return nil, fmt.Errorf("unknown dataset %q (want mnist, fashion-mnist, cifar10 or a directory)", name)
 	}
 	st, err := os.Stat(name)
 	switch {
@@ -118,10 +121,46 @@ func Load(name, dir string, train bool) (*Dataset, error) {
 	cdir := resolveCIFARDir(name)
 	for _, f := range append([]string{CIFAR10TestFile}, CIFAR10TrainFiles...) {
 		if _, err := os.Stat(filepath.Join(cdir, f)); err == nil {
-			return LoadCIFAR10(name, train)
+			ds, err := LoadCIFAR10(name, train)
+			if err != nil {
+				return nil, err
+			}
+			ds.Name = base + "/" + split // not cifar10's: eval must not take it for the built-in one
+			return ds, nil
 		}
 	}
 	return nil, fmt.Errorf("directory %s holds neither IDX files (train-images-idx3-ubyte[.gz], …) nor CIFAR-10 binary batches (data_batch_1.bin, …, test_batch.bin)", name)
+}
+
+// builtinName returns the built-in dataset a --data name selects (mnist,
+// fashion-mnist, cifar10, or one of their other spellings), or "" when it
+// names none: a directory, or a mistake.
+func builtinName(name string) string {
+	switch strings.ToLower(name) {
+	case "mnist":
+		return "mnist"
+	case "fashion-mnist", "fashion_mnist", "fashionmnist", "fashion":
+		return "fashion-mnist"
+	case "cifar10", "cifar-10", "cifar":
+		return "cifar10"
+	}
+	return ""
+}
+
+// dataDirMisuse is Load's error for a data directory given with a name
+// that is not a built-in dataset: the directory only says where a
+// built-in dataset's files are, and a directory given as the dataset is
+// read by itself.
+func dataDirMisuse(name, dir string) error {
+	const builtins = "mnist, fashion-mnist and cifar10"
+	st, err := os.Stat(name)
+	switch {
+	case err == nil && st.IsDir():
+		return fmt.Errorf("--data-dir %s applies only to the built-in datasets (%s), and dataset %s is a directory, which is read by itself: leave out --data-dir", dir, builtins, name)
+	case err == nil || strings.ContainsAny(name, `/\`):
+		return fmt.Errorf("--data-dir %s applies only to the built-in datasets (%s), and dataset %q is not one of them (nor an existing directory, which would be given alone, without --data-dir)", dir, builtins, name)
+	}
+	return fmt.Errorf("unknown dataset %q: --data-dir %s applies only to the built-in datasets (%s); a directory of IDX files or CIFAR-10 batches is given as the dataset itself, without --data-dir", name, dir, builtins)
 }
 
 // Builtin returns the built-in dataset (mnist, fashion-mnist, cifar10) a

@@ -3,13 +3,15 @@ package cpu
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
 // KernelEnv names the environment variable that forces the SGEMM
 // micro-kernel ("generic", "avx2" or "avx512"), and with it the forms of
 // the convolution kernels that go with it. An unknown or unsupported name
-// is ignored and the fastest kernel the CPU supports is used.
+// is ignored and the fastest kernel the CPU supports is used; CheckKernelEnv
+// says so, for a warning.
 const KernelEnv = "KILN_CPU_KERNEL"
 
 // microKernel computes one mr×nr tile of C over kc steps from a packed
@@ -63,6 +65,36 @@ func chooseKernel(env string) *gemmKernel {
 		}
 	}
 	return avail[0]
+}
+
+// allKernelNames lists every SGEMM micro-kernel kiln has, fastest first,
+// whether this CPU runs it or not.
+func allKernelNames() []string { return []string{"avx512", "avx2", "generic"} }
+
+// CheckKernelEnv reports what is wrong with value as the setting of
+// KernelEnv (normally os.Getenv(KernelEnv)), which the package then
+// ignores: nil when value is empty or names a kernel this CPU runs (in any
+// case, with spaces around it, as the package reads it); otherwise an error
+// that names the value, the kernels it could name (every one for an
+// unknown name, this CPU's for one it lacks) and the kernels that run
+// instead.
+func CheckKernelEnv(value string) error {
+	name := strings.ToLower(strings.TrimSpace(value))
+	if name == "" {
+		return nil
+	}
+	for _, k := range supportedKernels() {
+		if k.name == name {
+			return nil
+		}
+	}
+	used := chooseKernel(value).name
+	if !slices.Contains(allKernelNames(), name) {
+		return fmt.Errorf("%s=%q is not a cpu kernel name (want one of %s); it is ignored and the %s kernels run",
+			KernelEnv, value, strings.Join(allKernelNames(), ", "), used)
+	}
+	return fmt.Errorf("%s=%q: this CPU cannot run the %s kernels (it runs %s); it is ignored and the %s kernels run",
+		KernelEnv, value, name, strings.Join(KernelNames(), ", "), used)
 }
 
 // KernelNames lists the SGEMM micro-kernels this CPU supports, fastest first;
