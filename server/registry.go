@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -353,12 +354,48 @@ func (e repoDirError) Error() string { return "model repository: " + e.err.Error
 func (e repoDirError) Unwrap() error { return e.err }
 
 // skip reports once that the repository entry at path is skipped, and
-// why, and records it in skipped (this scan's skipped entries).
+// why, and records it in skipped (this scan's skipped entries): an entry
+// skipped scan after scan for the same reason is reported once, and again
+// when the reason changes or it comes back after it was gone or fixed.
 func (s *Server) skip(skipped map[string]bool, path, why string) {
-	skipped[path] = true
-	if !s.skipped[path] {
+	key := path + "\x00" + why
+	skipped[key] = true
+	if !s.skipped[key] {
 		fmt.Fprintf(s.cfg.Log, "model repository: skipping %s: %s\n", path, why)
 	}
+}
+
+// layout is the repository layout, for messages.
+func (s *Server) layout() string {
+	return filepath.Join(s.repo, "<name>", "<version>", ModelFileName)
+}
+
+// incomplete skips the repository directory at path, which lacks what it
+// needs to serve (why): a version directory without its model file, or a
+// model directory without any entry. It is reported (once, as skip does)
+// when the first scan finds it, and on a later scan only when the previous
+// scan found it so too: a directory a deployment has just created and is
+// still copying the model file into is not reported.
+func (s *Server) incomplete(skipped map[string]bool, path, why string) {
+	pending := path + "\x00pending"
+	if s.skipped == nil || s.skipped[pending] || s.skipped[path+"\x00"+why] { // first scan, or still so
+		s.skip(skipped, path, why)
+		return
+	}
+	skipped[pending] = true // perhaps still being written: report it if the next scan finds it so
+}
+
+// otherModelFiles lists the *.kiln files in the directory dir other than
+// ModelFileName: a model file under another name, which is not served.
+func otherModelFiles(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		if n := e.Name(); n != ModelFileName && strings.EqualFold(filepath.Ext(n), ".kiln") {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // notADir says why the repository entry e, which should be a directory
@@ -372,16 +409,23 @@ func (s *Server) notADir(e os.DirEntry, what string) string {
 	case e.Type()&os.ModeSymlink != 0:
 		why = fmt.Sprintf("a symbolic link, not a %s directory (links to directories are not followed)", what)
 	}
-	return fmt.Sprintf("%s; the layout is %s", why, filepath.Join(s.repo, "<name>", "<version>", ModelFileName))
+	return fmt.Sprintf("%s; the layout is %s", why, s.layout())
 }
 
 // versionsIn lists the numeric version directories of a model that hold a
 // model file, highest first. Entries that are not version directories are
-// reported (once) through skip.
+// reported (once) through skip; a version directory without its model file
+// is reported at once when it holds a *.kiln file of another name, and
+// otherwise as incomplete says (it may be being written), as is a model
+// directory with nothing in it.
 func (s *Server) versionsIn(dir string, skipped map[string]bool) ([]int64, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
+	}
+	if len(entries) == 0 {
+		s.incomplete(skipped, dir, "no version directory in it; the layout is "+s.layout())
+		return nil, nil
 	}
 	var nums []int64
 	for _, e := range entries {
@@ -395,8 +439,22 @@ func (s *Server) versionsIn(dir string, skipped map[string]bool) ([]int64, error
 			s.skip(skipped, path, fmt.Sprintf("version directory name %q is not a positive integer without leading zeros", e.Name()))
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(path, ModelFileName)); err != nil {
-			continue // not (yet) complete
+		st, err := os.Stat(filepath.Join(path, ModelFileName))
+		if err == nil && !st.Mode().IsRegular() {
+			s.skip(skipped, path, fmt.Sprintf("its %s is not a regular file; the layout is %s", ModelFileName, s.layout()))
+			continue
+		}
+		if err != nil {
+			switch others := otherModelFiles(path); {
+			case !errors.Is(err, fs.ErrNotExist):
+				s.skip(skipped, path, err.Error())
+			case len(others) > 0:
+				s.skip(skipped, path, fmt.Sprintf("no %s, but %s; the layout is %s (rename the file to %s)",
+					ModelFileName, strings.Join(others, ", "), s.layout(), ModelFileName))
+			default:
+				s.incomplete(skipped, path, fmt.Sprintf("no %s in it (yet); the layout is %s (it is loaded once the file is there)", ModelFileName, s.layout()))
+			}
+			continue
 		}
 		nums = append(nums, n)
 	}
