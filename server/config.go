@@ -3,7 +3,10 @@ package server
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"time"
+
+	"github.com/kiln-ml/kiln/engine/data"
 )
 
 // Config holds the server's settings. Zero fields take the defaults of
@@ -26,6 +29,11 @@ type Config struct {
 	Timeout time.Duration
 	// MaxBodyBytes bounds request bodies (413 beyond).
 	MaxBodyBytes int
+	// MaxHeaderBytes bounds a request's line and headers together (431
+	// beyond): it is the size of each connection's read buffer. The
+	// default, 16 KiB, leaves room for a bearer token of a few kilobytes
+	// (a JWT) beside the headers proxies and tracing add.
+	MaxHeaderBytes int
 	// ReadTimeout, WriteTimeout and IdleTimeout bound connections.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// MaxConns bounds concurrent connections (fasthttp Concurrency).
@@ -41,23 +49,25 @@ type Config struct {
 	// repository poller, the HTTP server's connections): it must be safe
 	// for concurrent use, as os.Stderr is.
 	Log io.Writer
-	// Limits bound the request decoders.
+	// Limits bound the request decoders; each zero field takes its
+	// default (see Limits).
 	Limits Limits
 }
 
 // DefaultConfig returns the defaults used by kiln serve.
 func DefaultConfig() Config {
 	return Config{
-		MaxBatch:      64,
-		MaxQueueDelay: 0,
-		QueueSize:     256,
-		Timeout:       10 * time.Second,
-		MaxBodyBytes:  8 << 20,
-		ReadTimeout:   30 * time.Second,
-		WriteTimeout:  30 * time.Second,
-		IdleTimeout:   120 * time.Second,
-		MaxConns:      4096,
-		Limits:        DefaultLimits(),
+		MaxBatch:       64,
+		MaxQueueDelay:  0,
+		QueueSize:      256,
+		Timeout:        10 * time.Second,
+		MaxBodyBytes:   8 << 20,
+		MaxHeaderBytes: 16 << 10,
+		ReadTimeout:    30 * time.Second,
+		WriteTimeout:   30 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		MaxConns:       4096,
+		Limits:         DefaultLimits(),
 	}
 }
 
@@ -76,6 +86,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = d.MaxBodyBytes
 	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = d.MaxHeaderBytes
+	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = d.ReadTimeout
 	}
@@ -88,8 +101,18 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxConns == 0 {
 		c.MaxConns = d.MaxConns
 	}
-	if c.Limits == (Limits{}) {
-		c.Limits = d.Limits
+	// each limit on its own: a zero one would refuse every request
+	if c.Limits.MaxElements == 0 {
+		c.Limits.MaxElements = d.Limits.MaxElements
+	}
+	if c.Limits.MaxTensors == 0 {
+		c.Limits.MaxTensors = d.Limits.MaxTensors
+	}
+	if c.Limits.MaxDims == 0 {
+		c.Limits.MaxDims = d.Limits.MaxDims
+	}
+	if c.Limits.MaxDepth == 0 {
+		c.Limits.MaxDepth = d.Limits.MaxDepth
 	}
 	switch {
 	case c.MaxBatch < 0:
@@ -102,8 +125,17 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("timeouts must not be negative")
 	case c.MaxBodyBytes < 0 || c.MaxConns < 0:
 		return c, fmt.Errorf("max body size and max connections must be positive")
+	case c.MaxHeaderBytes < 0:
+		return c, fmt.Errorf("max header size must be positive, got %d", c.MaxHeaderBytes)
+	case c.Limits.MaxImagePixels < 0 || c.Limits.MaxImagePixels > data.MaxImagePixels:
+		return c, fmt.Errorf("max image pixels must be 1 to %d (or 0 to derive it from each model), got %d", data.MaxImagePixels, c.Limits.MaxImagePixels)
+	case c.Limits.MaxImageDecodes < 0:
+		return c, fmt.Errorf("max image decodes must be positive (or 0 for GOMAXPROCS), got %d", c.Limits.MaxImageDecodes)
 	case c.PollInterval < 0:
 		return c, fmt.Errorf("poll interval must not be negative, got %v", c.PollInterval)
+	}
+	if c.Limits.MaxImageDecodes == 0 {
+		c.Limits.MaxImageDecodes = runtime.GOMAXPROCS(0)
 	}
 	if c.Log == nil {
 		c.Log = io.Discard

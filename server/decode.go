@@ -21,7 +21,8 @@ const (
 	DatatypeINT64 = "INT64"
 )
 
-// Limits bound what the request decoders accept from outside bytes.
+// Limits bound what the request decoders accept from outside bytes, and
+// what decoding it may cost.
 type Limits struct {
 	// MaxElements is the largest number of values one input tensor may hold.
 	MaxElements int
@@ -31,7 +32,32 @@ type Limits struct {
 	MaxDims int
 	// MaxDepth bounds JSON nesting.
 	MaxDepth int
+	// MaxImagePixels bounds the width×height of a :classify image (413
+	// beyond, from the image's header, before its pixels are decoded): a
+	// PNG of a few kilobytes can declare 16 million pixels. Zero (the
+	// default) derives the bound from the model: ImagePixelsPerInput
+	// times its input's H×W, at least MinImagePixels, at most
+	// data.MaxImagePixels (which also caps a value set here).
+	MaxImagePixels int
+	// MaxImageDecodes bounds the :classify images decoded at once; a
+	// request finding them all busy waits for one until its deadline
+	// (Config.Timeout, 504 beyond). Zero (the default) is GOMAXPROCS:
+	// decoding is CPU-bound, so more at once would not finish sooner, and
+	// each holds its image's pixels in memory.
+	MaxImageDecodes int
 }
+
+// The bound on a :classify image's pixels when Limits.MaxImagePixels is
+// zero: ImagePixelsPerInput times the model's input pixels (an image 16
+// times its height and width), but at least MinImagePixels (2048×2048), so
+// that a small model still takes an ordinary photo or scan scaled to a few
+// megapixels, and at most data.MaxImagePixels (4096×4096).
+const (
+	// ImagePixelsPerInput is the multiple of the model's input pixels.
+	ImagePixelsPerInput = 256
+	// MinImagePixels is the least bound, whatever the model's input.
+	MinImagePixels = 1 << 22
+)
 
 // DefaultLimits are generous for image models and still keep a hostile body
 // from costing more than a few times its own size.
@@ -253,6 +279,9 @@ func (p *parser) request(r *InferRequest) error {
 	err := p.object(0, func(key []byte, depth int) error {
 		switch string(key) {
 		case "id":
+			if err := p.mustBe(kindString, depth, `"id"`); err != nil {
+				return err
+			}
 			s, err := p.str()
 			if err != nil {
 				return fmt.Errorf("\"id\": %w", err)
@@ -260,24 +289,42 @@ func (p *parser) request(r *InferRequest) error {
 			r.ID, r.HasID = string(s), true
 		case "inputs":
 			sawInputs = true
+			if err := p.mustBe(kindArray, depth, `"inputs"`); err != nil {
+				return err
+			}
 			return p.array(depth, func(depth int) error {
 				if len(r.Inputs) >= p.lim.MaxTensors {
 					return fmt.Errorf("too many inputs (at most %d)", p.lim.MaxTensors)
 				}
+				if err := p.mustBe(kindObject, depth, `each of "inputs"`); err != nil {
+					return err
+				}
 				return p.input(r.newInput(), depth)
 			})
 		case "outputs":
+			if err := p.mustBe(kindArray, depth, `"outputs"`); err != nil {
+				return err
+			}
 			return p.array(depth, func(depth int) error {
 				if len(r.Outputs) >= p.lim.MaxTensors {
 					return fmt.Errorf("too many outputs requested (at most %d)", p.lim.MaxTensors)
+				}
+				if err := p.mustBe(kindObject, depth, `each of "outputs"`); err != nil {
+					return err
 				}
 				r.Outputs = append(r.Outputs, RequestedOutput{})
 				return p.output(&r.Outputs[len(r.Outputs)-1], depth)
 			})
 		case "parameters":
+			if err := p.mustBe(kindObject, depth, `"parameters"`); err != nil {
+				return err
+			}
 			return p.object(depth, func(key []byte, depth int) error {
 				switch string(key) {
 				case "binary_data_output":
+					if err := p.mustBe(kindBoolean, depth, `parameter "binary_data_output"`); err != nil {
+						return err
+					}
 					b, err := p.boolean()
 					if err != nil {
 						return fmt.Errorf("parameter binary_data_output: %w", err)
@@ -316,12 +363,18 @@ func (p *parser) input(in *InputTensor, depth int) error {
 	err := p.object(depth, func(key []byte, depth int) error {
 		switch string(key) {
 		case "name":
+			if err := p.mustBe(kindString, depth, `input "name"`); err != nil {
+				return err
+			}
 			s, err := p.str()
 			if err != nil {
 				return fmt.Errorf("input \"name\": %w", err)
 			}
 			in.Name, sawName = intern(s, InputName), true
 		case "datatype":
+			if err := p.mustBe(kindString, depth, `input "datatype"`); err != nil {
+				return err
+			}
 			s, err := p.str()
 			if err != nil {
 				return fmt.Errorf("input \"datatype\": %w", err)
@@ -330,6 +383,9 @@ func (p *parser) input(in *InputTensor, depth int) error {
 		case "shape":
 			sawShape = true
 			in.Shape = in.Shape[:0]
+			if err := p.mustBe(kindArray, depth, `input "shape"`); err != nil {
+				return err
+			}
 			return p.array(depth, func(int) error {
 				if len(in.Shape) >= p.lim.MaxDims {
 					return fmt.Errorf("input shape has more than %d dimensions", p.lim.MaxDims)
@@ -344,8 +400,14 @@ func (p *parser) input(in *InputTensor, depth int) error {
 		case "data":
 			in.HasData = true
 			in.Data = in.Data[:0]
+			if err := p.mustBe(kindArray, depth, `input "data"`); err != nil {
+				return err
+			}
 			return p.data(in, depth)
 		case "parameters":
+			if err := p.mustBe(kindObject, depth, `input "parameters"`); err != nil {
+				return err
+			}
 			return p.object(depth, func(key []byte, depth int) error {
 				if string(key) != "binary_data_size" {
 					return p.skip(depth)
@@ -394,15 +456,24 @@ func (p *parser) output(o *RequestedOutput, depth int) error {
 	err := p.object(depth, func(key []byte, depth int) error {
 		switch string(key) {
 		case "name":
+			if err := p.mustBe(kindString, depth, `output "name"`); err != nil {
+				return err
+			}
 			s, err := p.str()
 			if err != nil {
 				return fmt.Errorf("output \"name\": %w", err)
 			}
 			o.Name, sawName = intern(s, OutputProbabilities, OutputClass), true
 		case "parameters":
+			if err := p.mustBe(kindObject, depth, `output "parameters"`); err != nil {
+				return err
+			}
 			return p.object(depth, func(key []byte, depth int) error {
 				if string(key) != "binary_data" {
 					return p.skip(depth)
+				}
+				if err := p.mustBe(kindBoolean, depth, `output parameter "binary_data"`); err != nil {
+					return err
 				}
 				b, err := p.boolean()
 				if err != nil {
@@ -602,6 +673,54 @@ func (p *parser) array(depth int, fn func(depth int) error) error {
 			return p.errorf("want ',' or ']' in an array")
 		}
 	}
+}
+
+// JSON value kinds, as mustBe names them.
+const (
+	kindObject  = "an object"
+	kindArray   = "an array"
+	kindString  = "a string"
+	kindNumber  = "a number"
+	kindBoolean = "a boolean"
+	kindNull    = "null"
+)
+
+// kindOf names the kind of JSON value that starts with c, or returns ""
+// when no value starts so.
+func kindOf(c byte) string {
+	switch {
+	case c == '{':
+		return kindObject
+	case c == '[':
+		return kindArray
+	case c == '"':
+		return kindString
+	case c == '-' || (c >= '0' && c <= '9'):
+		return kindNumber
+	case c == 't' || c == 'f':
+		return kindBoolean
+	case c == 'n':
+		return kindNull
+	}
+	return ""
+}
+
+// mustBe checks that the value at p.i, the member name of the request
+// ("inputs", input "shape"), is of kind want. When it is another
+// well-formed JSON value, the error names the member, the kind it must be
+// and the kind it is (`"inputs" must be an array, found an object`); when
+// it is not well-formed, the error reports the malformed JSON. It costs
+// one look at the next byte when the kind is right.
+func (p *parser) mustBe(want string, depth int, name string) error {
+	c := p.peek()
+	got := kindOf(c)
+	if got == want {
+		return nil
+	}
+	if err := p.skip(depth); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s must be %s, found %s", name, want, got)
 }
 
 // skip consumes any JSON value.
@@ -886,14 +1005,11 @@ func (p *parser) strSlow(start int) ([]byte, error) {
 				return nil, p.errorf("invalid \\u escape")
 			}
 			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if p.i+1 < len(p.b) && p.b[p.i] == '\\' && p.b[p.i+1] == 'u' {
-					p.i += 2
-					if r2, ok = p.hex4(); !ok {
-						return nil, p.errorf("invalid \\u escape")
-					}
-				}
-				r = utf16.DecodeRune(r, r2)
+				// Half of a UTF-16 pair: with the other half in the
+				// \u escape that follows, the pair's character; else,
+				// as encoding/json decodes it, U+FFFD, and the escape
+				// that follows (if any) is read on its own.
+				r = p.lowSurrogate(r)
 			}
 			out = utf8.AppendRune(out, r)
 		default:
@@ -901,6 +1017,24 @@ func (p *parser) strSlow(start int) ([]byte, error) {
 		}
 	}
 	return nil, p.errorf("unterminated string")
+}
+
+// lowSurrogate returns the character of the UTF-16 surrogate pair that
+// starts with r (read from a \u escape) when p.i is at a \u escape of its
+// second half, which it consumes; otherwise U+FFFD, consuming nothing.
+func (p *parser) lowSurrogate(r rune) rune {
+	if p.i+1 >= len(p.b) || p.b[p.i] != '\\' || p.b[p.i+1] != 'u' {
+		return utf8.RuneError
+	}
+	start := p.i
+	p.i += 2
+	if r2, ok := p.hex4(); ok {
+		if pair := utf16.DecodeRune(r, r2); pair != utf8.RuneError {
+			return pair
+		}
+	}
+	p.i = start
+	return utf8.RuneError
 }
 
 func (p *parser) hex4() (rune, bool) {

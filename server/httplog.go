@@ -15,6 +15,9 @@ import (
 // reports (mostly connections it closed on an error: malformed requests)
 // to Config.Log, one line each prefixed "http: ".
 //
+// The request bytes fasthttp's errors quote are left out (see
+// redactHTTPError): they may hold the bearer token.
+//
 // A request refused for a body over the limit is not logged: fasthttp
 // reports it as a connection error, but the client already got its 413
 // answer and the requests metric counts it. Every other message is
@@ -46,6 +49,12 @@ func newHTTPLogger(w io.Writer, interval time.Duration) *httpLogger {
 func (l *httpLogger) Printf(format string, args ...any) {
 	if bodyTooLarge(args) {
 		return
+	}
+	args = append([]any(nil), args...)
+	for i, a := range args {
+		if err, ok := a.(error); ok {
+			args[i] = redactHTTPError(err.Error())
+		}
 	}
 	var msg string
 	if format == connErrorFormat && len(args) == 3 {
@@ -84,6 +93,23 @@ func (l *httpLogger) flush() {
 	fmt.Fprintf(l.w, "http: %d more HTTP server messages in the last %v were not logged: at most one is logged per %v\n",
 		l.dropped, now.Sub(l.last).Round(time.Millisecond), l.interval)
 	l.last, l.dropped = now, 0
+}
+
+// redactHTTPError returns a fasthttp error message without the request
+// bytes it quotes. fasthttp appends to a header it could not parse
+// "buffer size=N, contents: " and the raw request (the Authorization
+// header's token, cookies), and quotes the offending part before that (a
+// header line without a colon, a header value, the request line), which
+// may be the token too. What is left names the problem ("error when
+// reading request headers: malformed mime header: missing colon"), for
+// the log and the client alike.
+func redactHTTPError(msg string) string {
+	for _, cut := range []string{"buffer size=", "contents:", `"`} {
+		if i := strings.Index(msg, cut); i >= 0 {
+			msg = msg[:i]
+		}
+	}
+	return strings.TrimRight(msg, " :,;")
 }
 
 // bodyTooLarge reports whether a message's arguments carry fasthttp's

@@ -73,6 +73,9 @@ type Server struct {
 	metricsH fasthttp.RequestHandler
 	token    [sha256.Size]byte
 	hasToken bool
+	// decodes holds a token per :classify image being decoded
+	// (Limits.MaxImageDecodes of them at most).
+	decodes chan struct{}
 
 	statePool sync.Pool
 	taskPool  sync.Pool
@@ -95,7 +98,8 @@ func New(b backend.Backend, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{cfg: cfg, b: b, rest: func() {}, models: map[string]*modelVersion{}, broken: map[string]string{}, failed: map[string]fileStamp{}}
+	s := &Server{cfg: cfg, b: b, rest: func() {}, models: map[string]*modelVersion{}, broken: map[string]string{}, failed: map[string]fileStamp{},
+		decodes: make(chan struct{}, cfg.Limits.MaxImageDecodes)}
 	if r, ok := b.(backend.Rester); ok {
 		s.rest = func() {
 			if s.bwait.Load() == 0 {
@@ -120,6 +124,7 @@ func New(b backend.Backend, cfg Config) (*Server, error) {
 		WriteTimeout:                  cfg.WriteTimeout,
 		IdleTimeout:                   cfg.IdleTimeout,
 		MaxRequestBodySize:            cfg.MaxBodyBytes,
+		ReadBufferSize:                cfg.MaxHeaderBytes,
 		Concurrency:                   cfg.MaxConns,
 		CloseOnShutdown:               true,
 		NoDefaultContentType:          true,
@@ -206,11 +211,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// handleError answers requests fasthttp could not read.
+// handleError answers requests fasthttp could not read. The message
+// leaves out the request bytes fasthttp's error quotes (redactHTTPError):
+// they may hold the bearer token.
 func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
-	code, msg := fasthttp.StatusBadRequest, "bad request: "+err.Error()
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	code, msg := fasthttp.StatusBadRequest, "bad request: "+redactHTTPError(err.Error())
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		code, msg = fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than the limit of %d bytes", s.cfg.MaxBodyBytes)
+	case errors.As(err, &small):
+		code, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request line and headers are larger than the limit of %d bytes", s.cfg.MaxHeaderBytes)
 	}
 	var te interface{ Timeout() bool }
 	if errors.As(err, &te) && te.Timeout() {
@@ -483,7 +494,8 @@ func (v *modelVersion) check(req *InferRequest) (int, error) {
 	return int(n), nil
 }
 
-// newTask takes a pooled task sized for n samples of v.
+// newTask takes a pooled task sized for n samples of v, whose deadline is
+// timeout from now.
 func (s *Server) newTask(v *modelVersion, n int, timeout time.Duration) *task {
 	t := s.taskPool.Get().(*task)
 	t.n = n
@@ -652,12 +664,16 @@ func (s *Server) classify(ctx *fasthttp.RequestCtx, name string) {
 			return
 		}
 	}
-	img, err := data.DecodeImage(bytes.NewReader(ctx.PostBody()), v.h, v.w, v.c, invert)
-	if err != nil {
-		writeError(ctx, fasthttp.StatusBadRequest, "bad image: "+err.Error())
+	img, ok := s.decodeImage(ctx, v, start.Add(s.cfg.Timeout), invert)
+	if !ok {
 		return
 	}
-	t := s.newTask(v, 1, s.cfg.Timeout)
+	left := s.cfg.Timeout - time.Since(start)
+	if left <= 0 {
+		writeError(ctx, fasthttp.StatusGatewayTimeout, fmt.Sprintf("request deadline exceeded while decoding the image for model %s", v.name))
+		return
+	}
+	t := s.newTask(v, 1, left)
 	factor := float32(255 * v.meta.Scale)
 	for i, x := range img {
 		t.in[i] = x * factor
@@ -681,6 +697,58 @@ func (s *Server) classify(ctx *fasthttp.RequestCtx, name string) {
 	s.taskPool.Put(t)
 	writeJSON(ctx, map[string]any{"model_name": v.name, "model_version": v.version, "predictions": preds})
 	v.dObs.Observe(time.Since(start).Seconds())
+}
+
+// imagePixelLimit is the most pixels (width×height) a :classify image for
+// v may have: Limits.MaxImagePixels, or when it is zero
+// ImagePixelsPerInput times v's input pixels, at least MinImagePixels and
+// at most data.MaxImagePixels.
+func (s *Server) imagePixelLimit(v *modelVersion) int {
+	if n := s.cfg.Limits.MaxImagePixels; n > 0 {
+		return n
+	}
+	if in := v.h * v.w; in < data.MaxImagePixels/ImagePixelsPerInput {
+		return max(MinImagePixels, ImagePixelsPerInput*in)
+	}
+	return data.MaxImagePixels
+}
+
+// decodeImage decodes the request's image for v, at most
+// Limits.MaxImageDecodes at once: it waits for a turn until deadline. It
+// writes the error response and returns false when it could not: 413 for
+// an image with more pixels than v takes, 400 for one that does not
+// decode, 504 when the deadline passed first.
+func (s *Server) decodeImage(ctx *fasthttp.RequestCtx, v *modelVersion, deadline time.Time, invert bool) ([]float32, bool) {
+	select {
+	case s.decodes <- struct{}{}:
+	default:
+		wait := time.NewTimer(time.Until(deadline))
+		select {
+		case s.decodes <- struct{}{}:
+			wait.Stop()
+		case <-wait.C:
+			writeError(ctx, fasthttp.StatusGatewayTimeout, fmt.Sprintf(
+				"request deadline exceeded while waiting to decode the image for model %s (the server decodes %d images at a time)", v.name, cap(s.decodes)))
+			return nil, false
+		}
+	}
+	limit := s.imagePixelLimit(v)
+	img, err := func() ([]float32, error) {
+		defer func() { <-s.decodes }()
+		return data.DecodeImageBytes(ctx.PostBody(), v.h, v.w, v.c, invert, limit)
+	}()
+	var tl *data.ImageTooLargeError
+	switch {
+	case errors.As(err, &tl):
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf(
+			"image is %dx%d (%d pixels), more than the %d pixels :classify takes for model %s (input %dx%d); scale it down",
+			tl.Width, tl.Height, int64(tl.Width)*int64(tl.Height), limit, v.name, v.h, v.w))
+		return nil, false
+	case err != nil:
+		writeError(ctx, fasthttp.StatusBadRequest, "bad image: "+err.Error())
+		return nil, false
+	}
+	return img, true
 }
 
 // fmtShape renders a shape as JSON does.
