@@ -572,6 +572,28 @@ func z(i int) string { return fmt.Sprintf("Z%d", i) }
 func (g *gen) sub(a, b, d int) { g.p("\tVSUBPS %s, %s, %s", g.v(b), g.v(a), g.v(d)) }
 func (g *gen) add(a, b, d int) { g.p("\tVADDPS %s, %s, %s", g.v(b), g.v(a), g.v(d)) }
 
+// at2 emits one row or column of F(2×2, 3×3)'s Aᵀ = [1 1 1 0; 0 1 −1 −1]
+// applied to the values in registers m: s0 = m0 + m1 + m2, s1 = m1 − m2 −
+// m3, summed in that order (both register files).
+func (g *gen) at2(m [4]int, s0, s1 int) {
+	g.add(m[0], m[1], s0)
+	g.add(s0, m[2], s0)
+	g.sub(m[1], m[2], s1)
+	g.sub(s1, m[3], s1)
+}
+
+// gt3 emits one row or column of F(2×2, 3×3)'s G = [1 0 0; ½ ½ ½; ½ −½ ½;
+// 0 0 1] applied to the values in registers b0, b1, b2 (the first and last
+// outputs are b0 and b2 themselves): t = b0 + b2, u1 = ½(t + b1), u2 =
+// ½(t − b1), with ½ in register half (both register files).
+func (g *gen) gt3(b0, b1, b2, t, u1, u2, half int) {
+	g.add(b0, b2, t)
+	g.add(t, b1, u1)
+	g.mul(u1, half, u1)
+	g.sub(t, b1, u2)
+	g.mul(u2, half, u2)
+}
+
 // v names register i for the helpers: Zi, or with ymm Yi or the memory
 // operand cmem gives for i.
 func (g *gen) v(i int) string {
@@ -697,18 +719,12 @@ func (g *gen) winoOutput(name string) {
 	g.planes(true, "DX", "R8", seq(0, 16))
 	// Aᵀ·M, one column j at a time: rows s0, s1 in Z16+j, Z20+j
 	for j := 0; j < 4; j++ {
-		g.add(j, 4+j, 16+j)
-		g.add(16+j, 8+j, 16+j)
-		g.sub(4+j, 8+j, 20+j)
-		g.sub(20+j, 12+j, 20+j)
+		g.at2([4]int{j, 4 + j, 8 + j, 12 + j}, 16+j, 20+j)
 	}
 	// (Aᵀ·M)·A: Y[i][0] in Z24+i, Y[i][1] in Z26+i
 	for i := 0; i < 2; i++ {
 		r := 16 + 4*i
-		g.add(r, r+1, 24+i)
-		g.add(24+i, r+2, 24+i)
-		g.sub(r+1, r+2, 26+i)
-		g.sub(26+i, r+3, 26+i)
+		g.at2([4]int{r, r + 1, r + 2, r + 3}, 24+i, 26+i)
 	}
 	res := []int{24, 26, 25, 27} // Y[0][0], Y[0][1], Y[1][0], Y[1][1]
 	g.p("\tTESTQ BX, BX")
@@ -752,29 +768,26 @@ func (g *gen) winoFilter(name string) {
 	// G·g, one column k at a time: rows g0 (Z0+k), ½(g0+g2+g1) (Z12+k),
 	// ½(g0+g2−g1) (Z15+k), g2 (Z6+k)
 	for k := 0; k < 3; k++ {
-		g.add(k, 6+k, 9+k)
-		g.add(9+k, 3+k, 12+k)
-		g.p("\tVMULPS Z31, Z%d, Z%d", 12+k, 12+k)
-		g.sub(9+k, 3+k, 15+k)
-		g.p("\tVMULPS Z31, Z%d, Z%d", 15+k, 15+k)
+		g.gt3(k, 3+k, 6+k, 9+k, 12+k, 15+k, 31)
 	}
+	g.winoFilterRows([4]int{0, 12, 15, 6}, 18, 19, 20, 31)
+	g.blockLoopEnd(name)
+}
+
+// winoFilterRows emits (G·g)·Gᵀ of winoFilter from the rows of G·g, whose
+// three values start at the registers rows, with temporaries t, u1, u2
+// and ½ in half, storing the 16 planes at DI + AX on, R9 bytes apart.
+func (g *gen) winoFilterRows(rows [4]int, t, u1, u2, half int) {
 	g.p("\tLEAQ (DI)(AX*1), DX")
-	rows := [4]int{0, 12, 15, 6}
 	for i, b0 := range rows {
-		b1, b2 := b0+1, b0+2
-		g.add(b0, b2, 18)
-		g.add(18, b1, 19)
-		g.p("\tVMULPS Z31, Z19, Z19")
-		g.sub(18, b1, 20)
-		g.p("\tVMULPS Z31, Z20, Z20")
-		for j, r := range []int{b0, 19, 20, b2} {
-			g.p("\tVMOVUPS Z%d, (DX)", r)
+		g.gt3(b0, b0+1, b0+2, t, u1, u2, half)
+		for j, r := range []int{b0, u1, u2, b0 + 2} {
+			g.p("\tVMOVUPS %s, (DX)", g.v(r))
 			if i < 3 || j < 3 {
 				g.p("\tADDQ R9, DX")
 			}
 		}
 	}
-	g.blockLoopEnd(name)
 }
 
 // winoGemm emits winoGemmAVX512, the products of the Winograd transform
@@ -2157,10 +2170,7 @@ func (g *gen) winoOutputAVX2(name string) {
 		g.p("\tVMOVUPS (DX)(R10*1), Y1")
 		g.p("\tVMOVUPS (DX)(R10*2), Y2")
 		g.p("\tVMOVUPS (DX)(R11*1), Y3")
-		g.add(0, 1, 4+j)
-		g.add(4+j, 2, 4+j)
-		g.sub(1, 2, 8+j)
-		g.sub(8+j, 3, 8+j)
+		g.at2([4]int{0, 1, 2, 3}, 4+j, 8+j)
 		if j < 3 {
 			g.p("\tADDQ R8, DX")
 		}
@@ -2168,10 +2178,7 @@ func (g *gen) winoOutputAVX2(name string) {
 	// (Aᵀ·M)·A: Y[0][0], Y[0][1], Y[1][0], Y[1][1] in Y0..Y3
 	for i := 0; i < 2; i++ {
 		r := 4 + 4*i
-		g.add(r, r+1, 2*i)
-		g.add(2*i, r+2, 2*i)
-		g.sub(r+1, r+2, 2*i+1)
-		g.sub(2*i+1, r+3, 2*i+1)
+		g.at2([4]int{r, r + 1, r + 2, r + 3}, 2*i, 2*i+1)
 	}
 	g.p("\tTESTQ BX, BX")
 	g.p("\tJEQ %s_nobias", name)
@@ -2195,8 +2202,8 @@ func (g *gen) winoOutputAVX2(name string) {
 
 // winoFilterAVX2 emits winoFilter's F(2×2, 3×3) filter transform for AVX2
 // (same arguments, n16 blocks of 16 columns done as two of 8, the same sums
-// in the same order): the rows of G·g in Y0–Y2 (g0), Y3–Y5 (½(g0+g2+g1)),
-// Y6–Y8 (½(g0+g2−g1)) and Y9–Y11 (g2), ½ in Y15.
+// in the same order): the rows of G·g in Y0–Y2 (g0), Y6–Y8 (½(g0+g2+g1)),
+// Y3–Y5 (½(g0+g2−g1), where g1 was) and Y9–Y11 (g2), ½ in Y15.
 func (g *gen) winoFilterAVX2(name string) {
 	g.ymm = true
 	defer func() { g.ymm = false }()
@@ -2217,29 +2224,9 @@ func (g *gen) winoFilterAVX2(name string) {
 	g.planes(true, "DX", "R8", []int{0, 1, 2, 3, 4, 5, 9, 10, 11})
 	// G·g, one column k at a time
 	for k := 0; k < 3; k++ {
-		g.add(k, 9+k, 12)
-		g.sub(12, 3+k, 6+k)
-		g.p("\tVMULPS Y15, Y%d, Y%d", 6+k, 6+k)
-		g.add(12, 3+k, 3+k)
-		g.p("\tVMULPS Y15, Y%d, Y%d", 3+k, 3+k)
+		g.gt3(k, 3+k, 9+k, 12, 6+k, 3+k, 15)
 	}
-	// (G·g)·Gᵀ, one row at a time, stored plane after plane
-	g.p("\tLEAQ (DI)(AX*1), DX")
-	rows := [4]int{0, 3, 6, 9}
-	for i, b0 := range rows {
-		b1, b2 := b0+1, b0+2
-		g.add(b0, b2, 12)
-		g.add(12, b1, 13)
-		g.p("\tVMULPS Y15, Y13, Y13")
-		g.sub(12, b1, 14)
-		g.p("\tVMULPS Y15, Y14, Y14")
-		for j, r := range []int{b0, 13, 14, b2} {
-			g.p("\tVMOVUPS Y%d, (DX)", r)
-			if i < 3 || j < 3 {
-				g.p("\tADDQ R9, DX")
-			}
-		}
-	}
+	g.winoFilterRows([4]int{0, 6, 3, 9}, 12, 13, 14, 15)
 	g.blockLoopEnd(name)
 }
 
