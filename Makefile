@@ -1,4 +1,13 @@
 # kiln — the two commands a user needs: `make run` and `make test`.
+
+# make splits paths at whitespace: in a checkout whose path holds a space,
+# $(CURDIR)-based paths (mk/opencl.mk's library folder, the CUDA test's
+# absolute binaries) fall apart into pieces, and `mkdir -p` then creates
+# folders outside the tree. Refuse before any rule runs.
+ifneq ($(words $(CURDIR)),1)
+$(error the checkout path "$(CURDIR)" contains whitespace, which make cannot handle in paths; clone kiln into a path without spaces (e.g. git clone <url> ~/src/kiln) and run make there)
+endif
+
 SHELL   := /bin/bash
 GO      ?= go
 BACKEND ?= auto
@@ -56,8 +65,21 @@ deps:
 	$(GO) mod download
 	@bash scripts/install-fashion-mnist.sh || echo "note: Fashion-MNIST not installed; its loader test will say it is skipped"
 
+# gofmt checks every Go file of the tree, untracked ones too: git's list
+# (tracked plus untracked, less ignored) when this folder is the top of its
+# own git work tree, else find's (a tarball, or a copy inside another
+# repository, whose git knows nothing of these files). gofmt is never run
+# without file arguments: it would read stdin and wait.
 vet:
-	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$$(pwd -P)" ]; then \
+		mapfile -d '' all < <(git ls-files -z --cached --others --exclude-standard -- '*.go'); \
+	else \
+		mapfile -d '' all < <(find . \( -name .git -o -path ./build -o -path ./bin -o -path ./out -o -path ./$(OUT) \) -prune \
+			-o -type f -name '*.go' -print0); \
+	fi; \
+	files=(); for f in "$${all[@]}"; do [ -f "$$f" ] && files+=("$$f"); done; \
+	if [ $${#files[@]} -eq 0 ]; then echo "vet: no Go files found under $(CURDIR)" >&2; exit 1; fi; \
+	bad=$$(gofmt -l "$${files[@]}") || exit 1; \
 	if [ -n "$$bad" ]; then echo "gofmt needed on:"; echo "$$bad"; exit 1; fi
 	$(GO) vet ./...
 

@@ -230,14 +230,14 @@ func report(results ...Result) *Report {
 
 func TestCompare(t *testing.T) {
 	old := report(
-		Result{Backend: "cpu", Case: "sgemm", Size: "1024", MedianSeconds: 0.02, MinSeconds: 0.019, MaxSeconds: 0.021},
-		Result{Backend: "cpu", Case: "train", Size: "32", MedianSeconds: 0.010, MinSeconds: 0.009, MaxSeconds: 0.02},
-		Result{Backend: "cpu", Case: "gone", Size: "1", MedianSeconds: 1},
+		Result{Backend: "cpu", Case: "sgemm", Size: "1024", Runs: 10, MedianSeconds: 0.02, MinSeconds: 0.019, MaxSeconds: 0.021},
+		Result{Backend: "cpu", Case: "train", Size: "32", Runs: 10, MedianSeconds: 0.010, MinSeconds: 0.009, MaxSeconds: 0.02},
+		Result{Backend: "cpu", Case: "gone", Size: "1", Runs: 10, MedianSeconds: 1},
 	)
 	cur := report(
-		Result{Backend: "cpu", Case: "sgemm", Size: "1024", MedianSeconds: 0.01, MinSeconds: 0.009, MaxSeconds: 0.011},
-		Result{Backend: "cpu", Case: "train", Size: "32", MedianSeconds: 0.0125, MinSeconds: 0.011, MaxSeconds: 0.013},
-		Result{Backend: "opencl", Case: "sgemm", Size: "1024", MedianSeconds: 1},
+		Result{Backend: "cpu", Case: "sgemm", Size: "1024", Runs: 10, MedianSeconds: 0.01, MinSeconds: 0.009, MaxSeconds: 0.011},
+		Result{Backend: "cpu", Case: "train", Size: "32", Runs: 10, MedianSeconds: 0.0125, MinSeconds: 0.011, MaxSeconds: 0.013},
+		Result{Backend: "opencl", Case: "sgemm", Size: "1024", Runs: 10, MedianSeconds: 1},
 	)
 	c := Compare(old, cur)
 	require.Len(t, c.Ratios, 2)
@@ -267,7 +267,7 @@ func TestCompare(t *testing.T) {
 	c = Compare(old, cur)
 	require.Len(t, c.Warnings, 3)
 	assert.Contains(t, c.Warnings[0], "different CPUs (old: Xeon A; new: Xeon B)")
-	assert.Contains(t, c.Warnings[1], "lists cpu train 32 more than once")
+	assert.Contains(t, c.Warnings[1], "lists cpu train 32 2 times; its last entry is compared")
 	assert.Contains(t, c.Warnings[2], "cpu sgemm 1024 ran on different devices (old: dev0; new: )")
 	assert.Equal(t, []string{"cpu gone 1 (skipped in new: not implemented)"}, c.OnlyOld)
 	md.Reset()

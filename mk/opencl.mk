@@ -5,7 +5,7 @@
 #
 #   make test-opencl          install PoCL if needed, vet + test with -tags opencl, build kiln with it
 #   make build-opencl         build bin/kiln with the OpenCL backend
-#   make run BACKEND=opencl   train + eval on the OpenCL backend
+#   make run BACKEND=opencl   install PoCL if needed, train + eval on the OpenCL backend
 #
 # go-gl/cl does not build as shipped against Debian's OpenCL 3.0 headers:
 # it needs the 1.2 API (CL_TARGET_OPENCL_VERSION=120), two OpenCL 2.0
@@ -39,7 +39,7 @@ $(OPENCL_LIBCL):
 
 opencl-deps:
 	@bash scripts/install-opencl.sh || { \
-		echo "error: test-opencl needs OpenCL (headers, ICD loader, PoCL or a GPU driver); see the message above" >&2; exit 1; }
+		echo "error: the OpenCL backend needs OpenCL (headers, ICD loader, PoCL or a GPU driver); see the message above" >&2; exit 1; }
 
 test-opencl: opencl-deps opencl-lib
 	$(OPENCL_GOENV) $(GO) vet -tags opencl ./...
@@ -51,8 +51,10 @@ build-opencl: opencl-lib
 
 # `make build` / `make run` with BACKEND=opencl compile the backend in: the
 # flags are exported to the build recipe only (GOFLAGS carries the tag).
+# Like test-opencl they install OpenCL first (opencl-deps, idempotent), so
+# they work on a fresh machine.
 ifeq ($(BACKEND),opencl)
-build: opencl-lib
+build: opencl-deps opencl-lib
 build: export GOFLAGS := $(strip $(GOFLAGS) -tags=opencl)
 build: export CGO_ENABLED := 1
 build: export CGO_CFLAGS := $(OPENCL_CGO_CFLAGS)

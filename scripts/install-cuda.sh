@@ -7,8 +7,11 @@
 # present. As root with apt it enables contrib + non-free for the suites the
 # host already uses (reusing the mirror of its existing Debian source, so no
 # mirror is hard-coded here) and installs the toolkit without recommends
-# (~1.6 GB download, ~3 min). Otherwise it prints what to install and exits 1.
+# (~1.6 GB download, ~3 min), refreshing the package lists and retrying once
+# when the install fails. Otherwise it prints what to install and exits 1.
 set -euo pipefail
+# shellcheck source=scripts/lib-apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib-apt.sh"
 
 PKG=nvidia-cuda-toolkit
 SRC=/etc/apt/sources.list.d/kiln-cuda-contrib.sources
@@ -72,9 +75,9 @@ Suites: bookworm bookworm-updates
 Components: contrib non-free
 Signed-By: $KEYRING
 SOURCES
-		apt-get update
+		kiln_apt_update
 	fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$PKG"
+	kiln_apt_install -y --no-install-recommends "$PKG"
 	if have_all; then
 		echo "CUDA toolkit installed: $(nvcc --version | tail -n 2 | head -n 1)"
 		exit 0

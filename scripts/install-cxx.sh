@@ -4,9 +4,12 @@
 # so `make test` can run them on hosts without a GPU.
 #
 # Idempotent: exits 0 at once when g++ (or $CXX) is present. As root with
-# apt it installs g++ without recommends; otherwise it prints what to install
+# apt it installs g++ without recommends (refreshing the package lists and
+# retrying once when the install fails); otherwise it prints what to install
 # and exits 1.
 set -euo pipefail
+# shellcheck source=scripts/lib-apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib-apt.sh"
 
 CXX=${CXX:-g++}
 if command -v "$CXX" >/dev/null 2>&1; then
@@ -15,8 +18,7 @@ if command -v "$CXX" >/dev/null 2>&1; then
 fi
 if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
 	echo "installing g++ (Debian package) for the CUDA kernel emulator"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++ >/dev/null 2>&1 ||
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++; }
+	kiln_apt_install -y -qq --no-install-recommends g++ || true
 	command -v g++ >/dev/null 2>&1 && exit 0
 fi
 echo "error: no C++ compiler ($CXX) for the CUDA kernel emulator; install one: apt-get install g++" >&2

@@ -2,7 +2,10 @@
 # Installs Fashion-MNIST for kiln from the Debian package dataset-fashion-mnist.
 # Idempotent: exits 0 at once when the files are already present.
 # The four IDX files land in /usr/share/datasets/fashion-mnist (kiln's default).
+# A failed install (stale package lists) refreshes the lists and retries once.
 set -euo pipefail
+# shellcheck source=scripts/lib-apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib-apt.sh"
 
 DIR=/usr/share/datasets/fashion-mnist
 PKG=dataset-fashion-mnist
@@ -21,11 +24,7 @@ if have_all; then
 fi
 
 if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-	# Refresh the package lists only when apt does not know the package yet.
-	if ! apt-cache show "$PKG" >/dev/null 2>&1; then
-		apt-get update
-	fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y "$PKG"
+	kiln_apt_install -y "$PKG"
 	if have_all; then
 		echo "Fashion-MNIST installed in $DIR"
 		exit 0

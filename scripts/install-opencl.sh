@@ -5,10 +5,12 @@
 #
 # Idempotent: exits 0 at once when the headers, the loader and at least one
 # ICD (PoCL or a vendor driver) are present. As root with apt it installs
-# the missing Debian packages (running apt-get update first only when apt
-# does not know one of them). Otherwise it prints what to install and
+# the missing Debian packages (refreshing the package lists and retrying
+# once when the install fails). Otherwise it prints what to install and
 # exits 1.
 set -euo pipefail
+# shellcheck source=scripts/lib-apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib-apt.sh"
 
 PKGS=(pocl-opencl-icd ocl-icd-opencl-dev opencl-headers clinfo)
 
@@ -44,15 +46,8 @@ else
 fi
 
 if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-	# Refresh the package lists only when apt does not know a package yet.
-	for p in "${missing[@]}"; do
-		if ! apt-cache show "$p" >/dev/null 2>&1; then
-			apt-get update
-			break
-		fi
-	done
 	if [[ ${#missing[@]} -gt 0 ]]; then
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+		kiln_apt_install -y --no-install-recommends "${missing[@]}"
 	fi
 	if have_all; then
 		echo "OpenCL installed: ${missing[*]:-nothing new}"

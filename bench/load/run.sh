@@ -4,9 +4,11 @@
 #
 #   bench/load/run.sh [MODEL.kiln]
 #
-# MODEL defaults to out/mnist.kiln (from `make run`); when it is missing, a
-# reference CNN (MNIST shape) with random weights is written instead (speed
-# does not depend on the weights). Environment (defaults): DURATION=30
+# MODEL (relative to the current directory) must exist when given. Without
+# it, out/mnist.kiln (from `make run`) is served when present, else a
+# reference CNN (MNIST shape) with random weights is written to
+# $OUTDIR/reference.kiln (speed does not depend on the weights). Environment
+# (defaults; OUTDIR relative to the repository root): DURATION=30
 # CONNS=64 THREADS=2 LOW_DURATION=10 PORT=18080 BACKEND=cpu MAX_BATCH=64
 # DELAY_US=0 QUEUE=1024 OUTDIR=out/load BODY=json BARE_DURATION=10 (DELAY_US is
 # --max-queue-delay, µs; BODY=binary sends the image with the binary tensor
@@ -22,18 +24,33 @@
 # also says how many cores the server, wrk and idle time took in (2). Only
 # loopback traffic. wrk is installed from Debian when missing (as root).
 set -euo pipefail
+# The model named on the command line is relative to the caller's
+# directory: resolve it before moving to the repository root.
+MODEL=
+if (($# > 1)); then
+	echo "usage: bench/load/run.sh [MODEL.kiln]" >&2
+	exit 2
+fi
+if (($# == 1)); then
+	if [ ! -f "$1" ]; then
+		echo "bench/load/run.sh: model $1 not found (from $PWD); give an existing .kiln file, or no argument to serve out/mnist.kiln or a model with random weights" >&2
+		exit 1
+	fi
+	MODEL="$(cd "$(dirname "$1")" && pwd -P)/$(basename "$1")"
+fi
 cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/lib-apt.sh
+source scripts/lib-apt.sh
 DURATION=${DURATION:-30} CONNS=${CONNS:-64} THREADS=${THREADS:-2} LOW_DURATION=${LOW_DURATION:-10}
 PORT=${PORT:-18080} BACKEND=${BACKEND:-cpu} MAX_BATCH=${MAX_BATCH:-64} DELAY_US=${DELAY_US:-0}
 QUEUE=${QUEUE:-1024} OUTDIR=${OUTDIR:-out/load} BODY=${BODY:-json} BARE_DURATION=${BARE_DURATION:-10}
 export KILN_BODY=$BODY
-MODEL=${1:-out/mnist.kiln}
 GO=${GO:-go}
 
 if ! command -v wrk >/dev/null 2>&1; then
 	if [ "$(id -u)" = 0 ]; then
 		echo "installing wrk (Debian package)"
-		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
+		kiln_apt_install -y -qq wrk
 	else
 		echo "wrk is missing: run this script as root, or: sudo apt-get install wrk" >&2
 		exit 1
@@ -44,9 +61,11 @@ command -v curl >/dev/null 2>&1 || { echo "curl is missing (apt-get install curl
 mkdir -p "$OUTDIR"
 $GO build -o bin/kiln ./cmd/kiln
 $GO build -o "$OUTDIR/loadtool" ./bench/load/loadtool
-if [ ! -f "$MODEL" ]; then
+if [ -z "$MODEL" ] && [ -f out/mnist.kiln ]; then
+	MODEL=out/mnist.kiln
+elif [ -z "$MODEL" ]; then
 	MODEL=$OUTDIR/reference.kiln
-	echo "no trained model given; writing a reference CNN with random weights to $MODEL"
+	echo "no model given and no out/mnist.kiln; writing a reference CNN with random weights to $MODEL"
 	"$OUTDIR/loadtool" model "$MODEL"
 fi
 

@@ -45,15 +45,34 @@ esac
 bash bench/peers/install.sh
 [[ -x "$KILN" ]] || go build -o "$KILN" ./cmd/kiln
 mkdir -p "$OUT"
+# A table from an earlier run must not stand for this one if it fails.
+rm -f "$OUT/crosscheck.md"
 
 for s in $SEEDS; do
+	# Each seed's reports are removed first: a run that fails must not
+	# leave an earlier run's JSON to be read as its result.
+	rm -f "$OUT/kiln-$s.json" "$OUT/torch-$s.json"
 	echo "== seed $s: kiln"
+	# Progress lines (carriage returns) are dropped; grep finding no line
+	# to print is not a failure, so under pipefail the pipeline's status is
+	# kiln's.
+	rc=0
 	"$KILN" train --data "$DATA" --model reference --epochs "$EPOCHS" --batch 32 --seed "$s" \
-		--backend cpu --out "$OUT/kiln-$s.kiln" --report "$OUT/kiln-$s.json" 2>&1 | grep -v $'\r' || true
-	[[ -s "$OUT/kiln-$s.json" ]] || { echo "crosscheck: kiln train failed for seed $s" >&2; exit 1; }
+		--backend cpu --out "$OUT/kiln-$s.kiln" --report "$OUT/kiln-$s.json" 2>&1 | { grep -v $'\r' || true; } || rc=$?
+	if ((rc != 0)); then
+		echo "crosscheck: kiln train failed for seed $s (exit status $rc)" >&2
+		exit 1
+	fi
+	[[ -s "$OUT/kiln-$s.json" ]] || { echo "crosscheck: kiln train failed for seed $s: it wrote no report $OUT/kiln-$s.json" >&2; exit 1; }
 	echo "== seed $s: torch"
+	rc=0
 	/usr/bin/python3 bench/peers/torch_cnn.py --data "$TORCH_DATA" --epochs "$EPOCHS" --seed "$s" \
-		--json "$OUT/torch-$s.json"
+		--json "$OUT/torch-$s.json" || rc=$?
+	if ((rc != 0)); then
+		echo "crosscheck: PyTorch training failed for seed $s (exit status $rc)" >&2
+		exit 1
+	fi
+	[[ -s "$OUT/torch-$s.json" ]] || { echo "crosscheck: PyTorch training failed for seed $s: it wrote no report $OUT/torch-$s.json" >&2; exit 1; }
 done
 
 /usr/bin/python3 - "$OUT" "$DATA" "$EPOCHS" $SEEDS <<'EOF'

@@ -2,11 +2,14 @@
 # Installs the peers kiln is compared with, from Debian, when they are
 # missing: NumPy and OpenBLAS (SGEMM) and PyTorch 1.13 CPU (training), plus
 # the Fashion-MNIST dataset. Idempotent: installs nothing when all are there.
-# Needs root and apt-get for a first install; prints what to install otherwise.
+# Needs root and apt-get for a first install (a failed install refreshes the
+# package lists and retries once); prints what to install otherwise.
 set -euo pipefail
 
 PKGS=(python3-numpy libopenblas0 libopenblas-dev python3-torch)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=scripts/lib-apt.sh
+source "$ROOT/scripts/lib-apt.sh"
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -21,15 +24,7 @@ if ((${#missing[@]})); then
 		exit 1
 	fi
 	echo "installing peers: ${missing[*]}"
-	# Refresh the lists only when apt does not know a package yet; wait for
-	# other apt runs on a shared machine instead of failing on the lock.
-	for p in "${missing[@]}"; do
-		if ! apt-cache show "$p" >/dev/null 2>&1; then
-			apt-get -o DPkg::Lock::Timeout=600 update
-			break
-		fi
-	done
-	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
+	kiln_apt_install -y --no-install-recommends "${missing[@]}"
 else
 	echo "peers already installed: ${PKGS[*]}"
 fi

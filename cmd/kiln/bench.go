@@ -28,7 +28,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "smaller SGEMM sizes, fewer and shorter runs (a minute or less)")
 	out := fs.String("out", "out/bench", "directory for bench.md, bench.json and bench.png (created if missing)")
 	compare := fs.String("compare", "", "an older bench.json to compare with: prints old/new ratios per case")
-	repeat := fs.Int("repeat", 0, "timed runs per case (0: the default, 10, or 3 with --quick)")
+	repeat := fs.Int("repeat", 0, "timed runs per case (0: the default, 10, or 3 with --quick); the batch-1 latency case always times 200 single calls (30 with --quick), for its p50/p99")
 	suites := fs.String("suite", strings.Join(bench.AllSuites(), ","), "comma list of suites to run: "+strings.Join(bench.AllSuites(), ", "))
 	sizes := fs.String("sgemm-sizes", "", "comma list of square SGEMM sizes (default 256,512,1024,2048; 64,128,256 with --quick)")
 	if err := parse(fs, args, stdout); err != nil {
@@ -66,6 +66,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if len(cfg.Suites) == 0 {
 		return fmt.Errorf("--suite is empty (want some of %s)", strings.Join(bench.AllSuites(), ","))
 	}
+	// A suite or size given twice runs once: each copy ran again, and the
+	// comparison and the chart then held the case twice.
+	var notes []string
+	var dupSuites []string
+	cfg.Suites, dupSuites = uniqueInOrder(cfg.Suites)
+	for _, s := range dupSuites {
+		notes = append(notes, fmt.Sprintf("note: --suite lists %s more than once; it runs once", s))
+	}
 	if strings.TrimSpace(*sizes) != "" { // empty: the default sizes
 		for i, s := range strings.Split(*sizes, ",") {
 			s = strings.TrimSpace(s)
@@ -77,6 +85,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("--sgemm-sizes: %q is not a positive integer", s)
 			}
 			cfg.SGEMMSizes = append(cfg.SGEMMSizes, n)
+		}
+		var dupSizes []int
+		cfg.SGEMMSizes, dupSizes = uniqueInOrder(cfg.SGEMMSizes)
+		for _, n := range dupSizes {
+			notes = append(notes, fmt.Sprintf("note: --sgemm-sizes lists %d more than once; it runs once", n))
 		}
 	}
 	// The outputs must not replace the report compared with (the default
@@ -106,6 +119,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	for _, note := range notes {
+		fmt.Fprintln(stderr, note)
+	}
 	if note := cpuDeviceNote(cfg.Backends, *device); note != "" {
 		fmt.Fprintln(stderr, note)
 	}
@@ -120,6 +136,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	rep, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	// The JSON's lists are lists even when empty ([], not null), so readers
+	// need not tell the two apart.
+	if rep.Skipped == nil {
+		rep.Skipped = []bench.Skip{}
+	}
+	if rep.Results == nil {
+		rep.Results = []bench.Result{}
 	}
 
 	if rep.Load.Busy() {
@@ -191,6 +215,22 @@ func benchList(s string) []string {
 		}
 	}
 	return out
+}
+
+// uniqueInOrder returns s without repeats, each value at its first place,
+// and the values that were repeated (once each, in the same order).
+func uniqueInOrder[T comparable](s []T) (unique, repeated []T) {
+	seen := map[T]int{}
+	for _, v := range s {
+		seen[v]++
+		switch seen[v] {
+		case 1:
+			unique = append(unique, v)
+		case 2:
+			repeated = append(repeated, v)
+		}
+	}
+	return unique, repeated
 }
 
 // benchProgress prints which case runs and how far the run is: a line that
