@@ -28,7 +28,9 @@ func prod(s []int) int {
 }
 
 // layer is implemented by every layer kind. Buffers are sized once by setup
-// for up to maxBatch samples; forward and backward use the first n.
+// for up to maxBatch samples; forward and backward use the first n. A setup
+// that fails leaves every buffer at least as large as before (see
+// bufs.realloc), so the layer still works for the batches it did.
 type layer interface {
 	params() []*Param
 	setup(maxBatch int) error
@@ -54,8 +56,16 @@ func (o *bufs) alloc(n int) (backend.Buffer, error) {
 	return buf, nil
 }
 
-// realloc frees old (if owned) and allocates n elements.
+// realloc replaces old (nil: none) by a new buffer of n elements. The new
+// buffer is allocated before old is freed: when the allocation fails,
+// realloc returns old itself, still owned and usable, with the error, so
+// that a caller assigning the result keeps the buffer it had (freeing old
+// first left nil buffers behind a failed allocation).
 func (o *bufs) realloc(old backend.Buffer, n int) (backend.Buffer, error) {
+	buf, err := o.alloc(n)
+	if err != nil {
+		return old, err
+	}
 	if old != nil {
 		for i, b := range o.list {
 			if b == old {
@@ -65,7 +75,7 @@ func (o *bufs) realloc(old backend.Buffer, n int) (backend.Buffer, error) {
 		}
 		old.Free()
 	}
-	return o.alloc(n)
+	return buf, nil
 }
 
 func (o *bufs) free() {

@@ -138,7 +138,12 @@ func (m *Model) NumParams() int {
 }
 
 // Setup sizes every activation buffer for batches of up to maxBatch samples.
-// It is cheap when the model is already set up for at least maxBatch.
+// It is cheap when the model is already set up for at least maxBatch. A
+// Setup that fails (a batch too large for the device's memory) leaves the
+// model usable for the batches it was set up for before: each buffer is
+// replaced only once its larger successor is allocated, and the size the
+// model works at grows only when every buffer has. The larger buffers a
+// failed Setup did allocate stay owned by the model (Close frees them).
 func (m *Model) Setup(maxBatch int) error {
 	if maxBatch <= 0 {
 		return fmt.Errorf("batch size must be positive, got %d", maxBatch)
@@ -152,21 +157,21 @@ func (m *Model) Setup(maxBatch int) error {
 		}
 	}
 	var err error
-	if m.in, err = m.io.realloc(m.in, maxBatch*m.inLen); err != nil {
-		return err
-	}
-	if m.labels, err = m.io.realloc(m.labels, maxBatch); err != nil {
-		return err
-	}
-	if m.grad, err = m.io.realloc(m.grad, maxBatch*m.classes); err != nil {
-		return err
-	}
-	if m.probs, err = m.io.realloc(m.probs, maxBatch*m.classes); err != nil {
-		return err
+	for _, b := range []struct {
+		name string
+		buf  *backend.Buffer
+		n    int
+	}{
+		{"input", &m.in, maxBatch * m.inLen}, {"labels", &m.labels, maxBatch},
+		{"loss gradient", &m.grad, maxBatch * m.classes}, {"probabilities", &m.probs, maxBatch * m.classes},
+	} {
+		if *b.buf, err = m.io.realloc(*b.buf, b.n); err != nil {
+			return fmt.Errorf("allocate the model's %s for batch %d: %w", b.name, maxBatch, err)
+		}
 	}
 	if m.stats == nil {
 		if m.stats, err = m.io.alloc(2); err != nil {
-			return err
+			return fmt.Errorf("allocate the model's loss statistics: %w", err)
 		}
 	}
 	m.maxBatch = maxBatch

@@ -11,7 +11,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -76,6 +78,26 @@ type ResumeReporter interface {
 
 // CheckpointName is the file written into TrainConfig.CheckpointDir.
 const CheckpointName = "checkpoint.kiln"
+
+// CheckpointError is Train's error when the checkpoint after an epoch could
+// not be written (a full disk, a directory that went away). Training stops
+// there; the history Train returns includes that epoch. A checkpoint is
+// replaced whole (written aside, then renamed over the old one), so the
+// file at Path keeps what it held before: the checkpoint of the epoch before
+// Epoch, the one the run resumed from, or none.
+type CheckpointError struct {
+	Epoch int    // the epoch whose checkpoint was not written
+	Path  string // the checkpoint file
+	Err   error
+}
+
+// Error names the epoch whose checkpoint failed and the cause.
+func (e *CheckpointError) Error() string {
+	return fmt.Sprintf("write the checkpoint of epoch %d: %v", e.Epoch, e.Err)
+}
+
+// Unwrap returns the error that stopped the write.
+func (e *CheckpointError) Unwrap() error { return e.Err }
 
 type checkpointMeta struct {
 	Epoch     int    `json:"epoch"` // completed epochs
@@ -157,7 +179,8 @@ func epochRNG(seed uint64, epoch int) *rand.Rand {
 
 // Train fits m on train for cfg.Epochs epochs, evaluating on val (may be
 // nil) after each. It returns the full history (including epochs restored
-// from a checkpoint).
+// from a checkpoint). When an epoch's checkpoint cannot be written, it
+// stops with a *CheckpointError (the earlier checkpoint is kept whole).
 func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) ([]EpochStats, error) {
 	if cfg.Batch <= 0 {
 		return nil, fmt.Errorf("batch size must be positive, got %d", cfg.Batch)
@@ -275,7 +298,7 @@ func Train(m *Model, train, val *data.Dataset, cfg TrainConfig, prog Progress) (
 			cm := run
 			cm.Epoch, cm.History = epoch+1, history
 			if err := saveCheckpoint(m, opt, cm, cfg.CheckpointDir); err != nil {
-				return history, err
+				return history, &CheckpointError{Epoch: epoch + 1, Path: filepath.Join(cfg.CheckpointDir, CheckpointName), Err: err}
 			}
 		}
 		select {
@@ -349,31 +372,31 @@ func EvaluateProgress(m *Model, ds *data.Dataset, batch int, done func(n int)) (
 	return lossSum / float64(ds.N), float64(correct) / float64(ds.N), nil
 }
 
+// saveCheckpoint writes m's weights, opt's state and cm to dir's
+// checkpoint file, replacing it whole; Train wraps its error in a
+// CheckpointError.
 func saveCheckpoint(m *Model, opt Optimizer, cm checkpointMeta, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return err
 	}
 	slots, step := opt.State()
 	cm.OptStep = step
 	f, err := m.file("checkpoint", cm)
 	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return err
 	}
 	params := m.Params()
 	for _, slot := range sortedKeys(slots) {
 		for i, buf := range slots[slot] {
 			d := make([]float32, params[i].Len())
 			if err := m.B.Download(d, buf); err != nil {
-				return fmt.Errorf("checkpoint: download optimizer state: %w", err)
+				return fmt.Errorf("download optimizer state: %w", err)
 			}
 			f.Tensors = append(f.Tensors, modelfile.Tensor{Name: "optimizer/" + slot + "/" + params[i].Name,
 				Shape: append([]int(nil), params[i].Shape...), Data: d})
 		}
 	}
-	if err := modelfile.WriteFile(filepath.Join(dir, CheckpointName), f); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	return nil
+	return modelfile.WriteFile(filepath.Join(dir, CheckpointName), f)
 }
 
 // loadCheckpoint restores weights and optimizer state; ok is false when no
@@ -400,10 +423,9 @@ func loadCheckpoint(m *Model, opt Optimizer, path string, run checkpointMeta) (c
 	if err != nil {
 		return cm, false, fmt.Errorf("resume: %s: %w", path, err)
 	}
-	want, _ := json.Marshal(m.Spec)
-	got, _ := json.Marshal(spec)
-	if string(want) != string(got) {
-		return cm, false, fmt.Errorf("resume: %s holds a different model (%s), this run trains %s", path, spec, m.Spec)
+	if d := modelDifferences(spec, m.Spec); len(d) > 0 {
+		return cm, false, fmt.Errorf("resume: %s holds a different model: %s (resume with the model spec it was trained with, or use another checkpoint directory)",
+			path, strings.Join(d, "; "))
 	}
 	if cm.Epoch > run.Epoch {
 		return cm, false, fmt.Errorf("resume: %s has %d epochs done, more than the %d this run asks for", path, cm.Epoch, run.Epoch)
@@ -429,6 +451,106 @@ func loadCheckpoint(m *Model, opt Optimizer, path string, run checkpointMeta) (c
 	}
 	opt.SetStep(cm.OptStep)
 	return cm, true, nil
+}
+
+// maxModelDifferences bounds the differences modelDifferences lists.
+const maxModelDifferences = 4
+
+// modelDifferences lists how the model of spec there (a checkpoint's)
+// differs from the model of spec here (this run's), or is empty when they
+// are the same model: same input, and layer for layer the same type, name
+// (as the weights are named: a layer without one is named by its type and
+// index) and settings, compared with their defaults filled in (conv2d's
+// padding "valid" and none are one padding, a kernel [3] is [3, 3]). The
+// spec's own name, which kiln train takes from the spec file's name when it
+// has none, is not part of the model. Each difference names the layer and
+// field; after maxModelDifferences the rest are counted.
+func modelDifferences(there, here Spec) []string {
+	var d []string
+	if !slices.Equal(there.Input, here.Input) {
+		d = append(d, fmt.Sprintf("input %v there, %v here", there.Input, here.Input))
+	}
+	if len(there.Layers) != len(here.Layers) {
+		d = append(d, fmt.Sprintf("%d layers there, %d here", len(there.Layers), len(here.Layers)))
+	}
+	a, b := there.canonicalLayers(), here.canonicalLayers()
+	for i := range min(len(a), len(b)) {
+		la, lb := a[i], b[i]
+		at := fmt.Sprintf("layer %d (%s %q)", i, lb.Type, lb.Name)
+		if la.Type != lb.Type {
+			d = append(d, fmt.Sprintf("layer %d: %s %q there, %s %q here", i, la.Type, la.Name, lb.Type, lb.Name))
+			continue
+		}
+		if la.Name != lb.Name {
+			d = append(d, fmt.Sprintf("%s: named %q there", at, la.Name))
+		}
+		for _, f := range []struct {
+			name        string
+			there, here any
+		}{
+			{"filters", la.Filters, lb.Filters}, {"kernel", la.Kernel, lb.Kernel}, {"strides", la.Strides, lb.Strides},
+			{"padding", la.Padding, lb.Padding}, {"pool", la.Pool, lb.Pool}, {"units", la.Units, lb.Units},
+			{"activation", la.Activation, lb.Activation}, {"rate", la.Rate, lb.Rate},
+		} {
+			if !reflect.DeepEqual(f.there, f.here) {
+				d = append(d, fmt.Sprintf("%s: %s %s there, %s here", at, f.name, showField(f.there), showField(f.here)))
+			}
+		}
+	}
+	if len(d) > maxModelDifferences {
+		d = append(d[:maxModelDifferences:maxModelDifferences], fmt.Sprintf("%d more differences", len(d)-maxModelDifferences))
+	}
+	return d
+}
+
+// showField renders a layer setting for modelDifferences: an empty
+// activation as none.
+func showField(v any) string {
+	if s, ok := v.(string); ok {
+		if s == "" {
+			return "none"
+		}
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
+}
+
+// canonicalLayers returns s's layers as the model they build sees them:
+// each named as its weights are, fields that do not apply to its type
+// cleared, and defaults filled in (kernel, strides and pool as [H, W];
+// padding "valid" where none is given; the activation "linear" as none).
+func (s Spec) canonicalLayers() []LayerSpec {
+	c := s.withoutMisplaced()
+	out := c.Layers
+	for i := range out {
+		l := &out[i]
+		l.Name = c.layerName(i)
+		if l.Activation == "linear" {
+			l.Activation = ""
+		}
+		hw := func(v []int, def int) []int {
+			h, w, err := pair(v, def, "")
+			if err != nil {
+				return v // Shapes refuses it; shown as written
+			}
+			return []int{h, w}
+		}
+		switch l.Type {
+		case "conv2d":
+			l.Kernel, l.Strides = hw(l.Kernel, 0), hw(l.Strides, 1)
+			if l.Padding == "" {
+				l.Padding = "valid"
+			}
+		case "maxpool2d":
+			l.Pool = hw(l.Pool, 2)
+			if len(l.Strides) == 0 { // the pool's own size
+				l.Strides = l.Pool
+			}
+			l.Strides = hw(l.Strides, 0)
+			l.Padding = "valid"
+		}
+	}
+	return out
 }
 
 func sortedKeys(m map[string][]backend.Buffer) []string {

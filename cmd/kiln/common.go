@@ -184,7 +184,10 @@ func checkOutputs(outputs, inputs []namedPath) error {
 }
 
 // sameFile reports whether paths a and b name one file: the same absolute
-// path, or (both existing) the same inode, as through a link.
+// path, or (both existing) the same inode, as through a link. A path that
+// does not exist yet (an output a run will write) names the same file as
+// another when both have one name in the same directory, reached through
+// a link or another spelling: writing one then creates the other.
 func sameFile(a, b string) bool {
 	aa, errA := filepath.Abs(a)
 	ab, errB := filepath.Abs(b)
@@ -193,7 +196,17 @@ func sameFile(a, b string) bool {
 	}
 	sa, errA := os.Stat(a)
 	sb, errB := os.Stat(b)
-	return errA == nil && errB == nil && os.SameFile(sa, sb)
+	if errA == nil && errB == nil {
+		return os.SameFile(sa, sb)
+	}
+	ca, cb := filepath.Clean(a), filepath.Clean(b)
+	name := filepath.Base(ca)
+	if name != filepath.Base(cb) || name == "." || name == ".." || name == string(filepath.Separator) {
+		return false
+	}
+	da, errA := os.Stat(filepath.Dir(ca))
+	db, errB := os.Stat(filepath.Dir(cb))
+	return errA == nil && errB == nil && os.SameFile(da, db)
 }
 
 // isSet reports whether the flag name was given on the command line.

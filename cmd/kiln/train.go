@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -92,17 +94,23 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--momentum only applies to --optimizer sgd (this run uses %s)", optCfg.Name)
 	}
 	optCfg = optCfg.WithDefaults()
+	specFile := namedPath{"model", *modelFlag}
+	if *modelFlag == "reference" {
+		specFile.path = ""
+	}
+	outputs := []namedPath{{"out", *out}, {"report", *report}, {"cpuprofile", bf.profile}}
+	// before checkOutDir: --out in a --checkpoint-dir not made yet is
+	// refused for what it is, not for its missing directory
+	if err := checkCheckpointClash(*ckDir, outputs, []namedPath{specFile}); err != nil {
+		return err
+	}
 	if err := checkOutDir(*out); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
 	if err := checkReport(*report); err != nil { // before training, not after it
 		return err
 	}
-	specFile := namedPath{"model", *modelFlag}
-	if *modelFlag == "reference" {
-		specFile.path = ""
-	}
-	if err := checkOutputs([]namedPath{{"out", *out}, {"report", *report}, {"cpuprofile", bf.profile}}, []namedPath{specFile}); err != nil {
+	if err := checkOutputs(outputs, []namedPath{specFile}); err != nil {
 		return err
 	}
 	if *ckDir != "" { // before the data loads and an epoch runs
@@ -140,7 +148,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if val.N == 0 {
-			return fmt.Errorf("--val-split %g of %d training images holds out no image (at least %.2g would hold out one)", *valSplit, n, 0.5/float64(n))
+			return valSplitTooSmall(*valSplit, n, *limit)
 		}
 	}
 	spec, err := loadModelSpec(*modelFlag, train)
@@ -214,6 +222,10 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%w: the checkpoint in %s holds epoch %d; to continue, run the same command with --resume", err, *ckDir, len(hist))
 		}
 	}
+	var ce *engine.CheckpointError
+	if errors.As(err, &ce) {
+		return checkpointFailure(err, ce.Path, *out)
+	}
 	if err != nil {
 		return err
 	}
@@ -278,30 +290,42 @@ func checkNoCheckpoint(dir string) error {
 		dir, engine.CheckpointName, describeCheckpoint(path), st.ModTime().Format("2006-01-02 15:04"))
 }
 
-// describeCheckpoint says what the checkpoint file at path holds: the
-// epochs its run had done and on which data, or why it cannot tell.
-func describeCheckpoint(path string) string {
+// readCheckpoint returns the number of epochs the checkpoint file at path
+// had done and the name of its training data, or an error that says what
+// the file is instead (as describeCheckpoint shows it); it wraps
+// os.ErrNotExist when there is no file.
+func readCheckpoint(path string) (epoch int, data string, err error) {
 	f, err := modelfile.ReadFile(path)
 	if err != nil {
-		return fmt.Sprintf("unreadable: %v", err)
+		return 0, "", fmt.Errorf("unreadable: %w", err)
 	}
 	if f.Kind != "checkpoint" {
-		return fmt.Sprintf("a %q file, not a checkpoint", f.Kind)
+		return 0, "", fmt.Errorf("a %q file, not a checkpoint", f.Kind)
 	}
 	var cm struct {
 		Epoch int    `json:"epoch"`
 		Data  string `json:"data"`
 	}
 	if err := json.Unmarshal(f.Meta, &cm); err != nil {
-		return fmt.Sprintf("its metadata is unreadable: %v", err)
+		return 0, "", fmt.Errorf("its metadata is unreadable: %w", err)
 	}
-	desc := fmt.Sprintf("%d epoch", cm.Epoch)
-	if cm.Epoch != 1 {
+	return cm.Epoch, cm.Data, nil
+}
+
+// describeCheckpoint says what the checkpoint file at path holds: the
+// epochs its run had done and on which data, or why it cannot tell.
+func describeCheckpoint(path string) string {
+	epoch, data, err := readCheckpoint(path)
+	if err != nil {
+		return err.Error()
+	}
+	desc := fmt.Sprintf("%d epoch", epoch)
+	if epoch != 1 {
 		desc += "s"
 	}
 	desc += " done"
-	if cm.Data != "" {
-		desc += " on " + cm.Data
+	if data != "" {
+		desc += " on " + data
 	}
 	return desc
 }
@@ -412,4 +436,85 @@ func loadModelSpec(name string, ds *data.Dataset) (engine.Spec, error) {
 		return spec, fmt.Errorf("model spec %s has %d outputs, dataset %s has %d classes", name, c, ds.Name, ds.Classes)
 	}
 	return spec, nil
+}
+
+// checkCheckpointClash fails, before any training, when an output names
+// the --checkpoint-dir directory (the run trained to the end, then could not
+// save: a directory was in the way) or the checkpoint file in it (writing
+// there replaced the checkpoint, so a later --resume could not continue the
+// run, and at the end of a resumed run it destroyed a long run's
+// checkpoint), or when an input is that file, which every epoch
+// overwrites. Paths compare as checkOutputs compares them (sameFile).
+func checkCheckpointClash(ckDir string, outputs, inputs []namedPath) error {
+	if ckDir == "" {
+		return nil
+	}
+	ckFile := filepath.Join(ckDir, engine.CheckpointName)
+	for _, o := range outputs {
+		switch {
+		case o.path == "":
+		case sameFile(o.path, ckDir):
+			return fmt.Errorf("--%s %s is also given as --checkpoint-dir, the directory that holds the checkpoint: --%s names a file to write (give another name)", o.flag, o.path, o.flag)
+		case sameFile(o.path, ckFile):
+			return fmt.Errorf("--%s %s is the checkpoint file of --checkpoint-dir %s: writing it would destroy the checkpoint, and --resume could not continue the run (give another name)", o.flag, o.path, ckDir)
+		}
+	}
+	for _, in := range inputs {
+		if in.path != "" && sameFile(in.path, ckFile) {
+			return fmt.Errorf("--%s %s is the checkpoint file of --checkpoint-dir %s, which every epoch overwrites: that would destroy it (move it, or choose another --checkpoint-dir)", in.flag, in.path, ckDir)
+		}
+	}
+	return nil
+}
+
+// valSplitTooSmall is the error for a --val-split f that holds out none of
+// the n training images (limit: the --limit that cut them, 0 if none). It
+// names the smallest fraction that holds one out, or, for a training set
+// of fewer than two images (data.Split always keeps one to train on), says
+// that no fraction can.
+func valSplitTooSmall(f float64, n, limit int) error {
+	if n < 2 {
+		images := fmt.Sprintf("%d image", n)
+		if n != 1 {
+			images += "s"
+		}
+		if limit > 0 {
+			return fmt.Errorf("--val-split %g: the training set has %s (--limit %d); a validation split needs at least 2, one to train on and one to hold out (raise --limit or leave out --val-split)", f, images, limit)
+		}
+		return fmt.Errorf("--val-split %g: the training set has %s; a validation split needs at least 2, one to train on and one to hold out (leave out --val-split)", f, images)
+	}
+	return fmt.Errorf("--val-split %g of %d training images holds out no image (at least %s would hold out one)", f, n, minValSplit(n))
+}
+
+// minValSplit is the smallest fraction, to two significant digits, that
+// holds out at least one of n ≥ 1 training images as data.Split rounds
+// (round(f·n) images).
+func minValSplit(n int) string {
+	least := 0.5 / float64(n)
+	unit := math.Pow(10, math.Floor(math.Log10(least))-1) // two significant digits
+	for k := math.Ceil(least / unit); ; k++ {
+		s := strconv.FormatFloat(k*unit, 'g', 2, 64)
+		if v, err := strconv.ParseFloat(s, 64); err == nil && int(v*float64(n)+0.5) >= 1 {
+			return s
+		}
+	}
+}
+
+// checkpointFailure adds to err, Train's error when the checkpoint at path
+// could not be written, what the run kept and how to go on, as the error
+// of an interrupted run does: the checkpoint file is replaced whole, so it
+// still holds the last epoch written (read from the file itself), which
+// --resume continues once the cause (a full disk) is fixed. The trained
+// model is not saved to out: it is short of the epochs asked for, as after
+// Ctrl-C.
+func checkpointFailure(err error, path, out string) error {
+	dir := filepath.Dir(path)
+	epoch, _, rerr := readCheckpoint(path)
+	switch {
+	case errors.Is(rerr, os.ErrNotExist):
+		return fmt.Errorf("%w: no epoch's checkpoint was written, so %s holds no checkpoint of this run and nothing was saved to --out %s; fix the cause (is the disk full?) and run the command again", err, dir, out)
+	case rerr != nil:
+		return fmt.Errorf("%w: the checkpoint file there is %v, and nothing was saved to --out %s", err, rerr, out)
+	}
+	return fmt.Errorf("%w: the checkpoint in %s holds epoch %d and nothing was saved to --out %s; to continue, fix the cause (is the disk full?), then run the same command with --resume", err, dir, epoch, out)
 }
