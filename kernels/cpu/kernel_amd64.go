@@ -315,8 +315,9 @@ func winoKernels(kr *gemmKernel) (f2, f4, grad bool) {
 // F(4×4, 3×3) a 3×3 one 1.5× faster, a 13×13 one 1.2× faster than
 // F(2×2, 3×3), the two level on 9×9; at batch 1, whose few tiles fill
 // few of the 6-tile panels, the implicit kernel ran 1×1 to 3×3 outputs
-// 2–2.3× faster than either, level with F(2×2, 3×3) on 5×5, and
-// Winograd took 9×9 and up (0.79× the time on 9×9).
+// 2.1–2.3× faster than the tile the point costs alone pick, level with
+// F(2×2, 3×3) on 5×5, and Winograd took 9×9 and up (0.79× the time on
+// 9×9).
 func winoCostsFor(kr *gemmKernel) winoCosts {
 	if kr == &avx512Kernel {
 		return winoCosts{p2: 5, p4: 7}
