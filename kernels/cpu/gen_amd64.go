@@ -2008,6 +2008,25 @@ func (g *gen) winoDyAVX2(name string) {
 	g.blockLoopEnd(name)
 }
 
+// planeStrides4 loads the argument mstride of a 4×4 transform's planes
+// as bytes into R8, one row of the tile (4 planes) into R10 and 12 planes
+// into R11, for column4Y.
+func (g *gen) planeStrides4() {
+	g.p("\tMOVQ mstride+8(FP), R8")
+	g.p("\tSHLQ $2, R8")
+	g.p("\tLEAQ (R8*4), R10")
+	g.p("\tLEAQ (R10)(R10*2), R11")
+}
+
+// column4Y loads one column of a 4×4 tile's planes, from DX on, into
+// Y0..Y3 (see planeStrides4).
+func (g *gen) column4Y() {
+	g.p("\tVMOVUPS (DX), Y0")
+	g.p("\tVMOVUPS (DX)(R10*1), Y1")
+	g.p("\tVMOVUPS (DX)(R10*2), Y2")
+	g.p("\tVMOVUPS (DX)(R11*1), Y3")
+}
+
 // winoGradOutAVX2 emits winoGradOut's transform for AVX2 (same arguments
 // and sums; nblk blocks of 16 done as two of 8): the planes are read a
 // column at a time and ½ is broadcast from the argument where needed, so
@@ -2019,10 +2038,7 @@ func (g *gen) winoGradOutAVX2(name string) {
 	g.p("// Winograd F(3×3,2×2) output transform, AVX2; see gen_amd64.go.")
 	g.p("TEXT ·%s(SB), NOSPLIT, $0-44", name)
 	g.p("\tMOVQ m+0(FP), SI")
-	g.p("\tMOVQ mstride+8(FP), R8")
-	g.p("\tSHLQ $2, R8")
-	g.p("\tLEAQ (R8*4), R10")       // 4 planes: one row of the tile
-	g.p("\tLEAQ (R10)(R10*2), R11") // 12 planes
+	g.planeStrides4()
 	g.p("\tMOVQ nblk+16(FP), CX")
 	g.p("\tSHLQ $1, CX")
 	g.p("\tMOVQ w+24(FP), DI")
@@ -2033,10 +2049,7 @@ func (g *gen) winoGradOutAVX2(name string) {
 	// Y4+j, Y8+j, Y12+j
 	g.p("\tLEAQ (SI)(AX*1), DX")
 	for j := 0; j < 4; j++ {
-		g.p("\tVMOVUPS (DX), Y0")
-		g.p("\tVMOVUPS (DX)(R10*1), Y1")
-		g.p("\tVMOVUPS (DX)(R10*2), Y2")
-		g.p("\tVMOVUPS (DX)(R11*1), Y3")
+		g.column4Y()
 		g.sub(1, 2, 8+j) // m1 − m2
 		g.add(1, 2, 1)   // m1 + m2
 		g.p("\tVBROADCASTSS half+40(FP), Y2")
@@ -2151,10 +2164,7 @@ func (g *gen) winoOutputAVX2(name string) {
 	g.p("// Winograd F(2×2,3×3) output transform, AVX2; see gen_amd64.go.")
 	g.p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
 	g.p("\tMOVQ m+0(FP), SI")
-	g.p("\tMOVQ mstride+8(FP), R8")
-	g.p("\tSHLQ $2, R8")
-	g.p("\tLEAQ (R8*4), R10")       // 4 planes: one row of the tile
-	g.p("\tLEAQ (R10)(R10*2), R11") // 12 planes
+	g.planeStrides4()
 	g.p("\tMOVQ nblk+16(FP), CX")
 	g.p("\tSHLQ $1, CX")
 	g.p("\tMOVQ y+24(FP), DI")
@@ -2166,10 +2176,7 @@ func (g *gen) winoOutputAVX2(name string) {
 	// Y4+j, Y8+j
 	g.p("\tLEAQ (SI)(AX*1), DX")
 	for j := 0; j < 4; j++ {
-		g.p("\tVMOVUPS (DX), Y0")
-		g.p("\tVMOVUPS (DX)(R10*1), Y1")
-		g.p("\tVMOVUPS (DX)(R10*2), Y2")
-		g.p("\tVMOVUPS (DX)(R11*1), Y3")
+		g.column4Y()
 		g.at2([4]int{0, 1, 2, 3}, 4+j, 8+j)
 		if j < 3 {
 			g.p("\tADDQ R8, DX")
