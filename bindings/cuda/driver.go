@@ -5,6 +5,7 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"unsafe"
 
@@ -73,6 +74,7 @@ type Context struct {
 	ctx    cu.CUContext
 	stream cu.Stream
 	mods   []cu.Module
+	stage  stager // host copies go through it (see stager)
 }
 
 // NewContext creates a context and a stream on device ordinal.
@@ -164,38 +166,58 @@ func (c *Context) Free(p DevicePtr) error {
 	})
 }
 
-// Upload copies src to dst on the stream. It returns once src may be
-// reused (pageable memory is staged by the driver before the call returns).
+// Upload copies src to dst on the stream, through the staging buffer (see
+// stager). It returns once src may be reused (pageable memory is staged by
+// the driver before the call returns, so the staging buffer may be too).
 func (c *Context) Upload(dst DevicePtr, src []float32) error {
 	if len(src) == 0 {
 		return nil
 	}
 	return c.do(func() error {
-		return wrap("cuMemcpyHtoDAsync", cu.MemcpyHtoDAsync(cu.DevicePtr(dst), unsafe.Pointer(&src[0]), int64(len(src))*4, c.stream))
+		return c.stage.each(len(src), func(lo, hi int, stage []float32) error {
+			copy(stage, src[lo:hi])
+			return wrap("cuMemcpyHtoDAsync", cu.MemcpyHtoDAsync(cu.DevicePtr(dst)+cu.DevicePtr(4*lo), unsafe.Pointer(&stage[0]), int64(hi-lo)*4, c.stream))
+		})
 	})
 }
 
-// Download waits for the stream, then copies len(dst) elements from src.
+// Download waits for the stream, then copies len(dst) elements from src,
+// through the staging buffer (see stager).
 func (c *Context) Download(dst []float32, src DevicePtr) error {
 	return c.do(func() error {
-		if len(dst) > 0 {
-			if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&dst[0]), cu.DevicePtr(src), int64(len(dst))*4, c.stream); err != nil {
-				return wrap("cuMemcpyDtoHAsync", err)
-			}
-		}
-		return wrap("cuStreamSynchronize", c.stream.Synchronize())
+		return c.download(len(dst), src, func(lo int, stage []float32) { copy(dst[lo:], stage) })
 	})
 }
 
-// DownloadInt32 waits for the stream, then copies len(dst) int32 values.
+// DownloadInt32 waits for the stream, then copies len(dst) int32 values,
+// through the staging buffer (see stager).
 func (c *Context) DownloadInt32(dst []int32, src DevicePtr) error {
 	return c.do(func() error {
-		if len(dst) > 0 {
-			if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&dst[0]), cu.DevicePtr(src), int64(len(dst))*4, c.stream); err != nil {
-				return wrap("cuMemcpyDtoHAsync", err)
+		return c.download(len(dst), src, func(lo int, stage []float32) {
+			for i, v := range stage {
+				dst[lo+i] = int32(math.Float32bits(v))
 			}
-		}
+		})
+	})
+}
+
+// download copies n 4-byte values from src into the staging buffer a piece
+// at a time, each queued behind the stream's work and waited for, handing
+// each piece to put; with n = 0 it only waits for the stream. It runs on
+// the owner goroutine.
+func (c *Context) download(n int, src DevicePtr, put func(lo int, stage []float32)) error {
+	if n == 0 {
 		return wrap("cuStreamSynchronize", c.stream.Synchronize())
+	}
+	return c.stage.each(n, func(lo, hi int, stage []float32) error {
+		if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&stage[0]), cu.DevicePtr(src)+cu.DevicePtr(4*lo), int64(hi-lo)*4, c.stream); err != nil {
+			return wrap("cuMemcpyDtoHAsync", err)
+		}
+		if err := wrap("cuStreamSynchronize", c.stream.Synchronize()); err != nil {
+			return err
+		}
+		put(lo, stage)
+		return nil
 	})
 }
 
