@@ -140,7 +140,7 @@ func Conv2DForwardEpilogue(p *Pool, ws *Workspace, s ConvShape, x, w, y []float3
 		j.clear()
 		return
 	}
-	if s.winograd(j.kern) && !ws.conv.noWinograd {
+	if ws.conv.useWinograd(s, j.kern) {
 		j.winoForward(p, s, e)
 		return
 	}
@@ -431,7 +431,7 @@ func Conv2DBackwardData(p *Pool, ws *Workspace, s ConvShape, dy, w, dx []float32
 		Sgemm(p, &ws.Gemm, false, true, s.N*pix, k, s.F, 1, dy, s.F, w, s.F, 0, dx, k)
 		return
 	}
-	if t, ok := s.transposedShape(); ok && t.winograd(ws.Gemm.kernel()) && !ws.conv.noWinograd {
+	if t, ok := s.transposedShape(); ok && ws.conv.useWinograd(t, ws.Gemm.kernel()) {
 		// the transposed convolution as Winograd: fewer multiply-adds than
 		// the scatter below even with its larger output
 		wt := ws.conv.transposedTaps(s, w, true)
@@ -640,10 +640,26 @@ type convWork struct {
 	// noWinograd makes the forward pass take the path it would without
 	// the Winograd one (tests compare the two).
 	noWinograd bool
-	// winoM, when not 0, is the forward pass's Winograd output tile size
-	// (2 or 4) instead of the one winoTile picks (tests compare the two).
+	// winoM, when not 0, makes the forward pass run as Winograd with
+	// this output tile size (2 or 4) wherever the micro-kernel's Winograd
+	// kernels take the shape, whatever the costs say (tests and
+	// benchmarks compare the paths).
 	winoM int
 	a     args
+}
+
+// useWinograd reports whether the forward pass of s runs as Winograd with
+// micro-kernel kr: as the costs choose (ConvShape.winograd), never with
+// noWinograd, and wherever kr's kernels take s with winoM set.
+func (cw *convWork) useWinograd(s ConvShape, kr *gemmKernel) bool {
+	switch {
+	case cw.noWinograd:
+		return false
+	case cw.winoM != 0:
+		f2, f4, _ := winoKernels(kr)
+		return f2 && f4 && s.winoShape()
+	}
+	return s.winograd(kr)
 }
 
 // convLocal is one worker's scratch memory.

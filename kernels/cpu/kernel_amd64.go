@@ -308,9 +308,12 @@ func winoKernels(kr *gemmKernel) (f2, f4, grad bool) {
 // micro-kernel kr (see winoCosts). AVX-512: a point of F(4×4, 3×3) 1.4
 // of F(2×2, 3×3)'s, on every shape Winograd takes. AVX2: 1.2, and a direct
 // multiply-add 0.7 of an F(2×2, 3×3) point, over the batch's tiles in
-// whole panels. Measured on an AVX2-only Zen 3, CPU time a call on one
-// worker, C = F = 64, square outputs of 1–15 pixels, batches 1 and 32
-// (medians of five interleaved runs): at batch 32, F(2×2, 3×3) ran a 2×2
+// whole panels. Measured on an AVX2-only Zen 3 with BenchmarkWinogradTiles
+// (CPU time a call on one worker, C = F = 64, square outputs of 1–15
+// pixels, batches 1 and 32, medians of five interleaved runs; the figures
+// moved by up to a fifth between runs on the shared host, the 9×9 output
+// at batch 32 from level to 1.25× in F(2×2, 3×3)'s favour, so near-ties
+// may go either way): at batch 32, F(2×2, 3×3) ran a 2×2
 // output 1.7× and a 5×5 one 1.19× faster than the implicit kernel,
 // F(4×4, 3×3) a 3×3 one 1.5× faster, a 13×13 one 1.2× faster than
 // F(2×2, 3×3), the two level on 9×9; at batch 1, whose few tiles fill

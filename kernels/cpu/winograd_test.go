@@ -464,3 +464,51 @@ func TestWinoEpilogueSpecial(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWinogradTiles measures the forward pass of square outputs of 1
+// to 15 pixels (C = F = 64, batches 1 and 32, the transformed filter kept)
+// on one worker with each micro-kernel that has Winograd kernels: the
+// implicit kernel, F(2×2, 3×3) and F(4×4, 3×3), each forced, as CPU time
+// per call (cpu-µs/op, steadier than wall time on a shared host). These
+// are the measurements behind winoCostsFor:
+//
+//	go test -run X -bench WinogradTiles -benchtime 100ms -count 5 ./kernels/cpu
+func BenchmarkWinogradTiles(b *testing.B) {
+	for _, kern := range KernelNames() {
+		var probe GemmWorkspace
+		if probe.SetKernel(kern) != nil {
+			continue
+		}
+		if f2, f4, _ := winoKernels(probe.kernel()); !f2 || !f4 {
+			continue
+		}
+		for _, batch := range []int{1, 32} {
+			for _, out := range []int{1, 2, 3, 5, 7, 9, 11, 13, 15} {
+				s := ConvShape{N: batch, H: out + 2, W: out + 2, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: out, OutW: out}
+				r := rand.New(rand.NewPCG(1, 1))
+				x, w := randSlice(r, s.N*s.H*s.W*s.C), randSlice(r, 9*s.C*s.F)
+				y := make([]float32, s.N*s.OutH*s.OutW*s.F)
+				for _, path := range []string{"implicit", "f2", "f4"} {
+					b.Run(fmt.Sprintf("%s/batch%d/%dx%d/%s", kern, batch, out, out, path), func(b *testing.B) {
+						p := NewPool(1)
+						defer p.Close()
+						var ws Workspace
+						require.NoError(b, ws.Gemm.SetKernel(kern))
+						ws.conv.noWinograd = path == "implicit"
+						ws.conv.winoM = map[string]int{"f2": 2, "f4": 4}[path]
+						e := ConvEpilogue{FilterID: 1}
+						Conv2DForwardEpilogue(p, &ws, s, x, w, y, e)
+						b.ResetTimer()
+						cpu0 := cpuSeconds()
+						for i := 0; i < b.N; i++ {
+							Conv2DForwardEpilogue(p, &ws, s, x, w, y, e)
+						}
+						if cpu := cpuSeconds() - cpu0; cpu0 > 0 {
+							b.ReportMetric(cpu/float64(b.N)*1e6, "cpu-µs/op")
+						}
+					})
+				}
+			}
+		}
+	}
+}
