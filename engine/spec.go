@@ -66,19 +66,45 @@ func layerFields(typ string) (fields []string, known bool) {
 	return nil, false
 }
 
+// layerSetting is one of a LayerSpec's settings: its JSON name and value
+// (an int, []int, string or float64).
+type layerSetting struct {
+	name  string
+	value any
+}
+
+// set reports whether the setting is given (not zero; a slice not empty).
+func (f layerSetting) set() bool {
+	switch v := f.value.(type) {
+	case int:
+		return v != 0
+	case []int:
+		return len(v) > 0
+	case string:
+		return v != ""
+	case float64:
+		return v != 0
+	}
+	return false
+}
+
+// settings lists l's settings besides type and name, in declaration
+// order: the one list setFields and the resume check (modelDifferences)
+// both read.
+func (l LayerSpec) settings() []layerSetting {
+	return []layerSetting{
+		{"filters", l.Filters}, {"kernel", l.Kernel}, {"strides", l.Strides},
+		{"padding", l.Padding}, {"pool", l.Pool}, {"units", l.Units},
+		{"activation", l.Activation}, {"rate", l.Rate},
+	}
+}
+
 // setFields lists the fields of l (by JSON name, in declaration order)
 // that are not zero, besides type and name.
 func (l LayerSpec) setFields() []string {
 	var set []string
-	for _, f := range []struct {
-		name string
-		set  bool
-	}{
-		{"filters", l.Filters != 0}, {"kernel", len(l.Kernel) > 0}, {"strides", len(l.Strides) > 0},
-		{"padding", l.Padding != ""}, {"pool", len(l.Pool) > 0}, {"units", l.Units != 0},
-		{"activation", l.Activation != ""}, {"rate", l.Rate != 0},
-	} {
-		if f.set {
+	for _, f := range l.settings() {
+		if f.set() {
 			set = append(set, f.name)
 		}
 	}

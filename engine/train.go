@@ -484,16 +484,10 @@ func modelDifferences(there, here Spec) []string {
 		if la.Name != lb.Name {
 			d = append(d, fmt.Sprintf("%s: named %q there", at, la.Name))
 		}
-		for _, f := range []struct {
-			name        string
-			there, here any
-		}{
-			{"filters", la.Filters, lb.Filters}, {"kernel", la.Kernel, lb.Kernel}, {"strides", la.Strides, lb.Strides},
-			{"padding", la.Padding, lb.Padding}, {"pool", la.Pool, lb.Pool}, {"units", la.Units, lb.Units},
-			{"activation", la.Activation, lb.Activation}, {"rate", la.Rate, lb.Rate},
-		} {
-			if !reflect.DeepEqual(f.there, f.here) {
-				d = append(d, fmt.Sprintf("%s: %s %s there, %s here", at, f.name, showField(f.there), showField(f.here)))
+		sa, sb := la.settings(), lb.settings()
+		for k, f := range sa {
+			if !reflect.DeepEqual(f.value, sb[k].value) {
+				d = append(d, fmt.Sprintf("%s: %s %s there, %s here", at, f.name, showField(f.value), showField(sb[k].value)))
 			}
 		}
 	}
