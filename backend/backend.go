@@ -50,6 +50,16 @@ type ConvParams struct {
 	StrideH, StrideW int
 	PadTop, PadLeft  int // zero padding before the first row / column
 	OutH, OutW       int // output spatial size
+	// Inference, set on a forward convolution, says that no backward pass
+	// will follow it: nothing takes a ReLU mask or a pooling's argmax from
+	// its output to send gradients back. A backend may then use an
+	// algorithm that is as accurate but does not keep exact ties (where
+	// the float64 result is exactly 0, or two outputs are exactly equal,
+	// it may give ±1e-8 or so instead); without it, a forward convolution
+	// must keep them, as a direct one does, because training amplifies a
+	// tie broken the other way (see backend/backendtest's ties case). The
+	// backward ops ignore it.
+	Inference bool
 }
 
 // PoolParams describes a 2-D max pooling over NHWC input.

@@ -37,8 +37,9 @@ func TestRunQuickCPU(t *testing.T) {
 	rep, err := Run(context.Background(), cfg)
 	require.NoError(t, err)
 
-	// 2 SGEMM + 2 conv layers × 3 passes + 2 pool layers × 2 + train + 2 infer.
-	require.Len(t, rep.Results, 2+6+4+1+2)
+	// 2 SGEMM + 2 conv layers × 4 passes (fwd, fwd-inference, bwd-data,
+	// bwd-filter) + 2 pool layers × 2 + train + 2 infer.
+	require.Len(t, rep.Results, 2+8+4+1+2)
 	require.Len(t, events, 2*len(rep.Results))
 	assert.Equal(t, len(rep.Results), events[len(events)-1].Total)
 	assert.Equal(t, SchemaVersion, rep.Schema)

@@ -537,7 +537,12 @@ func convCases(spec engine.Spec, batch int) ([]benchCase, error) {
 		}
 		size := fmt.Sprintf("%dx%dx%dx%d k%dx%dx%d", p.N, p.H, p.W, p.C, p.KH, p.KW, p.F)
 		xn, wn, yn := p.N*p.H*p.W*p.C, p.KH*p.KW*p.C*p.F, p.N*p.OutH*p.OutW*p.F
-		for _, pass := range []string{"fwd", "bwd-data", "bwd-filter"} {
+		// fwd is the forward pass of a training step, fwd-inference that
+		// of inference (backend.ConvParams.Inference: the CPU backend's
+		// Winograd F(4×4, 3×3) may run there).
+		for _, pass := range []string{"fwd", "fwd-inference", "bwd-data", "bwd-filter"} {
+			p := p
+			p.Inference = pass == "fwd-inference"
 			cases = append(cases, benchCase{
 				suite: SuiteConv, name: name + " " + pass, size: size, batch: batch, flops: convFlops(p),
 				setup: func(b backend.Backend) (func() error, func(), error) {
@@ -555,7 +560,7 @@ func convCases(spec engine.Spec, batch int) ([]benchCase, error) {
 							return nil, err
 						}
 						switch pass {
-						case "fwd":
+						case "fwd", "fwd-inference":
 							return func() error { return b.Conv2D(p, x, w, y) }, nil
 						case "bwd-data":
 							return func() error { return b.Conv2DBackwardData(p, y, w, x) }, nil

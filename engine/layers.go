@@ -170,9 +170,12 @@ func (c *conv2d) setup(maxBatch int) error {
 	return err
 }
 
-func (c *conv2d) forward(x backend.Buffer, n int, _ bool, _ uint64) (backend.Buffer, error) {
+func (c *conv2d) forward(x backend.Buffer, n int, train bool, _ uint64) (backend.Buffer, error) {
 	p := c.p
 	p.N = n
+	// Training's backward pass reads the ties in y (the ReLU's mask, the
+	// pooling's argmax); at inference the backend need not keep them.
+	p.Inference = !train
 	c.x = x
 	if err := c.b.Conv2D(p, x, c.kernel.W, c.y); err != nil {
 		return nil, err

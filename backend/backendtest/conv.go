@@ -101,6 +101,14 @@ func convSuites() []suite {
 		want, scale := refConvBackwardFilter(p, x, g)
 		e.near("dw", e.read("dw", dw), want, exactTol(scale))
 	}})
+	// The forward pass of inference (ConvParams.Inference) against the
+	// same references, and training's exact ties.
+	for _, s := range []convShape{ex, {2, 6, 7, 16, 3, 3, 64, 1, 1, "same"}} {
+		p := s.params()
+		p.Inference = true
+		fwd = append(fwd, testCase{"inference_" + s.String(), func(e *env) { checkConv(e, p) }})
+	}
+	fwd = append(fwd, testCase{"ties_" + ex.String(), func(e *env) { checkConvTies(e, p) }})
 	return []suite{
 		{name: "Conv2D", cases: fwd},
 		{name: "Conv2DBackwardData", cases: bdata},
@@ -136,4 +144,74 @@ func checkConvBackwardFilter(e *env, p backend.ConvParams) {
 	e.do(backend.OpConv2DBackwardFilter, e.b.Conv2DBackwardFilter(p, dx.b, dg.b, dw.b))
 	want, scale := refConvBackwardFilter(p, x, g)
 	e.near("dw", e.read("dw", dw), want, dotTol(p.N*p.OutH*p.OutW, scale))
+}
+
+// checkConvTies checks that a training forward pass (Inference false)
+// keeps the ties training depends on, as a direct convolution does: an
+// output whose window holds only zeros is exactly 0, and outputs whose
+// windows hold the same values are equal to the bit. The input looks like
+// a digit's activations after a ReLU (a block of random values, negative
+// ones cut to 0, on a zero background) above a band of one repeated
+// pixel (a uniform background after a bias), with windows of zeros next
+// to the block in the same tiles of any tiling. A ReLU's mask (x > 0) and
+// a max pooling's argmax read those ties; a backend that breaks them
+// (Winograd F(4×4, 3×3) leaves ±1e-8 where the sum is 0) sends training's
+// gradients elsewhere than the float64 reference does (see
+// ConvParams.Inference). p is a 3×3 convolution with a valid padding and
+// stride 1, at least 13×13.
+func checkConvTies(e *env, p backend.ConvParams) {
+	px := e.uniform(p.C, -1, 1)
+	for i, v := range px {
+		px[i] = max(v, 0)
+	}
+	x := make([]float32, p.InLen())
+	band := p.H - 5 // the band's first row
+	for n := range p.N {
+		for r := range p.H {
+			for c := range p.W {
+				o := ((n*p.H+r)*p.W + c) * p.C
+				switch {
+				case r >= band:
+					copy(x[o:o+p.C], px)
+				case r >= 3 && r < band-1 && c >= 3 && c < p.W-4:
+					for k := range p.C {
+						x[o+k] = max(float32(-1+2*e.rng.Float64()), 0)
+					}
+				}
+			}
+		}
+	}
+	w := e.uniform(p.FilterLen(), -1, 1)
+	dx, dw := e.input(x), e.input(w)
+	dy := e.output(p.OutLen(), nan32)
+	e.do(backend.OpConv2D, e.b.Conv2D(p, dx.b, dw.b, dy.b))
+	y := e.read("y", dy)
+	want, scale := refConv(p, x, w)
+	e.near("y", y, want, dotTol(p.KH*p.KW*p.C, scale))
+	zeros := 0
+	for i, s := range scale {
+		if s == 0 {
+			zeros++
+			if y[i] != 0 {
+				e.failf("y[%d] = %.3g where every term of the sum is 0 (want exactly 0: a ReLU's mask and a pooling's argmax read this tie)", i, y[i])
+			}
+		}
+	}
+	if zeros == 0 {
+		e.fatalf("internal: no output of %+v has a window of zeros", p)
+	}
+	// Outputs from band on have windows in the band only.
+	for n := range p.N {
+		first := ((n*p.OutH + band) * p.OutW) * p.F
+		for r := band; r < p.OutH; r++ {
+			for c := range p.OutW {
+				o := ((n*p.OutH+r)*p.OutW + c) * p.F
+				for f := range p.F {
+					if y[o+f] != y[first+f] {
+						e.failf("y[%d] = %.9g, y[%d] = %.9g: their windows hold the same values (row %d, column %d and row %d, column 0 of image %d, filter %d); want them equal to the bit", o+f, y[o+f], first+f, y[first+f], r, c, band, n, f)
+					}
+				}
+			}
+		}
+	}
 }

@@ -11,6 +11,11 @@ type ConvShape struct {
 	StrideH, StrideW int
 	PadTop, PadLeft  int
 	OutH, OutW       int
+	// Inference says that no backward pass follows the forward one (see
+	// backend.ConvParams): it may then run as Winograd F(4×4, 3×3), whose
+	// rounding breaks the exact ties a training step's ReLU masks and
+	// pooling argmaxes depend on (winoTile). The backward passes ignore it.
+	Inference bool
 }
 
 // MaxColBytes caps the im2col patch matrix; larger batches are processed in
@@ -116,6 +121,10 @@ type ConvEpilogue struct {
 func Conv2DForwardEpilogue(p *Pool, ws *Workspace, s ConvShape, x, w, y []float32, e ConvEpilogue) {
 	k, pix := s.patchCols(), s.OutH*s.OutW
 	bias, relu := e.Bias, e.ReLU
+	if e.Pool.N > 0 {
+		s.checkLens(x, w, y)
+		e.Pool.checkLens(y, e.PoolY, e.PoolArg)
+	}
 	if s.isPointwise() {
 		Sgemm(p, &ws.Gemm, false, false, s.N*pix, s.F, k, 1, x, k, w, s.F, 0, y, s.F)
 		if bias != nil {

@@ -64,6 +64,10 @@ func TestConvPaths(t *testing.T) {
 		{N: 2, H: 5, W: 5, C: 21, KH: 2, KW: 2, F: 64, StrideH: 1, StrideW: 1, OutH: 4, OutW: 4},
 		{N: 2, H: 5, W: 5, C: 19, KH: 2, KW: 2, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 5, OutW: 5},
 		{N: 12, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11}, // conv2, many chunks
+		// inference (Winograd F(4×4, 3×3) where it costs less)
+		{N: 1, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11, Inference: true},
+		{N: 12, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11, Inference: true},
+		{N: 3, H: 6, W: 6, C: 16, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 6, OutW: 6, Inference: true},
 	}
 	for i, s := range shapes {
 		r := rand.New(rand.NewPCG(uint64(i), 77))

@@ -23,6 +23,7 @@ func poolFromArgs(a *args) PoolShape {
 // ky·KW+kx of the winner inside its window stored as float32. Ties go to the
 // first element in row-major window order.
 func MaxPool2DForward(p *Pool, s PoolShape, x, y, argmax []float32) {
+	s.checkLens(x, y, argmax)
 	rows := s.N * s.OutH
 	grain := max(1, poolGrainElems/max(1, s.OutW*s.C*s.KH*s.KW))
 	if p.serial(rows, grain) {
@@ -33,6 +34,19 @@ func MaxPool2DForward(p *Pool, s PoolShape, x, y, argmax []float32) {
 	poolArgs(a, s)
 	a.s[0], a.s[1], a.s[2] = x, y, argmax
 	p.run(rows, grain, a, maxPoolTask)
+}
+
+// checkLens panics (like an index out of range) when a slice is shorter
+// than s needs: the row kernels slice y and argmax up to their capacity,
+// so a short slice would otherwise be written past its length.
+func (s PoolShape) checkLens(x, y, argmax []float32) {
+	out := s.N * s.OutH * s.OutW * s.C
+	if out == 0 {
+		return
+	}
+	_ = x[s.N*s.H*s.W*s.C-1]
+	_ = y[out-1]
+	_ = argmax[out-1]
 }
 
 func maxPoolTask(a *args, _, lo, hi int) {

@@ -21,9 +21,13 @@ import (
 func TestAVX2Paths(t *testing.T) {
 	kr := &avx2Kernel
 	conv2 := ConvShape{N: 32, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11}
-	require.True(t, conv2.winograd(kr), "conv2 forward")
-	require.Equal(t, 4, conv2.winoTileFor(kr, 0))
+	require.True(t, conv2.winograd(kr), "conv2 forward, training")
+	require.Equal(t, 2, conv2.winoTileFor(kr, 0), "training")
+	conv2.Inference = true
+	require.True(t, conv2.winograd(kr), "conv2 forward, inference")
+	require.Equal(t, 4, conv2.winoTileFor(kr, 0), "inference")
 	require.Equal(t, 2, conv2.winoTileFor(kr, 2), "forced")
+	conv2.Inference = false
 	tr, ok := conv2.transposedShape()
 	require.True(t, ok)
 	require.True(t, tr.winograd(kr), "conv2 backward-data (13×13 output)")
@@ -33,7 +37,7 @@ func TestAVX2Paths(t *testing.T) {
 	require.False(t, one.winograd(kr), "1×1 output")
 	require.True(t, one.winograd(&avx512Kernel), "AVX-512 takes Winograd wherever it applies")
 	for _, c := range []struct{ n, out, tile int }{{32, 1, 0}, {32, 2, 2}, {32, 3, 4}, {32, 5, 2}, {32, 7, 4}, {1, 3, 0}, {1, 9, 2}, {1, 11, 4}} {
-		s := ConvShape{N: c.n, H: c.out + 2, W: c.out + 2, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: c.out, OutW: c.out}
+		s := ConvShape{N: c.n, H: c.out + 2, W: c.out + 2, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: c.out, OutW: c.out, Inference: true}
 		require.Equal(t, c.tile != 0, s.winograd(kr), "%d×%d output, batch %d: Winograd", c.out, c.out, c.n)
 		if c.tile != 0 {
 			require.Equal(t, c.tile, s.winoTileFor(kr, 0), "%d×%d output, batch %d", c.out, c.out, c.n)

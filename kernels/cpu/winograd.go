@@ -12,9 +12,9 @@ import "unsafe"
 // F(2×2, 3×3) takes 16 multiply-adds per tile, channel and filter instead
 // of 36 (2.25× fewer); F(4×4, 3×3) takes 36 instead of 144 (4× fewer),
 // with larger transforms and tiles that waste more past the output's
-// edge, so winoTile picks the one that costs less for the shape (an 11×11
-// output: 9 tiles of 36 points against 36 tiles of 16, 1.78× fewer
-// multiply-adds). The element-wise products over the channels are one
+// edge, so at inference winoTile picks the one that costs less for the
+// shape (an 11×11 output: 9 tiles of 36 points against 36 tiles of 16,
+// 1.78× fewer multiply-adds); training takes F(2×2, 3×3) (see below). The element-wise products over the channels are one
 // GEMM per point ξ of the transform domain, (tiles × C)·(C × F), which a
 // 6×64 product kernel (winoGemm, the implicit rows kernel's twin for
 // evenly spaced rows) runs straight from the transformed tiles.
@@ -27,6 +27,24 @@ import "unsafe"
 // suite's exact-arithmetic case, its worst error is 1.4e-7 of the sum of
 // the terms' absolute values (the suite allows 1e-6 there; 2.4e-4 on
 // random inputs).
+//
+// Training needs more than accuracy: exact ties. Where a window of the
+// input is all zeros (an image's background after a ReLU), the direct
+// convolution gives exactly 0 and equal windows give equal outputs; a
+// ReLU's mask (x > 0) and a max pooling's argmax then pick what the
+// float64 reference picks. F(2×2, 3×3) keeps both: a transformed point
+// reads only inputs that every output it feeds reads (so a zero window
+// gives exactly 0), and a constant tile transforms exactly. F(4×4, 3×3)
+// spreads every input over all 36 points, so a zero window under a tile
+// that also covers the digit comes out as ±1e-8 or so: a ReLU passes
+// half of those, the pooling picks them, and the bias gradient gains
+// terms the reference does not have. Adam's first steps, which move
+// every weight by about the learning rate whatever its gradient's size,
+// made that a loss difference of 1.7e-4 at step 2 and 1.6e-3 at step 6 in
+// the step-by-step check against PyTorch (bench/peers/stepcheck), against
+// 1e-7 with F(2×2, 3×3). So F(4×4, 3×3) serves inference only
+// (ConvShape.Inference), where no backward pass reads the ties and a
+// ReLU or pooling of a near-tie is as accurate as the sums.
 //
 // Work is cut into chunks of whole tile rows (m output rows of one
 // image), sized so that a chunk's transformed input V and products M stay
@@ -116,11 +134,16 @@ func (s ConvShape) winoTileFor(kr *gemmKernel, force int) int {
 // shapes, single-threaded, minimum of 30 runs each, an 11×11 output ran
 // 1.29× faster as F(4×4, 3×3), 324 points per image against 576; a 13×13
 // one 0.98×, 576 against 784; a 15×15 one 1.25×, 576 against 1024); on
-// AVX2 1.2 (see winoCostsFor). force, when not 0, overrides the choice
-// (tests compare the two).
+// AVX2 1.2 (see winoCostsFor). That choice is for inference
+// (s.Inference); a forward pass that training's backward pass follows
+// always takes F(2×2, 3×3), which keeps exact ties (see the top of this
+// file). force, when not 0, overrides the choice (tests compare the two).
 func (s ConvShape) winoTile(c winoCosts, force int) int {
 	if force != 0 {
 		return force
+	}
+	if !s.Inference {
+		return 2
 	}
 	if s.winoCost(c, 4) < s.winoCost(c, 2) {
 		return 4

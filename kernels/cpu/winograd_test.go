@@ -150,23 +150,28 @@ func TestWinoTile(t *testing.T) {
 		{11, 11, 4, 4}, {13, 13, 2, 4}, {15, 15, 4, 4}, {1, 1, 2, 2}, {2, 2, 2, 2}, {3, 3, 4, 4},
 		{5, 5, 2, 2}, {6, 7, 2, 4}, {8, 8, 4, 4}, {9, 9, 2, 4}, {2, 9, 2, 2},
 	} {
-		s := ConvShape{N: 32, OutH: c.oh, OutW: c.ow}
+		s := ConvShape{N: 32, OutH: c.oh, OutW: c.ow, Inference: true}
 		require.Equal(t, c.want512, s.winoTile(avx512, 0), "%d×%d output, AVX-512 costs", c.oh, c.ow)
 		require.Equal(t, c.want2, s.winoTile(avx2, 0), "%d×%d output, AVX2 costs", c.oh, c.ow)
 		require.Equal(t, 2, s.winoTile(avx2, 2), "forced")
+		s.Inference = false
+		require.Equal(t, 2, s.winoTile(avx512, 0), "%d×%d output, training, AVX-512 costs", c.oh, c.ow)
+		require.Equal(t, 2, s.winoTile(avx2, 0), "%d×%d output, training, AVX2 costs", c.oh, c.ow)
+		require.Equal(t, 4, s.winoTile(avx2, 4), "forced, training")
 	}
 	for _, c := range []struct{ hw, want int }{{9, 2}, {11, 4}, {15, 4}} {
-		s := ConvShape{N: 1, OutH: c.hw, OutW: c.hw}
+		s := ConvShape{N: 1, OutH: c.hw, OutW: c.hw, Inference: true}
 		require.Equal(t, c.want, s.winoTile(avx2, 0), "%d×%d output, batch 1, AVX2 costs", c.hw, c.hw)
 	}
 }
 
 // BenchmarkWinograd compares the Winograd forward pass of the reference
-// CNN's second convolution with the implicit-GEMM one it replaces; "kept"
-// reuses the transformed filter between calls, as inference does.
+// CNN's second convolution at inference with the implicit-GEMM one it
+// replaces; "kept" reuses the transformed filter between calls, as
+// inference does.
 func BenchmarkWinograd(b *testing.B) {
 	for _, batch := range []int{1, 64} {
-		s := ConvShape{N: batch, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11}
+		s := ConvShape{N: batch, H: 13, W: 13, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11, Inference: true}
 		r := rand.New(rand.NewPCG(1, 1))
 		x := randSlice(r, s.N*s.H*s.W*s.C)
 		w := randSlice(r, 9*s.C*s.F)
@@ -213,6 +218,7 @@ func TestScratchEpilogue(t *testing.T) {
 		{N: 2, H: 17, W: 19, C: 2, KH: 3, KW: 3, F: 64, StrideH: 2, StrideW: 2, OutH: 8, OutW: 9},
 		{N: 2, H: 12, W: 12, C: 1, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, PadTop: 1, PadLeft: 1, OutH: 12, OutW: 12},
 	} {
+		s.Inference = true // as with ScratchY in the engine
 		if !s.direct() && !s.winograd(defaultKernel) {
 			t.Logf("shape %d: neither the direct nor the Winograd path runs on this CPU (%s)", i, DefaultKernel())
 			continue
@@ -328,7 +334,7 @@ func testWinoFilterCacheTile(t *testing.T, kern string) {
 	var cached Workspace
 	require.NoError(t, cached.Gemm.SetKernel(kern))
 	for k, hw := range []int{13, 7, 13, 7} {
-		s := ConvShape{N: 2, H: hw, W: hw, C: 32, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: hw - 2, OutW: hw - 2}
+		s := ConvShape{N: 2, H: hw, W: hw, C: 32, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: hw - 2, OutW: hw - 2, Inference: true}
 		x := randSlice(r, s.N*s.H*s.W*s.C)
 		want, got := make([]float32, s.N*s.OutH*s.OutW*s.F), make([]float32, s.N*s.OutH*s.OutW*s.F)
 		var fresh Workspace
@@ -341,28 +347,37 @@ func testWinoFilterCacheTile(t *testing.T, kern string) {
 	}
 }
 
-// TestWinoPooledShortOutput checks that a pooled output one element too
-// short panics (a bounds check) instead of being written past its end.
-func TestWinoPooledShortOutput(t *testing.T) {
-	for _, kt := range winoKernelList(t) {
-		t.Run(kt.name, func(t *testing.T) { testWinoPooledShortOutput(t, kt.name) })
+// TestPooledShortOutput checks that a fused pooling whose output or
+// argmax is one element too short panics (a bounds check) instead of
+// being written past its length (the row kernels slice up to the
+// capacity), on every kernel, for training's forward pass and
+// inference's.
+func TestPooledShortOutput(t *testing.T) {
+	for _, k := range KernelNames() {
+		t.Run(k, func(t *testing.T) { testPooledShortOutput(t, k) })
 	}
 }
 
-func testWinoPooledShortOutput(t *testing.T, kern string) {
-	s := ConvShape{N: 1, H: 13, W: 13, C: 16, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11}
-	ps := PoolShape{N: 1, H: 11, W: 11, C: 64, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: 5, OutW: 5}
-	r := rand.New(rand.NewPCG(6, 6))
-	x, w := randSlice(r, 13*13*16), randSlice(r, 9*16*64)
-	n := 25 * 64
-	backing := make([]float32, n)
-	backing[n-1] = 42
-	var ws Workspace
-	require.NoError(t, ws.Gemm.SetKernel(kern))
-	require.Panics(t, func() {
-		Conv2DForwardEpilogue(nil, &ws, s, x, w, make([]float32, 121*64), ConvEpilogue{ReLU: true, Pool: ps, PoolY: backing[:n-1], PoolArg: make([]float32, n), ScratchY: true, NoArg: true})
-	})
-	require.Equal(t, float32(42), backing[n-1], "the element past PoolY was written")
+func testPooledShortOutput(t *testing.T, kern string) {
+	for _, inference := range []bool{false, true} {
+		s := ConvShape{N: 1, H: 13, W: 13, C: 16, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 11, OutW: 11, Inference: inference}
+		ps := PoolShape{N: 1, H: 11, W: 11, C: 64, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: 5, OutW: 5}
+		r := rand.New(rand.NewPCG(6, 6))
+		x, w := randSlice(r, 13*13*16), randSlice(r, 9*16*64)
+		n := 25 * 64
+		for _, short := range []string{"PoolY", "PoolArg"} {
+			backing := make([]float32, n)
+			backing[n-1] = 42
+			e := ConvEpilogue{ReLU: true, Pool: ps, PoolY: backing[:n-1], PoolArg: make([]float32, n), ScratchY: inference, NoArg: inference}
+			if short == "PoolArg" {
+				e.PoolY, e.PoolArg = make([]float32, n), backing[:n-1]
+			}
+			var ws Workspace
+			require.NoError(t, ws.Gemm.SetKernel(kern))
+			require.Panics(t, func() { Conv2DForwardEpilogue(nil, &ws, s, x, w, make([]float32, 121*64), e) }, "%s one short, inference %v", short, inference)
+			require.Equal(t, float32(42), backing[n-1], "the element past %s was written (inference %v)", short, inference)
+		}
+	}
 }
 
 // winoFilter43Ref is winoFilter43 in float64, the reference for
