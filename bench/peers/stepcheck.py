@@ -14,7 +14,12 @@ second moment), so kiln drifts from the reference; the float32 PyTorch run
 shows how far rounding alone moves training, and kiln's drift should be of
 the same size.
 
-    /usr/bin/python3 bench/peers/stepcheck.py --dir out/stepcheck --data DIR
+With --eval it also scores kiln's final weights and both PyTorch runs' on
+the test set: run over a whole epoch (stepcheck --steps 1875), that says
+whether kiln's arithmetic trains as well as PyTorch's from the same weights
+and batches, apart from the seeds' draws of weights and batch order.
+
+    /usr/bin/python3 bench/peers/stepcheck.py --dir out/stepcheck --data DIR [--eval]
 """
 import argparse
 import json
@@ -86,6 +91,9 @@ def main():
     ap.add_argument("--exact-steps", type=int, default=10,
                     help="steps over which kiln's loss must match the float64 reference to --loss-tol")
     ap.add_argument("--loss-tol", type=float, default=1e-5, help="largest allowed |loss difference| in those steps")
+    ap.add_argument("--eval", action="store_true",
+                    help="also score the three final models on the test set (t10k files in --data): whether "
+                         "kiln's arithmetic trains as well as PyTorch's from the same weights and batches")
     args = ap.parse_args()
 
     params = json.load(open(os.path.join(args.dir, "params.json")))
@@ -124,8 +132,26 @@ def main():
         off += w.size
         n = max(np.linalg.norm(w), 1e-30)
         print("  %-14s kiln %.2e   PyTorch float32 %.2e" % (p["name"], np.linalg.norm(kf - w) / n, np.linalg.norm(w32 - w) / n))
+    if args.eval:
+        tx = torch.from_numpy(read_idx(find(args.data, "t10k-images-idx3-ubyte")).astype(np.float32) / np.float32(255)).unsqueeze(1)
+        ty = torch.from_numpy(read_idx(find(args.data, "t10k-labels-idx1-ubyte")).astype(np.int64))
+        print("test accuracy after %d steps (%d images), scored in float64:" % (steps, ty.numel()))
+        for name, flat in (("kiln", final.astype(np.float64)),
+                           ("PyTorch float32", np.concatenate(f32_w)),
+                           ("PyTorch float64", np.concatenate(ref_w))):
+            print("  %-16s %.4f" % (name, accuracy(params, flat, tx, ty)))
     print("AGREE" if ok else "DISAGREE")
     return 0 if ok else 1
+
+
+def accuracy(params, flat, x, y):
+    """Test accuracy of the reference CNN with weights flat (kiln's layout)."""
+    model, _ = build(params, flat)
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, y.numel(), 1000):
+            correct += (model(x[i:i + 1000].double()).argmax(1) == y[i:i + 1000]).sum().item()
+    return correct / y.numel()
 
 
 def train(params, init, x, y, steps, batch, dtype):

@@ -501,9 +501,13 @@ func (s ConvShape) transposedShape() (ConvShape, bool) {
 		s.PadTop < 0 || s.PadLeft < 0 {
 		return ConvShape{}, false
 	}
+	// Inference: the transposed pass's output is dx, from which nothing
+	// takes a ReLU mask or a pooling's argmax (those come from the forward
+	// pass's outputs), so it need not keep exact ties and may run as
+	// F(4×4, 3×3) where that costs less.
 	return ConvShape{N: s.N, H: s.OutH, W: s.OutW, C: s.F, KH: s.KH, KW: s.KW, F: s.C,
 		StrideH: 1, StrideW: 1, PadTop: s.KH - 1 - s.PadTop, PadLeft: s.KW - 1 - s.PadLeft,
-		OutH: s.H, OutW: s.W}, true
+		OutH: s.H, OutW: s.W, Inference: true}, true
 }
 
 // Conv2DBackwardFilter computes dw = ∂L/∂w from x and dy, summed over the

@@ -31,6 +31,7 @@ func TestAVX2Paths(t *testing.T) {
 	tr, ok := conv2.transposedShape()
 	require.True(t, ok)
 	require.True(t, tr.winograd(kr), "conv2 backward-data (13×13 output)")
+	require.Equal(t, 4, tr.winoTileFor(kr, 0), "backward-data keeps no ties: F(4×4, 3×3) where it costs less")
 	require.True(t, conv2.winogradGrad(kr), "conv2 filter gradient")
 	require.True(t, conv2.implicitFwd(kr) && conv2.implicitData(kr) && conv2.implicitFilter(kr))
 	one := ConvShape{N: 1, H: 3, W: 3, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 1, OutW: 1}
