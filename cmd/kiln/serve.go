@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kiln-ml/kiln/engine/data"
 	"github.com/kiln-ml/kiln/server"
 )
 
@@ -38,6 +39,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	writeTO := durationFlag(fs, "write-timeout", d.WriteTimeout, 0, "time (a `duration`) allowed to write a response (0: the default)")
 	idleTO := durationFlag(fs, "idle-timeout", d.IdleTimeout, 0, "how long (a `duration`) an idle keep-alive connection stays open (0: the default)")
 	maxConns := fs.Int("max-conns", d.MaxConns, "largest number of connections served at once")
+	maxPixels := fs.Int("max-image-pixels", 0, fmt.Sprintf("largest width×height of a :classify image (413 beyond, read from its header before decoding); 0: %d× the model's input pixels, at least %d, at most %d", server.ImagePixelsPerInput, server.MinImagePixels, data.MaxImagePixels))
+	maxDecodes := fs.Int("max-image-decodes", 0, "largest number of :classify images decoded at once; 0: the number of CPUs Go uses (GOMAXPROCS)")
 	tokenFile := fs.String("auth-token-file", "", "file holding a bearer token every endpoint but /v2/health/* requires")
 	grace := durationFlag(fs, "grace", 30*time.Second, 0, "on SIGTERM/SIGINT, how long (a `duration`) in-flight requests may take to finish")
 	if err := parse(fs, args, stdout); err != nil {
@@ -62,6 +65,13 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		MaxBatch: *maxBatch, MaxQueueDelay: *delay, QueueSize: *queue,
 		Timeout: *timeout, MaxBodyBytes: *maxBody, ReadTimeout: *readTO, WriteTimeout: *writeTO,
 		IdleTimeout: *idleTO, MaxConns: *maxConns, PollInterval: *poll, Log: stderr, Limits: server.DefaultLimits(),
+	}
+	cfg.Limits.MaxImagePixels, cfg.Limits.MaxImageDecodes = *maxPixels, *maxDecodes
+	if *maxPixels < 0 || *maxPixels > data.MaxImagePixels {
+		return fmt.Errorf("--max-image-pixels must be 1 to %d (or 0 to derive it from each model's input), got %d", data.MaxImagePixels, *maxPixels)
+	}
+	if *maxDecodes < 0 {
+		return fmt.Errorf("--max-image-decodes must be positive (or 0 for the number of CPUs), got %d", *maxDecodes)
 	}
 	for _, f := range []struct {
 		name string

@@ -63,6 +63,9 @@ func TestServeFlagErrors(t *testing.T) {
 		{"negative queue delay", []string{"--model", "a", "--max-queue-delay", "-5"}, "--max-queue-delay must not be negative, got -5µs"},
 		{"queue delay as long as the timeout", []string{"--model", "a", "--max-queue-delay", "10s"}, "--max-queue-delay 10s must be shorter than --timeout 10s"},
 		{"queue delay beyond the timeout", []string{"--model", "a", "--max-queue-delay", "2s", "--timeout", "1s"}, "--max-queue-delay 2s must be shorter than --timeout 1s"},
+		{"negative image pixels", []string{"--model", "a", "--max-image-pixels", "-1"}, "--max-image-pixels must be 1 to 16777216 (or 0 to derive it from each model's input), got -1"},
+		{"image pixels past the cap", []string{"--model", "a", "--max-image-pixels", "16777217"}, "--max-image-pixels must be 1 to 16777216"},
+		{"negative image decodes", []string{"--model", "a", "--max-image-decodes", "-2"}, "--max-image-decodes must be positive (or 0 for the number of CPUs), got -2"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,7 +118,8 @@ func TestServeCommand(t *testing.T) {
 	var errb serveLog
 	done := make(chan error, 1)
 	go func() {
-		err := runServe([]string{"--backend", "cpu", "--model", path, "--addr", "127.0.0.1:0", "--auth-token-file", tok, "--max-batch", "4"}, pw, &errb)
+		err := runServe([]string{"--backend", "cpu", "--model", path, "--addr", "127.0.0.1:0", "--auth-token-file", tok, "--max-batch", "4",
+			"--max-image-pixels", "500", "--max-image-decodes", "1"}, pw, &errb)
 		pw.Close()
 		done <- err
 	}()
@@ -145,6 +149,24 @@ func TestServeCommand(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)
+
+	// --max-image-pixels 500: a 30×30 image (900 pixels) is refused with
+	// 413 from its header, a 20×20 one (400) is classified.
+	for _, c := range []struct{ side, status int }{{30, 413}, {20, 200}} {
+		var buf bytes.Buffer
+		require.NoError(t, png.Encode(&buf, image.NewGray(image.Rect(0, 0, c.side, c.side))))
+		req, err := http.NewRequest("POST", base+"/v1/models/digits:classify", &buf)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer tok123")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, c.status, resp.StatusCode, "%d×%d image: %s", c.side, c.side, body)
+		if c.status == 413 {
+			assert.Contains(t, string(body), "500", "the answer names the limit")
+		}
+	}
 
 	// The printed curl line works as printed (when bash and curl exist).
 	if _, err := exec.LookPath("curl"); err != nil {
