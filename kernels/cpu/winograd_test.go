@@ -527,3 +527,57 @@ func BenchmarkWinogradTiles(b *testing.B) {
 		}
 	}
 }
+
+// TestWinoAVX2MatchesAVX512 checks, where the CPU has AVX-512 (and so
+// both sets of kernels), that the AVX2 Winograd forms give the bits of
+// their AVX-512 twins, as gen_amd64.go builds them to: the forward pass
+// with either tile forced, a fused bias, ReLU and pooling, at inference
+// and in training, backward-data, and the filter gradient.
+func TestWinoAVX2MatchesAVX512(t *testing.T) {
+	var names []string
+	for _, kt := range winoKernelList(t) {
+		names = append(names, kt.name)
+	}
+	if len(names) < 2 {
+		t.Skipf("this CPU has Winograd kernels for %v only; the comparison needs both avx512 and avx2", names)
+	}
+	shapes := []ConvShape{
+		{N: 3, H: 13, W: 13, C: 64, F: 64, OutH: 11, OutW: 11},
+		{N: 2, H: 6, W: 7, C: 16, F: 128, PadTop: 1, PadLeft: 1, OutH: 6, OutW: 7},
+		{N: 1, H: 17, W: 15, C: 32, F: 64, OutH: 15, OutW: 13},
+	}
+	for i, s := range shapes {
+		s.KH, s.KW, s.StrideH, s.StrideW = 3, 3, 1, 1
+		r := rand.New(rand.NewPCG(uint64(i), 17))
+		x, w := randSlice(r, s.N*s.H*s.W*s.C), randSlice(r, 9*s.C*s.F)
+		bias, dy := randSlice(r, s.F), randSlice(r, s.N*s.OutH*s.OutW*s.F)
+		ps := PoolShape{N: s.N, H: s.OutH, W: s.OutW, C: s.F, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: s.OutH / 2, OutW: s.OutW / 2}
+		pn := ps.N * ps.OutH * ps.OutW * ps.C
+		// tiles forced: the costs choose by instruction set (the 13×13
+		// output of backward-data takes F(2×2, 3×3) on AVX-512,
+		// F(4×4, 3×3) on AVX2)
+		for _, m := range []int{2, 4} {
+			for _, inference := range []bool{false, true} {
+				s.Inference = inference
+				run := func(kern string) []float32 {
+					var ws Workspace
+					require.NoError(t, ws.Gemm.SetKernel(kern))
+					ws.conv.winoM = m
+					y, py, parg := make([]float32, len(dy)), make([]float32, pn), make([]float32, pn)
+					// at inference as the engine runs it: y and the argmax
+					// not stored (F(4×4, 3×3) pools in registers)
+					e := ConvEpilogue{Bias: bias, ReLU: true, Pool: ps, PoolY: py, PoolArg: parg, ScratchY: inference, NoArg: inference}
+					Conv2DForwardEpilogue(nil, &ws, s, x, w, y, e)
+					dx, dw := make([]float32, len(x)), make([]float32, len(w))
+					Conv2DBackwardData(nil, &ws, s, dy, w, dx)
+					Conv2DBackwardFilter(nil, &ws, s, x, dy, dw)
+					if inference {
+						return append(append(py, dx...), dw...)
+					}
+					return append(append(append(append(y, py...), parg...), dx...), dw...)
+				}
+				requireSameBits(t, run("avx512"), run("avx2"), fmt.Sprintf("shape %d, tile %d, inference %v: avx2 against avx512", i, m, inference))
+			}
+		}
+	}
+}
