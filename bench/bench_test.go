@@ -90,6 +90,16 @@ func TestRunQuickCPU(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, rep.Results, back.Results)
 
+	// Empty lists are written as [], not null, and the report is not
+	// changed by writing it.
+	empty := *rep
+	empty.Skipped, empty.Results = nil, nil
+	js.Reset()
+	require.NoError(t, empty.WriteJSON(&js))
+	assert.Contains(t, js.String(), `"skipped": []`)
+	assert.Contains(t, js.String(), `"results": []`)
+	assert.Nil(t, empty.Skipped)
+
 	// Markdown: a header row and one row per result.
 	var md bytes.Buffer
 	require.NoError(t, rep.WriteMarkdown(&md))

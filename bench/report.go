@@ -114,9 +114,17 @@ func cpuModel(path string) string {
 	return ""
 }
 
-// WriteJSON writes the report as indented JSON.
+// WriteJSON writes the report as indented JSON. Its lists are lists even
+// when empty ([], not null), so readers need not tell the two apart.
 func (r *Report) WriteJSON(w io.Writer) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+	out := *r
+	if out.Skipped == nil {
+		out.Skipped = []Skip{}
+	}
+	if out.Results == nil {
+		out.Results = []Result{}
+	}
+	b, err := json.MarshalIndent(&out, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}

@@ -137,15 +137,6 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The JSON's lists are lists even when empty ([], not null), so readers
-	// need not tell the two apart.
-	if rep.Skipped == nil {
-		rep.Skipped = []bench.Skip{}
-	}
-	if rep.Results == nil {
-		rep.Results = []bench.Result{}
-	}
-
 	if rep.Load.Busy() {
 		fmt.Fprintf(stderr, "kiln bench: note: the machine was busy during the run (%s); single figures are less reliable than usual\n", rep.Load)
 	}
