@@ -23,7 +23,7 @@ func TestBenchQuickCPUWritesReportsAndCompares(t *testing.T) {
 	assert.Contains(t, stdout, "| backend | case | size | median |")
 	assert.Contains(t, stdout, "| cpu | sgemm | 32x32x32 |")
 	assert.Contains(t, stdout, "| cpu | train step adam | 32x28x28x1 |")
-	assert.Contains(t, stderr, "[ 1/15] cpu sgemm 16x16x16", "progress names each case")
+	assert.Contains(t, stderr, "[ 1/17] cpu sgemm 16x16x16", "progress names each case")
 
 	md, err := os.ReadFile(filepath.Join(out, "bench.md"))
 	require.NoError(t, err)
@@ -37,7 +37,7 @@ func TestBenchQuickCPUWritesReportsAndCompares(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(raw, &rep))
 	assert.Equal(t, 1, rep.Schema)
-	require.Len(t, rep.Results, 15)
+	require.Len(t, rep.Results, 17) // 2 SGEMM, 2 conv layers × 4 passes, 2 pools × 2, train, 2 infer
 	for _, r := range rep.Results {
 		for _, k := range []string{"host", "backend", "device", "case", "size", "median_seconds",
 			"gflops", "images_per_second", "p50_ms", "p99_ms"} {
