@@ -14,7 +14,8 @@ import "unsafe"
 // with larger transforms and tiles that waste more past the output's
 // edge, so at inference winoTile picks the one that costs less for the
 // shape (an 11×11 output: 9 tiles of 36 points against 36 tiles of 16,
-// 1.78× fewer multiply-adds); training takes F(2×2, 3×3) (see below). The element-wise products over the channels are one
+// 1.78× fewer multiply-adds); training takes F(2×2, 3×3) (see below).
+// The element-wise products over the channels are one
 // GEMM per point ξ of the transform domain, (tiles × C)·(C × F), which a
 // 6×64 product kernel (winoGemm, the implicit rows kernel's twin for
 // evenly spaced rows) runs straight from the transformed tiles.
@@ -42,9 +43,9 @@ import "unsafe"
 // every weight by about the learning rate whatever its gradient's size,
 // made that a loss difference of 1.7e-4 at step 2 and 1.6e-3 at step 6 in
 // the step-by-step check against PyTorch (bench/peers/stepcheck), against
-// 1e-7 with F(2×2, 3×3). So F(4×4, 3×3) serves inference only
-// (ConvShape.Inference), where no backward pass reads the ties and a
-// ReLU or pooling of a near-tie is as accurate as the sums.
+// 1e-7 with F(2×2, 3×3). So F(4×4, 3×3) serves only inference
+// (ConvShape.Inference) and backward-data, where nothing reads the ties
+// and a ReLU or pooling of a near-tie is as accurate as the sums.
 //
 // Work is cut into chunks of whole tile rows (m output rows of one
 // image), sized so that a chunk's transformed input V and products M stay
