@@ -53,12 +53,14 @@ type ConvParams struct {
 	// Inference, set on a forward convolution, says that no backward pass
 	// will follow it: nothing takes a ReLU mask or a pooling's argmax from
 	// its output to send gradients back. A backend may then use an
-	// algorithm that is as accurate but does not keep exact ties (where
-	// the float64 result is exactly 0, or two outputs are exactly equal,
-	// it may give ±1e-8 or so instead); without it, a forward convolution
-	// must keep them, as a direct one does, because training amplifies a
-	// tie broken the other way (see backend/backendtest's ties case). The
-	// backward ops ignore it.
+	// algorithm that is as accurate but does not keep exact ties (it may
+	// give ±1e-8 or so for an output whose window holds only zeros, or
+	// slightly different values for outputs whose windows lie in one
+	// uniform region). Without it, a forward convolution must keep those
+	// two kinds of tie, as a direct one does: exactly 0 for a window of
+	// zeros, and equal outputs for windows in a uniform region (an image's
+	// background), because training amplifies a tie broken the other way
+	// (see backend/backendtest's ties cases). The backward ops ignore it.
 	Inference bool
 }
 

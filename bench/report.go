@@ -114,8 +114,9 @@ func cpuModel(path string) string {
 	return ""
 }
 
-// WriteJSON writes the report as indented JSON. Its lists are lists even
-// when empty ([], not null), so readers need not tell the two apart.
+// WriteJSON writes the report as indented JSON. Its results and skipped
+// lists are lists even when empty ([], not null), so readers need not
+// tell the two apart.
 func (r *Report) WriteJSON(w io.Writer) error {
 	out := *r
 	if out.Skipped == nil {

@@ -2,6 +2,7 @@ package backendtest
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/kiln-ml/kiln/backend"
 )
@@ -109,6 +110,7 @@ func convSuites() []suite {
 		fwd = append(fwd, testCase{"inference_" + s.String(), func(e *env) { checkConv(e, p) }})
 	}
 	fwd = append(fwd, testCase{"ties_" + ex.String(), func(e *env) { checkConvTies(e, p) }})
+	fwd = append(fwd, testCase{"ties_pooled_" + ex.String(), func(e *env) { checkConvTiesPooled(e, p) }})
 	return []suite{
 		{name: "Conv2D", cases: fwd},
 		{name: "Conv2DBackwardData", cases: bdata},
@@ -149,7 +151,7 @@ func checkConvBackwardFilter(e *env, p backend.ConvParams) {
 // checkConvTies checks that a training forward pass (Inference false)
 // keeps the ties training depends on, as a direct convolution does: an
 // output whose window holds only zeros is exactly 0, and outputs whose
-// windows hold the same values are equal to the bit. The input looks like
+// windows lie in one uniform region are equal to the bit. The input looks like
 // a digit's activations after a ReLU (a block of random values, negative
 // ones cut to 0, on a zero background) above a band of one repeated
 // pixel (a uniform background after a bias), with windows of zeros next
@@ -160,27 +162,7 @@ func checkConvBackwardFilter(e *env, p backend.ConvParams) {
 // ConvParams.Inference). p is a 3×3 convolution with a valid padding and
 // stride 1, at least 13×13.
 func checkConvTies(e *env, p backend.ConvParams) {
-	px := e.uniform(p.C, -1, 1)
-	for i, v := range px {
-		px[i] = max(v, 0)
-	}
-	x := make([]float32, p.InLen())
-	band := p.H - 5 // the band's first row
-	for n := range p.N {
-		for r := range p.H {
-			for c := range p.W {
-				o := ((n*p.H+r)*p.W + c) * p.C
-				switch {
-				case r >= band:
-					copy(x[o:o+p.C], px)
-				case r >= 3 && r < band-1 && c >= 3 && c < p.W-4:
-					for k := range p.C {
-						x[o+k] = max(float32(-1+2*e.rng.Float64()), 0)
-					}
-				}
-			}
-		}
-	}
+	x, band := tiesInput(e, p)
 	w := e.uniform(p.FilterLen(), -1, 1)
 	dx, dw := e.input(x), e.input(w)
 	dy := e.output(p.OutLen(), nan32)
@@ -208,10 +190,105 @@ func checkConvTies(e *env, p backend.ConvParams) {
 				o := ((n*p.OutH+r)*p.OutW + c) * p.F
 				for f := range p.F {
 					if y[o+f] != y[first+f] {
-						e.failf("y[%d] = %.9g, y[%d] = %.9g: their windows hold the same values (row %d, column %d and row %d, column 0 of image %d, filter %d); want them equal to the bit", o+f, y[o+f], first+f, y[first+f], r, c, band, n, f)
+						e.failf("y[%d] = %.9g, y[%d] = %.9g: their windows lie in one uniform region (row %d, column %d and row %d, column 0 of image %d, filter %d); want them equal to the bit", o+f, y[o+f], first+f, y[first+f], r, c, band, n, f)
 					}
 				}
 			}
 		}
+	}
+}
+
+// tiesInput returns checkConvTies' input for p and the first row of its
+// uniform band.
+func tiesInput(e *env, p backend.ConvParams) ([]float32, int) {
+	px := e.uniform(p.C, -1, 1)
+	for i, v := range px {
+		px[i] = max(v, 0)
+	}
+	x := make([]float32, p.InLen())
+	band := p.H - 5 // the band's first row
+	for n := range p.N {
+		for r := range p.H {
+			for c := range p.W {
+				o := ((n*p.H+r)*p.W + c) * p.C
+				switch {
+				case r >= band:
+					copy(x[o:o+p.C], px)
+				case r >= 3 && r < band-1 && c >= 3 && c < p.W-4:
+					for k := range p.C {
+						x[o+k] = max(float32(-1+2*e.rng.Float64()), 0)
+					}
+				}
+			}
+		}
+	}
+	return x, band
+}
+
+// checkConvTiesPooled runs checkConvTies' input through a training step's
+// forward layer, Conv2D, BiasAdd, ReLU in place and a 2×2 MaxPool2D (the
+// CPU backend fuses them into one pass), and checks the decisions the
+// backward pass reads: where the float64 pre-activation is exactly 0 (a
+// window of zeros, a bias of 0) the ReLU's output is exactly 0, not a
+// rounding residue it would let through; and where the four values of a
+// pooling window are exactly equal in float64, the argmax is the first
+// (ties go to the first in window order), not whichever rounding made
+// largest. The values are checked against float64 too.
+func checkConvTiesPooled(e *env, p backend.ConvParams) {
+	x, _ := tiesInput(e, p)
+	w := e.uniform(p.FilterLen(), -1, 1)
+	bias := e.uniform(p.F, -0.5, 0.5)
+	for f := 0; f < p.F; f += 3 {
+		bias[f] = 0 // a zero window then gives exactly 0 before the ReLU
+	}
+	pp := backend.PoolParams{N: p.N, H: p.OutH, W: p.OutW, C: p.F, KH: 2, KW: 2, StrideH: 2, StrideW: 2,
+		OutH: p.OutH / 2, OutW: p.OutW / 2}
+	dx, dw, db := e.input(x), e.input(w), e.input(bias)
+	dy := e.output(p.OutLen(), nan32)
+	pn := pp.N * pp.OutH * pp.OutW * pp.C
+	dpy, darg := e.output(pn, nan32), e.output(pn, nan32)
+	rows := p.N * p.OutH * p.OutW
+	e.do(backend.OpConv2D, e.b.Conv2D(p, dx.b, dw.b, dy.b))
+	e.do(backend.OpBiasAdd, e.b.BiasAdd(dy.b, db.b, rows, p.F))
+	e.do(backend.OpReLU, e.b.ReLU(dy.b, dy.b, rows*p.F))
+	e.do(backend.OpMaxPool2D, e.b.MaxPool2D(pp, dy.b, dpy.b, darg.b))
+	y, py, arg := e.read("y", dy), e.read("pooled y", dpy), e.read("argmax", darg)
+	conv, scale := refConv(p, x, w)
+	want := make([]float64, len(conv))
+	for i, v := range conv {
+		want[i] = max(v+float64(bias[i%p.F]), 0)
+	}
+	e.near("y", y, want, dotTol(p.KH*p.KW*p.C, scale))
+	masked := 0
+	for i, v := range conv {
+		if v+float64(bias[i%p.F]) == 0 {
+			masked++
+			if y[i] != 0 {
+				e.failf("y[%d] = %.3g after the ReLU where the float64 pre-activation is exactly 0 (want exactly 0: the ReLU's gradient mask reads it)", i, y[i])
+			}
+		}
+	}
+	ties := 0
+	for n := range pp.N {
+		for r := range pp.OutH {
+			for c := range pp.OutW {
+				for f := range pp.C {
+					o := ((n*pp.OutH+r)*pp.OutW+c)*pp.C + f
+					at := func(ky, kx int) float64 { return want[((n*p.OutH+2*r+ky)*p.OutW+2*c+kx)*p.F+f] }
+					if v := at(0, 0); v == at(0, 1) && v == at(1, 0) && v == at(1, 1) {
+						ties++
+						if arg[o] != 0 {
+							e.failf("argmax[%d] = %v where the window's four values are equal in float64 (%.9g; image %d, pooled row %d, column %d, filter %d): want 0, the first", o, arg[o], v, n, r, c, f)
+						}
+						if float64(py[o]) != v && !(math.Abs(float64(py[o])-v) <= 1e-5*math.Sqrt(float64(p.KH*p.KW*p.C))*scale[((n*p.OutH+2*r)*p.OutW+2*c)*p.F+f]) {
+							e.failf("pooled y[%d] = %.9g, want %.9g", o, py[o], v)
+						}
+					}
+				}
+			}
+		}
+	}
+	if masked == 0 || ties == 0 {
+		e.fatalf("internal: the input of %+v gives %d exact zeros before the ReLU and %d tied pooling windows; want some of each", p, masked, ties)
 	}
 }

@@ -87,7 +87,8 @@ def to_kiln(params, targets):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", default="out/stepcheck", help="where stepcheck wrote its files")
-    ap.add_argument("--data", required=True, help="directory of the training IDX files")
+    ap.add_argument("--data", required=True,
+                    help="directory of the training IDX files (and, with --eval, of the t10k test files)")
     ap.add_argument("--exact-steps", type=int, default=10,
                     help="steps over which kiln's loss must match the float64 reference to --loss-tol")
     ap.add_argument("--loss-tol", type=float, default=1e-5, help="largest allowed |loss difference| in those steps")

@@ -581,3 +581,18 @@ func TestWinoAVX2MatchesAVX512(t *testing.T) {
 		}
 	}
 }
+
+// TestEpilogueEmptyOutput: a convolution with no output pixels and a
+// fused pooling of none returns without touching anything, as it does
+// without the pooling (the length checks skip empty shapes).
+func TestEpilogueEmptyOutput(t *testing.T) {
+	s := ConvShape{N: 1, H: 2, W: 5, C: 16, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 0, OutW: 3}
+	ps := PoolShape{N: 1, H: 0, W: 3, C: 64, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: 0, OutW: 1}
+	for _, k := range KernelNames() {
+		var ws Workspace
+		require.NoError(t, ws.Gemm.SetKernel(k))
+		require.NotPanics(t, func() {
+			Conv2DForwardEpilogue(nil, &ws, s, make([]float32, 2*5*16), make([]float32, 9*16*64), nil, ConvEpilogue{ReLU: true, Pool: ps})
+		}, k)
+	}
+}
