@@ -305,15 +305,26 @@ func winoKernels(kr *gemmKernel) (f2, f4, grad bool) {
 }
 
 // winoCostsFor returns the costs Winograd's forward pass is chosen by on
-// micro-kernel kr (see winoCosts). AVX-512: a point of F(4×4, 3×3) 1.4
-// of F(2×2, 3×3)'s, on every shape Winograd takes. AVX2: 1.2, and a direct
-// multiply-add 0.7 of an F(2×2, 3×3) point, over the batch's tiles in
-// whole panels. Measured on an AVX2-only Zen 3 with BenchmarkWinogradTiles
-// (CPU time a call on one worker, C = F = 64, square outputs of 1–15
-// pixels, batches 1 and 32, medians of five interleaved runs; the figures
-// moved by up to a fifth between runs on the shared host, the 9×9 output
-// at batch 32 from level to 1.25× in F(2×2, 3×3)'s favour, so near-ties
-// may go either way): at batch 32, F(2×2, 3×3) ran a 2×2
+// micro-kernel kr (see winoCosts): a point of F(4×4, 3×3) 1.2 of
+// F(2×2, 3×3)'s, over the batch's tiles in whole panels, and a direct
+// multiply-add 0.9 of an F(2×2, 3×3) point on AVX-512, 0.7 on AVX2.
+// Measured with BenchmarkWinogradTiles (CPU time a call on one worker,
+// C = F = 64, square outputs of 1–15 pixels, batches 1 and 32, medians of
+// five interleaved runs; near-ties may go either way between runs).
+//
+// AVX-512 (a Zen 5, 2026-12-02; the costs pick the fastest path on every
+// output but near-ties, 9×9 and 13×13 at batch 1): at batch 1 the
+// implicit kernel ran 1×1 and 2×2 outputs 1.8× faster than F(2×2, 3×3)
+// and 3×3 level with it (2.2× faster than F(4×4, 3×3), which the earlier
+// per-image costs took there), F(2×2, 3×3) 5×5 1.2× faster than the
+// implicit kernel; at batch 32 the implicit kernel ran 1×1 2.1× faster
+// than F(2×2, 3×3), and F(4×4, 3×3) 13×13 1.18× faster than F(2×2, 3×3)
+// (which the earlier costs took: it is backward-data's shape for the
+// reference CNN's conv2), 3×3 1.5×, 11×11 1.67× and 15×15 1.59×.
+//
+// AVX2 (an AVX2-only Zen 3; the figures moved by up to a fifth between
+// runs on the shared host, the 9×9 output at batch 32 from level to 1.25×
+// in F(2×2, 3×3)'s favour): at batch 32, F(2×2, 3×3) ran a 2×2
 // output 1.7× and a 5×5 one 1.19× faster than the implicit kernel,
 // F(4×4, 3×3) a 3×3 one 1.5× faster, a 13×13 one 1.2× faster than
 // F(2×2, 3×3), the two level on 9×9; at batch 1, whose few tiles fill
@@ -323,7 +334,7 @@ func winoKernels(kr *gemmKernel) (f2, f4, grad bool) {
 // 9×9).
 func winoCostsFor(kr *gemmKernel) winoCosts {
 	if kr == &avx512Kernel {
-		return winoCosts{p2: 5, p4: 7}
+		return winoCosts{p2: 10, p4: 12, direct: 9}
 	}
 	return winoCosts{p2: 10, p4: 12, direct: 7}
 }

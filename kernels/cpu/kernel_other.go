@@ -43,7 +43,7 @@ func winoProduct(*gemmKernel, int, int, *float32, int, *float32, int, *float32, 
 func winoKernels(*gemmKernel) (f2, f4, grad bool) { return false, false, false }
 
 // winoCostsFor: no Winograd kernels off amd64 (winograd never asks).
-func winoCostsFor(*gemmKernel) winoCosts { return winoCosts{p2: 5, p4: 7} }
+func winoCostsFor(*gemmKernel) winoCosts { return winoCosts{p2: 10, p4: 12, direct: 9} }
 
 func winoGemmT(*gemmKernel, int, *float32, int, *float32, int, *float32, int, bool) {}
 

@@ -36,7 +36,17 @@ func TestAVX2Paths(t *testing.T) {
 	require.True(t, conv2.implicitFwd(kr) && conv2.implicitData(kr) && conv2.implicitFilter(kr))
 	one := ConvShape{N: 1, H: 3, W: 3, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: 1, OutW: 1}
 	require.False(t, one.winograd(kr), "1×1 output")
-	require.True(t, one.winograd(&avx512Kernel), "AVX-512 takes Winograd wherever it applies")
+	require.False(t, one.winograd(&avx512Kernel), "1×1 output, AVX-512")
+	// AVX-512 weighs a direct multiply-add 0.9 of an F(2×2, 3×3) point
+	require.Equal(t, winoCosts{p2: 10, p4: 12, direct: 9}, winoCostsFor(&avx512Kernel), "TestWinoTile's AVX-512 costs")
+	require.Equal(t, winoCosts{p2: 10, p4: 12, direct: 7}, winoCostsFor(kr), "TestWinoTile's AVX2 costs")
+	for _, c := range []struct{ n, out, tile int }{{32, 1, 0}, {32, 2, 2}, {32, 3, 4}, {32, 5, 2}, {32, 7, 4}, {1, 3, 0}, {1, 5, 2}, {1, 9, 2}, {1, 11, 4}} {
+		s := ConvShape{N: c.n, H: c.out + 2, W: c.out + 2, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: c.out, OutW: c.out, Inference: true}
+		require.Equal(t, c.tile != 0, s.winograd(&avx512Kernel), "%d×%d output, batch %d: Winograd on AVX-512", c.out, c.out, c.n)
+		if c.tile != 0 {
+			require.Equal(t, c.tile, s.winoTileFor(&avx512Kernel, 0), "%d×%d output, batch %d, AVX-512", c.out, c.out, c.n)
+		}
+	}
 	for _, c := range []struct{ n, out, tile int }{{32, 1, 0}, {32, 2, 2}, {32, 3, 4}, {32, 5, 2}, {32, 7, 4}, {1, 3, 0}, {1, 9, 2}, {1, 11, 4}} {
 		s := ConvShape{N: c.n, H: c.out + 2, W: c.out + 2, C: 64, KH: 3, KW: 3, F: 64, StrideH: 1, StrideW: 1, OutH: c.out, OutW: c.out, Inference: true}
 		require.Equal(t, c.tile != 0, s.winograd(kr), "%d×%d output, batch %d: Winograd", c.out, c.out, c.n)

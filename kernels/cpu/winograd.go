@@ -65,9 +65,9 @@ const winoChunkBytes = 384 << 10
 // winograd reports whether the forward pass runs as Winograd (F(2×2, 3×3)
 // or F(4×4, 3×3), see winoTileFor) with micro-kernel kr: a 3×3 filter,
 // stride 1, channels in blocks of 16 and filters in blocks of 64, where kr
-// has Winograd kernels (AVX-512 and AVX2), and on AVX2 only where the
-// chosen tile's weighted points cost no more than the direct
-// convolution's multiply-adds (winoCosts). The reference CNN's 11×11
+// has Winograd kernels (AVX-512 and AVX2), and only where the chosen
+// tile's weighted points cost no more than the direct convolution's
+// multiply-adds (winoCosts). The reference CNN's 11×11
 // output (324 points against 1089 multiply-adds) ran 1.6× faster as
 // Winograd than on the implicit rows kernel: BenchmarkWinograd/batch64,
 // winograd-kept against implicit, 2.1 ms and 3.5 ms, two threads of an
@@ -78,7 +78,7 @@ func (s ConvShape) winograd(kr *gemmKernel) bool {
 		return false
 	}
 	c := winoCostsFor(kr)
-	return c.direct == 0 || s.winoCost(c, s.winoTile(c, 0)) <= 9*s.N*s.OutH*s.OutW*c.direct
+	return s.winoCost(c, s.winoTile(c, 0)) <= 9*s.N*s.OutH*s.OutW*c.direct
 }
 
 // winoShape reports whether s has the shape the Winograd passes take: a
@@ -101,12 +101,11 @@ func (s ConvShape) winogradGrad(kr *gemmKernel) bool {
 // other and against the direct convolution: p2 and p4 are the costs of a
 // tile's transform point (for one channel and filter) in F(2×2, 3×3) and
 // F(4×4, 3×3), whose transforms cost more per point, and direct that of a
-// multiply-add of the direct convolution. With direct 0, Winograd runs on
-// every shape it takes, its tile chosen by the tiles of one image; else
-// the tiles of the whole batch count, rounded up to the product kernel's
-// panels of 6 tiles (at batch 1 a 3×3 output's one F(4×4, 3×3) tile is
-// computed as 6), and the cheaper tile must cost no more than the direct
-// convolution. winoCostsFor gives the measured ones.
+// multiply-add of the direct convolution. The tiles of the whole batch
+// count, rounded up to the product kernel's panels of 6 tiles (at batch 1
+// a 3×3 output's one F(4×4, 3×3) tile is computed as 6), and the cheaper
+// tile must cost no more than the direct convolution. winoCostsFor gives
+// the measured ones.
 type winoCosts struct{ p2, p4, direct int }
 
 // point returns the cost of a transform point of F(m×m, 3×3).
@@ -121,9 +120,6 @@ func (c winoCosts) point(m int) int {
 // c (see winoCosts).
 func (s ConvShape) winoCost(c winoCosts, m int) int {
 	th, tw := s.winoTiles(m)
-	if c.direct == 0 {
-		return th * tw * c.point(m)
-	}
 	return roundUp(s.N*th*tw, imr) * c.point(m)
 }
 
@@ -134,12 +130,10 @@ func (s ConvShape) winoTileFor(kr *gemmKernel, force int) int {
 
 // winoTile returns the output tile size of s's forward pass: 4 (F(4×4,
 // 3×3), 36 transform points per tile) or 2 (F(2×2, 3×3), 16 points per
-// tile), whichever costs less with costs c. On AVX-512 a point of F(4×4,
-// 3×3) counts 1.4 of F(2×2, 3×3)'s (measured on the reference CNN's
-// shapes, single-threaded, minimum of 30 runs each, an 11×11 output ran
-// 1.29× faster as F(4×4, 3×3), 324 points per image against 576; a 13×13
-// one 0.98×, 576 against 784; a 15×15 one 1.25×, 576 against 1024); on
-// AVX2 1.2 (see winoCostsFor). That choice is for inference
+// tile), whichever costs less with costs c: on AVX-512 and AVX2 a point
+// of F(4×4, 3×3) counts 1.2 of F(2×2, 3×3)'s (see winoCostsFor; the
+// reference CNN's 11×11 output at batch 32 ran 1.67× faster as F(4×4,
+// 3×3) on AVX-512, 13×13 1.18×, 15×15 1.59×). That choice is for inference
 // (s.Inference); a forward pass that training's backward pass follows
 // always takes F(2×2, 3×3), which keeps exact ties (see the top of this
 // file). force, when not 0, overrides the choice (tests compare the two).
