@@ -39,14 +39,8 @@ func (f *backendFlags) startProfile(stderr io.Writer) (stop func(), err error) {
 	if f.profile == "" {
 		return func() {}, nil
 	}
-	if st, err := os.Stat(filepath.Dir(f.profile)); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("--cpuprofile %s: its directory does not exist", f.profile)
-	}
-	if st, err := os.Stat(f.profile); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("--cpuprofile %s is a directory: give a file name", f.profile)
-	}
-	if err := checkWritable(filepath.Dir(f.profile)); err != nil { // before the work, not after it
-		return nil, fmt.Errorf("--cpuprofile %s: %w", f.profile, err)
+	if err := f.checkProfile(); err != nil {
+		return nil, err
 	}
 	buf := new(bytes.Buffer)
 	if err := pprof.StartCPUProfile(buf); err != nil {
@@ -66,9 +60,49 @@ func (f *backendFlags) startProfile(stderr io.Writer) (stop func(), err error) {
 	}, nil
 }
 
+// checkProfile refuses a --cpuprofile file that could not be written, before
+// the work (and before a dataset loads), not after it.
+func (f *backendFlags) checkProfile() error {
+	if f.profile == "" {
+		return nil
+	}
+	if st, err := os.Stat(filepath.Dir(f.profile)); err != nil || !st.IsDir() {
+		return fmt.Errorf("--cpuprofile %s: its directory does not exist", f.profile)
+	}
+	if st, err := os.Stat(f.profile); err == nil && st.IsDir() {
+		return fmt.Errorf("--cpuprofile %s is a directory: give a file name", f.profile)
+	}
+	if err := checkWritable(filepath.Dir(f.profile)); err != nil {
+		return fmt.Errorf("--cpuprofile %s: %w", f.profile, err)
+	}
+	return nil
+}
+
+// checkModelFile refuses a --model file that cannot be opened before a
+// backend opens (on a GPU host, before the device initialises); engine.Load
+// checks what is inside.
+func checkModelFile(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("--model: %w", err)
+	}
+	if st.IsDir() {
+		return fmt.Errorf("--model %s is a directory, not a model file", path)
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--model: %w", err)
+	}
+	return fh.Close()
+}
+
 // check refuses a --backend that names no compiled-in backend before any
-// slow work (loading a dataset) runs; open would refuse it only after.
+// slow work (loading a dataset) runs; open would refuse it only after. It
+// also checks --cpuprofile's file.
 func (f *backendFlags) check() error {
+	if err := f.checkProfile(); err != nil {
+		return err
+	}
 	if f.name == "" || f.name == "auto" || slices.Contains(backend.Registered(), f.name) {
 		return nil
 	}
@@ -158,6 +192,9 @@ func noArgs(fs *flag.FlagSet) error {
 		if strings.HasPrefix(f, "-") {
 			return fmt.Errorf("unexpected argument %q: %s takes only flags, and the ones after it (%s …) were not read (see %s --help)", a, fs.Name(), f, fs.Name())
 		}
+	}
+	if !hasFlags(fs) {
+		return fmt.Errorf("unexpected argument %q: %s takes no arguments (see %s --help)", a, fs.Name(), fs.Name())
 	}
 	return fmt.Errorf("unexpected argument %q: %s takes only flags (see %s --help)", a, fs.Name(), fs.Name())
 }

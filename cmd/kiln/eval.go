@@ -50,6 +50,12 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err := checkOutputs([]namedPath{{"report", *report}, {"cpuprofile", bf.profile}}, []namedPath{{"model", *modelFile}}); err != nil {
 		return err
 	}
+	if err := checkModelFile(*modelFile); err != nil {
+		return err
+	}
+	if err := bf.check(); err != nil {
+		return err
+	}
 	dataSet := isSet(fs, "data")
 	stopProfile, err := bf.startProfile(stderr)
 	if err != nil {

@@ -275,6 +275,11 @@ func TestBadInputsGiveClearErrors(t *testing.T) {
 		{"image of the wrong kind", []string{"predict", "--model", model, "--backend", "cpu", textImage}, "photo.png"},
 		{"unknown backend", []string{"train", "--data", dir, "--backend", "tpu"}, `unknown backend "tpu"`},
 		{"unknown backend before the data", []string{"train", "--data", missing, "--backend", "tpu"}, `unknown backend "tpu"`},
+		{"missing spec before the data", []string{"train", "--data", missing, "--model", filepath.Join(missing, "nope.json"), "--backend", "cpu"}, "read model spec: open " + filepath.Join(missing, "nope.json")},
+		{"profile before the data", []string{"train", "--data", missing, "--backend", "cpu", "--cpuprofile", filepath.Join(missing, "nope", "cpu.prof")}, "its directory does not exist"},
+		{"missing model before the backend", []string{"eval", "--model", filepath.Join(missing, "m.kiln"), "--backend", "tpu"}, "--model: stat " + filepath.Join(missing, "m.kiln")},
+		{"predict's missing model before the backend", []string{"predict", "--model", filepath.Join(missing, "m.kiln"), "--backend", "tpu", textImage}, "--model: stat " + filepath.Join(missing, "m.kiln")},
+		{"model is a directory", []string{"eval", "--model", missing, "--data", dir}, "--model " + missing + " is a directory"},
 		{"resume without dir", []string{"train", "--data", dir, "--resume"}, "--resume needs --checkpoint-dir"},
 		{"eval without model", []string{"eval", "--data", dir}, "--model is required"},
 		{"unknown optimizer", []string{"train", "--data", dir, "--optimizer", "rmsprop"}, `--optimizer/--lr/--momentum: unknown optimizer "rmsprop"`},
@@ -284,7 +289,7 @@ func TestBadInputsGiveClearErrors(t *testing.T) {
 		{"out is a directory", []string{"train", "--data", dir, "--out", dir}, "it is a directory"},
 		{"bad momentum", []string{"train", "--data", dir, "--optimizer", "sgd", "--momentum", "1"}, "momentum must be in [0, 1)"},
 		{"out in a missing directory", []string{"train", "--data", dir, "--out", filepath.Join(dir, "nope", "m.kiln")}, "--out: cannot save"},
-		{"devices takes no arguments", []string{"devices", "extra"}, `unexpected argument "extra": kiln devices takes only flags`},
+		{"devices takes no arguments", []string{"devices", "extra"}, `unexpected argument "extra": kiln devices takes no arguments`},
 		{"model as an argument", []string{"eval", "m.kiln"}, "give the model file with --model m.kiln"},
 		{"profile is a directory", []string{"eval", "--data", dir, "--model", model, "--cpuprofile", dir}, "--cpuprofile " + dir + " is a directory"},
 		{"profile in a missing directory", []string{"eval", "--data", dir, "--model", model, "--cpuprofile", filepath.Join(dir, "nope", "cpu.prof")}, "--cpuprofile " + filepath.Join(dir, "nope", "cpu.prof") + ": its directory does not exist"},
@@ -411,4 +416,8 @@ func TestUsageListsEnvironmentAndAllBackends(t *testing.T) {
 	code, stdout, _ = kiln(t, "devices", "--help")
 	require.Equal(t, 0, code)
 	assert.Contains(t, stdout, "compiled into this binary or not")
+	assert.NotContains(t, stdout, "Flags:", "kiln devices has no flags, so its usage lists none")
+	code, stdout, _ = kiln(t, "eval", "--help")
+	require.Equal(t, 0, code)
+	assert.Contains(t, stdout, "Flags:")
 }

@@ -40,6 +40,12 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	if *top <= 0 {
 		return fmt.Errorf("--top must be positive, got %d", *top)
 	}
+	if err := checkModelFile(*modelFile); err != nil {
+		return err
+	}
+	if err := bf.check(); err != nil {
+		return err
+	}
 	stopProfile, err := bf.startProfile(stderr)
 	if err != nil {
 		return err

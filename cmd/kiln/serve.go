@@ -119,6 +119,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			}
 			return err
 		}
+		if err := checkModelFile(*modelFile); err != nil { // before the backend opens
+			return err
+		}
 	}
 
 	// Listen first, so liveness answers while the models load and warm up.

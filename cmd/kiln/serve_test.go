@@ -65,6 +65,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{"queue delay beyond the timeout", []string{"--model", "a", "--max-queue-delay", "2s", "--timeout", "1s"}, "--max-queue-delay 2s must be shorter than --timeout 1s"},
 		{"negative image pixels", []string{"--model", "a", "--max-image-pixels", "-1"}, "--max-image-pixels must be 1 to 16777216 (or 0 to derive it from each model's input), got -1"},
 		{"image pixels past the cap", []string{"--model", "a", "--max-image-pixels", "16777217"}, "--max-image-pixels must be 1 to 16777216"},
+		{"missing model before the backend", []string{"--model", "/nonexistent/m.kiln", "--backend", "tpu"}, "--model: stat /nonexistent/m.kiln: no such file or directory"},
 		{"negative image decodes", []string{"--model", "a", "--max-image-decodes", "-2"}, "--max-image-decodes must be positive (or 0 for the number of CPUs), got -2"},
 	}
 	for _, tc := range tests {

@@ -130,6 +130,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := bf.check(); err != nil { // before the data loads
 		return err
 	}
+	if specFile.path != "" { // a missing or malformed spec, before the data loads
+		if _, err := engine.LoadSpec(specFile.path); err != nil {
+			return err
+		}
+	}
 	train, err := df.load(true)
 	if err != nil {
 		return err
