@@ -111,6 +111,9 @@ func convSuites() []suite {
 	}
 	fwd = append(fwd, testCase{"ties_" + ex.String(), func(e *env) { checkConvTies(e, p) }})
 	fwd = append(fwd, testCase{"ties_pooled_" + ex.String(), func(e *env) { checkConvTiesPooled(e, p) }})
+	for _, c := range convPoolCases() {
+		fwd = append(fwd, testCase{"pooled_" + c.String(), func(e *env) { checkConvPooled(e, c) }})
+	}
 	return []suite{
 		{name: "Conv2D", cases: fwd},
 		{name: "Conv2DBackwardData", cases: bdata},

@@ -191,6 +191,10 @@ func Conv2DForwardEpilogue(p *Pool, ws *Workspace, s ConvShape, x, w, y []float3
 		}
 		j.runChunks(p, j.chunkCount(), (*convJob).directChunk)
 		j.clear()
+		if e.Pool.N > 0 && !fusePool {
+			// overlapping or stride-1 windows: pool the stored output
+			MaxPool2DForward(p, e.Pool, y, e.PoolY, e.PoolArg)
+		}
 		return
 	}
 	j.chunk = convChunkRows(j.rows, k, j.kern.mr)
