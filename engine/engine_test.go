@@ -62,6 +62,9 @@ func TestSpecErrors(t *testing.T) {
 		{"bad dropout", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dropout","rate":1.5},{"type":"dense","units":2,"activation":"softmax"}]}`, "rate must be in (0, 1), got 1.5"},
 		{"pool too big", `{"input":[2,2,1],"layers":[{"type":"maxpool2d","pool":[3,3]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "larger than its input"},
 		{"not json", `layers: []`, "model spec"},
+		{"dropout rounding to 1", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dropout","rate":0.99999999},{"type":"dense","units":2,"activation":"softmax"}]}`, "rate 0.99999999 rounds to 1 in float32"},
+		{"trailing brace", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}}`, "data after the spec's JSON object"},
+		{"second object", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]} {"input":[1,1,1]}`, "data after the spec's JSON object"},
 		// sizes that would overflow an int or ask for more than 8 GiB
 		// (these crashed train with makeslice and out-of-memory errors)
 		{"pool stride 0", `{"input":[8,8,1],"layers":[{"type":"maxpool2d","pool":[2,2],"strides":[2,0]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "strides must be positive, got [2 0]"},
@@ -590,4 +593,36 @@ func TestLayerSeedsIndependent(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSpecTrailingWhitespace: a spec file ends with a newline (editors
+// write one); only data after the object is refused.
+func TestSpecTrailingWhitespace(t *testing.T) {
+	_, err := ParseSpecStrict([]byte("{\"input\":[4,4,1],\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":2,\"activation\":\"softmax\"}]}\n \t\n"))
+	require.NoError(t, err)
+}
+
+// TestNonFiniteLoss: a model whose weights are no longer numbers stops
+// training at the first step (as Keras' TerminateOnNaN) and gets no
+// accuracy from Evaluate, where NaN outputs' argmax, class 0, would count
+// the rows labelled 0 as right.
+func TestNonFiniteLoss(t *testing.T) {
+	b := newCPU(t)
+	train, test := synthetic(t)
+	m, err := New(b, smallSpec(), 1)
+	require.NoError(t, err)
+	defer m.Close()
+	p := m.Params()[len(m.Params())-1] // the output layer's bias
+	w := make([]float32, p.Len())
+	for i := range w {
+		w[i] = float32(math.NaN())
+	}
+	require.NoError(t, b.Upload(p.W, w))
+	_, _, err = Evaluate(m, test, 50)
+	require.ErrorIs(t, err, ErrNotFinite)
+	assert.Contains(t, err.Error(), "samples 0 to 49")
+	hist, err := Train(m, train, nil, TrainConfig{Epochs: 2, Batch: 16, Seed: 1, Optimizer: OptimizerConfig{Name: "adam"}}, nil)
+	require.ErrorIs(t, err, ErrDiverged)
+	assert.Contains(t, err.Error(), "epoch 1, step 1")
+	assert.Empty(t, hist)
 }

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -264,7 +263,7 @@ func (m *Model) TrainStep(images, labels []float32, n int, opt Optimizer, seed u
 		return 0, 0, err
 	}
 	if math.IsNaN(lossSum) || math.IsInf(lossSum, 0) {
-		return 0, 0, errors.New("training diverged: loss is not finite (try a lower --lr)")
+		return 0, 0, fmt.Errorf("%w: the batch's loss is %v (try a lower --lr)", ErrDiverged, lossSum)
 	}
 	if err := m.backward(m.grad, n); err != nil {
 		return 0, 0, err

@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -210,6 +212,11 @@ func decodeSpec(b []byte) (Spec, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
 		return Spec{}, fmt.Errorf("model spec: %w", err)
+	}
+	// One object and nothing after it: a stray brace or a second object
+	// left by an edit is a mistake, not something to ignore.
+	if err := dec.Decode(&struct{}{}); err != io.EOF {
+		return Spec{}, fmt.Errorf("model spec: data after the spec's JSON object ends at byte %d", dec.InputOffset())
 	}
 	return s, nil
 }
@@ -462,6 +469,9 @@ func (s Spec) Shapes() ([][]int, error) {
 			}
 			if !(l.Rate >= 0 && l.Rate < 1) { // NaN too
 				return fail("rate must be in (0, 1), got %g", l.Rate)
+			}
+			if float32(l.Rate) >= 1 { // the backends draw in float32: it would drop everything
+				return fail("rate %v rounds to 1 in float32 and would drop every input: use at most %v", l.Rate, float64(math.Nextafter32(1, 0)))
 			}
 		default:
 			return fail("unknown layer type (want conv2d, maxpool2d, flatten, dense, relu or dropout)")

@@ -327,6 +327,14 @@ func checkData(m *Model, ds *data.Dataset) error {
 	return nil
 }
 
+// ErrDiverged is returned (wrapped) by TrainStep, and so Train, when a
+// step's loss is NaN or infinite (as Keras' TerminateOnNaN stops).
+var ErrDiverged = errors.New("training diverged")
+
+// ErrNotFinite is returned (wrapped) by Evaluate when the model's loss on a
+// batch is NaN or infinite.
+var ErrNotFinite = errors.New("the model's outputs are not finite")
+
 // Evaluate returns the mean loss and the accuracy of m on ds.
 func Evaluate(m *Model, ds *data.Dataset, batch int) (loss, acc float64, err error) {
 	return EvaluateProgress(m, ds, batch, nil)
@@ -362,6 +370,11 @@ func EvaluateProgress(m *Model, ds *data.Dataset, batch int, done func(n int)) (
 		l, c, err := m.EvalStep(images, labels, bn)
 		if err != nil {
 			return 0, 0, err
+		}
+		if math.IsNaN(l) || math.IsInf(l, 0) {
+			// a NaN output's argmax is class 0, which would count the
+			// rows labelled 0 as right: no accuracy is better than that one
+			return 0, 0, fmt.Errorf("samples %d to %d: %w: the loss is %v (the model's weights hold NaN or Inf, or these inputs overflow it)", s, s+bn-1, ErrNotFinite, l)
 		}
 		lossSum += l
 		correct += c
