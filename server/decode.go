@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -233,6 +234,13 @@ type parser struct {
 	i   int
 	lim Limits
 	tmp []byte // unescape scratch
+	// The nesting of the input "data" read last (see noteArray): nest[l]
+	// is the length of the arrays at level l (0: the outer array), leaf
+	// the level of the arrays that hold the numbers (-1 before the first),
+	// and uneven says how the nesting is uneven ("" when it is not).
+	nest   []int64
+	leaf   int
+	uneven string
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -438,6 +446,11 @@ func (p *parser) input(in *InputTensor, depth int) error {
 	if in.Datatype != DatatypeFP32 && in.Datatype != DatatypeUINT8 {
 		return fmt.Errorf("input %q: datatype %q is not supported (use FP32 or UINT8)", in.Name, in.Datatype)
 	}
+	if in.HasData {
+		if err := p.checkNesting(in); err != nil {
+			return err
+		}
+	}
 	if in.HasData && in.Datatype == DatatypeUINT8 {
 		for _, v := range in.Data {
 			// One conversion each way: i in 0..255 and float32(i) == v
@@ -496,8 +509,59 @@ func (p *parser) output(o *RequestedOutput, depth int) error {
 	return nil
 }
 
-// data reads a flat or nested array of numbers into in.Data.
+// data reads a flat or nested array of numbers into in.Data, recording
+// its nesting for checkNesting.
 func (p *parser) data(in *InputTensor, depth int) error {
+	p.nest, p.leaf, p.uneven = p.nest[:0], -1, ""
+	return p.dataArray(in, depth, 0)
+}
+
+// checkNesting checks the nesting of in's "data", just read by data,
+// against in's shape: flat data is checked by its length only (later, by
+// the model), nested data must be nested as the shape says, every array
+// of one level as long as that dimension.
+func (p *parser) checkNesting(in *InputTensor) error {
+	if p.uneven != "" {
+		return fmt.Errorf("input %q: \"data\" is nested unevenly (%s); nest it as its shape %s says, or send it flat", in.Name, p.uneven, fmtShape(in.Shape))
+	}
+	if len(p.nest) > 1 && !slices.Equal(p.nest, in.Shape) {
+		return fmt.Errorf("input %q: \"data\" is nested as %s but the input's shape is %s; nest it as the shape says, or send it flat", in.Name, fmtShape(p.nest), fmtShape(in.Shape))
+	}
+	return nil
+}
+
+// noteArray records an array of "data" at level (0: the outer array) that
+// held nums numbers and subs arrays; the first unevenness found is kept.
+func (p *parser) noteArray(level, nums, subs int) {
+	if p.uneven != "" {
+		return
+	}
+	if nums > 0 {
+		switch {
+		case subs > 0:
+			p.uneven = fmt.Sprintf("an array at depth %d holds both numbers and arrays", level+1)
+			return
+		case p.leaf < 0:
+			p.leaf = level
+		case p.leaf != level:
+			p.uneven = fmt.Sprintf("numbers at depths %d and %d", min(p.leaf, level)+1, max(p.leaf, level)+1)
+			return
+		}
+	}
+	for len(p.nest) <= level {
+		p.nest = append(p.nest, -1)
+	}
+	switch n, want := int64(nums+subs), p.nest[level]; {
+	case want < 0:
+		p.nest[level] = n
+	case n != want:
+		p.uneven = fmt.Sprintf("arrays at depth %d hold %d and %d elements", level+1, want, n)
+	}
+}
+
+// dataArray reads an array of "data" at level (0: the outer array) into
+// in.Data.
+func (p *parser) dataArray(in *InputTensor, depth, level int) error {
 	if depth >= p.lim.MaxDepth {
 		return p.errorf("nesting deeper than %d", p.lim.MaxDepth)
 	}
@@ -506,21 +570,26 @@ func (p *parser) data(in *InputTensor, depth int) error {
 	}
 	if p.peek() == ']' {
 		p.i++
+		p.noteArray(level, 0, 0)
 		return nil
 	}
+	nums, subs := 0, 0
 	for {
 		// Fast path for the bulk of an image request: a run of small
 		// unsigned integers each followed directly by ','. Anything else
 		// (spaces, signs, fractions, exponents, the last element) takes
 		// the general path below, which accepts and rejects exactly what
 		// this one does.
+		before := len(in.Data)
 		p.uintRun(in)
+		nums += len(in.Data) - before
 		c := p.peek()
 		switch {
 		case c == '[':
-			if err := p.data(in, depth+1); err != nil {
+			if err := p.dataArray(in, depth+1, level+1); err != nil {
 				return err
 			}
+			subs++
 		case c == '-' || (c >= '0' && c <= '9'):
 			if len(in.Data) >= p.lim.MaxElements {
 				return fmt.Errorf("input %q: too many elements (more than %d)", in.Name, p.lim.MaxElements)
@@ -534,6 +603,7 @@ func (p *parser) data(in *InputTensor, depth int) error {
 				return fmt.Errorf("input data value %g is out of FP32 range", v)
 			}
 			in.Data = append(in.Data, f)
+			nums++
 		case c == 'N' || c == 'I':
 			return p.errorf("NaN and Infinity are not valid input values")
 		case c == '"':
@@ -548,6 +618,7 @@ func (p *parser) data(in *InputTensor, depth int) error {
 			p.i++
 		case ']':
 			p.i++
+			p.noteArray(level, nums, subs)
 			return nil
 		default:
 			return p.errorf("want ',' or ']' in \"data\"")

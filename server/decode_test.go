@@ -95,6 +95,51 @@ func TestDecodeInferRequestErrors(t *testing.T) {
 	}
 }
 
+// TestDecodeDataNesting: "data" is taken flat (its length is checked
+// later, against the model) or nested exactly as the input's shape says,
+// whatever the order of the members; nesting that is uneven, or even but
+// unlike the shape, is refused naming the input (it was only counted:
+// [[64 values],[]] passed for [1,8,8,1]).
+func TestDecodeDataNesting(t *testing.T) {
+	in := func(shape, data string) string {
+		return `{"inputs":[{"name":"x","datatype":"FP32","shape":` + shape + `,"data":` + data + `}]}`
+	}
+	tests := []struct {
+		name, body string
+		want       []float32
+		err        string
+	}{
+		{"flat", in(`[1,2,2,1]`, `[1,2,3,4]`), []float32{1, 2, 3, 4}, ""},
+		{"flat, another length", in(`[1,2,2,1]`, `[1,2,3]`), []float32{1, 2, 3}, ""},
+		{"nested as the shape", in(`[1,2,2,1]`, `[[[[1],[2]],[[3],[4]]]]`), []float32{1, 2, 3, 4}, ""},
+		{"nested as a shape without batch", in(`[2,2,1]`, ` [ [ [1] , [2] ] , [ [3] , [4] ] ] `), []float32{1, 2, 3, 4}, ""},
+		{"data before shape", `{"inputs":[{"name":"x","datatype":"FP32","data":[[1,2],[3,4]],"shape":[2,2]}]}`, []float32{1, 2, 3, 4}, ""},
+		{"empty nested as the shape", in(`[2,0]`, `[[],[]]`), []float32{}, ""},
+		{"a shorter array", in(`[2,2]`, `[[1,2],[3]]`), nil, `input "x": "data" is nested unevenly (arrays at depth 2 hold 2 and 1 elements); nest it as its shape [2,2] says, or send it flat`},
+		{"an empty array", in(`[2,2]`, `[[1,2,3,4],[]]`), nil, "arrays at depth 2 hold 4 and 0 elements"},
+		{"numbers beside arrays", in(`[2,2]`, `[1,[2,3],4]`), nil, "an array at depth 1 holds both numbers and arrays"},
+		{"numbers at two depths", in(`[2,1]`, `[[1],[[2]]]`), nil, "numbers at depths 2 and 3"},
+		{"even but not as the shape", in(`[2,2]`, `[[1,2,3,4]]`), nil, `input "x": "data" is nested as [1,4] but the input's shape is [2,2]; nest it as the shape says, or send it flat`},
+		{"nested for a flat shape", in(`[4]`, `[[1,2],[3,4]]`), nil, "is nested as [2,2] but the input's shape is [4]"},
+		{"deeper than the shape", in(`[2,2]`, `[[[1],[2]],[[3],[4]]]`), nil, "is nested as [2,2,1] but the input's shape is [2,2]"},
+		{"a second input", `{"inputs":[{"name":"a","datatype":"FP32","shape":[2,1],"data":[[1],[2]]},{"name":"b","datatype":"UINT8","shape":[2,2],"data":[[1,2],[3]]}]}`, nil,
+			`input "b": "data" is nested unevenly`},
+	}
+	var r InferRequest
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := DecodeInferRequest([]byte(tc.body), &r, DefaultLimits())
+			if tc.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, r.Inputs[0].Data)
+		})
+	}
+}
+
 // TestDecodeShapeDims: a shape dimension is decoded exactly up to the
 // largest int64 when written in plain digits (the model check then says
 // what is wrong with a huge one), and one that cannot be decoded is

@@ -42,11 +42,25 @@
 // and not retried until it changes; the highest version below it that
 // loads serves instead, usually the one already serving. When the serving
 // version's own file breaks and no older version loads, its copy in memory
-// keeps serving. A model directory with no version directory is
+// keeps serving; so it does, with no fallback, while its directory is there
+// without the file (removed to be replaced), until the file is back. A
+// load that fails for a reason other than the file's contents (the device
+// out of memory, a file that cannot be read) is retried at every scan and
+// logged once per message. A model directory with no version directory is
 // unloaded: to deploy, add the new version before removing the old one.
 // Entries that do not fit the layout are logged once and skipped.
 //
-// Shutdown waits for the requests in flight (and for replaced versions
-// still being freed); when its context ends first it returns an error
-// holding the backend lock, so nothing runs on the backend afterwards.
+// Outputs are checked before they are encoded: a request whose outputs are
+// not all finite is answered 400 on /infer (an input far outside the
+// model's range overflows it) and 500 on :classify (the model is broken),
+// never 200 with null probabilities; other requests of its batch are not
+// affected.
+//
+// Shutdown closes the listener at once and waits for the requests in
+// flight, for a repository poll in progress (a model it loads meanwhile is
+// freed, not served) and for replaced versions still being freed; when its
+// context ends first it returns an error holding the backend lock, so
+// nothing runs on the backend afterwards, or, when a model load is still
+// in progress, without waiting for it: that load frees what it loaded and
+// keeps the backend lock in its stead.
 package server

@@ -57,7 +57,9 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendFloat appends a float32 in the shortest form that round-trips.
+// appendFloat appends a float32 in the shortest form that round-trips. The
+// handlers refuse non-finite outputs before they encode them (nonFinite),
+// so the null written for one here never reaches a client.
 func appendFloat(b []byte, f float32) []byte {
 	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
 		return append(b, "null"...)
@@ -71,7 +73,8 @@ type outputSel struct {
 	binary bool
 }
 
-// selectOutputs resolves the request's "outputs" against the model's.
+// selectOutputs resolves the request's "outputs" against the model's; an
+// output requested twice is refused.
 func selectOutputs(dst []outputSel, req *InferRequest) ([]outputSel, error) {
 	dst = dst[:0]
 	if len(req.Outputs) == 0 {
@@ -82,6 +85,11 @@ func selectOutputs(dst []outputSel, req *InferRequest) ([]outputSel, error) {
 	for _, o := range req.Outputs {
 		if o.Name != OutputProbabilities && o.Name != OutputClass {
 			return nil, fmt.Errorf("unknown output %q (the model has %q and %q)", o.Name, OutputProbabilities, OutputClass)
+		}
+		for _, prev := range dst {
+			if prev.name == o.Name {
+				return nil, fmt.Errorf("output %q is requested twice", o.Name)
+			}
 		}
 		bin := req.BinaryOutput
 		if o.HasBinary {

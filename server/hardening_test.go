@@ -145,6 +145,38 @@ func TestClassifyConcurrentBurst(t *testing.T) {
 	assert.Less(t, m1.TotalAlloc-m0.TotalAlloc, uint64(32<<20))
 }
 
+// TestClassifyBodyOverImageCap: with --max-body-bytes raised above the
+// image decoder's cap (data.MaxImageBytes, 64 MiB), a :classify body over
+// that cap is refused 413 naming both sizes, as a body over the server's
+// own limit is, not 400 "bad image".
+func TestClassifyBodyOverImageCap(t *testing.T) {
+	ts := startServer(t, Config{MaxBatch: 4, MaxBodyBytes: data.MaxImageBytes + 1<<10}, singleModel(t))
+	body := make([]byte, data.MaxImageBytes+1)
+	copy(body, "\x89PNG\r\n\x1a\n")
+	for _, tc := range []struct {
+		name string
+		size int
+		code int
+		want string
+	}{
+		{"at the cap", data.MaxImageBytes, 400, "bad image: "},
+		{"one byte over", data.MaxImageBytes + 1, 413, "image is 67108865 bytes, more than the 67108864 bytes :classify decodes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// straight to the handler: 64 MiB need not cross a socket
+			var ctx fasthttp.RequestCtx
+			ctx.Request.Header.SetMethod("POST")
+			ctx.Request.SetRequestURI("/v1/models/tiny:classify")
+			ctx.Request.SetBodyRaw(body[:tc.size])
+			ts.s.handle(&ctx)
+			assert.Equal(t, tc.code, ctx.Response.StatusCode(), "%s", ctx.Response.Body())
+			var m map[string]string
+			require.NoError(t, json.Unmarshal(ctx.Response.Body(), &m))
+			assert.Contains(t, m["error"], tc.want)
+		})
+	}
+}
+
 // TestLimitsValidated: New refuses negative or out-of-range bounds, and
 // fills each zero limit from DefaultLimits (a Limits setting only the
 // image bounds left MaxElements zero, which refused every request).

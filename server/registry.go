@@ -9,12 +9,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/engine"
+	"github.com/kiln-ml/kiln/engine/modelfile"
 )
 
 // ModelFileName is the file each version directory of a repository holds.
@@ -40,32 +44,35 @@ func stampOf(path string) (fileStamp, error) {
 	return fileStamp{fi.Size(), fi.ModTime()}, nil
 }
 
-// loadVersion loads, sizes and warms up one model version and starts its
-// batcher. Loading holds the backend lock, so serving pauses meanwhile.
+// loadVersion loads, sizes and warms up one model version. Loading holds
+// the backend lock, so serving pauses meanwhile. A version it returns is
+// a load in progress (see beginLoad) until install ends it.
 func (s *Server) loadVersion(name string, num int64, path string) (*modelVersion, error) {
 	stamp, err := stampOf(path)
 	if err != nil {
 		return nil, err
 	}
+	if !s.beginLoad() {
+		return nil, errShutDown
+	}
 	s.bmu.Lock()
 	m, meta, err := engine.Load(s.b, path)
 	if err == nil {
-		if err = warmUp(m, s.cfg.MaxBatch); err != nil {
+		err = warmUp(m, s.cfg.MaxBatch)
+		if in := m.Spec.Input; err == nil && len(in) != 3 {
+			err = fmt.Errorf("%s: input shape %v is not [H, W, C]", path, in)
+		}
+		if err != nil {
 			m.Close()
 		}
 	}
-	s.bmu.Unlock()
 	if err != nil {
+		s.endLoadLocked()
 		return nil, err
 	}
+	s.bmu.Unlock()
 	in := m.Spec.Input
-	if len(in) != 3 {
-		s.bmu.Lock()
-		m.Close()
-		s.bmu.Unlock()
-		return nil, fmt.Errorf("%s: input shape %v is not [H, W, C]", path, in)
-	}
-	v := &modelVersion{
+	return &modelVersion{
 		name: name, version: strconv.FormatInt(num, 10), num: num, path: path, stamp: stamp,
 		model: m, meta: meta, h: in[0], w: in[1], c: in[2], inLen: m.InputLen(), classes: m.Classes(),
 		maxBatch: s.cfg.MaxBatch, delay: s.cfg.MaxQueueDelay, loadedAt: time.Now(), rest: s.rest, log: s.cfg.Log, bwait: &s.bwait,
@@ -73,18 +80,93 @@ func (s *Server) loadVersion(name string, num int64, path string) (*modelVersion
 		idle:  make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 		qObs: s.met.queue.WithLabelValues(name), cObs: s.met.compute.WithLabelValues(name),
 		bObs: s.met.batch.WithLabelValues(name), dObs: s.met.duration.WithLabelValues(name),
-	}
-	go v.run(&s.bmu)
-	return v, nil
+	}, nil
 }
 
-// install makes v the serving version of its model and retires the one it
-// replaces once that one's last request is answered.
-func (s *Server) install(v *modelVersion) {
+// beginLoad counts a model load in progress, unless Shutdown has given
+// up waiting (returned past its deadline): it then reports false and the
+// load must not start.
+func (s *Server) beginLoad() bool {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	if s.abandoned {
+		return false
+	}
+	s.loads++
+	return true
+}
+
+// endLoad ends a load counted by beginLoad; the caller does not hold the
+// backend lock. When Shutdown gave up waiting while loads were in
+// progress, the last of them to end takes the backend lock for good, as
+// Shutdown would have: nothing runs on the backend after it.
+func (s *Server) endLoad() {
+	if s.lastAbandonedLoad() {
+		s.bmu.Lock()
+	}
+}
+
+// endLoadLocked is endLoad for a caller holding the backend lock: it
+// releases it, unless the load was the last one Shutdown gave up waiting
+// for, which keeps it for good.
+func (s *Server) endLoadLocked() {
+	if !s.lastAbandonedLoad() {
+		s.bmu.Unlock()
+	}
+}
+
+// lastAbandonedLoad ends a load counted by beginLoad and reports whether
+// it was the last load in progress after Shutdown gave up waiting.
+func (s *Server) lastAbandonedLoad() bool {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	s.loads--
+	return s.abandoned && s.loads == 0
+}
+
+// fileContentError reports whether err, a model load's failure, is about
+// the model file's contents: a file that is no model file, of an
+// unsupported format version, truncated or failing its checksum
+// (modelfile's sentinel errors), a spec that does not parse or fit its
+// tensors, metadata that does not decode, a model that is no image
+// classifier, or one whose warm-up gives non-finite outputs. Such a
+// failure is remembered and not retried until the file changes. The
+// others are about the moment, not the file: reading it (a permission
+// since fixed with chmod, an I/O error: *fs.PathError, syscall.Errno) or
+// the device (out of memory, a device error: *backend.Error), and a later
+// scan retries them. engine.Load reports spec, tensor shape and metadata
+// problems as plain errors, as the server does the last two above, so an
+// error of none of these kinds counts as one about the contents.
+func fileContentError(err error) bool {
+	for _, e := range []error{modelfile.ErrNotModelFile, modelfile.ErrVersion, modelfile.ErrCorrupt, modelfile.ErrTensorNotFound} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var pe *fs.PathError
+	var be *backend.Error
+	var errno syscall.Errno
+	return !errors.As(err, &pe) && !errors.As(err, &be) && !errors.As(err, &errno)
+}
+
+// install makes v, just loaded by loadVersion, the serving version of its
+// model and retires the one it replaces once that one's last request is
+// answered. It ends v's load. Once Shutdown has begun it frees v instead
+// and returns errShutDown.
+func (s *Server) install(v *modelVersion) error {
 	s.mu.Lock()
+	if s.shut.Load() {
+		s.mu.Unlock()
+		s.bmu.Lock()
+		v.model.Close()
+		s.endLoadLocked()
+		return fmt.Errorf("model %s: version %s loaded but not served: %w", v.name, v.version, errShutDown)
+	}
+	defer s.endLoad()
 	old := s.models[v.name]
 	s.models[v.name] = v
 	delete(s.broken, v.name)
+	go v.run(&s.bmu)
 	s.mu.Unlock()
 	s.met.reloads.WithLabelValues(v.name).Inc()
 	if old != nil {
@@ -92,10 +174,11 @@ func (s *Server) install(v *modelVersion) {
 		warnInterfaceChange(s.cfg.Log, old, v)
 		s.retires.Go(func() { old.retire(&s.bmu) })
 		s.warnBodyLimit(v)
-		return
+		return nil
 	}
 	fmt.Fprintf(s.cfg.Log, "model %s: version %s (%s) loaded and serving (input %dx%dx%d, %d classes)\n", v.name, v.version, v.path, v.h, v.w, v.c, v.classes)
 	s.warnBodyLimit(v)
+	return nil
 }
 
 // warnInterfaceChange logs a warning when version v of a model takes a
@@ -199,35 +282,44 @@ func (s *Server) AddModel(name, path string) error {
 	}
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
-	if s.shut {
+	if s.shut.Load() {
 		return fmt.Errorf("model %s: %w", name, errShutDown)
 	}
 	v, err := s.loadVersion(name, 1, path)
 	if err != nil {
-		s.met.loadFailures.WithLabelValues(name).Inc()
+		if !errors.Is(err, errShutDown) {
+			s.met.loadFailures.WithLabelValues(name).Inc()
+		}
 		return fmt.Errorf("model %s: %w", name, err)
 	}
-	s.install(v)
-	return nil
+	return s.install(v)
 }
 
 // Poll rescans the model repository: for every model directory it serves
 // the highest-numbered version whose model file loads and warms up. A new
 // or changed version is loaded beside the serving one and swapped in
-// without dropping requests; a version that fails is reported (and not
-// retried until its file changes) and the next lower version is tried, so
-// when the serving version's own file turns bad an older good version
-// takes over, or, if none loads, the copy already in memory keeps serving.
-// Models whose directory disappeared are unloaded. Entries that do not fit
-// the layout DIR/<name>/<version>/model.kiln are skipped and logged once.
-// The returned error joins every failure of this scan.
+// without dropping requests; a version that fails is reported and the
+// next lower version is tried, so when the serving version's own file
+// turns bad an older good version takes over, or, if none loads, the copy
+// already in memory keeps serving. A failure about the file's contents is
+// not retried until the file changes; one of the moment (the device out
+// of memory, a file that cannot be read) is retried at every scan, and
+// logged again only when its message changes (fileContentError). When
+// the serving version's directory is there but its model file is not
+// (removed to be replaced, or renamed), its copy in memory keeps serving,
+// without falling back to an older version, until a scan finds the file
+// again and loads it. Models whose directory disappeared, or whose
+// serving version's directory did with no other version left, are
+// unloaded. Entries that do not fit the layout
+// DIR/<name>/<version>/model.kiln are skipped and logged once. The
+// returned error joins every failure of this scan.
 func (s *Server) Poll() error {
 	if s.repo == "" {
 		return nil
 	}
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
-	if s.shut {
+	if s.shut.Load() {
 		return fmt.Errorf("model repository: %w", errShutDown)
 	}
 	entries, err := os.ReadDir(s.repo)
@@ -237,6 +329,9 @@ func (s *Server) Poll() error {
 	var errs []error
 	seen, skipped := map[string]bool{}, map[string]bool{}
 	for _, e := range entries {
+		if s.shut.Load() {
+			break
+		}
 		name := e.Name()
 		dir := filepath.Join(s.repo, name)
 		if why := s.notADir(e, "model"); why != "" {
@@ -247,7 +342,7 @@ func (s *Server) Poll() error {
 			s.skip(skipped, dir, err.Error())
 			continue
 		}
-		cands, err := s.versionsIn(dir, skipped)
+		cands, bare, err := s.versionsIn(dir, skipped)
 		if err != nil {
 			seen[name] = true // unreadable for now: what is loaded keeps serving
 			err = fmt.Errorf("model %s: %w", name, err)
@@ -255,11 +350,22 @@ func (s *Server) Poll() error {
 			errs = append(errs, err)
 			continue
 		}
-		if len(cands) == 0 {
+		s.mu.RLock()
+		cur := s.models[name]
+		s.mu.RUnlock()
+		keep := cur != nil && slices.Contains(bare, cur.num)
+		if keep {
+			s.logOnce(skipped, fmt.Sprintf("model %s: version %s keeps serving the copy loaded before its file %s was removed; a scan loads the file once it is there again",
+				name, cur.version, cur.path))
+		}
+		if len(cands) == 0 && !keep {
 			continue
 		}
 		seen[name] = true
-		errs = append(errs, s.pollModel(name, cands)...)
+		errs = append(errs, s.pollModel(name, cur, cands, keep, skipped)...)
+	}
+	if s.shut.Load() { // nothing is unloaded: Shutdown frees what serves
+		return errors.Join(append(errs, fmt.Errorf("model repository: %w", errShutDown))...)
 	}
 	s.skipped = skipped // forget entries that are gone, to report them again if they come back
 	for _, v := range s.serving() {
@@ -278,20 +384,30 @@ func (s *Server) Poll() error {
 }
 
 // pollModel serves the highest-numbered of the candidate versions cands
-// (highest first) whose file loads, unless the serving version already is
-// that one. It logs every failure together with what serves after it and
+// (highest first) whose file loads, unless the serving version cur
+// already is that one; with keep (cur's directory is there without its
+// file), no version below cur is tried: cur keeps serving. It logs every
+// failure together with what serves after it (a failure that is retried
+// at every scan only when its line differs from the previous scan's) and
 // returns the failures.
-func (s *Server) pollModel(name string, cands []int64) []error {
-	s.mu.RLock()
-	cur := s.models[name]
-	s.mu.RUnlock()
-	var fails []error
+func (s *Server) pollModel(name string, cur *modelVersion, cands []int64, keep bool, skipped map[string]bool) []error {
+	type failure struct {
+		err   error
+		retry bool // not about the file's contents: tried again next scan
+	}
+	var fails []failure
 	var next *modelVersion
 	for _, num := range cands {
+		if keep && num < cur.num {
+			break
+		}
 		path := filepath.Join(s.repo, name, strconv.FormatInt(num, 10), ModelFileName)
 		stamp, err := stampOf(path)
-		if err != nil {
-			continue // vanished meanwhile
+		if err != nil { // vanished meanwhile
+			if cur != nil && cur.num == num {
+				break // its copy in memory keeps serving
+			}
+			continue
 		}
 		if cur != nil && cur.num == num && cur.stamp == stamp {
 			break // the serving version is the newest good one
@@ -300,31 +416,45 @@ func (s *Server) pollModel(name string, cands []int64) []error {
 			continue
 		}
 		v, err := s.loadVersion(name, num, path)
+		if errors.Is(err, errShutDown) {
+			break
+		}
 		if err != nil {
-			s.failed[path] = stamp
+			retry := !fileContentError(err)
+			if !retry {
+				s.failed[path] = stamp
+			}
 			s.met.loadFailures.WithLabelValues(name).Inc()
 			if cur == nil && next == nil && len(fails) == 0 { // the newest failing version; clients get no paths
 				s.mu.Lock()
 				s.broken[name] = fmt.Sprintf("version %d failed to load (the server log says why)", num)
 				s.mu.Unlock()
 			}
-			fails = append(fails, fmt.Errorf("model %s version %d: %w", name, num, err))
+			fails = append(fails, failure{fmt.Errorf("model %s version %d: %w", name, num, err), retry})
 			continue
 		}
 		delete(s.failed, path)
 		next = v
 		break
 	}
+	errs := make([]error, len(fails))
 	if len(fails) > 0 {
 		outcome := s.outcome(name, cur, next)
-		for _, err := range fails {
-			fmt.Fprintf(s.cfg.Log, "%v; %s\n", err, outcome)
+		for i, f := range fails {
+			errs[i] = f.err
+			if f.retry {
+				s.logOnce(skipped, fmt.Sprintf("%v; %s; retried at every scan (not a problem of the file's contents)", f.err, outcome))
+				continue
+			}
+			fmt.Fprintf(s.cfg.Log, "%v; %s\n", f.err, outcome)
 		}
 	}
 	if next != nil {
-		s.install(next)
+		if err := s.install(next); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return fails
+	return errs
 }
 
 // outcome says which version of model name serves after a scan that
@@ -362,6 +492,17 @@ func (s *Server) skip(skipped map[string]bool, path, why string) {
 	skipped[key] = true
 	if !s.skipped[key] {
 		fmt.Fprintf(s.cfg.Log, "model repository: skipping %s: %s\n", path, why)
+	}
+}
+
+// logOnce logs line unless the previous scan logged it too, and records it
+// in skipped (this scan's set, as skip does): a line repeated scan after
+// scan is logged once, and again after a scan without it.
+func (s *Server) logOnce(skipped map[string]bool, line string) {
+	key := "\x00" + line // no skip key starts so
+	skipped[key] = true
+	if !s.skipped[key] {
+		fmt.Fprintln(s.cfg.Log, line)
 	}
 }
 
@@ -413,21 +554,20 @@ func (s *Server) notADir(e os.DirEntry, what string) string {
 }
 
 // versionsIn lists the numeric version directories of a model that hold a
-// model file, highest first. Entries that are not version directories are
-// reported (once) through skip; a version directory without its model file
-// is reported at once when it holds a *.kiln file of another name, and
-// otherwise as incomplete says (it may be being written), as is a model
-// directory with nothing in it.
-func (s *Server) versionsIn(dir string, skipped map[string]bool) ([]int64, error) {
+// model file, highest first, and (bare) those that do not. Entries that
+// are not version directories are reported (once) through skip; a version
+// directory without its model file is reported at once when it holds a
+// *.kiln file of another name, and otherwise as incomplete says (it may be
+// being written), as is a model directory with nothing in it.
+func (s *Server) versionsIn(dir string, skipped map[string]bool) (nums, bare []int64, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(entries) == 0 {
 		s.incomplete(skipped, dir, "no version directory in it; the layout is "+s.layout())
-		return nil, nil
+		return nil, nil, nil
 	}
-	var nums []int64
 	for _, e := range entries {
 		path := filepath.Join(dir, e.Name())
 		if why := s.notADir(e, "version"); why != "" {
@@ -442,6 +582,7 @@ func (s *Server) versionsIn(dir string, skipped map[string]bool) ([]int64, error
 		st, err := os.Stat(filepath.Join(path, ModelFileName))
 		if err == nil && !st.Mode().IsRegular() {
 			s.skip(skipped, path, fmt.Sprintf("its %s is not a regular file; the layout is %s", ModelFileName, s.layout()))
+			bare = append(bare, n)
 			continue
 		}
 		if err != nil {
@@ -454,23 +595,25 @@ func (s *Server) versionsIn(dir string, skipped map[string]bool) ([]int64, error
 			default:
 				s.incomplete(skipped, path, fmt.Sprintf("no %s in it (yet); the layout is %s (it is loaded once the file is there)", ModelFileName, s.layout()))
 			}
+			bare = append(bare, n)
 			continue
 		}
 		nums = append(nums, n)
 	}
 	sort.Slice(nums, func(i, j int) bool { return nums[i] > nums[j] })
-	return nums, nil
+	return nums, bare, nil
 }
 
-// pollLoop rescans the repository every interval until stop closes.
-func (s *Server) pollLoop(interval time.Duration) {
-	defer close(s.pollDone)
+// pollLoop rescans the repository every interval until stop closes, and
+// closes done when it returns.
+func (s *Server) pollLoop(interval time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	dirFailing := false // the repository directory could not be read last time
 	for {
 		select {
-		case <-s.stopPoll:
+		case <-stop:
 			return
 		case <-t.C:
 			// Poll logs the failures of models; an unreadable repository

@@ -3,17 +3,24 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/backend/cpu"
 	"github.com/kiln-ml/kiln/engine"
+	"github.com/kiln-ml/kiln/engine/modelfile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -437,4 +444,283 @@ func TestReloadWarnsOfInterfaceChange(t *testing.T) {
 			assert.Equal(t, []any{-1.0, float64(tc.h), float64(tc.w), float64(tc.c)}, m["inputs"].([]any)[0].(map[string]any)["shape"])
 		})
 	}
+}
+
+// loadFaultBackend is the CPU backend with faults in Alloc, which only
+// model loads call: while failMsg is set Alloc fails with it as a device
+// out of memory does, and while gate is set Alloc waits for it to close
+// (sending on entered, without blocking, as it starts to wait).
+type loadFaultBackend struct {
+	*cpu.Backend
+	failMsg atomic.Pointer[string]
+	mu      sync.Mutex
+	gate    chan struct{}
+	entered chan struct{} // buffered 1
+}
+
+func newLoadFaultBackend() *loadFaultBackend {
+	return &loadFaultBackend{Backend: cpu.New(), entered: make(chan struct{}, 1)}
+}
+
+func (b *loadFaultBackend) Alloc(n int) (backend.Buffer, error) {
+	if msg := b.failMsg.Load(); msg != nil {
+		return nil, backend.Wrap("cpu", backend.OpAlloc, errors.New(*msg))
+	}
+	b.mu.Lock()
+	gate := b.gate
+	b.mu.Unlock()
+	if gate != nil {
+		select {
+		case b.entered <- struct{}{}:
+		default:
+		}
+		<-gate
+	}
+	return b.Backend.Alloc(n)
+}
+
+// hold makes loads wait in Alloc until the returned function is called.
+func (b *loadFaultBackend) hold() (release func()) {
+	gate := make(chan struct{})
+	b.mu.Lock()
+	b.gate = gate
+	b.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			b.mu.Lock()
+			b.gate = nil
+			b.mu.Unlock()
+			close(gate)
+		})
+	}
+}
+
+// TestFileContentError: load failures about the model file's contents
+// are told from those of the moment (reading the file, the device).
+func TestFileContentError(t *testing.T) {
+	tests := []struct {
+		name    string
+		err     error
+		content bool
+	}{
+		{"checksum", fmt.Errorf("modelfile: read x: %w", modelfile.ErrCorrupt), true},
+		{"not a model file", fmt.Errorf("modelfile: read x: %w", modelfile.ErrNotModelFile), true},
+		{"format version", fmt.Errorf("modelfile: read x: %w", modelfile.ErrVersion), true},
+		{"missing tensor", fmt.Errorf("x: %w", modelfile.ErrTensorNotFound), true},
+		{"spec", errors.New("x: model spec: no layers"), true},
+		{"warm-up outputs", errors.New("warm-up inference produced non-finite outputs (broken weights?)"), true},
+		{"permission", fmt.Errorf("modelfile: %w", &fs.PathError{Op: "open", Path: "x", Err: fs.ErrPermission}), false},
+		{"I/O error", fmt.Errorf("modelfile: %w", &fs.PathError{Op: "read", Path: "x", Err: syscall.EIO}), false},
+		{"device out of memory", fmt.Errorf("x: build layer 0 (conv): allocate k: %w", backend.Wrap("cuda", backend.OpAlloc, errors.New("out of memory"))), false},
+		{"device too small", fmt.Errorf("allocate activations: %w", backend.ShapeError("cuda", backend.OpAlloc, "exceeds the device")), false},
+		{"warm-up on a failing device", fmt.Errorf("warm-up inference: %w", backend.Wrap("cuda", "Gemm", errors.New("device lost"))), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.content, fileContentError(tc.err), "%v", tc.err)
+		})
+	}
+}
+
+// TestLoadFailureOfTheMomentIsRetried: a load that fails for a reason
+// other than the file's contents (here the device out of memory) is
+// retried at every scan, not remembered until the file changes, and
+// logged once per distinct message; the version loads once the cause is
+// gone. A failure about the contents is still not retried (see
+// TestReloadLogSaysWhatServes).
+func TestLoadFailureOfTheMomentIsRetried(t *testing.T) {
+	repo := t.TempDir()
+	writeModel(t, versionPath(repo, "tiny", 1), 1)
+	fb := newLoadFaultBackend()
+	var logBuf syncBuffer
+	ts := startServerOn(t, fb, Config{MaxBatch: 4, Log: &logBuf}, func(s *Server) error { return s.LoadRepo(repo) })
+	oom := "out of device memory"
+	fb.failMsg.Store(&oom)
+	writeModel(t, versionPath(repo, "tiny", 2), 2)
+	for range 3 {
+		err := ts.s.Poll()
+		require.Error(t, err, "retried at every scan")
+		assert.Contains(t, err.Error(), "model tiny version 2: ")
+		assert.Contains(t, err.Error(), oom)
+	}
+	assert.Equal(t, "1", servedVersion(t, ts))
+	prefix := "model tiny version 2: "
+	line := logLine(t, logBuf.String(), prefix) // logged once
+	assert.True(t, strings.HasSuffix(line, oom+"; version 1 keeps serving; retried at every scan (not a problem of the file's contents)"), line)
+
+	lost := "device lost"
+	fb.failMsg.Store(&lost)
+	require.Error(t, ts.s.Poll())
+	require.Error(t, ts.s.Poll())
+	assert.Equal(t, 2, strings.Count(logBuf.String(), prefix), "a new message is logged, once; log:\n%s", logBuf.String())
+
+	fb.failMsg.Store(nil)
+	require.NoError(t, ts.s.Poll())
+	assert.Equal(t, "2", servedVersion(t, ts))
+	metrics := string(ts.do(t, "GET", "/metrics", nil).body)
+	assert.Contains(t, metrics, `kiln_model_load_failures_total{model="tiny"} 5`)
+}
+
+// TestServingFileRemoved: when the serving version's model file is gone
+// but its directory is there (rm then cp, install, a rename), the copy
+// in memory keeps serving, without falling back to an older version, and
+// the log says so once; the file is loaded once a scan finds it again.
+// Removing a version's directory still unloads it.
+func TestServingFileRemoved(t *testing.T) {
+	tests := []struct {
+		name     string
+		versions []int
+		remove   func(t *testing.T, dir string) // dir: the serving version's directory
+		after    string                         // serving after the change, "" for none (404)
+		kept     bool                           // the copy in memory keeps serving
+	}{
+		{"only version, file removed", []int{1}, func(t *testing.T, dir string) {
+			require.NoError(t, os.Remove(filepath.Join(dir, ModelFileName)))
+		}, "1", true},
+		{"older version there, file removed", []int{1, 2}, func(t *testing.T, dir string) {
+			require.NoError(t, os.Remove(filepath.Join(dir, ModelFileName)))
+		}, "2", true},
+		{"file renamed", []int{1, 2}, func(t *testing.T, dir string) {
+			require.NoError(t, os.Rename(filepath.Join(dir, ModelFileName), filepath.Join(dir, "old.kiln")))
+		}, "2", true},
+		{"version directory removed", []int{1, 2}, func(t *testing.T, dir string) {
+			require.NoError(t, os.RemoveAll(dir))
+		}, "1", false},
+		{"only version directory removed", []int{1}, func(t *testing.T, dir string) {
+			require.NoError(t, os.RemoveAll(dir))
+		}, "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := t.TempDir()
+			for _, n := range tc.versions {
+				writeModel(t, versionPath(repo, "tiny", n), uint64(n))
+			}
+			var logBuf syncBuffer
+			ts := startServer(t, Config{MaxBatch: 4, Log: &logBuf}, func(s *Server) error { return s.LoadRepo(repo) })
+			top := tc.versions[len(tc.versions)-1]
+			path := versionPath(repo, "tiny", top)
+			tc.remove(t, filepath.Dir(path))
+			for range 3 {
+				require.NoError(t, ts.s.Poll())
+			}
+			if tc.after == "" {
+				assert.Equal(t, 404, ts.do(t, "GET", "/v2/models/tiny/ready", nil).code)
+				return
+			}
+			assert.Equal(t, tc.after, servedVersion(t, ts))
+			kept := fmt.Sprintf("model tiny: version %d keeps serving the copy loaded before its file %s was removed; a scan loads the file once it is there again", top, path)
+			if !tc.kept {
+				assert.NotContains(t, logBuf.String(), "keeps serving the copy")
+				return
+			}
+			assert.Equal(t, 1, strings.Count(logBuf.String(), kept), "logged once; log:\n%s", logBuf.String())
+			assert.NotContains(t, logBuf.String(), "removed from the repository, unloading")
+
+			// the file comes back (cp): it is loaded and serves
+			writeModel(t, path, 7)
+			require.NoError(t, ts.s.Poll())
+			assert.Contains(t, logBuf.String(), fmt.Sprintf("model tiny: version %d (%s) now serving, replacing version %d\n", top, path, top))
+			assert.Equal(t, tc.after, servedVersion(t, ts))
+		})
+	}
+}
+
+// TestShutdownDuringSlowLoad: a model load in progress (one that the
+// repository poll started and that takes long) does not hold up
+// Shutdown: the listener closes at once, Shutdown returns within its
+// grace period (past it, with ctx's error saying a load was in
+// progress), and the version loaded after shutdown began is freed, not
+// served; nothing runs on the backend after that load.
+func TestShutdownDuringSlowLoad(t *testing.T) {
+	// startSlowLoad serves repo's version 1 on fb, then writes version 2
+	// and returns once the poll loop's load of it waits in Alloc.
+	startSlowLoad := func(t *testing.T, s *Server, fb *loadFaultBackend, repo string) (release func()) {
+		t.Helper()
+		release = fb.hold()
+		t.Cleanup(release)
+		writeModel(t, versionPath(repo, "tiny", 2), 2)
+		select {
+		case <-fb.entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the poll did not start loading version 2")
+		}
+		return release
+	}
+	refused := func(base string) bool {
+		c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		_, err := c.Get(base + "/v2/health/live")
+		return err != nil
+	}
+
+	t.Run("load ends within the grace period", func(t *testing.T) {
+		repo := t.TempDir()
+		writeModel(t, versionPath(repo, "tiny", 1), 1)
+		fb := newLoadFaultBackend()
+		ts := startServerOn(t, fb, Config{MaxBatch: 4, PollInterval: 5 * time.Millisecond}, func(s *Server) error { return s.LoadRepo(repo) })
+		release := startSlowLoad(t, ts.s, fb, repo)
+		done := make(chan error, 1)
+		go func() { done <- ts.s.Shutdown(context.Background()) }()
+		require.Eventually(t, func() bool { return refused(ts.base) }, 10*time.Second, 5*time.Millisecond,
+			"the listener stays open while a model loads")
+		select {
+		case err := <-done:
+			t.Fatalf("Shutdown returned (%v) while the load ran", err)
+		default:
+		}
+		release()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("Shutdown did not return after the load ended")
+		}
+		ts.closed = true
+		assert.Empty(t, ts.s.Models(), "the version loaded during shutdown is not served")
+		// the cleanup checks that every buffer, version 2's included, was freed
+	})
+
+	t.Run("load outlasts the grace period", func(t *testing.T) {
+		repo := t.TempDir()
+		writeModel(t, versionPath(repo, "tiny", 1), 1)
+		fb := newLoadFaultBackend()
+		defer fb.Close() // version 1 is not freed after a timed-out Shutdown: no leak check
+		s, err := New(fb, Config{MaxBatch: 4, PollInterval: 5 * time.Millisecond})
+		require.NoError(t, err)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		go func() { _ = s.Serve(ln) }()
+		require.NoError(t, s.LoadRepo(repo))
+		base := "http://" + ln.Addr().String()
+		live := fb.Stats().LiveBuffers
+		release := startSlowLoad(t, s, fb, repo)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- s.Shutdown(ctx) }()
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			release()
+			t.Fatal("Shutdown waited for the load past its grace period")
+		}
+		assert.Less(t, time.Since(start), 5*time.Second)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), "a model load was still in progress")
+		assert.True(t, refused(base), "the listener is closed")
+
+		release()
+		select {
+		case <-s.pollDone:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the poll loop did not end after the load")
+		}
+		assert.Equal(t, live, fb.Stats().LiveBuffers, "version 2, loaded after Shutdown, is freed")
+		assert.Equal(t, "1", s.Models()[0].Version)
+		assert.False(t, s.bmu.TryLock(), "the load that ended last keeps the backend lock")
+		assert.ErrorIs(t, s.Poll(), errShutDown)
+	})
 }

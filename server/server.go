@@ -53,13 +53,25 @@ type Server struct {
 
 	repo   string
 	pollMu sync.Mutex
-	// shut is set by Shutdown (guarded by pollMu): no model is added or
-	// reloaded after it.
-	shut bool
+	// shut is set when Shutdown begins: no model is added, reloaded or
+	// installed after it (install checks it under mu).
+	shut atomic.Bool
+	// lmu guards loads and abandoned.
+	lmu sync.Mutex
+	// loads counts model loads in progress, from loadVersion to the
+	// install that ends them.
+	loads int
+	// abandoned is set when Shutdown returns past its deadline: no load
+	// starts after it, and when a load was in progress then, the last one
+	// to end takes the backend lock for good in Shutdown's stead.
+	abandoned bool
 	// retires counts versions being retired in the background (replaced
 	// or removed); Shutdown waits for them.
 	retires sync.WaitGroup
-	failed  map[string]fileStamp
+	// failed holds, for each model file whose load failed for its
+	// contents, the state that failed: it is not retried until the file
+	// changes (guarded by pollMu)
+	failed map[string]fileStamp
 	// skipped holds the repository entries that do not fit the layout,
 	// each reported once (guarded by pollMu)
 	skipped  map[string]bool
@@ -154,7 +166,7 @@ func (s *Server) LoadRepo(dir string) error {
 	}
 	if s.cfg.PollInterval > 0 {
 		s.stopPoll, s.pollDone = make(chan struct{}), make(chan struct{})
-		go s.pollLoop(s.cfg.PollInterval)
+		go s.pollLoop(s.cfg.PollInterval, s.stopPoll, s.pollDone)
 	}
 	return err
 }
@@ -178,28 +190,64 @@ var errShutDown = errors.New("the server is shut down")
 // Shutdown stops accepting connections, waits for every in-flight request
 // to be answered (or ctx to end), then stops the batchers and frees the
 // models, those being replaced or removed in the background included.
-// Serve returns as soon as Shutdown starts. When ctx ends first, the
-// requests still in flight are not answered and the models are not
-// freed, but no backend call runs or starts after Shutdown returns (it
-// keeps the backend lock), so the caller may close the backend.
+// Serve returns as soon as Shutdown starts. No model is added, reloaded or
+// swapped in once Shutdown has begun: a repository poll loading one then
+// frees it, and Shutdown waits for that poll only until ctx ends. When ctx
+// ends first, Shutdown returns an error wrapping ctx's; the requests still
+// in flight are not answered and the models are not freed, but no backend
+// call runs or starts after Shutdown returns (it keeps the backend lock),
+// so the caller may close the backend — unless a model load was still in
+// progress (the error says so): that load runs on, frees what it loaded
+// and then keeps the backend lock itself, so nothing runs after it.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
+	s.shut.Store(true)
+	var pollDone chan struct{}
 	if s.stopPoll != nil {
 		close(s.stopPoll)
-		<-s.pollDone
+		pollDone = s.pollDone
 		s.stopPoll = nil
 	}
 	defer s.httpLog.flush()
-	if err := s.http.ShutdownWithContext(ctx); err != nil {
-		s.pollMu.Lock()
-		s.shut = true
-		s.pollMu.Unlock()
-		s.bmu.Lock() // for good: the backend stays idle
-		return fmt.Errorf("shutdown: %w (requests still in flight were not answered)", err)
+	httpErr := s.http.ShutdownWithContext(ctx)
+	var pollErr error
+	if pollDone != nil && httpErr == nil {
+		select {
+		case <-pollDone:
+		case <-ctx.Done():
+			select {
+			case <-pollDone:
+			default:
+				pollErr = ctx.Err()
+			}
+		}
+	}
+	if httpErr != nil || pollErr != nil {
+		s.lmu.Lock()
+		s.abandoned = true
+		loading := s.loads > 0
+		s.lmu.Unlock()
+		if !loading {
+			s.bmu.Lock() // for good: the backend stays idle
+		}
+		var why []string
+		if httpErr != nil {
+			why = append(why, "requests still in flight were not answered")
+		}
+		if loading {
+			why = append(why, "a model load was still in progress: it frees what it loads when it ends, and nothing runs on the backend after it")
+		}
+		err := httpErr
+		if err == nil {
+			err = pollErr
+		}
+		if len(why) == 0 { // the poll was past its loads
+			why = append(why, "the model repository scan in progress was not waited for")
+		}
+		return fmt.Errorf("shutdown: %w (%s)", err, strings.Join(why, "; "))
 	}
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
-	s.shut = true
 	s.mu.Lock()
 	vs := s.models
 	s.models = map[string]*modelVersion{}
@@ -604,6 +652,13 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx, name, ver string) {
 	if !s.execute(ctx, v, t) {
 		return
 	}
+	if i := nonFinite(t.out[:n*v.classes]); i >= 0 {
+		writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf(
+			"the output of model %s for this input is not finite (sample %d, class %d: %v): inputs far outside the range the model was trained on overflow it",
+			v.name, i/v.classes, i%v.classes, t.out[i]))
+		s.taskPool.Put(t)
+		return
+	}
 	st.js, st.bin = appendInferResponse(st.js[:0], st.bin[:0], v.name, v.version, req, st.outs, n, v.classes, t.out)
 	s.taskPool.Put(t)
 	if len(st.bin) > 0 {
@@ -664,6 +719,11 @@ func (s *Server) classify(ctx *fasthttp.RequestCtx, name string) {
 			return
 		}
 	}
+	if n := len(ctx.PostBody()); n > data.MaxImageBytes {
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf(
+			"image is %d bytes, more than the %d bytes :classify decodes", n, data.MaxImageBytes))
+		return
+	}
 	img, ok := s.decodeImage(ctx, v, start.Add(s.cfg.Timeout), invert)
 	if !ok {
 		return
@@ -679,6 +739,13 @@ func (s *Server) classify(ctx *fasthttp.RequestCtx, name string) {
 		t.in[i] = x * factor
 	}
 	if !s.execute(ctx, v, t) {
+		return
+	}
+	if i := nonFinite(t.out[:v.classes]); i >= 0 {
+		writeError(ctx, fasthttp.StatusInternalServerError, fmt.Sprintf(
+			"model %s produced non-finite outputs (class %d: %v) for an image whose values are all in [0, 1]: the model is broken",
+			v.name, i, t.out[i]))
+		s.taskPool.Put(t)
 		return
 	}
 	idx := make([]int, v.classes)
@@ -749,6 +816,17 @@ func (s *Server) decodeImage(ctx *fasthttp.RequestCtx, v *modelVersion, deadline
 		return nil, false
 	}
 	return img, true
+}
+
+// nonFinite returns the index of the first NaN or ±Inf in p, or -1 when
+// every value is finite.
+func nonFinite(p []float32) int {
+	for i, x := range p {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return i
+		}
+	}
+	return -1
 }
 
 // fmtShape renders a shape as JSON does.

@@ -136,7 +136,15 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	// A shutdown past --grace may leave a model load running on the
+	// backend (server.Shutdown's error says so): the process exits then,
+	// and the backend is not closed under it.
+	closeBackend := true
+	defer func() {
+		if closeBackend {
+			b.Close()
+		}
+	}()
 	srv, err := server.New(b, cfg)
 	if err != nil {
 		return err
@@ -150,7 +158,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	shutdown := func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), *grace)
 		defer cancel()
-		return srv.Shutdown(sctx)
+		err := srv.Shutdown(sctx)
+		closeBackend = err == nil
+		return err
 	}
 	if *modelFile != "" {
 		err = srv.AddModel(*name, *modelFile)
