@@ -457,6 +457,25 @@ func TestModelMustFitDevice(t *testing.T) {
 	m.Close()
 }
 
+// TestActivationsMustFitDevice: a model whose weights fit but whose
+// activations at the batch asked for do not is refused before Setup
+// allocates them, and stays usable at a batch that fits.
+func TestActivationsMustFitDevice(t *testing.T) {
+	b := newCPU(t)
+	spec := Spec{Input: []int{64, 64, 1}, Layers: []LayerSpec{
+		{Type: "conv2d", Filters: 64, Kernel: []int{1, 1}}, {Type: "maxpool2d", Pool: []int{64, 64}},
+		{Type: "flatten"}, {Type: "dense", Units: 10, Activation: "softmax"}}}
+	m, err := New(smallMemory{b}, spec, 1) // 1,428 parameters
+	require.NoError(t, err)
+	defer m.Close()
+	allocs := b.Stats().Allocs
+	err = m.Setup(64) // 266,378 values a sample: 68 MB
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "batch 64 needs at least 68192768 bytes for its activations (266378 values a sample), more than the 4194304 bytes")
+	assert.Equal(t, allocs, b.Stats().Allocs, "nothing allocated")
+	require.NoError(t, m.Setup(2))
+}
+
 // TestLoadChecksTensorsFirst: a model file whose spec asks for far more than
 // its tensors hold is refused before the spec's buffers are allocated.
 func TestLoadChecksTensorsFirst(t *testing.T) {

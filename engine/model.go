@@ -150,6 +150,9 @@ func (m *Model) Setup(maxBatch int) error {
 	if maxBatch <= m.maxBatch {
 		return nil
 	}
+	if err := m.activationsFit(maxBatch); err != nil {
+		return err
+	}
 	for i, l := range m.layers {
 		if err := l.setup(maxBatch); err != nil {
 			return fmt.Errorf("allocate activations of layer %d for batch %d: %w", i, maxBatch, err)
@@ -174,6 +177,30 @@ func (m *Model) Setup(maxBatch int) error {
 		}
 	}
 	m.maxBatch = maxBatch
+	return nil
+}
+
+// activationsFit refuses a batch whose activations alone (the input and
+// every layer's output, a lower bound of what Setup allocates) exceed the
+// device's memory, before any is allocated: a spec with a huge input fits
+// its weights in a few bytes, and allocating buffer by buffer would only
+// fail (or, on the host, be killed) after gigabytes.
+func (m *Model) activationsFit(maxBatch int) error {
+	mem := m.B.Device().MemoryBytes
+	if mem <= 0 {
+		return nil
+	}
+	shapes, err := m.Spec.Shapes()
+	if err != nil {
+		return err
+	}
+	per := int64(m.inLen)
+	for _, sh := range shapes {
+		per += int64(prod(sh))
+	}
+	if need := per * int64(maxBatch) * 4; need/int64(maxBatch) != per*4 || need > mem {
+		return fmt.Errorf("batch %d needs at least %d bytes for its activations (%d values a sample), more than the %d bytes of %s's device: use a smaller batch", maxBatch, need, per, mem, m.B.Name())
+	}
 	return nil
 }
 
