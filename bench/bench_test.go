@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -304,22 +303,4 @@ func TestReadJSONErrors(t *testing.T) {
 	}
 	_, err := ReadJSONFile(filepath.Join(t.TempDir(), "missing.json"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
-}
-
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "out.txt")
-	require.NoError(t, os.WriteFile(path, []byte("old"), 0o644))
-	err := WriteFileAtomic(path, func(w io.Writer) error { return assert.AnError })
-	require.ErrorIs(t, err, assert.AnError)
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	assert.Equal(t, "old", string(b), "a failed write leaves the old file")
-	require.NoError(t, WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write([]byte("new")); return err }))
-	b, err = os.ReadFile(path)
-	require.NoError(t, err)
-	assert.Equal(t, "new", string(b))
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	assert.Len(t, entries, 1, "no temporary file left behind")
 }

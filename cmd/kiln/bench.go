@@ -16,6 +16,7 @@ import (
 
 	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/bench"
+	"github.com/kiln-ml/kiln/internal/atomicfile"
 )
 
 // runBench implements `kiln bench`: the same suite on every usable backend,
@@ -174,7 +175,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		{"bench.png", rep.WritePNG},
 	}
 	for _, f := range files {
-		if err := bench.WriteFileAtomic(filepath.Join(*out, f.name), f.write); err != nil {
+		if err := atomicfile.Write(filepath.Join(*out, f.name), f.write); err != nil {
 			return err
 		}
 	}

@@ -13,8 +13,8 @@ import (
 	"strings"
 
 	"github.com/kiln-ml/kiln/backend"
-	"github.com/kiln-ml/kiln/bench"
 	"github.com/kiln-ml/kiln/engine/data"
+	"github.com/kiln-ml/kiln/internal/atomicfile"
 	kern "github.com/kiln-ml/kiln/kernels/cpu"
 )
 
@@ -48,7 +48,7 @@ func (f *backendFlags) startProfile(stderr io.Writer) (stop func(), err error) {
 	}
 	return func() {
 		pprof.StopCPUProfile()
-		err := bench.WriteFileAtomic(f.profile, func(w io.Writer) error {
+		err := atomicfile.Write(f.profile, func(w io.Writer) error {
 			_, err := w.Write(buf.Bytes())
 			return err
 		})
@@ -173,7 +173,7 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	b = append(b, '\n')
-	return bench.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
 	})

@@ -57,11 +57,12 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/kiln-ml/kiln/internal/atomicfile"
 )
 
 // Magic is the 8-byte signature every kiln model file starts with.
@@ -626,53 +627,15 @@ func ReadFile(path string) (*File, error) {
 	return f, nil
 }
 
-// WriteFile writes f to path atomically: it encodes into a temporary file in
-// the same directory, fsyncs and closes it, renames it over path and fsyncs
-// the directory. On any error the temporary file is removed and an existing
-// file at path is left untouched. The file is created with mode 0644.
-func WriteFile(path string, f *File) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("modelfile: write %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	defer func() {
-		if err != nil {
-			tmp.Close() // may already be closed; error irrelevant
-			os.Remove(tmpName)
-			err = fmt.Errorf("modelfile: write %s: %w", path, err)
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, chunkBytes)
-	if err := encode(bw, f); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory to sync: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory: %w", err)
+// WriteFile writes f to path atomically (internal/atomicfile): it encodes
+// into a temporary file in the same directory, fsyncs and closes it,
+// renames it over path and fsyncs the directory. On any error the
+// temporary file is removed and an existing file at path is left
+// untouched. A new file gets mode 0644, an existing one keeps its
+// permissions, and a path that is a symbolic link is written through.
+func WriteFile(path string, f *File) error {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return encode(w, f) }); err != nil {
+		return fmt.Errorf("modelfile: %w", err)
 	}
 	return nil
 }

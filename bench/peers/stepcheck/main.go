@@ -27,9 +27,9 @@ import (
 	"path/filepath"
 
 	"github.com/kiln-ml/kiln/backend/cpu"
-	"github.com/kiln-ml/kiln/bench"
 	"github.com/kiln-ml/kiln/engine"
 	"github.com/kiln-ml/kiln/engine/data"
+	"github.com/kiln-ml/kiln/internal/atomicfile"
 )
 
 func main() {
@@ -146,10 +146,10 @@ func writeParams(b *cpu.Backend, m *engine.Model, path string) error {
 }
 
 // writeFile writes v (a slice of fixed-size values) little-endian to path
-// atomically (bench.WriteFileAtomic: a synced temporary file renamed over
+// atomically (atomicfile.Write: a synced temporary file renamed over
 // path).
 func writeFile(path string, v any) error {
-	return bench.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		return binary.Write(w, binary.LittleEndian, v)
 	})
 }
@@ -160,7 +160,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return bench.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := w.Write(append(buf, '\n'))
 		return err
 	})
