@@ -389,3 +389,39 @@ func TestDecodeSurrogatesMatchEncodingJSON(t *testing.T) {
 		assert.ErrorContains(t, DecodeInferRequest([]byte(body), &r, DefaultLimits()), `invalid \u escape`, id)
 	}
 }
+
+// TestCompressedOrMultipartBody: a gzip body or a multipart form (curl -F)
+// is answered 415 saying what to send, not read as malformed JSON or a
+// file that is no image; a plain body with Content-Encoding identity is
+// served.
+func TestCompressedOrMultipartBody(t *testing.T) {
+	ts := startServer(t, Config{MaxBatch: 4}, singleModel(t))
+	infer := inferBody(t, "FP32", []int{1, 8, 8, 1}, make([]float32, 64), "")
+	img := pngOf(t, image.NewGray(image.Rect(0, 0, 8, 8)))
+	for _, tc := range []struct {
+		name, path string
+		body       []byte
+		hdr        []string
+		code       int
+		want       string
+	}{
+		{"gzip infer", "/v2/models/tiny/infer", infer, []string{"Content-Encoding", "gzip"}, 415,
+			`Content-Encoding "gzip" is not supported: send the JSON request (or the binary extension's body) uncompressed`},
+		{"gzip classify", "/v1/models/tiny:classify", img, []string{"Content-Encoding", "gzip"}, 415,
+			`Content-Encoding "gzip" is not supported: send the PNG or JPEG file itself`},
+		{"form classify", "/v1/models/tiny:classify", img, []string{"Content-Type", "multipart/form-data; boundary=x"}, 415,
+			"a multipart body (multipart/form-data) is not read: send the PNG or JPEG file itself (curl --data-binary @IMAGE.png) as the whole body"},
+		{"form infer", "/v2/models/tiny/infer", infer, []string{"Content-Type", "Multipart/Form-Data; boundary=x"}, 415,
+			"a multipart body (Multipart/Form-Data) is not read"},
+		{"identity", "/v2/models/tiny/infer", infer, []string{"Content-Encoding", "identity"}, 200, ""},
+		{"plain classify", "/v1/models/tiny:classify", img, nil, 200, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ts.do(t, "POST", tc.path, tc.body, tc.hdr...)
+			require.Equal(t, tc.code, r.code, "%s", r.body)
+			if tc.want != "" {
+				assert.Contains(t, r.json(t)["error"], tc.want)
+			}
+		})
+	}
+}

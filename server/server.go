@@ -128,18 +128,21 @@ func New(b backend.Backend, cfg Config) (*Server, error) {
 	s.taskPool.New = func() any { return &task{done: make(chan error, 1)} }
 	s.httpLog = newHTTPLogger(cfg.Log, time.Second)
 	s.http = &fasthttp.Server{
-		Handler:                       s.handle,
-		ErrorHandler:                  s.handleError,
-		Name:                          "kiln",
-		Logger:                        s.httpLog,
-		ReadTimeout:                   cfg.ReadTimeout,
-		WriteTimeout:                  cfg.WriteTimeout,
-		IdleTimeout:                   cfg.IdleTimeout,
-		MaxRequestBodySize:            cfg.MaxBodyBytes,
-		ReadBufferSize:                cfg.MaxHeaderBytes,
-		Concurrency:                   cfg.MaxConns,
-		CloseOnShutdown:               true,
-		NoDefaultContentType:          true,
+		Handler:              s.handle,
+		ErrorHandler:         s.handleError,
+		Name:                 "kiln",
+		Logger:               s.httpLog,
+		ReadTimeout:          cfg.ReadTimeout,
+		WriteTimeout:         cfg.WriteTimeout,
+		IdleTimeout:          cfg.IdleTimeout,
+		MaxRequestBodySize:   cfg.MaxBodyBytes,
+		ReadBufferSize:       cfg.MaxHeaderBytes,
+		Concurrency:          cfg.MaxConns,
+		CloseOnShutdown:      true,
+		NoDefaultContentType: true,
+		// A multipart body is refused by name (bodyEncoding), not parsed
+		// (and, past 16 MiB, spooled to disk) before the handler runs.
+		DisablePreParseMultipartForm:  true,
 		DisableHeaderNamesNormalizing: false,
 	}
 	return s, nil
@@ -612,6 +615,10 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx, name, ver string) {
 		return
 	}
 	defer v.release()
+	if msg := bodyEncoding(ctx, "the JSON request (or the binary extension's body)"); msg != "" {
+		writeError(ctx, fasthttp.StatusUnsupportedMediaType, msg)
+		return
+	}
 	st := s.statePool.Get().(*reqState)
 	defer s.statePool.Put(st)
 	req := &st.req
@@ -693,6 +700,10 @@ func (s *Server) classify(ctx *fasthttp.RequestCtx, name string) {
 		return
 	}
 	defer v.release()
+	if msg := bodyEncoding(ctx, "the PNG or JPEG file itself (curl --data-binary @IMAGE.png)"); msg != "" {
+		writeError(ctx, fasthttp.StatusUnsupportedMediaType, msg)
+		return
+	}
 	args := ctx.QueryArgs()
 	var unknown []byte
 	args.VisitAll(func(k, _ []byte) {
@@ -816,6 +827,21 @@ func (s *Server) decodeImage(ctx *fasthttp.RequestCtx, v *modelVersion, deadline
 		return nil, false
 	}
 	return img, true
+}
+
+// bodyEncoding names what is wrong with a request body that comes
+// compressed or as a multipart form, neither of which the endpoints read
+// (a gzip body read as JSON was "malformed JSON at byte 0", a form read as
+// an image "not a PNG or JPEG image"); want says what to send instead. It
+// returns "" for a plain body.
+func bodyEncoding(ctx *fasthttp.RequestCtx, want string) string {
+	if enc := bytes.TrimSpace(ctx.Request.Header.Peek(fasthttp.HeaderContentEncoding)); len(enc) > 0 && !bytes.EqualFold(enc, []byte("identity")) {
+		return fmt.Sprintf("Content-Encoding %q is not supported: send %s uncompressed", enc, want)
+	}
+	if ct := ctx.Request.Header.ContentType(); len(ct) >= 10 && bytes.EqualFold(ct[:10], []byte("multipart/")) {
+		return fmt.Sprintf("a multipart body (%s) is not read: send %s as the whole body", bytes.SplitN(ct, []byte(";"), 2)[0], want)
+	}
+	return ""
 }
 
 // nonFinite returns the index of the first NaN or ±Inf in p, or -1 when
