@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kiln-ml/kiln/backend/cpu"
+	"github.com/kiln-ml/kiln/engine"
 	"github.com/kiln-ml/kiln/engine/data"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -424,4 +426,22 @@ func TestCompressedOrMultipartBody(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClassifyFourChannelModel: :classify on a model whose input has
+// neither 1 nor 3 channels names the model's input, not the image.
+func TestClassifyFourChannelModel(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rgba.kiln")
+	b := cpu.New()
+	spec := testSpec()
+	spec.Input = []int{8, 8, 4}
+	m, err := engine.New(b, spec, 1)
+	require.NoError(t, err)
+	require.NoError(t, m.Save(path, engine.ModelMeta{Scale: 1.0 / 255}))
+	m.Close()
+	b.Close()
+	ts := startServer(t, Config{MaxBatch: 4}, func(s *Server) error { return s.AddModel("rgba", path) })
+	r := ts.do(t, "POST", "/v1/models/rgba:classify", pngOf(t, image.NewGray(image.Rect(0, 0, 8, 8))))
+	require.Equal(t, 400, r.code, "%s", r.body)
+	assert.Equal(t, "model rgba takes 4-channel inputs, and :classify makes images grey (1 channel) or RGB (3): send its tensors to /v2/models/rgba/infer", r.json(t)["error"])
 }

@@ -730,6 +730,11 @@ func (s *Server) classify(ctx *fasthttp.RequestCtx, name string) {
 			return
 		}
 	}
+	if v.c != 1 && v.c != 3 {
+		writeError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf(
+			"model %s takes %d-channel inputs, and :classify makes images grey (1 channel) or RGB (3): send its tensors to /v2/models/%s/infer", v.name, v.c, v.name))
+		return
+	}
 	if n := len(ctx.PostBody()); n > data.MaxImageBytes {
 		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf(
 			"image is %d bytes, more than the %d bytes :classify decodes", n, data.MaxImageBytes))
