@@ -28,8 +28,8 @@ func (c convPoolCase) String() string {
 }
 
 // convPoolCases cover every CPU convolution path (direct: 64 filters over
-// at most 64 taps; implicit and Winograd: the reference CNN's second
-// layer; the packed GEMM: other filter counts) with pools the epilogue can
+// at most 64 taps; Winograd: the reference CNN's second layer; implicit:
+// at least 16 channels, a tiny output or a kernel Winograd does not take; the packed GEMM: other filter counts) with pools the epilogue can
 // fuse (2×2 stride 2, rows and columns dropped or not) and pools it cannot
 // (overlapping windows, stride 1, asymmetric), for training and for
 // inference, where the model declares the convolution's output and the
@@ -38,7 +38,9 @@ func convPoolCases() []convPoolCase {
 	convs := []convShape{
 		{2, 12, 11, 1, 3, 3, 64, 1, 1, "valid"},  // direct, one channel
 		{1, 10, 10, 3, 3, 3, 64, 1, 1, "valid"},  // direct, three channels
-		{2, 13, 13, 64, 3, 3, 64, 1, 1, "valid"}, // implicit / Winograd
+		{2, 13, 13, 64, 3, 3, 64, 1, 1, "valid"}, // Winograd
+		{2, 7, 7, 64, 3, 3, 64, 1, 1, "valid"},   // implicit: an output too small for Winograd
+		{2, 11, 10, 16, 2, 2, 64, 1, 1, "valid"}, // implicit: a 2×2 kernel
 		{1, 9, 8, 5, 3, 3, 10, 1, 1, "same"},     // packed GEMM
 	}
 	pools := [][4]int{{2, 2, 2, 2}, {3, 3, 2, 2}, {2, 2, 1, 1}, {3, 2, 2, 1}}
@@ -108,7 +110,7 @@ func checkConvPooled(e *env, c convPoolCase) {
 							best, bt = v, tol(at(k))
 						}
 					}
-					if math.Abs(float64(py[o])-best) > bt+1e-7 {
+					if !(math.Abs(float64(py[o])-best) <= bt+1e-7) { // NaN fails too
 						e.failf("pooled y[%d] = %.7g, want %.7g (image %d, pooled row %d, column %d, filter %d)", o, py[o], best, n, r, col, f)
 					}
 					if arg == nil {
@@ -119,7 +121,7 @@ func checkConvPooled(e *env, c convPoolCase) {
 						e.failf("argmax[%d] = %v, not a window offset in [0, %d)", o, a, pp.KH*pp.KW)
 						continue
 					}
-					if v, k := want[at(int(a))], at(int(a)); v < best-bt-tol(k)-1e-7 {
+					if v, k := want[at(int(a))], at(int(a)); !(v >= best-bt-tol(k)-1e-7) {
 						e.failf("argmax[%d] = %v points at %.7g, but the window's maximum is %.7g (image %d, pooled row %d, column %d, filter %d)", o, a, v, best, n, r, col, f)
 					}
 				}
