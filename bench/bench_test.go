@@ -50,9 +50,15 @@ func TestRunQuickCPU(t *testing.T) {
 		assert.GreaterOrEqual(t, rep.Load.OtherCPUs, 0.0)
 	}
 
+	cpu, _, err := backend.Open("cpu", backend.Options{})
+	require.NoError(t, err)
+	features := cpu.Device().Features
+	cpu.Close()
+	require.NotEmpty(t, features, "the cpu backend names its kernels")
 	for _, r := range rep.Results {
 		assert.Equal(t, "cpu", r.Backend, r.Key())
 		assert.NotEmpty(t, r.Device, r.Key())
+		assert.Equal(t, features, r.Features, r.Key())
 		assert.Greater(t, r.MedianSeconds, 0.0, r.Key())
 		assert.LessOrEqual(t, r.MinSeconds, r.MedianSeconds, r.Key())
 		assert.GreaterOrEqual(t, r.MaxSeconds, r.MedianSeconds, r.Key())
@@ -110,6 +116,8 @@ func TestRunQuickCPU(t *testing.T) {
 	}
 	assert.Equal(t, len(rep.Results), rows)
 	assert.Contains(t, md.String(), "| backend | case | size | median |")
+	assert.Contains(t, md.String(), "Devices: cpu `"+rep.Results[0].Device+"` ("+features+").")
+	assert.Empty(t, rep.Interrupted)
 
 	// PNG: decodes and is not empty.
 	var pic bytes.Buffer
@@ -303,4 +311,191 @@ func TestReadJSONErrors(t *testing.T) {
 	}
 	_, err := ReadJSONFile(filepath.Join(t.TempDir(), "missing.json"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// TestCalibrate: the repeat count comes from batches that lasted long
+// enough, not from a prediction off one call, so a slow or fast outlier
+// batch is corrected by the next.
+func TestCalibrate(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		perOp  func(n int) time.Duration // the time a batch of n takes
+		minRun time.Duration
+		want   int
+		sizes  []int // batch sizes timed, in order
+	}{
+		{"steady 1ms op", func(n int) time.Duration { return time.Duration(n) * ms }, 10 * ms, 12, []int{1, 12}},
+		{"op longer than a run", func(n int) time.Duration { return time.Duration(n) * 20 * ms }, 10 * ms, 1, []int{1}},
+		{"slow single call corrected", func(n int) time.Duration {
+			if n == 1 {
+				return 5 * ms // a GC pause, a late page fault
+			}
+			return time.Duration(n) * ms
+		}, 10 * ms, 12, []int{1, 3, 12}},
+		{"no measurable time grows 100-fold", func(n int) time.Duration {
+			if n < 100 {
+				return 0
+			}
+			return time.Duration(n) * time.Microsecond
+		}, 50 * time.Microsecond, 100, []int{1, 100}},
+		{"grows at least by one", func(n int) time.Duration { return time.Duration(n) * 9 * ms }, 10 * ms, 2, []int{1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sizes []int
+			n, err := calibrate(context.Background(), func(n int) (time.Duration, error) {
+				sizes = append(sizes, n)
+				return tc.perOp(n), nil
+			}, tc.minRun)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, n)
+			assert.Equal(t, tc.sizes, sizes)
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := calibrate(ctx, func(int) (time.Duration, error) { return 0, nil }, time.Second)
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// TestMeasureCaseCalibratesOnWarmCalls: a case whose first call is slow
+// (allocation, a filter transform, a first launch) still times runs of at
+// least MinRunTime; calibrated on that call it ran one fast op per run.
+func TestMeasureCaseCalibratesOnWarmCalls(t *testing.T) {
+	b, _, err := backend.Open("cpu", backend.Options{})
+	require.NoError(t, err)
+	defer b.Close()
+	for _, tc := range []struct {
+		name       string
+		first, op  time.Duration
+		warmup     int
+		minIters   int
+		exactIters int
+	}{
+		{"slow first call, one warm-up (--quick)", 30 * time.Millisecond, time.Millisecond, 1, 5, 0},
+		{"slow first call, two warm-ups", 30 * time.Millisecond, time.Millisecond, 2, 5, 0},
+		{"op longer than a run", 12 * time.Millisecond, 12 * time.Millisecond, 1, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Config{Backends: []string{"cpu"}, Quick: true, Repeat: 3, Warmup: tc.warmup,
+				MinRunTime: 10 * time.Millisecond}.defaults()
+			require.NoError(t, err)
+			calls := 0
+			c := benchCase{suite: SuiteSGEMM, name: "fake", size: "1",
+				setup: func(backend.Backend) (func() error, func(), error) {
+					return func() error {
+						calls++
+						if calls == 1 {
+							time.Sleep(tc.first)
+						} else {
+							time.Sleep(tc.op)
+						}
+						return nil
+					}, func() {}, nil
+				}}
+			res, err := measureCase(context.Background(), cfg, b, c)
+			require.NoError(t, err)
+			assert.GreaterOrEqual(t, res.ItersPerRun, tc.minIters)
+			if tc.exactIters > 0 {
+				assert.Equal(t, tc.exactIters, res.ItersPerRun)
+			}
+			// Every timed run lasted MinRunTime (half of it, for a loaded
+			// machine's sleeps that overran while calibrating).
+			run := time.Duration(float64(res.ItersPerRun) * res.MinSeconds * float64(time.Second))
+			assert.GreaterOrEqual(t, run, cfg.MinRunTime/2, "iters %d × fastest %v", res.ItersPerRun, FormatSeconds(res.MinSeconds))
+		})
+	}
+}
+
+// TestRunInterruptedKeepsMeasuredCases: a run whose context ends returns
+// the cases measured so far, marked, with an error that wraps the cause
+// and names the case that was running.
+func TestRunInterruptedKeepsMeasuredCases(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		cancelAt    func(p Progress) bool
+		results     int
+		interrupted string
+		err         string
+		progress    bool // an Interrupted event closes the running case
+	}{
+		{
+			name:        "between cases",
+			cancelAt:    func(p Progress) bool { return p.Done && p.Index == 2 },
+			results:     2,
+			interrupted: "after 2 of 3 cases, before cpu sgemm 33x33x33",
+			err:         "interrupted before case 3 of 3 (cpu sgemm 33x33x33), 2 measured before: context canceled",
+		},
+		{
+			name:        "during a case",
+			cancelAt:    func(p Progress) bool { return !p.Done && p.Index == 2 },
+			results:     1,
+			interrupted: "after 1 of 3 cases, during cpu sgemm 16x16x16",
+			err:         "interrupted during case 2 of 3 (cpu sgemm 16x16x16), 1 measured before: context canceled",
+			progress:    true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cfg := tinyConfig()
+			cfg.Suites, cfg.SGEMMSizes = []string{SuiteSGEMM}, []int{8, 16, 33}
+			var events []Progress
+			cfg.Progress = func(p Progress) {
+				events = append(events, p)
+				if tc.cancelAt(p) {
+					cancel()
+				}
+			}
+			rep, err := Run(ctx, cfg)
+			require.Error(t, err)
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.EqualError(t, err, tc.err)
+			require.NotNil(t, rep, "the partial report comes back")
+			assert.Len(t, rep.Results, tc.results)
+			assert.Equal(t, tc.interrupted, rep.Interrupted)
+			for _, r := range rep.Results {
+				assert.Greater(t, r.PeakPercent, 0.0, "%s: the measured cases are complete", r.Key())
+			}
+			last := events[len(events)-1]
+			assert.Equal(t, tc.progress, last.Interrupted)
+
+			var md bytes.Buffer
+			require.NoError(t, rep.WriteMarkdown(&md))
+			assert.Contains(t, md.String(), "**Interrupted "+tc.interrupted+": only the cases measured before are listed.**")
+			var js bytes.Buffer
+			require.NoError(t, rep.WriteJSON(&js))
+			back, err := ReadJSON(&js)
+			require.NoError(t, err)
+			assert.Equal(t, tc.interrupted, back.Interrupted)
+		})
+	}
+}
+
+// TestReportFeaturesAndLatencyRow: a result names the kernels that ran,
+// in the JSON and by the device in the Markdown; the batch-1 latency row
+// shows p50/p99, not images/s (as the progress line and the chart).
+func TestReportFeaturesAndLatencyRow(t *testing.T) {
+	rep := report(
+		Result{Backend: "cpu", Device: "amd64", Features: "avx2 kernels", Case: "infer throughput", Size: "64",
+			Runs: 10, MedianSeconds: 0.001, ImagesPerSecond: 64000},
+		Result{Backend: "cpu", Device: "amd64", Features: "avx2 kernels", Case: "infer latency", Size: "1",
+			Runs: 30, MedianSeconds: 0.0001, ImagesPerSecond: 10000, P50Ms: 0.1, P99Ms: 0.3},
+		Result{Backend: "opencl", Device: "gfx1100", Case: "sgemm", Size: "64", Runs: 10, MedianSeconds: 0.001},
+	)
+	var md bytes.Buffer
+	require.NoError(t, rep.WriteMarkdown(&md))
+	assert.Contains(t, md.String(), "Devices: cpu `amd64` (avx2 kernels); opencl `gfx1100`.\n")
+	assert.Contains(t, md.String(), "| cpu | infer throughput | 64 | 1 ms | -–- |  |  |  | 64000 |  |  |", "the throughput row has images/s")
+	assert.Contains(t, md.String(), "| cpu | infer latency | 1 | 100.0 µs | -–- |  |  |  |  | 0.100 | 0.300 |")
+
+	var js bytes.Buffer
+	require.NoError(t, rep.WriteJSON(&js))
+	var raw struct {
+		Results []map[string]any `json:"results"`
+	}
+	require.NoError(t, json.Unmarshal(js.Bytes(), &raw))
+	assert.Equal(t, "avx2 kernels", raw.Results[0]["features"])
+	assert.NotContains(t, raw.Results[2], "features", "no features, no field")
+	assert.NotContains(t, js.String(), `"interrupted"`, "a finished run has no interrupted field")
 }

@@ -22,12 +22,7 @@ type panel struct {
 func panels() []panel {
 	return []panel{
 		{"GFLOP/s, convolutions counted as direct (higher is better)", func(r Result) float64 { return r.GFLOPS }},
-		{"images/s (higher is better)", func(r Result) float64 {
-			if r.P50Ms > 0 {
-				return 0
-			}
-			return r.ImagesPerSecond
-		}},
+		{"images/s (higher is better)", Result.throughput},
 		{"latency p50 ms, batch 1 (lower is better)", func(r Result) float64 { return r.P50Ms }},
 		{"max-pool GB/s (higher is better)", func(r Result) float64 { return r.GBytesPerSecond }},
 	}

@@ -5,17 +5,38 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"strings"
 )
 
 // MinRuns is the fewest timed runs each side of a comparison needs before
 // Compare calls a change real rather than noise ("~"). The test is whether
-// the two runs' min–max ranges are disjoint; if nothing changed (the runs of
-// both sides exchangeable), that happens by chance with probability
+// the two runs' min–max ranges are disjoint; if nothing changed (the runs
+// of both sides exchangeable), that happens by chance with probability
 // 2/C(2n, n) for n runs a side: always with one run, 1 in 3 with two, 1 in
 // 10 with three (what --quick takes), about 1 in 92,000 with ten (the
 // default). Below three a clean separation says nothing, as benchstat
-// declines to call a difference from too few samples.
+// declines to call a difference from too few samples. From IQRMinRuns
+// runs a side the interquartile ranges are tested instead.
 const MinRuns = 3
+
+// IQRMinRuns is the fewest timed runs each side needs for Compare to test
+// the interquartile ranges (Q1–Q3) instead of min–max. The extremes of
+// many runs are single outliers (the batch-1 latency case times 200 single
+// calls, 30 with --quick, with a long tail), so min–max ranges of many
+// runs overlap whatever changed. Disjoint interquartile ranges arise by
+// chance for an unchanged case about 1 time in 9,000 with 30 runs a side
+// (the latency case with --quick) and under 1 in 100,000 from 40 (200 by
+// default); simulated, for uniform and exponential times alike. With ten
+// runs a side they would arise 1 time in 29, so the ten-run cases keep
+// min–max.
+const IQRMinRuns = 30
+
+// Spreads that Compare tests, named in Ratio.Spread.
+const (
+	SpreadMinMax = "min–max"
+	SpreadIQR    = "Q1–Q3"
+)
 
 // Ratio compares one case of two reports.
 type Ratio struct {
@@ -29,8 +50,11 @@ type Ratio struct {
 	// DeltaPercent is the change of the median time, 100·(new/old − 1):
 	// negative is faster.
 	DeltaPercent float64
-	// Overlap is true when the min–max ranges of the two runs overlap, so
-	// the difference may be noise (benchstat prints "~").
+	// Spread is the range tested: SpreadIQR when both sides have at least
+	// IQRMinRuns runs, else SpreadMinMax.
+	Spread string
+	// Overlap is true when the two runs' Spread ranges overlap, so the
+	// difference may be noise (benchstat prints "~").
 	Overlap bool
 	// TooFewRuns is true when either side has fewer than MinRuns timed
 	// runs: the difference cannot be told from noise whatever the ranges.
@@ -53,7 +77,9 @@ type Comparison struct {
 	// counted once (0 when there are none).
 	GeomeanSpeedup float64
 	// Warnings name what makes the ratios compare more than the change:
-	// other CPUs, other devices for a case, a case listed twice.
+	// other CPUs, other devices or kernels for a case, a quick run against
+	// a full one, an old report from before the fwd-inference rows, an
+	// interrupted run, a case listed twice.
 	Warnings []string
 }
 
@@ -98,6 +124,21 @@ func Compare(old, new *Report) Comparison {
 	if old.Host.CPU != "" && new.Host.CPU != "" && old.Host.CPU != new.Host.CPU {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("the runs were on different CPUs (old: %s; new: %s)", old.Host.CPU, new.Host.CPU))
 	}
+	if old.Quick != new.Quick {
+		mode := map[bool]string{true: "--quick", false: "full"}
+		c.Warnings = append(c.Warnings, fmt.Sprintf("one run is --quick and the other is not (old: %s; new: %s): quick runs are fewer and shorter, after fewer warm-ups, so the ratios mix the change with the mode", mode[old.Quick], mode[new.Quick]))
+	}
+	for _, side := range []struct {
+		name string
+		rep  *Report
+	}{{"old", old}, {"new", new}} {
+		if side.rep.Interrupted != "" {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("the %s run was interrupted (%s): it has only the cases measured before", side.name, side.rep.Interrupted))
+		}
+	}
+	if hasConvPass(old.Results, "fwd") && !hasConvPass(old.Results, "fwd-inference") && hasConvPass(new.Results, "fwd-inference") {
+		c.Warnings = append(c.Warnings, "the old report has conv fwd rows but no fwd-inference rows: it predates them, and its fwd rows timed the inference path; compare its fwd rows with the new fwd-inference rows, not the new fwd rows (the training path)")
+	}
 	oldBy, oldKeys, oldCount := byKey(old.Results)
 	newBy, newKeys, newCount := byKey(new.Results)
 	for _, side := range []struct {
@@ -111,6 +152,11 @@ func Compare(old, new *Report) Comparison {
 			}
 		}
 	}
+	// Other kernels are warned about once per backend and pair of
+	// feature sets, not once per case.
+	type kernels struct{ backend, old, new string }
+	var kernelOrder []kernels
+	kernelCases := map[kernels]int{}
 	logSum := 0.0
 	for _, k := range newKeys {
 		n := newBy[k]
@@ -125,15 +171,34 @@ func Compare(old, new *Report) Comparison {
 		if o.Device != n.Device {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s ran on different devices (old: %s; new: %s)", k, o.Device, n.Device))
 		}
+		if o.Features != "" && n.Features != "" && o.Features != n.Features {
+			kk := kernels{n.Backend, o.Features, n.Features}
+			if kernelCases[kk] == 0 {
+				kernelOrder = append(kernelOrder, kk)
+			}
+			kernelCases[kk]++
+		}
+		spread := SpreadMinMax
+		if o.Runs >= IQRMinRuns && n.Runs >= IQRMinRuns {
+			spread = SpreadIQR
+		}
 		r := Ratio{Backend: n.Backend, Case: n.Case, Size: n.Size,
 			OldSeconds: o.MedianSeconds, NewSeconds: n.MedianSeconds,
 			OldRuns: o.Runs, NewRuns: n.Runs,
 			Speedup:      o.MedianSeconds / n.MedianSeconds,
 			DeltaPercent: 100 * (n.MedianSeconds/o.MedianSeconds - 1),
-			Overlap:      rangesOverlap(o, n),
+			Spread:       spread,
+			Overlap:      rangesOverlap(o, n, spread),
 			TooFewRuns:   o.Runs < MinRuns || n.Runs < MinRuns}
 		logSum += math.Log(r.Speedup)
 		c.Ratios = append(c.Ratios, r)
+	}
+	for _, kk := range kernelOrder {
+		what := "1 case"
+		if n := kernelCases[kk]; n > 1 {
+			what = fmt.Sprintf("%d cases", n)
+		}
+		c.Warnings = append(c.Warnings, fmt.Sprintf("the %s backend ran other code paths in %s (old: %s; new: %s): the ratios compare those as well as the change", kk.backend, what, kk.old, kk.new))
 	}
 	for _, k := range oldKeys {
 		if _, ok := newBy[k]; ok {
@@ -150,27 +215,45 @@ func Compare(old, new *Report) Comparison {
 	return c
 }
 
-// rangesOverlap reports whether the min–max ranges of a and b overlap;
-// results without a range use their median.
-func rangesOverlap(a, b Result) bool {
-	lo := func(r Result) float64 {
-		if r.MinSeconds > 0 {
-			return r.MinSeconds
+// hasConvPass reports whether results hold a conv suite row of the given
+// pass ("fwd", "fwd-inference"), named "<layer> <pass>".
+func hasConvPass(results []Result, pass string) bool {
+	for _, r := range results {
+		if r.Suite == SuiteConv && strings.HasSuffix(r.Case, " "+pass) {
+			return true
 		}
-		return r.MedianSeconds
+	}
+	return false
+}
+
+// rangesOverlap reports whether the spread ranges (SpreadMinMax or
+// SpreadIQR) of a and b overlap; an end a result lacks is its median.
+func rangesOverlap(a, b Result, spread string) bool {
+	or := func(v, med float64) float64 {
+		if v > 0 {
+			return v
+		}
+		return med
+	}
+	lo := func(r Result) float64 {
+		if spread == SpreadIQR {
+			return or(r.Q1Seconds, r.MedianSeconds)
+		}
+		return or(r.MinSeconds, r.MedianSeconds)
 	}
 	hi := func(r Result) float64 {
-		if r.MaxSeconds > 0 {
-			return r.MaxSeconds
+		if spread == SpreadIQR {
+			return or(r.Q3Seconds, r.MedianSeconds)
 		}
-		return r.MedianSeconds
+		return or(r.MaxSeconds, r.MedianSeconds)
 	}
 	return lo(a) <= hi(b) && lo(b) <= hi(a)
 }
 
 // WriteMarkdown writes the comparison as a Markdown table. A change that
 // may be noise shows "~" with the delta and why: too few runs (either
-// side below MinRuns) or overlapping ranges.
+// side below MinRuns) or overlapping ranges (min–max, or interquartile
+// where both sides have IQRMinRuns runs, with a note under the table).
 func (c Comparison) WriteMarkdown(w io.Writer) error {
 	var b bytes.Buffer
 	for _, w := range c.Warnings {
@@ -187,6 +270,8 @@ func (c Comparison) WriteMarkdown(w io.Writer) error {
 		switch {
 		case r.TooFewRuns:
 			delta = fmt.Sprintf("~ (%s, too few runs: old n=%d, new n=%d)", delta, r.OldRuns, r.NewRuns)
+		case r.Overlap && r.Spread == SpreadIQR:
+			delta = "~ (" + delta + ", interquartile ranges overlap)"
 		case r.Overlap:
 			delta = "~ (" + delta + ", ranges overlap)"
 		}
@@ -195,6 +280,9 @@ func (c Comparison) WriteMarkdown(w io.Writer) error {
 	}
 	if c.GeomeanSpeedup > 0 {
 		fmt.Fprintf(&b, "| geomean | | | | | | %.2fx |\n", c.GeomeanSpeedup)
+	}
+	if slices.ContainsFunc(c.Ratios, func(r Ratio) bool { return r.Spread == SpreadIQR }) {
+		fmt.Fprintf(&b, "\nA change is real when the two runs' ranges are disjoint: min–max ranges, but interquartile ranges (Q1–Q3) where both sides have %d runs or more (the batch-1 latency row): the extremes of many single calls are outliers.\n", IQRMinRuns)
 	}
 	for _, k := range c.OnlyOld {
 		fmt.Fprintf(&b, "\nonly in old: %s", k)

@@ -146,3 +146,141 @@ func TestCompareNothingInCommon(t *testing.T) {
 	assert.Contains(t, md.String(), "only in new: cpu sgemm 128")
 	assert.Equal(t, 1, strings.Count(md.String(), "No case is in both runs"))
 }
+
+// latencyResult is a batch-1 latency row summarised from n single calls
+// around med with a long tail: the two slowest calls take 5 and 9 times
+// the median, as a preemption or a page fault makes them.
+func latencyResult(n int, med float64) Result {
+	samples := make([]float64, n)
+	for i := range samples {
+		samples[i] = med * (0.9 + 0.2*float64(i)/float64(n-1))
+	}
+	samples[n-2], samples[n-1] = 5*med, 9*med
+	st := summarize(samples)
+	return Result{Backend: "cpu", Suite: SuiteInfer, Case: "infer latency", Size: "1x28x28x1", Runs: n,
+		MedianSeconds: st.median, MinSeconds: st.min, MaxSeconds: st.max, Q1Seconds: st.q1, Q3Seconds: st.q3,
+		P50Ms: 1e3 * percentile(samples, 50), P99Ms: 1e3 * percentile(samples, 99)}
+}
+
+// scaled is r with every time multiplied by f.
+func scaled(r Result, f float64) Result {
+	r.MedianSeconds *= f
+	r.MinSeconds *= f
+	r.MaxSeconds *= f
+	r.Q1Seconds *= f
+	r.Q3Seconds *= f
+	r.P50Ms *= f
+	r.P99Ms *= f
+	return r
+}
+
+// TestCompareManyRunsUseIQR: the latency row's extremes are single calls
+// out of 30 or 200, so its min–max ranges overlap even across a 2×
+// regression; from IQRMinRuns runs a side the interquartile ranges decide.
+// Ten-run rows keep min–max.
+func TestCompareManyRunsUseIQR(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		runs   int
+		factor float64
+		spread string
+		noise  bool
+		note   string
+	}{
+		{"quick latency 2x slower", 30, 2, SpreadIQR, false, "| +100.0% |"},
+		{"latency 2x slower", 200, 2, SpreadIQR, false, "| +100.0% |"},
+		{"latency 2x faster", 200, 0.5, SpreadIQR, false, "| -50.0% |"},
+		{"latency unchanged", 200, 1, SpreadIQR, true, "~ (+0.0%, interquartile ranges overlap)"},
+		{"latency 5% slower", 30, 1.05, SpreadIQR, true, "~ (+5.0%, interquartile ranges overlap)"},
+		{"ten runs keep min–max", 10, 2, SpreadMinMax, true, "~ (+100.0%, ranges overlap)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			old := latencyResult(tc.runs, 1e-4)
+			c := Compare(report(old), report(scaled(old, tc.factor)))
+			require.Len(t, c.Ratios, 1)
+			r := c.Ratios[0]
+			assert.Equal(t, tc.spread, r.Spread)
+			assert.Equal(t, tc.noise, r.Noise())
+			var md bytes.Buffer
+			require.NoError(t, c.WriteMarkdown(&md))
+			assert.Contains(t, md.String(), tc.note)
+			assert.Equal(t, tc.spread == SpreadIQR, strings.Contains(md.String(), "interquartile ranges (Q1–Q3) where both sides have 30 runs or more"),
+				"the note on the criterion is there when a row used the IQR")
+		})
+	}
+	// One side with few runs: min–max, as the fewer runs decide.
+	c := Compare(report(latencyResult(200, 1e-4)), report(scaled(latencyResult(10, 1e-4), 2)))
+	assert.Equal(t, SpreadMinMax, c.Ratios[0].Spread)
+}
+
+// TestCompareWarnings: Compare says when the two runs are not comparable
+// as they stand: other kernels, a quick run against a full one, an old
+// report from before the fwd-inference rows, an interrupted run.
+func TestCompareWarnings(t *testing.T) {
+	feat := func(r Result, f string) Result { r.Features = f; return r }
+	conv := func(pass string) Result {
+		r := timed("cpu", "conv2 "+pass, "32x13x13x64 k3x3x64", 10, 1)
+		r.Suite = SuiteConv
+		return r
+	}
+	for _, tc := range []struct {
+		name     string
+		old, cur *Report
+		want     []string
+	}{
+		{
+			name: "same kernels",
+			old:  report(feat(timed("cpu", "sgemm", "64", 10, 1), "avx2 kernels")),
+			cur:  report(feat(timed("cpu", "sgemm", "64", 10, 1), "avx2 kernels")),
+		},
+		{
+			name: "other kernels, said once per backend",
+			old:  report(feat(timed("cpu", "sgemm", "64", 10, 1), "avx512 kernels"), feat(timed("cpu", "sgemm", "128", 10, 1), "avx512 kernels")),
+			cur:  report(feat(timed("cpu", "sgemm", "64", 10, 1), "avx2 kernels"), feat(timed("cpu", "sgemm", "128", 10, 1), "avx2 kernels")),
+			want: []string{"the cpu backend ran other code paths in 2 cases (old: avx512 kernels; new: avx2 kernels): the ratios compare those as well as the change"},
+		},
+		{
+			name: "old report without features",
+			old:  report(timed("cpu", "sgemm", "64", 10, 1)),
+			cur:  report(feat(timed("cpu", "sgemm", "64", 10, 1), "generic kernels")),
+		},
+		{
+			name: "quick against full",
+			old:  &Report{Schema: SchemaVersion, Quick: true, Results: []Result{timed("cpu", "sgemm", "64", 3, 1)}},
+			cur:  report(timed("cpu", "sgemm", "64", 10, 1)),
+			want: []string{"one run is --quick and the other is not (old: --quick; new: full): quick runs are fewer and shorter, after fewer warm-ups, so the ratios mix the change with the mode"},
+		},
+		{
+			name: "old report from before fwd-inference",
+			old:  report(conv("fwd"), conv("bwd-data")),
+			cur:  report(conv("fwd"), conv("fwd-inference"), conv("bwd-data")),
+			want: []string{"the old report has conv fwd rows but no fwd-inference rows: it predates them, and its fwd rows timed the inference path; compare its fwd rows with the new fwd-inference rows, not the new fwd rows (the training path)"},
+		},
+		{
+			name: "both with fwd-inference",
+			old:  report(conv("fwd"), conv("fwd-inference")),
+			cur:  report(conv("fwd"), conv("fwd-inference")),
+		},
+		{
+			name: "neither with conv",
+			old:  report(timed("cpu", "sgemm", "64", 10, 1)),
+			cur:  report(timed("cpu", "sgemm", "64", 10, 1)),
+		},
+		{
+			name: "interrupted new run",
+			old:  report(timed("cpu", "sgemm", "64", 10, 1)),
+			cur:  &Report{Schema: SchemaVersion, Interrupted: "after 1 of 3 cases, during cpu sgemm 128", Results: []Result{timed("cpu", "sgemm", "64", 10, 1)}},
+			want: []string{"the new run was interrupted (after 1 of 3 cases, during cpu sgemm 128): it has only the cases measured before"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Compare(tc.old, tc.cur)
+			assert.Equal(t, tc.want, c.Warnings)
+			var md bytes.Buffer
+			require.NoError(t, c.WriteMarkdown(&md))
+			for _, w := range tc.want {
+				assert.Contains(t, md.String(), "Note: "+w+".")
+			}
+		})
+	}
+}

@@ -20,8 +20,13 @@
 //
 // Every case is warmed up first, then timed in repeated runs; each run
 // calls Sync before the clock stops, so queued device work is counted.
-// Short cases repeat the op inside a run until the run lasts at least
-// MinRunTime and report the time per op. The report gives the median and
+// Short cases repeat the op inside a run so that the run lasts at least
+// MinRunTime, and report the time per op; the count is calibrated after
+// the warm-up, on batches of warm calls timed as a run is, never on the
+// cold first call (allocation, filter transform, first launch). Each
+// result names the code path that ran where a backend has several
+// (Result.Features: the cpu backend's avx512, avx2 or generic kernels).
+// The report gives the median and
 // the spread (min, max and the interquartile range Q1–Q3). Latency cases
 // time every single call and report p50/p99 (nearest-rank percentiles;
 // see Flop counts below).

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -34,6 +35,11 @@ type Report struct {
 	Results []Result  `json:"results"`
 	// Skipped lists backends and cases that did not run, with the reason.
 	Skipped []Skip `json:"skipped"`
+	// Interrupted, when not empty, says that the run was stopped before
+	// its last case (Ctrl-C) and where, as "after 3 of 17 cases, during
+	// cpu conv1 fwd 32x28x28x1": Results holds only the cases measured
+	// before.
+	Interrupted string `json:"interrupted,omitempty"`
 }
 
 // HostInfo describes the machine a report was measured on.
@@ -47,16 +53,21 @@ type HostInfo struct {
 	GoVersion  string `json:"go_version"`
 }
 
-// Result is one case on one backend. Every field is always present; a
-// metric that does not apply to the case is 0. Times are per op.
+// Result is one case on one backend. Every field but Features is always
+// present; a metric that does not apply to the case is 0. Times are per op.
 type Result struct {
 	Host    string `json:"host"`
 	Backend string `json:"backend"`
 	Device  string `json:"device"`
-	Suite   string `json:"suite"`
-	Case    string `json:"case"`
-	Size    string `json:"size"`
-	Batch   int    `json:"batch"`
+	// Features is the device's backend.DeviceInfo.Features: which of the
+	// backend's code paths ran (the cpu backend's kernels, as "avx2
+	// kernels"). Absent where the backend has one path, and in reports
+	// written before the field was added.
+	Features string `json:"features,omitempty"`
+	Suite    string `json:"suite"`
+	Case     string `json:"case"`
+	Size     string `json:"size"`
+	Batch    int    `json:"batch"`
 	// Runs is the number of timed runs; ItersPerRun the ops in each.
 	Runs          int     `json:"runs"`
 	ItersPerRun   int     `json:"iters_per_run"`
@@ -77,6 +88,32 @@ type Result struct {
 
 // Key identifies a case across reports: backend, case and size.
 func (r Result) Key() string { return r.Backend + " " + r.Case + " " + r.Size }
+
+// throughput is the images/s a report shows: none for a latency case
+// (P50Ms set), whose batch-1 images/s is only 1/median and is given as
+// p50/p99 instead (Markdown, progress line and chart alike).
+func (r Result) throughput() float64 {
+	if r.P50Ms > 0 {
+		return 0
+	}
+	return r.ImagesPerSecond
+}
+
+// devices lists each backend's device once, in result order, as
+// "cpu `amd64` (avx2 kernels)": the features name the code path that ran.
+func (r *Report) devices() []string {
+	var out []string
+	for _, res := range r.Results {
+		d := fmt.Sprintf("%s `%s`", res.Backend, res.Device)
+		if res.Features != "" {
+			d += " (" + res.Features + ")"
+		}
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
 
 // Skip records a backend or case that did not run.
 type Skip struct {
@@ -211,6 +248,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		b.WriteString(" Quick mode.")
 	}
 	b.WriteString("\n")
+	if devs := r.devices(); len(devs) > 0 {
+		fmt.Fprintf(&b, "Devices: %s.\n", strings.Join(devs, "; "))
+	}
+	if r.Interrupted != "" {
+		fmt.Fprintf(&b, "**Interrupted %s: only the cases measured before are listed.**\n", r.Interrupted)
+	}
 	if r.Peak.GFLOPS > 0 {
 		var ks []string
 		for _, k := range r.Peak.Kernels {
@@ -226,7 +269,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\nTimes are per op: median of the timed runs, spread min–max. GFLOP/s and images/s use the median.")
+	b.WriteString("\nTimes are per op: median of the timed runs, spread min–max. GFLOP/s and images/s use the median (the batch-1 latency row gives p50/p99 instead).")
 	b.WriteString(" GFLOP/s counts a convolution's work as the direct convolution's, in the conv rows and in the training step and inference that contain them; run as Winograd a convolution does less, so these effective figures can pass 100 % of the FMA peak.")
 	b.WriteString(" p50/p99 are nearest-rank over the single batch-1 calls (the latency row's median interpolates between the middle two); with fewer than 100 calls p99 is the slowest call.\n\n")
 	b.WriteString("| backend | case | size | median | min–max | GFLOP/s | % peak | GB/s | images/s | p50 ms | p99 ms |\n")
@@ -236,7 +279,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			res.Backend, res.Case, res.Size, FormatSeconds(res.MedianSeconds),
 			FormatSeconds(res.MinSeconds), FormatSeconds(res.MaxSeconds),
 			num(res.GFLOPS, "%.1f"), num(res.PeakPercent, "%.0f%%"), num(res.GBytesPerSecond, "%.1f"),
-			num(res.ImagesPerSecond, "%.0f"), num(res.P50Ms, "%.3f"), num(res.P99Ms, "%.3f"))
+			num(res.throughput(), "%.0f"), num(res.P50Ms, "%.3f"), num(res.P99Ms, "%.3f"))
 	}
 	if len(r.Skipped) > 0 {
 		b.WriteString("\nSkipped:\n\n")

@@ -77,6 +77,9 @@ type Progress struct {
 	Done          bool    // false: starting; true: finished
 	Result        *Result // the result when Done and it succeeded
 	Skipped       string  // why the case was skipped, when Done and skipped
+	// Interrupted is true when Done because the run's context ended while
+	// the case ran: it has no result, and no case follows.
+	Interrupted bool
 }
 
 // defaults fills the zero fields of c and validates it.
@@ -214,6 +217,11 @@ func usableBackends(names []string) ([]string, []Skip) {
 // the report. A backend named explicitly that cannot be opened is an error;
 // with "all", unusable backends are listed in Report.Skipped. A case whose
 // op a backend does not implement is skipped and listed too.
+//
+// When ctx ends before the last case (Ctrl-C), Run returns the partial
+// report, the cases measured so far with Report.Interrupted saying where
+// it stopped, together with an error that wraps ctx.Err() and names the
+// case that was running. Any other error returns a nil report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg, err := cfg.defaults()
 	if err != nil {
@@ -271,22 +279,53 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	load0, loadOK := readCPUTimes(linuxProc)
 	rep.Peak = measurePeak()
+	// finish completes the report with the host load and % of peak.
+	finish := func() {
+		if load1, ok := readCPUTimes(linuxProc); ok && loadOK {
+			rep.Load = loadBetween(load0, load1)
+		}
+		for i := range rep.Results {
+			r := &rep.Results[i]
+			if r.Backend == "cpu" && rep.Peak.GFLOPS > 0 && r.GFLOPS > 0 {
+				r.PeakPercent = 100 * r.GFLOPS / rep.Peak.GFLOPS
+			}
+		}
+	}
 
 	total := len(cases) * len(backends)
 	idx := 0
 	for _, b := range backends {
 		for _, c := range cases {
 			idx++
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
 			ev := Progress{Index: idx, Total: total, Backend: b.Name(), Case: c.name, Size: c.size}
+			// interrupted ends the run with what was measured before case
+			// idx: the partial report and an error naming the case. when is
+			// "during" or "before" the case.
+			interrupted := func(when string, cause error) (*Report, error) {
+				what := fmt.Sprintf("%s %s %s", b.Name(), c.name, c.size)
+				rep.Interrupted = fmt.Sprintf("after %d of %d cases, %s %s", idx-1, total, when, what)
+				// The peak is not measured again: the run is to end now.
+				finish()
+				return rep, fmt.Errorf("interrupted %s case %d of %d (%s), %d measured before: %w",
+					when, idx, total, what, len(rep.Results), cause)
+			}
+			if err := ctx.Err(); err != nil {
+				return interrupted("before", err)
+			}
 			if cfg.Progress != nil {
 				cfg.Progress(ev)
 			}
 			res, err := measureCase(ctx, cfg, b, c)
 			ev.Done = true
 			switch {
+			case err != nil && ctx.Err() != nil:
+				// The case stopped because the run was interrupted; whatever
+				// failed then is a consequence, not the cause.
+				ev.Interrupted = true
+				if cfg.Progress != nil {
+					cfg.Progress(ev)
+				}
+				return interrupted("during", ctx.Err())
 			case errors.Is(err, backend.ErrNotImplemented):
 				s := Skip{Backend: b.Name(), Case: c.name, Reason: err.Error()}
 				rep.Skipped = append(rep.Skipped, s)
@@ -304,15 +343,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	rep.Peak = rep.Peak.Merge(measurePeak())
-	if load1, ok := readCPUTimes(linuxProc); ok && loadOK {
-		rep.Load = loadBetween(load0, load1)
-	}
-	for i := range rep.Results {
-		r := &rep.Results[i]
-		if r.Backend == "cpu" && rep.Peak.GFLOPS > 0 && r.GFLOPS > 0 {
-			r.PeakPercent = 100 * r.GFLOPS / rep.Peak.GFLOPS
-		}
-	}
+	finish()
 	return rep, nil
 }
 
@@ -334,47 +365,48 @@ func measureCase(ctx context.Context, cfg Config, b backend.Backend, c benchCase
 		return Result{}, fmt.Errorf("set up: %w", err)
 	}
 	defer cleanup()
-	once := func() (time.Duration, error) {
+	// batch runs op n times and syncs once, as a timed run does.
+	batch := func(n int) (time.Duration, error) {
 		t0 := time.Now()
-		if err := op(); err != nil {
-			return 0, err
+		for i := 0; i < n; i++ {
+			if err := op(); err != nil {
+				return 0, err
+			}
 		}
 		if err := b.Sync(); err != nil {
 			return 0, err
 		}
 		return time.Since(t0), nil
 	}
-	var last time.Duration
 	for i := 0; i < cfg.Warmup; i++ {
-		if last, err = once(); err != nil {
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
+		if _, err := batch(1); err != nil {
 			return Result{}, err
 		}
 	}
 	iters, runs := 1, cfg.Repeat
 	if c.latency {
 		runs = cfg.LatencyCalls
-	} else if last > 0 && last < cfg.MinRunTime {
-		iters = int(math.Ceil(float64(cfg.MinRunTime) / float64(last)))
+	} else if iters, err = calibrate(ctx, batch, cfg.MinRunTime); err != nil {
+		return Result{}, err
 	}
 	samples := make([]float64, 0, runs)
 	for r := 0; r < runs; r++ {
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
 		}
-		t0 := time.Now()
-		for i := 0; i < iters; i++ {
-			if err := op(); err != nil {
-				return Result{}, err
-			}
-		}
-		if err := b.Sync(); err != nil {
+		d, err := batch(iters)
+		if err != nil {
 			return Result{}, err
 		}
-		samples = append(samples, time.Since(t0).Seconds()/float64(iters))
+		samples = append(samples, d.Seconds()/float64(iters))
 	}
 	st := summarize(samples)
+	dev := b.Device()
 	res := Result{
-		Backend: b.Name(), Device: b.Device().Name, Suite: c.suite, Case: c.name, Size: c.size,
+		Backend: b.Name(), Device: dev.Name, Features: dev.Features, Suite: c.suite, Case: c.name, Size: c.size,
 		Batch: c.batch, Runs: runs, ItersPerRun: iters,
 		MedianSeconds: st.median, MinSeconds: st.min, MaxSeconds: st.max,
 		Q1Seconds: st.q1, Q3Seconds: st.q3, Flops: c.flops,
@@ -393,6 +425,35 @@ func measureCase(ctx context.Context, cfg Config, b backend.Backend, c benchCase
 		res.P99Ms = percentile(samples, 99) * 1e3
 	}
 	return res, nil
+}
+
+// calibrate returns how many ops a timed run repeats so that it lasts at
+// least minRun. It times batches of warm ops (batch(n) runs n and syncs
+// once, as a timed run does) and grows n until a batch lasts minRun: a
+// single call, least of all the cold first one (allocation, a filter
+// transform, a first launch), is no measure of the ops that follow, and a
+// count predicted from one call may fall short, so only a batch that ran
+// long enough ends the search. Each prediction aims 20 % past minRun and
+// grows n at least by one and at most 100-fold.
+func calibrate(ctx context.Context, batch func(n int) (time.Duration, error), minRun time.Duration) (int, error) {
+	n := 1
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		d, err := batch(n)
+		if err != nil {
+			return 0, err
+		}
+		if d >= minRun {
+			return n, nil
+		}
+		next := 100 * n
+		if d > 0 {
+			next = int(math.Ceil(1.2 * float64(minRun) / float64(d) * float64(n)))
+		}
+		n = min(max(next, n+1), 100*n)
+	}
 }
 
 // buffers allocates device buffers filled with uniform [-1, 1) values from

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -75,6 +76,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	for _, s := range dupSuites {
 		notes = append(notes, fmt.Sprintf("note: --suite lists %s more than once; it runs once", s))
 	}
+	if note := sgemmSizesNote(*sizes, cfg.Suites); note != "" {
+		notes = append(notes, note)
+	}
 	if strings.TrimSpace(*sizes) != "" { // empty: the default sizes
 		for i, s := range strings.Split(*sizes, ",") {
 			s = strings.TrimSpace(s)
@@ -134,9 +138,19 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	cfg.Progress = newBenchProgress(stderr).show
 	fmt.Fprintf(stderr, "kiln bench: suites %s on %s\n", strings.Join(cfg.Suites, ","), strings.Join(cfg.Backends, ","))
-	rep, err := bench.Run(ctx, cfg)
-	if err != nil {
-		return err
+	// runErr with a report is an interruption (Ctrl-C): the report holds
+	// the cases measured before it.
+	rep, runErr := benchRun(ctx, cfg)
+	stop() // a second Ctrl-C ends kiln at once (the reports are written whole or not at all)
+	switch {
+	case rep == nil:
+		return runErr
+	case runErr != nil && len(rep.Results) == 0:
+		return fmt.Errorf("%w; no case finished, so no report was written", runErr)
+	case runErr != nil:
+		// The cases measured before Ctrl-C are reported, marked as a
+		// partial run (bench.md and bench.json say so); kiln still fails.
+		fmt.Fprintf(stderr, "kiln bench: interrupted %s; reporting the %d measured\n", rep.Interrupted, len(rep.Results))
 	}
 	if rep.Load.Busy() {
 		fmt.Fprintf(stderr, "kiln bench: note: the machine was busy during the run (%s); single figures are less reliable than usual\n", rep.Load)
@@ -160,28 +174,39 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if _, err := stdout.Write(append(md.Bytes(), cmp.Bytes()...)); err != nil {
-		return err
-	}
-	if *out == "" {
-		return nil
-	}
-	files := []struct {
-		name  string
-		write func(io.Writer) error
-	}{
-		{"bench.md", func(w io.Writer) error { _, err := w.Write(append(md.Bytes(), cmp.Bytes()...)); return err }},
-		{"bench.json", rep.WriteJSON},
-		{"bench.png", rep.WritePNG},
-	}
-	for _, f := range files {
-		if err := atomicfile.Write(filepath.Join(*out, f.name), f.write); err != nil {
-			return err
+	// The files are written before stdout, so a closed or full stdout
+	// (kiln bench | head) does not lose the finished run.
+	var fileErr error
+	if *out != "" {
+		files := []struct {
+			name  string
+			write func(io.Writer) error
+		}{
+			{"bench.md", func(w io.Writer) error { _, err := w.Write(append(md.Bytes(), cmp.Bytes()...)); return err }},
+			{"bench.json", rep.WriteJSON},
+			{"bench.png", rep.WritePNG},
+		}
+		for _, f := range files {
+			if fileErr = atomicfile.Write(filepath.Join(*out, f.name), f.write); fileErr != nil {
+				break
+			}
 		}
 	}
-	fmt.Fprintf(stderr, "wrote %s, %s and %s\n", filepath.Join(*out, "bench.md"), filepath.Join(*out, "bench.json"), filepath.Join(*out, "bench.png"))
-	return nil
+	var outErr error
+	if _, err := stdout.Write(append(md.Bytes(), cmp.Bytes()...)); err != nil {
+		outErr = fmt.Errorf("write the report to standard output: %w", err)
+		if *out != "" && fileErr == nil {
+			outErr = fmt.Errorf("%w (the files in %s were written)", outErr, *out)
+		}
+	}
+	if *out != "" && fileErr == nil {
+		fmt.Fprintf(stderr, "wrote %s, %s and %s\n", filepath.Join(*out, "bench.md"), filepath.Join(*out, "bench.json"), filepath.Join(*out, "bench.png"))
+	}
+	return errors.Join(fileErr, outErr, runErr)
 }
+
+// benchRun is bench.Run; tests replace it to interrupt a run.
+var benchRun = bench.Run
 
 // cpuDeviceNote is the note, like train's, that --device does not apply to
 // the cpu backend (it has one device, all cores); "" when cpu is not run or
@@ -196,6 +221,15 @@ func cpuDeviceNote(backends []string, device string) string {
 		}
 	}
 	return fmt.Sprintf("note: --device %q ignored: the cpu backend has one device (all cores)", device)
+}
+
+// sgemmSizesNote is the note that --sgemm-sizes does not apply when
+// --suite leaves out sgemm; "" when no sizes were given or sgemm runs.
+func sgemmSizesNote(sizes string, suites []string) string {
+	if strings.TrimSpace(sizes) == "" || slices.Contains(suites, bench.SuiteSGEMM) {
+		return ""
+	}
+	return fmt.Sprintf("note: --sgemm-sizes %s ignored: --suite %s leaves out sgemm", sizes, strings.Join(suites, ","))
 }
 
 // benchList splits a comma list, dropping blanks.
@@ -252,6 +286,8 @@ func (p *benchProgress) show(ev bench.Progress) {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
 	switch {
+	case ev.Interrupted:
+		fmt.Fprintf(p.w, "%s: interrupted\n", head)
 	case ev.Skipped != "":
 		fmt.Fprintf(p.w, "%s: skipped: %s\n", head, ev.Skipped)
 	case ev.Result != nil:

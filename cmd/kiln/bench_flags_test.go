@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kiln-ml/kiln/bench"
 )
 
 func TestUniqueInOrder(t *testing.T) {
@@ -89,4 +91,28 @@ func TestBenchRepeatHelpNamesLatency(t *testing.T) {
 	code, stdout, _ := kiln(t, "bench", "--help")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, stdout, "the batch-1 latency case always times 200 single calls (30 with --quick)")
+}
+
+// TestSGEMMSizesNote: --sgemm-sizes with a --suite that leaves out sgemm
+// is noted, not ignored silently.
+func TestSGEMMSizesNote(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		sizes  string
+		suites []string
+		want   string
+	}{
+		{"no sizes", "", []string{"pool"}, ""},
+		{"blank sizes", " ", []string{"pool"}, ""},
+		{"sgemm runs", "64", []string{"conv", "sgemm"}, ""},
+		{"sgemm left out", "64,128", []string{"conv", "pool"}, "note: --sgemm-sizes 64,128 ignored: --suite conv,pool leaves out sgemm"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, sgemmSizesNote(tc.sizes, tc.suites))
+		})
+	}
+	interruptAfter(t, func(p bench.Progress) bool { return true }) // the note comes before the run; no case need run
+	code, _, stderr := kiln(t, "bench", "--backend", "cpu", "--quick", "--suite", "pool", "--sgemm-sizes", "64", "--out", "")
+	assert.Equal(t, 130, code, stderr)
+	assert.Contains(t, stderr, "note: --sgemm-sizes 64 ignored: --suite pool leaves out sgemm")
 }

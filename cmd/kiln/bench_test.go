@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -12,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kiln-ml/kiln/backend"
+	"github.com/kiln-ml/kiln/bench"
 )
 
 func TestBenchQuickCPUWritesReportsAndCompares(t *testing.T) {
@@ -175,4 +179,111 @@ func TestBenchBackendNotCompiledIn(t *testing.T) {
 	assert.Contains(t, stderr, "--backend "+missing+": the "+missing+" backend is not compiled into this binary")
 	assert.Contains(t, stderr, "--backend all runs every usable backend")
 	assert.NotContains(t, stdout+stderr, "sgemm 16x16x16", "nothing ran")
+}
+
+// failingWriter fails every write, as a closed pipe does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
+
+// TestBenchStdoutFailureKeepsFiles: when stdout cannot be written (a
+// closed pipe), the finished run's files are still written (they were
+// written after stdout, so the run was lost) and kiln fails saying so.
+func TestBenchStdoutFailureKeepsFiles(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "b")
+	var stderr bytes.Buffer
+	err := runBench([]string{"--backend", "cpu", "--quick", "--suite", "sgemm", "--sgemm-sizes", "16", "--repeat", "1", "--out", out},
+		failingWriter{}, &stderr)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "write the report to standard output: broken pipe (the files in "+out+" were written)")
+	for _, name := range []string{"bench.md", "bench.json", "bench.png"} {
+		assert.FileExists(t, filepath.Join(out, name))
+	}
+	rep, err := bench.ReadJSONFile(filepath.Join(out, "bench.json"))
+	require.NoError(t, err)
+	assert.Len(t, rep.Results, 1)
+	assert.Contains(t, stderr.String(), "wrote "+filepath.Join(out, "bench.md"))
+}
+
+// interruptAfter makes kiln bench's run end as Ctrl-C does once the
+// progress event stop returns true, for the rest of the test.
+func interruptAfter(t *testing.T, stop func(bench.Progress) bool) {
+	t.Helper()
+	t.Cleanup(func() { benchRun = bench.Run })
+	benchRun = func(ctx context.Context, cfg bench.Config) (*bench.Report, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		show := cfg.Progress
+		cfg.Progress = func(p bench.Progress) {
+			show(p)
+			if stop(p) {
+				cancel()
+			}
+		}
+		return bench.Run(ctx, cfg)
+	}
+}
+
+// TestBenchInterruptedReportsMeasuredCases: Ctrl-C keeps the cases
+// measured before it: they are printed and written, marked as a partial
+// run, the log names the case that was running, and kiln still fails.
+func TestBenchInterruptedReportsMeasuredCases(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		stop    func(bench.Progress) bool
+		results int
+		mark    string
+		err     string
+	}{
+		{
+			name:    "during the third case",
+			stop:    func(p bench.Progress) bool { return !p.Done && p.Index == 3 },
+			results: 2,
+			mark:    "after 2 of 3 cases, during cpu sgemm 32x32x32",
+			err:     "kiln bench: interrupted during case 3 of 3 (cpu sgemm 32x32x32), 2 measured before: context canceled",
+		},
+		{
+			name:    "between cases",
+			stop:    func(p bench.Progress) bool { return p.Done && p.Index == 1 },
+			results: 1,
+			mark:    "after 1 of 3 cases, before cpu sgemm 24x24x24",
+			err:     "kiln bench: interrupted before case 2 of 3 (cpu sgemm 24x24x24), 1 measured before: context canceled",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			interruptAfter(t, tc.stop)
+			out := filepath.Join(t.TempDir(), "b")
+			code, stdout, stderr := kiln(t, "bench", "--backend", "cpu", "--quick", "--suite", "sgemm",
+				"--sgemm-sizes", "16,24,32", "--repeat", "1", "--out", out)
+			assert.Equal(t, 130, code, stderr) // as a shell reports Ctrl-C
+			assert.Contains(t, stderr, tc.err)
+			assert.Contains(t, stderr, "kiln bench: interrupted "+tc.mark+"; reporting the")
+			assert.Contains(t, stdout, "**Interrupted "+tc.mark+": only the cases measured before are listed.**")
+			assert.Contains(t, stdout, "| cpu | sgemm | 16x16x16 |")
+			assert.NotContains(t, stdout, "| cpu | sgemm | 32x32x32 |")
+
+			md, err := os.ReadFile(filepath.Join(out, "bench.md"))
+			require.NoError(t, err)
+			assert.Equal(t, stdout, string(md))
+			rep, err := bench.ReadJSONFile(filepath.Join(out, "bench.json"))
+			require.NoError(t, err)
+			assert.Len(t, rep.Results, tc.results)
+			assert.Equal(t, tc.mark, rep.Interrupted)
+			assert.FileExists(t, filepath.Join(out, "bench.png"))
+		})
+	}
+}
+
+// TestBenchInterruptedFirstCaseWritesNothing: Ctrl-C before any case
+// finished writes no empty report over the last run's.
+func TestBenchInterruptedFirstCaseWritesNothing(t *testing.T) {
+	interruptAfter(t, func(p bench.Progress) bool { return !p.Done && p.Index == 1 })
+	out := filepath.Join(t.TempDir(), "b")
+	code, stdout, stderr := kiln(t, "bench", "--backend", "cpu", "--quick", "--suite", "sgemm",
+		"--sgemm-sizes", "16", "--repeat", "1", "--out", out)
+	assert.Equal(t, 130, code, stderr)
+	assert.Contains(t, stderr, "[1/1] cpu sgemm 16x16x16: interrupted", "a log that is not a terminal names the case too")
+	assert.Contains(t, stderr, "interrupted during case 1 of 1 (cpu sgemm 16x16x16), 0 measured before: context canceled; no case finished, so no report was written")
+	assert.Empty(t, stdout)
+	assert.NoFileExists(t, filepath.Join(out, "bench.json"))
 }
