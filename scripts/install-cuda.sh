@@ -38,9 +38,52 @@ have_all() {
 	command -v nvcc >/dev/null 2>&1 && command -v ptxas >/dev/null 2>&1 && find_header >/dev/null && find_nvrtc
 }
 
+# driver_guard refuses, on a host whose NVIDIA kernel driver is loaded, an
+# install that would add or change the driver's user-space packages:
+# Debian's toolkit depends on its own libcuda1 (>= 520), and a libcuda that
+# does not match the loaded kernel module (one from NVIDIA's installer, or
+# another version) breaks every CUDA program, nvidia-smi included.
+# KILN_NVIDIA_PROC names the driver's version file (for tests);
+# KILN_CUDA_ALLOW_DRIVER_PACKAGES=1 installs anyway.
+driver_guard() {
+	local proc=${KILN_NVIDIA_PROC:-/proc/driver/nvidia/version} sim hits
+	[[ -e "$proc" ]] || return 0
+	[[ "${KILN_CUDA_ALLOW_DRIVER_PACKAGES:-0}" == 1 ]] && return 0
+	sim=$(kiln_apt -s install --no-install-recommends "$PKG" 2>&1) || true
+	hits=$(printf '%s\n' "$sim" | awk '$1 == "Inst" && $2 ~ /^(libcuda1|libnvidia-|nvidia-alternative|nvidia-kernel|nvidia-driver|nvidia-legacy|xserver-xorg-video-nvidia)/ {print $2}' | sort -u | tr '\n' ' ')
+	if [[ -n "$hits" ]]; then
+		cat >&2 <<MSG
+error: installing $PKG would install or change the NVIDIA driver's packages (${hits% }) on a host
+whose driver is loaded ($(head -n 1 "$proc")): a libcuda that does not match the kernel module
+breaks every CUDA program. Install NVIDIA's CUDA toolkit (11.8 or newer) for this driver and put
+its bin/ on PATH, or set KILN_CUDA_ALLOW_DRIVER_PACKAGES=1 to install Debian's anyway.
+MSG
+		return 1
+	fi
+}
+
+# toolkit_off_path prints the bin/ of an NVIDIA CUDA toolkit installed
+# under /usr/local that is not on PATH.
+toolkit_off_path() {
+	local d
+	for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do
+		[[ -x "$d/nvcc" ]] && { echo "$d"; return 0; }
+	done
+	return 1
+}
+
+# Sourced (by a test), the script only defines the functions above.
+if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
+	return 0
+fi
+
 if have_all; then
 	echo "CUDA toolkit already installed: $(nvcc --version | tail -n 2 | head -n 1), header $(find_header)"
 	exit 0
+fi
+if ! command -v nvcc >/dev/null 2>&1 && bin=$(toolkit_off_path); then
+	echo "error: NVIDIA's CUDA toolkit is installed in ${bin%/bin} but its bin/ is not on PATH; add it (export PATH=$bin:\$PATH) rather than install Debian's beside it" >&2
+	exit 1
 fi
 
 # mirror_uri prints the URI of the host's existing Debian source (deb822 or
@@ -61,6 +104,7 @@ mirror_uri() {
 }
 
 if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+	driver_guard || exit 1
 	# apt may know the name (from a reference) without offering it: ask for a candidate.
 	if ! apt-cache policy "$PKG" 2>/dev/null | grep 'Candidate: [0-9]' >/dev/null; then
 		if ! uri=$(mirror_uri); then
