@@ -72,7 +72,7 @@ func openPlugin(path string) (entry, error) {
 	}
 	p, err := plugin.Open(path)
 	if err != nil {
-		return entry{}, fmt.Errorf("%w: cannot load CUDA backend plugin %s (it must be built by the same Go toolchain and source as this binary): %v", backend.ErrUnavailable, path, err)
+		return entry{}, pluginOpenError(path, err)
 	}
 	var e entry
 	so, err := p.Lookup(SymOpen)
