@@ -59,7 +59,10 @@ func deviceInfo(ordinal int) (DeviceInfo, error) {
 }
 
 // Function is a loaded kernel.
-type Function struct{ fn cu.Function }
+type Function struct {
+	fn   cu.Function
+	name string // the kernel's name, for errors
+}
 
 // Event is a stream event, for timing.
 type Event struct{ ev cu.Event }
@@ -260,7 +263,7 @@ func (c *Context) LoadPTX(ptx string, names []string) (map[string]Function, erro
 			if err != nil {
 				return wrap("cuModuleGetFunction("+n+")", err)
 			}
-			fns[n] = Function{fn: fn}
+			fns[n] = Function{fn: fn, name: n}
 		}
 		return nil
 	})
@@ -274,8 +277,13 @@ func (c *Context) Launch(fn Function, grid, block Dim, sharedBytes int, args ...
 		for i := range args {
 			params[i] = unsafe.Pointer(&args[i])
 		}
-		return wrap("cuLaunchKernel", fn.fn.Launch(max(grid.X, 1), max(grid.Y, 1), max(grid.Z, 1),
-			max(block.X, 1), max(block.Y, 1), max(block.Z, 1), sharedBytes, c.stream, params))
+		err := fn.fn.Launch(max(grid.X, 1), max(grid.Y, 1), max(grid.Z, 1),
+			max(block.X, 1), max(block.Y, 1), max(block.Z, 1), sharedBytes, c.stream, params)
+		if err != nil { // the kernel and its geometry name what failed
+			return wrap(fmt.Sprintf("cuLaunchKernel(%s, grid %dx%dx%d, block %dx%dx%d, %d bytes shared)", fn.name,
+				grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, sharedBytes), err)
+		}
+		return nil
 	})
 }
 

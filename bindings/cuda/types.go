@@ -4,7 +4,11 @@ package cuda
 // code that is compiled without the driver (the CUDA backend's CPU-side
 // emulation in kernels/cuda, build tag cudaemu) shares them with the real Context.
 
-import "math"
+import (
+	"math"
+	"strconv"
+	"strings"
+)
 
 // Error is a failed driver call.
 type Error struct {
@@ -12,8 +16,50 @@ type Error struct {
 	Err  error  // the driver's error
 }
 
-// Error formats the error as "cuda: call: cause".
-func (e *Error) Error() string { return "cuda: " + e.Call + ": " + e.Err.Error() }
+// Error formats the error as "cuda: call: cause", with the driver's name
+// and meaning for the codes gorgonia.org/cu prints only as numbers
+// ("UnknownErrorCode:222").
+func (e *Error) Error() string {
+	msg := "cuda: " + e.Call + ": " + e.Err.Error()
+	if hint := codeHint(e.Err.Error()); hint != "" {
+		msg += " (" + hint + ")"
+	}
+	return msg
+}
+
+// unknownCodes names the driver's results (CUresult) that
+// gorgonia.org/cu v0.9.6 has no name for and a user on a GPU host meets
+// first: a driver too old for the toolkit, a stub libcuda, a device held
+// by another process.
+var unknownCodes = map[int]string{
+	34:  "CUDA_ERROR_STUB_LIBRARY: the libcuda loaded is the toolkit's stub, not the driver's; put the driver's library first on the loader path (remove the toolkit's stubs directory from LD_LIBRARY_PATH)",
+	36:  "CUDA_ERROR_CALL_REQUIRES_NEWER_DRIVER: the call needs a newer NVIDIA driver",
+	46:  "CUDA_ERROR_DEVICE_UNAVAILABLE: the device is busy or unavailable, as in exclusive-process compute mode with another process on it (see nvidia-smi), or prohibited mode",
+	222: "CUDA_ERROR_UNSUPPORTED_PTX_VERSION: the driver is older than the PTX the toolkit's NVRTC emits (CUDA 11.8's needs driver 520 or newer): upgrade the driver, or build kiln's plugin with the toolkit that matches it",
+	223: "CUDA_ERROR_JIT_COMPILATION_DISABLED: the driver's PTX JIT is disabled (CUDA_DISABLE_PTX_JIT?), and kiln loads its kernels as PTX",
+	224: "CUDA_ERROR_UNSUPPORTED_EXEC_AFFINITY: the device does not support the execution affinity asked for",
+	225: "CUDA_ERROR_UNSUPPORTED_DEVSIDE_SYNC: the PTX calls cudaDeviceSynchronize from the device",
+}
+
+// codeHint returns what unknownCodes says of a "UnknownErrorCode:N"
+// message, or "".
+func codeHint(msg string) string {
+	const p = "UnknownErrorCode:"
+	i := strings.Index(msg, p)
+	if i < 0 {
+		return ""
+	}
+	digits := msg[i+len(p):]
+	end := 0
+	for end < len(digits) && digits[end] >= '0' && digits[end] <= '9' {
+		end++
+	}
+	code, err := strconv.Atoi(digits[:end])
+	if err != nil {
+		return ""
+	}
+	return unknownCodes[code]
+}
 
 // Unwrap returns the driver's error.
 func (e *Error) Unwrap() error { return e.Err }

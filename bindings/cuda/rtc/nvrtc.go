@@ -3,6 +3,7 @@
 package rtc
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -33,7 +34,7 @@ func compile(r Request) (ptx, log string, err error) {
 		if lerr != nil {
 			log = "(no log: " + lerr.Error() + ")"
 		}
-		if strings.Contains(log, "gpu-architecture") || strings.Contains(cerr.Error(), "INVALID_OPTION") {
+		if strings.Contains(log, "gpu-architecture") || errors.Is(cerr, nvrtc.InvalidOption) {
 			return "", log, &ArchError{Arch: r.Arch, Err: fmt.Errorf("%w: %s", cerr, log)}
 		}
 		return "", log, &CompileError{Name: r.Name, Arch: r.Arch, Log: log, Err: cerr}
