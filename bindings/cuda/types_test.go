@@ -1,3 +1,9 @@
+//go:build !cuda
+
+// The cuda build of this package links gorgonia.org/cu, whose init exits
+// the test binary on a host without a GPU: Error is plain Go, tested in
+// the default build.
+
 package cuda
 
 import (
