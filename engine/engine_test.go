@@ -645,3 +645,27 @@ func TestNonFiniteLoss(t *testing.T) {
 	assert.Contains(t, err.Error(), "epoch 1, step 1")
 	assert.Empty(t, hist)
 }
+
+// TestEvaluateUntil: a closed stop channel ends the evaluation between
+// batches with ErrEvalInterrupted, saying how far it got.
+func TestEvaluateUntil(t *testing.T) {
+	b := newCPU(t)
+	_, test := synthetic(t)
+	m, err := New(b, smallSpec(), 1)
+	require.NoError(t, err)
+	defer m.Close()
+	stop := make(chan struct{})
+	_, _, err = EvaluateUntil(m, test, 50, func(n int) {
+		if n == 100 {
+			close(stop)
+		}
+	}, stop)
+	require.ErrorIs(t, err, ErrEvalInterrupted)
+	assert.EqualError(t, err, "evaluation interrupted after 100 of 200 images")
+	loss, acc, err := EvaluateUntil(m, test, 50, nil, make(chan struct{}))
+	require.NoError(t, err)
+	wl, wa, err := Evaluate(m, test, 50)
+	require.NoError(t, err)
+	assert.Equal(t, wl, loss)
+	assert.Equal(t, wa, acc)
+}

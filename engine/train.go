@@ -343,6 +343,17 @@ func Evaluate(m *Model, ds *data.Dataset, batch int) (loss, acc float64, err err
 // EvaluateProgress is Evaluate calling done, when not nil, after each batch
 // with the number of samples evaluated so far.
 func EvaluateProgress(m *Model, ds *data.Dataset, batch int, done func(n int)) (loss, acc float64, err error) {
+	return EvaluateUntil(m, ds, batch, done, nil)
+}
+
+// ErrEvalInterrupted is wrapped by EvaluateUntil's error when its stop
+// channel closed.
+var ErrEvalInterrupted = errors.New("evaluation interrupted")
+
+// EvaluateUntil is EvaluateProgress that stops between batches once stop
+// (when not nil) is closed, returning an error that wraps
+// ErrEvalInterrupted and says how far it got.
+func EvaluateUntil(m *Model, ds *data.Dataset, batch int, done func(n int), stop <-chan struct{}) (loss, acc float64, err error) {
 	if batch <= 0 {
 		return 0, 0, fmt.Errorf("batch size must be positive, got %d", batch)
 	}
@@ -360,6 +371,11 @@ func EvaluateProgress(m *Model, ds *data.Dataset, batch int, done func(n int)) (
 	var lossSum float64
 	var correct int
 	for s := 0; s < ds.N; s += batch {
+		select {
+		case <-stop:
+			return 0, 0, fmt.Errorf("%w after %d of %d images", ErrEvalInterrupted, s, ds.N)
+		default:
+		}
 		bn := min(batch, ds.N-s)
 		for i := range bn {
 			idx[i] = s + i

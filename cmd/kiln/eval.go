@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -90,7 +91,12 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	loss, acc, err := engine.EvaluateProgress(m, test, *batch, evalProgress(stderr, test.N))
+	stop, release := catchInterrupt()
+	loss, acc, err := engine.EvaluateUntil(m, test, *batch, evalProgress(stderr, test.N), stop)
+	release()
+	if errors.Is(err, engine.ErrEvalInterrupted) && *report != "" {
+		return fmt.Errorf("%w: no accuracy, and %s was not written", err, *report)
+	}
 	if err != nil {
 		return err
 	}

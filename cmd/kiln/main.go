@@ -93,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				return 0
 			case errors.Is(err, errUsage):
 				return 2
-			case errors.Is(err, engine.ErrInterrupted), errors.Is(err, context.Canceled): // Ctrl-C in train or bench
+			case errors.Is(err, engine.ErrInterrupted), errors.Is(err, engine.ErrEvalInterrupted), errors.Is(err, context.Canceled): // Ctrl-C in train, eval or bench
 				fmt.Fprintf(stderr, "kiln %s: %v\n", c.name, err)
 				return 130 // as a shell reports a process ended by Ctrl-C
 			default:

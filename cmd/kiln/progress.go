@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -122,5 +125,30 @@ func evalProgress(w io.Writer, total int) func(done int) {
 		rate := float64(done) / el
 		eta := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
 		fmt.Fprintf(w, "evaluating: %d/%d test images, %.0f img/s, ETA %v\n", done, total, rate, eta)
+	}
+}
+
+// catchInterrupt catches the first Ctrl-C or SIGTERM and closes the
+// returned channel, so that long work (an evaluation) stops between steps
+// and says what it left; release stops catching (a second signal ends kiln
+// at once, as does one after release).
+func catchInterrupt() (stop <-chan struct{}, release func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ch, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+			signal.Stop(sigs)
+			close(ch)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			signal.Stop(sigs)
+			close(done)
+		})
 	}
 }

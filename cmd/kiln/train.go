@@ -191,8 +191,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 
 	meta := engine.ModelMeta{ClassNames: train.ClassNames, Dataset: train.Name, Scale: 1.0 / 255}
 	// Ctrl-C or SIGTERM while training stops after the current step and
-	// says what is saved; afterwards (evaluation, saving) they act as usual.
-	// Only the first signal is caught: a second one ends kiln at once.
+	// says what is saved; during the evaluation after it, between batches
+	// (the model is saved by then). Only the first signal is caught: a
+	// second one ends kiln at once.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	stop, trained := make(chan struct{}), make(chan struct{})
@@ -236,7 +237,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	meta.Epochs = len(hist)
 	testLoss, testAcc, err := saveAndEvaluate(m, *out, meta, stdout, func() (float64, float64, error) {
-		return engine.EvaluateProgress(m, test, max(*batch, 64), evalProgress(stderr, test.N))
+		stop, release := catchInterrupt()
+		defer release()
+		return engine.EvaluateUntil(m, test, max(*batch, 64), evalProgress(stderr, test.N), stop)
 	})
 	if err != nil {
 		return err

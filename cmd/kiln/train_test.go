@@ -6,7 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -107,4 +109,19 @@ func TestAugmentOnGrayscaleWarns(t *testing.T) {
 	code, _, errOut = kiln(t, "train", "--data", dir, "--model", spec, "--batch", "8", "--backend", "cpu", "--out", out)
 	require.Equal(t, 0, code, errOut)
 	assert.NotContains(t, errOut, "--augment")
+}
+
+// TestCatchInterrupt: the first SIGINT while caught closes the channel
+// (an evaluation then stops between batches and says what it left),
+// instead of killing kiln.
+func TestCatchInterrupt(t *testing.T) {
+	stop, release := catchInterrupt()
+	defer release()
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGINT))
+	select {
+	case <-stop:
+	case <-time.After(10 * time.Second):
+		t.Fatal("SIGINT did not close the channel")
+	}
+	release() // twice is fine
 }
