@@ -110,11 +110,15 @@ func (r Report) String() string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
+// ErrNotCompiled is wrapped (with ErrUnavailable) by the error of a known
+// backend that this binary was built without.
+var ErrNotCompiled = errors.New("not compiled into this binary")
+
 // notCompiled is the error for a known backend that this binary lacks.
 func notCompiled(name string) error {
 	for _, k := range Known {
 		if k.Name == name && k.Tag != "" {
-			return fmt.Errorf("%w: %s backend not compiled into this binary (build with -tags %s)", ErrUnavailable, name, k.Tag)
+			return fmt.Errorf("%w: %s backend %w (build with -tags %s)", ErrUnavailable, name, ErrNotCompiled, k.Tag)
 		}
 	}
 	return fmt.Errorf("%w: unknown backend %q (known: %s)", ErrUnavailable, name, knownNames())

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -124,7 +125,7 @@ func (f *backendFlags) open(stderr io.Writer) (backend.Backend, error) {
 		return nil, err
 	}
 	if f.name == "auto" || f.name == "" {
-		fmt.Fprintln(stderr, rep)
+		fmt.Fprintln(stderr, autoSummary(rep))
 	}
 	d := b.Device()
 	if d.Features != "" {
@@ -251,4 +252,25 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// autoSummary is --backend auto's report of what it tried, with the
+// backends this binary was built without on one line (kiln devices says
+// how to add them) rather than a line of error each.
+func autoSummary(rep backend.Report) string {
+	var lines, absent []string
+	for _, a := range rep.Attempts {
+		switch {
+		case a.Err == nil:
+			lines = append(lines, fmt.Sprintf("backend %s: chosen (%s)", a.Name, a.Reason))
+		case errors.Is(a.Err, backend.ErrNotCompiled):
+			absent = append(absent, a.Name)
+		default:
+			lines = append(lines, fmt.Sprintf("backend %s: skipped: %v", a.Name, a.Err))
+		}
+	}
+	if len(absent) > 0 {
+		lines = append([]string{fmt.Sprintf("backend %s: not in this build (kiln devices says how to add it)", strings.Join(absent, ", "))}, lines...)
+	}
+	return strings.Join(lines, "\n")
 }

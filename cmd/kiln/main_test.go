@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/backend/cpu"
 	"github.com/kiln-ml/kiln/engine"
 	"github.com/kiln-ml/kiln/engine/data"
@@ -420,4 +422,17 @@ func TestUsageListsEnvironmentAndAllBackends(t *testing.T) {
 	code, stdout, _ = kiln(t, "eval", "--help")
 	require.Equal(t, 0, code)
 	assert.Contains(t, stdout, "Flags:")
+}
+
+// TestAutoSummary: --backend auto's report puts the backends this build
+// lacks on one line, and keeps every other attempt's line and reason.
+func TestAutoSummary(t *testing.T) {
+	rep := backend.Report{Attempts: []backend.Attempt{
+		{Name: "cuda", Err: fmt.Errorf("%w: cuda backend %w (build with -tags cuda)", backend.ErrUnavailable, backend.ErrNotCompiled)},
+		{Name: "opencl", Err: fmt.Errorf("%w: no OpenCL platform", backend.ErrUnavailable)},
+		{Name: "cpu", Reason: "first usable in order cuda, opencl, cpu"},
+	}}
+	assert.Equal(t, "backend cuda: not in this build (kiln devices says how to add it)\n"+
+		"backend opencl: skipped: backend unavailable: no OpenCL platform\n"+
+		"backend cpu: chosen (first usable in order cuda, opencl, cpu)", autoSummary(rep))
 }
