@@ -62,6 +62,12 @@ func TestSpecErrors(t *testing.T) {
 		{"bad dropout", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dropout","rate":1.5},{"type":"dense","units":2,"activation":"softmax"}]}`, "rate must be in (0, 1), got 1.5"},
 		{"pool too big", `{"input":[2,2,1],"layers":[{"type":"maxpool2d","pool":[3,3]},{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}`, "larger than its input"},
 		{"not json", `layers: []`, "model spec"},
+		{"empty", " \n", "model spec: the file is empty"},
+		{"string for a number", `{"input":[4,4,1],"layers":[{"type":"conv2d","filters":"64"}]}`, `model spec: "layers.filters" near line 1, column 58: want a whole number, got a JSON string`},
+		{"number for a list", "{\"input\":[4,4,1],\n \"layers\":[{\"type\":\"conv2d\",\"kernel\":3}]}", `"layers.kernel" near line 2, column 38: want a list such as [3, 3], got a JSON number`},
+		{"misspelled field", `{"input":[4,4,1],"layers":[{"type":"conv2d","kernal":[3,3]}]}`, `model spec: unknown field "kernal" at line 1, column 46 (a spec takes name, input, layers; a layer takes type,`},
+		{"trailing comma", `{"input":[4,4,1],}`, "model spec: invalid JSON at line 1, column 18: invalid character '}'"},
+		{"cut short", `{"input":[4,4,1],"layers":[`, "model spec: the JSON ends early, at line 1, column 28 (a missing ] or }?)"},
 		{"dropout rounding to 1", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dropout","rate":0.99999999},{"type":"dense","units":2,"activation":"softmax"}]}`, "rate 0.99999999 rounds to 1 in float32"},
 		{"trailing brace", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]}}`, "data after the spec's JSON object"},
 		{"second object", `{"input":[4,4,1],"layers":[{"type":"flatten"},{"type":"dense","units":2,"activation":"softmax"}]} {"input":[1,1,1]}`, "data after the spec's JSON object"},
@@ -668,4 +674,18 @@ func TestEvaluateUntil(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, wl, loss)
 	assert.Equal(t, wa, acc)
+}
+
+// TestLoadSpecOfAModelFile: a saved model given where a spec goes (a
+// user hoping to train on from it) is named for what it is.
+func TestLoadSpecOfAModelFile(t *testing.T) {
+	b := newCPU(t)
+	m, err := New(b, smallSpec(), 1)
+	require.NoError(t, err)
+	defer m.Close()
+	path := filepath.Join(t.TempDir(), "m.kiln")
+	require.NoError(t, m.Save(path, ModelMeta{}))
+	_, err = LoadSpec(path)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), path+" is a kiln model file, not a JSON model spec")
 }

@@ -6,14 +6,17 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 
 	"github.com/kiln-ml/kiln/backend"
+	"github.com/kiln-ml/kiln/engine/modelfile"
 )
 
 // Spec describes a Sequential model. It is stored as JSON inside model files
@@ -211,7 +214,7 @@ func decodeSpec(b []byte) (Spec, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
-		return Spec{}, fmt.Errorf("model spec: %w", err)
+		return Spec{}, fmt.Errorf("model spec: %w", specJSONError(b, dec, err))
 	}
 	// One object and nothing after it: a stray brace or a second object
 	// left by an edit is a mistake, not something to ignore.
@@ -219,6 +222,49 @@ func decodeSpec(b []byte) (Spec, error) {
 		return Spec{}, fmt.Errorf("model spec: data after the spec's JSON object ends at byte %d", dec.InputOffset())
 	}
 	return s, nil
+}
+
+// specJSONError turns encoding/json's error for a spec into one that
+// names the place (line and column) and the problem in the spec's own
+// terms rather than Go's.
+func specJSONError(b []byte, dec *json.Decoder, err error) error {
+	at := func(off int64) string {
+		off = min(max(off, 0), int64(len(b)))
+		line := 1 + bytes.Count(b[:off], []byte("\n"))
+		col := off - int64(bytes.LastIndexByte(b[:off], '\n'))
+		return fmt.Sprintf("line %d, column %d", line, col)
+	}
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case len(bytes.TrimSpace(b)) == 0:
+		return errors.New("the file is empty (want a JSON object: {\"input\": [H, W, C], \"layers\": [...]})")
+	case errors.As(err, &syn):
+		return fmt.Errorf("invalid JSON at %s: %v", at(syn.Offset-1), err)
+	case errors.As(err, &typ):
+		want := typ.Type.String()
+		switch typ.Type.Kind() {
+		case reflect.Int:
+			want = "a whole number"
+		case reflect.Float64:
+			want = "a number"
+		case reflect.String:
+			want = "a string"
+		case reflect.Slice:
+			want = "a list such as [3, 3]"
+		}
+		return fmt.Errorf("%q near %s: want %s, got a JSON %s", typ.Field, at(typ.Offset-1), want, typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return fmt.Errorf("the JSON ends early, at %s (a missing ] or }?)", at(int64(len(b))))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.TrimPrefix(err.Error(), "json: unknown field ") // quoted
+		off := dec.InputOffset()
+		if i := bytes.Index(b, []byte(field)); i >= 0 { // its first use: the decoder is past it
+			off = int64(i) + 1
+		}
+		return fmt.Errorf("unknown field %s at %s (a spec takes name, input, layers; a layer takes type, name, filters, kernel, strides, padding, pool, units, activation, rate)", field, at(off))
+	}
+	return err
 }
 
 // ParseSpecStrict decodes a JSON spec a person wrote (unknown fields are
@@ -263,6 +309,9 @@ func LoadSpec(path string) (Spec, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Spec{}, fmt.Errorf("read model spec: %w", err)
+	}
+	if bytes.HasPrefix(b, []byte(modelfile.Magic)) {
+		return Spec{}, fmt.Errorf("%s is a kiln model file, not a JSON model spec: --model takes a spec (or reference); kiln does not train on from a saved model", path)
 	}
 	s, err := ParseSpecStrict(b)
 	if err != nil {
