@@ -73,6 +73,9 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer m.Close()
+	if trained, asked := data.Builtin(meta.Dataset), data.Builtin(df.name); dataSet && trained != "" && asked != "" && trained != asked {
+		fmt.Fprintf(stderr, "note: the model was trained on %s; evaluating it on %s as --data asks\n", trained, asked)
+	}
 	if !dataSet {
 		switch d := data.Builtin(meta.Dataset); {
 		case d != "":

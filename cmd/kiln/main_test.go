@@ -436,3 +436,20 @@ func TestAutoSummary(t *testing.T) {
 		"backend opencl: skipped: backend unavailable: no OpenCL platform\n"+
 		"backend cpu: chosen (first usable in order cuda, opencl, cpu)", autoSummary(rep))
 }
+
+// TestDataNotes: a --limit past the training set and an evaluation on
+// another built-in dataset than the model's are run, with a note each.
+func TestDataNotes(t *testing.T) {
+	dir, spec := tinyData(t, 40, 20)
+	out := filepath.Join(t.TempDir(), "m.kiln")
+	code, _, errOut := kiln(t, "train", "--data", "mnist", "--data-dir", dir, "--model", spec, "--batch", "8",
+		"--backend", "cpu", "--limit", "1000", "--out", out)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "note: --limit 1000 is more than the 40 training images of mnist")
+	code, _, errOut = kiln(t, "eval", "--model", out, "--data", "fashion-mnist", "--data-dir", dir, "--backend", "cpu")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "note: the model was trained on mnist; evaluating it on fashion-mnist as --data asks")
+	code, _, errOut = kiln(t, "eval", "--model", out, "--data", "mnist", "--data-dir", dir, "--backend", "cpu")
+	require.Equal(t, 0, code, errOut)
+	assert.NotContains(t, errOut, "note: the model was trained on")
+}

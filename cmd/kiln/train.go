@@ -145,6 +145,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	if *limit > 0 && *limit < train.N {
 		train = train.Subset(*limit)
+	} else if *limit > train.N {
+		fmt.Fprintf(stderr, "note: --limit %d is more than the %d training images of %s: all of them are used\n", *limit, train.N, train.Name)
 	}
 	var val *data.Dataset
 	if *valSplit > 0 {
