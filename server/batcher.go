@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -336,10 +335,8 @@ func warmUp(m *engine.Model, maxBatch int) error {
 	if err := m.Predict(images, maxBatch, probs); err != nil {
 		return fmt.Errorf("warm-up inference: %w", err)
 	}
-	for _, p := range probs {
-		if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
-			return errors.New("warm-up inference produced non-finite outputs (broken weights?)")
-		}
+	if nonFinite(probs) >= 0 {
+		return errors.New("warm-up inference produced non-finite outputs (broken weights?)")
 	}
 	return nil
 }

@@ -536,10 +536,8 @@ func (v *modelVersion) check(req *InferRequest) (int, error) {
 		return 0, fmt.Errorf("input has %s elements: %d values, shape %s needs %d", what, len(in.Data), fmtShape(in.Shape), need)
 	}
 	if in.Datatype == DatatypeFP32 {
-		for i, x := range in.Data {
-			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-				return 0, fmt.Errorf("input value %d is %v (values must be finite)", i, x)
-			}
+		if i := nonFinite(in.Data); i >= 0 {
+			return 0, fmt.Errorf("input value %d is %v (values must be finite)", i, in.Data[i])
 		}
 	}
 	return int(n), nil
