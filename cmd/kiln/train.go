@@ -7,12 +7,9 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"syscall"
 
 	"github.com/kiln-ml/kiln/backend"
 	"github.com/kiln-ml/kiln/engine"
@@ -196,28 +193,19 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	// says what is saved; during the evaluation after it, between batches
 	// (the model is saved by then). Only the first signal is caught: a
 	// second one ends kiln at once.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	stop, trained := make(chan struct{}), make(chan struct{})
-	var signalled atomic.Bool
-	go func() {
-		select {
-		case <-sigs:
-			signalled.Store(true)
-			signal.Stop(sigs)
-			close(stop)
-		case <-trained:
-		}
-	}()
+	stop, release := catchInterrupt()
 	cfg := engine.TrainConfig{Epochs: *epochs, Batch: *batch, Seed: *seed,
 		Optimizer: optCfg,
 		Augment:   *augment, CheckpointDir: *ckDir, Resume: *resume, Meta: meta, Stop: stop}
 	prog := newProgress(stderr, *batch)
 	hist, err := engine.Train(m, train, val, cfg, prog)
-	signal.Stop(sigs)
-	close(trained)
-	if err == nil && signalled.Load() { // the signal came after the last step
-		err = fmt.Errorf("%w after the last epoch, before evaluation", engine.ErrInterrupted)
+	release()
+	select {
+	case <-stop:
+		if err == nil { // the signal came after the last step
+			err = fmt.Errorf("%w after the last epoch, before evaluation", engine.ErrInterrupted)
+		}
+	default:
 	}
 	if errors.Is(err, engine.ErrInterrupted) {
 		prog.Interrupted()
