@@ -262,7 +262,11 @@ func specJSONError(b []byte, dec *json.Decoder, err error) error {
 		if i := bytes.Index(b, []byte(field)); i >= 0 { // its first use: the decoder is past it
 			off = int64(i) + 1
 		}
-		return fmt.Errorf("unknown field %s at %s (a spec takes name, input, layers; a layer takes type, name, filters, kernel, strides, padding, pool, units, activation, rate)", field, at(off))
+		fields := []string{"type", "name"}
+		for _, f := range (LayerSpec{}).settings() {
+			fields = append(fields, f.name)
+		}
+		return fmt.Errorf("unknown field %s at %s (a spec takes name, input, layers; a layer takes %s)", field, at(off), strings.Join(fields, ", "))
 	}
 	return err
 }
